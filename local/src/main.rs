@@ -1,0 +1,144 @@
+//! `make run`: the whole API as one local process on 127.0.0.1, with an
+//! in-memory store, an in-process signing key, and an outbox that prints each
+//! SMS. Requests go to the same handlers the Lambda functions run.
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use otp_shared::App;
+use otp_shared::clock::{OsEntropy, SystemClock};
+use otp_shared::config::Config;
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::code::random_bytes;
+use otp_shared::domain::keys::{ServerSecret, b64};
+use otp_shared::http::handle_any;
+use otp_shared::signer::LocalSigner;
+use otp_shared::sms::Outbox;
+use otp_shared::store::{MemoryStore, Store};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+struct Local {
+    app: App,
+    outbox: Arc<Outbox>,
+}
+
+fn demo_settings() -> ClientSettings {
+    ClientSettings {
+        brand: "Demo".into(),
+        sender_ids: vec!["OTPDemo".into()],
+        templates: BTreeMap::from([
+            ("en".into(), "{BRAND}: your code is {OTP} (ref {REF}). It expires in {MINUTES} minutes. Do not share it.".into()),
+            ("th".into(), "{BRAND}: รหัส OTP ของคุณคือ {OTP} (Ref: {REF}) ใช้ได้ภายใน {MINUTES} นาที ห้ามเปิดเผยรหัสนี้".into()),
+            ("vi".into(), "{BRAND}: ma OTP cua ban la {OTP} (ma tham chieu {REF}), hieu luc {MINUTES} phut.".into()),
+        ]),
+        ..ClientSettings::default()
+    }
+}
+
+fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    response
+}
+
+async fn serve(local: &Local, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    if parts.method == hyper::Method::GET && parts.uri.path() == "/_local/outbox" {
+        let json = serde_json::to_vec(&local.outbox.entries()).unwrap_or_default();
+        let mut response = hyper::Response::new(Full::new(Bytes::from(json)));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return response;
+    }
+    let Ok(collected) = Limited::new(body, MAX_BODY_BYTES).collect().await else {
+        return plain(413, "request body too large");
+    };
+    let bytes = collected.to_bytes();
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        Body::Binary(bytes.to_vec())
+    };
+    let request = lambda_http::Request::from_parts(parts, body);
+    into_hyper(handle_any(&local.app, request).await)
+}
+
+fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p.parse().map_err(|_| "PORT must be a port number")?,
+        Err(_) => 3000,
+    };
+    let entropy = Arc::new(OsEntropy);
+    let client_id = std::env::var("OTP_DEMO_CLIENT_ID")
+        .unwrap_or_else(|_| format!("demo-{}", b64(&random_bytes::<6>(entropy.as_ref()))));
+    let client_secret = std::env::var("OTP_DEMO_CLIENT_SECRET")
+        .unwrap_or_else(|_| b64(&random_bytes::<32>(entropy.as_ref())));
+
+    let clock = Arc::new(SystemClock);
+    let outbox = Arc::new(Outbox::new(clock.clone(), true));
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_client(&ClientRecord::new(
+            &client_id,
+            &client_secret,
+            demo_settings(),
+        ))
+        .await?;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let app = App::new(
+        store,
+        outbox.clone(),
+        Arc::new(LocalSigner::generate()),
+        clock,
+        entropy.clone(),
+        ServerSecret::new(&random_bytes::<32>(entropy.as_ref()))?,
+        Config {
+            issuer: Some(issuer.clone()),
+            ..Config::default()
+        },
+    );
+    let local = Arc::new(Local { app, outbox });
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("OTP service (local mode) listening on {issuer}");
+    println!("demo client_id:     {client_id}");
+    println!("demo client_secret: {client_secret}");
+    println!("sent SMS are printed here and listed at {issuer}/_local/outbox");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let local = local.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let local = local.clone();
+                async move { Ok::<_, Infallible>(serve(&local, request).await) }
+            });
+            // A client that hangs up mid-request is its own business.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,246 @@
+//! A challenge: one code sent to one phone for one client, and the rules that
+//! decide whether an attempt at it may be counted (DESIGN §5.5–5.8, 5.10).
+//!
+//! Both store adapters decide with these functions, so the in-memory store and
+//! DynamoDB's condition expressions cannot drift apart.
+
+use super::keys::{b64, b64_decode, sha256};
+use crate::clock::Millis;
+
+/// A challenge lives in one slot per client and phone: a new request replaces
+/// the old challenge, and the old code dies with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChallengeKey {
+    pub client_id: String,
+    pub phone_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeState {
+    /// Sent (or being sent); attempts may be made.
+    Active,
+    /// The SMS could not be sent: no attempt can succeed, the cooldown holds.
+    Undeliverable,
+    /// Confirmed once; never again.
+    Consumed,
+}
+
+impl ChallengeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeState::Active => "active",
+            ChallengeState::Undeliverable => "undeliverable",
+            ChallengeState::Consumed => "consumed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ChallengeState::Active),
+            "undeliverable" => Some(ChallengeState::Undeliverable),
+            "consumed" => Some(ChallengeState::Consumed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub key: ChallengeKey,
+    /// SHA-256 of the opaque token handed to the caller.
+    pub token_hash: String,
+    pub ref_code: String,
+    /// Keyed hash of the code, bound to `token_hash`.
+    pub code_hash: String,
+    /// Attempts counted so far, right or wrong.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub created_at_ms: Millis,
+    pub expires_at_ms: Millis,
+    /// Until then, no new challenge for this client and phone.
+    pub resend_after_ms: Millis,
+    pub state: ChallengeState,
+    /// Who the tokens will be for, fixed when the code was sent.
+    pub account_id: String,
+    pub login_by: String,
+}
+
+/// How a confirm names its challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    TokenHash(String),
+    RefCode(String),
+}
+
+/// Why an attempt is refused before the code is even looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such challenge: unknown, replaced, or never delivered.
+    NotFound,
+    Expired,
+    Used,
+    AttemptsExhausted,
+}
+
+impl Challenge {
+    /// `None` when an attempt may be counted now; the reason otherwise.
+    pub fn refusal(&self, selector: &Selector, now: Millis) -> Option<Refusal> {
+        let selected = match selector {
+            Selector::TokenHash(h) => *h == self.token_hash,
+            Selector::RefCode(r) => *r == self.ref_code,
+        };
+        if !selected || self.state == ChallengeState::Undeliverable {
+            Some(Refusal::NotFound)
+        } else if self.state == ChallengeState::Consumed {
+            Some(Refusal::Used)
+        } else if now >= self.expires_at_ms {
+            Some(Refusal::Expired)
+        } else if self.attempts >= self.max_attempts {
+            Some(Refusal::AttemptsExhausted)
+        } else {
+            None
+        }
+    }
+
+    /// A new challenge may replace this one once the cooldown is over.
+    pub fn cooldown_holds(&self, now: Millis) -> bool {
+        now < self.resend_after_ms
+    }
+
+    /// When DynamoDB may delete the item: after both the code and the cooldown
+    /// are over, plus a day. Only garbage collection: every read and condition
+    /// checks `expires_at_ms` itself.
+    pub fn ttl_epoch_secs(&self) -> i64 {
+        self.expires_at_ms.max(self.resend_after_ms) / 1000 + 86_400
+    }
+}
+
+/// The opaque challenge token: `<phone key>.<random nonce>`. It locates the
+/// challenge's slot without a lookup and proves possession by its hash.
+pub struct ChallengeToken;
+
+impl ChallengeToken {
+    pub fn make(phone_key: &str, nonce: &[u8; 16]) -> String {
+        format!("{phone_key}.{}", b64(nonce))
+    }
+
+    /// The phone key inside a well-formed token, with the token's hash.
+    pub fn parse(token: &str) -> Option<(String, String)> {
+        let (phone_key, nonce) = token.split_once('.')?;
+        let key_ok = b64_decode(phone_key).is_some_and(|k| k.len() == 32);
+        let nonce_ok = b64_decode(nonce).is_some_and(|n| n.len() == 16);
+        (key_ok && nonce_ok).then(|| (phone_key.to_string(), sha256(token.as_bytes())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge() -> Challenge {
+        Challenge {
+            key: ChallengeKey {
+                client_id: "c".into(),
+                phone_key: "p".into(),
+            },
+            token_hash: "th".into(),
+            ref_code: "REF123".into(),
+            code_hash: "ch".into(),
+            attempts: 0,
+            max_attempts: 5,
+            created_at_ms: 0,
+            expires_at_ms: 300_000,
+            resend_after_ms: 60_000,
+            state: ChallengeState::Active,
+            account_id: "acc".into(),
+            login_by: "mobile".into(),
+        }
+    }
+
+    #[test]
+    fn rule_5_5_a_challenge_is_live_until_its_last_millisecond() {
+        let c = challenge();
+        let by_token = Selector::TokenHash("th".into());
+        assert_eq!(c.refusal(&by_token, 299_999), None);
+        assert_eq!(c.refusal(&by_token, 300_000), Some(Refusal::Expired));
+    }
+
+    #[test]
+    fn rule_5_6_a_consumed_challenge_is_refused() {
+        let c = Challenge {
+            state: ChallengeState::Consumed,
+            ..challenge()
+        };
+        assert_eq!(
+            c.refusal(&Selector::RefCode("REF123".into()), 1),
+            Some(Refusal::Used)
+        );
+    }
+
+    #[test]
+    fn rule_5_7_the_fifth_counted_attempt_is_the_last() {
+        let c = Challenge {
+            attempts: 4,
+            ..challenge()
+        };
+        assert_eq!(c.refusal(&Selector::TokenHash("th".into()), 1), None);
+        let c = Challenge {
+            attempts: 5,
+            ..challenge()
+        };
+        assert_eq!(
+            c.refusal(&Selector::TokenHash("th".into()), 1),
+            Some(Refusal::AttemptsExhausted)
+        );
+    }
+
+    #[test]
+    fn rule_5_8_cooldown_ends_at_sixty_seconds() {
+        let c = challenge();
+        assert!(c.cooldown_holds(59_999));
+        assert!(!c.cooldown_holds(60_000));
+    }
+
+    #[test]
+    fn rule_5_10_an_undeliverable_challenge_cannot_be_confirmed() {
+        let c = Challenge {
+            state: ChallengeState::Undeliverable,
+            ..challenge()
+        };
+        assert_eq!(
+            c.refusal(&Selector::TokenHash("th".into()), 1),
+            Some(Refusal::NotFound)
+        );
+        assert!(c.cooldown_holds(1));
+    }
+
+    #[test]
+    fn wrong_selector_finds_nothing() {
+        let c = challenge();
+        assert_eq!(
+            c.refusal(&Selector::RefCode("OTHER1".into()), 1),
+            Some(Refusal::NotFound)
+        );
+        assert_eq!(
+            c.refusal(&Selector::TokenHash("x".into()), 1),
+            Some(Refusal::NotFound)
+        );
+    }
+
+    #[test]
+    fn challenge_tokens_round_trip_and_reject_garbage() {
+        let key = b64(&[7u8; 32]);
+        let token = ChallengeToken::make(&key, &[9u8; 16]);
+        let (parsed_key, hash) = ChallengeToken::parse(&token).unwrap();
+        assert_eq!(parsed_key, key);
+        assert_eq!(hash, sha256(token.as_bytes()));
+        for bad in [
+            "",
+            ".",
+            "abc.def",
+            &format!("{key}."),
+            &format!("{key}.{key}"),
+        ] {
+            assert!(ChallengeToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

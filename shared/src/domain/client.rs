@@ -1,0 +1,247 @@
+//! Clients: the apps allowed to use the service, and their settings (DESIGN §7).
+
+use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use super::keys::{constant_time_eq, sha256};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MIN_LIFETIME_SECS: u32 = 120;
+pub const MAX_LIFETIME_SECS: u32 = 600;
+
+/// A sender id was asked for that the client has not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderNotRegistered;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    /// SHA-256 of the secret; client secrets are random and long, so an
+    /// unkeyed hash is enough at rest.
+    pub secret_hash: String,
+    pub disabled: bool,
+    pub settings: ClientSettings,
+}
+
+impl ClientRecord {
+    pub fn new(client_id: &str, secret: &str, settings: ClientSettings) -> Self {
+        Self {
+            client_id: client_id.to_string(),
+            secret_hash: sha256(secret.as_bytes()),
+            disabled: false,
+            settings,
+        }
+    }
+
+    /// True when `secret` is this client's and the client may be used.
+    pub fn authenticates(&self, secret: &str) -> bool {
+        let matches = constant_time_eq(&sha256(secret.as_bytes()), &self.secret_hash);
+        matches && !self.disabled
+    }
+}
+
+/// Per-client settings, stored as one JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSettings {
+    /// Shown in messages as `{BRAND}`.
+    pub brand: String,
+    /// Registered SNS sender ids; the first is the default.
+    pub sender_ids: Vec<String>,
+    /// Message templates by locale; each must contain `{OTP}`.
+    pub templates: BTreeMap<String, String>,
+    pub default_locale: String,
+    pub code_length: u8,
+    pub code_charset: Charset,
+    pub lifetime_secs: u32,
+    pub max_attempts: u32,
+    pub resend_cooldown_secs: u32,
+    /// Calling code used for national forms like 08x…
+    pub default_calling_code: String,
+    /// Only numbers with these calling codes receive SMS.
+    pub allowed_calling_codes: Vec<String>,
+    /// False for clients that only want "Code is correct.".
+    pub issue_tokens: bool,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            brand: "OTP".into(),
+            sender_ids: vec![],
+            templates: BTreeMap::from([(
+                "en".to_string(),
+                "{BRAND}: your code is {OTP} (ref {REF}). It expires in {MINUTES} minutes. Do not share it."
+                    .to_string(),
+            )]),
+            default_locale: "en".into(),
+            code_length: 6,
+            code_charset: Charset::Digits,
+            lifetime_secs: 300,
+            max_attempts: 5,
+            resend_cooldown_secs: 60,
+            default_calling_code: "66".into(),
+            allowed_calling_codes: vec!["66".into(), "84".into()],
+            issue_tokens: true,
+        }
+    }
+}
+
+impl ClientSettings {
+    /// Checks the bounds of DESIGN §5; the message names the offending setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
+            return Err(format!(
+                "code_length must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"
+            ));
+        }
+        if !(MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&self.lifetime_secs) {
+            return Err(format!(
+                "lifetime_secs must be {MIN_LIFETIME_SECS} to {MAX_LIFETIME_SECS}"
+            ));
+        }
+        if !(1..=5).contains(&self.max_attempts) {
+            return Err("max_attempts must be 1 to 5".into());
+        }
+        if self.resend_cooldown_secs < 60 {
+            return Err("resend_cooldown_secs must be at least 60".into());
+        }
+        if !self.templates.contains_key(&self.default_locale) {
+            return Err("templates must include the default_locale".into());
+        }
+        if let Some((locale, _)) = self.templates.iter().find(|(_, t)| !t.contains("{OTP}")) {
+            return Err(format!("template {locale} must contain {{OTP}}"));
+        }
+        let is_calling_code =
+            |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
+        if !is_calling_code(&self.default_calling_code)
+            || !self.allowed_calling_codes.iter().all(is_calling_code)
+        {
+            return Err("calling codes must be 1 to 3 digits".into());
+        }
+        Ok(())
+    }
+
+    /// The sender id to use: the requested one if registered, else the
+    /// default. `Err` when a sender was asked for that is not registered.
+    pub fn sender_id(&self, requested: Option<&str>) -> Result<Option<&str>, SenderNotRegistered> {
+        match requested {
+            None => Ok(self.sender_ids.first().map(String::as_str)),
+            Some(wanted) => self
+                .sender_ids
+                .iter()
+                .find(|s| s.as_str() == wanted)
+                .map(|s| Some(s.as_str()))
+                .ok_or(SenderNotRegistered),
+        }
+    }
+
+    /// The SMS text for `locale` (falling back to the default locale).
+    pub fn render_message(&self, locale: Option<&str>, code: &str, ref_code: &str) -> String {
+        let template = locale
+            .and_then(|l| self.templates.get(l))
+            .or_else(|| self.templates.get(&self.default_locale))
+            .map(String::as_str)
+            .unwrap_or("{OTP}");
+        template
+            .replace("{BRAND}", &self.brand)
+            .replace("{REF}", ref_code)
+            .replace("{MINUTES}", &(self.lifetime_secs / 60).to_string())
+            .replace("{OTP}", code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_secret_is_checked_against_its_hash() {
+        let client = ClientRecord::new("app", "s3cret-value", ClientSettings::default());
+        assert!(client.authenticates("s3cret-value"));
+        assert!(!client.authenticates("s3cret-valuE"));
+        assert!(!client.secret_hash.contains("s3cret"));
+        let disabled = ClientRecord {
+            disabled: true,
+            ..client
+        };
+        assert!(!disabled.authenticates("s3cret-value"));
+    }
+
+    #[test]
+    fn settings_outside_the_design_bounds_are_refused() {
+        let ok = ClientSettings::default();
+        assert_eq!(ok.validate(), Ok(()));
+        for bad in [
+            ClientSettings {
+                code_length: 3,
+                ..ok.clone()
+            },
+            ClientSettings {
+                code_length: 11,
+                ..ok.clone()
+            },
+            ClientSettings {
+                lifetime_secs: 119,
+                ..ok.clone()
+            },
+            ClientSettings {
+                lifetime_secs: 601,
+                ..ok.clone()
+            },
+            ClientSettings {
+                max_attempts: 6,
+                ..ok.clone()
+            },
+            ClientSettings {
+                resend_cooldown_secs: 59,
+                ..ok.clone()
+            },
+            ClientSettings {
+                default_locale: "th".into(),
+                ..ok.clone()
+            },
+            ClientSettings {
+                templates: BTreeMap::from([("en".into(), "no code here".into())]),
+                ..ok.clone()
+            },
+            ClientSettings {
+                allowed_calling_codes: vec!["+66".into()],
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn message_fills_every_placeholder() {
+        let settings = ClientSettings {
+            brand: "Acme".into(),
+            templates: BTreeMap::from([
+                ("en".into(), "{BRAND} {OTP} {REF} {MINUTES}".into()),
+                ("th".into(), "รหัส {OTP} อ้างอิง {REF}".into()),
+            ]),
+            ..ClientSettings::default()
+        };
+        assert_eq!(
+            settings.render_message(None, "123456", "ABCDEF"),
+            "Acme 123456 ABCDEF 5"
+        );
+        assert_eq!(
+            settings.render_message(Some("th"), "1234", "XY"),
+            "รหัส 1234 อ้างอิง XY"
+        );
+        assert_eq!(settings.render_message(Some("vi"), "1", "R"), "Acme 1 R 5");
+    }
+
+    #[test]
+    fn only_registered_sender_ids_are_used() {
+        let settings = ClientSettings {
+            sender_ids: vec!["Acme".into(), "AcmeBank".into()],
+            ..ClientSettings::default()
+        };
+        assert_eq!(settings.sender_id(None), Ok(Some("Acme")));
+        assert_eq!(settings.sender_id(Some("AcmeBank")), Ok(Some("AcmeBank")));
+        assert_eq!(settings.sender_id(Some("Evil")), Err(SenderNotRegistered));
+    }
+}

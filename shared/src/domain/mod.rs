@@ -1,0 +1,9 @@
+//! Pure rules of the service. Nothing here does I/O; time and randomness come
+//! in as arguments.
+
+pub mod challenge;
+pub mod client;
+pub mod code;
+pub mod keys;
+pub mod phone;
+pub mod refresh;

@@ -1,0 +1,139 @@
+//! The one error type of the service, and the one place that decides its HTTP
+//! status. Dialects choose only the body they wrap it in.
+
+use crate::clock::{Entropy, OsEntropy};
+use crate::domain::code::{UNAMBIGUOUS, random_string};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Missing, ill-typed or malformed input; the text is stable and names
+    /// the field, never its value.
+    InvalidRequest(&'static str),
+    InvalidMobile,
+    MobileNotAllowed,
+    SenderNotRegistered,
+    /// Unknown client, wrong secret, or disabled client.
+    InvalidClient,
+    /// Too soon after the last code for this phone.
+    Cooldown {
+        retry_after_secs: u64,
+    },
+    /// SNS refused the message; the challenge is dead, the cooldown holds.
+    SmsFailed,
+    /// Wrong code; attempts remain.
+    OtpInvalid,
+    /// Unknown, replaced, expired or already used challenge.
+    OtpExpired,
+    /// The attempt limit is spent; the challenge is dead even for the right code.
+    OtpAttemptsExceeded,
+    /// Refresh token unknown, expired, revoked, reused or another client's.
+    InvalidGrant,
+    UnsupportedGrantType,
+    RouteNotFound,
+    MethodNotAllowed,
+    /// Anything unexpected: the caller sees only the opaque id; the log line
+    /// under the same id says which dependency failed and how.
+    Internal(Incident),
+}
+
+/// An unexpected failure, identified by an opaque id shared by the log line
+/// and the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: String,
+}
+
+impl Error {
+    /// Logs `what` (a dependency and an error code, never a message that could
+    /// carry user data) under a fresh id and returns the opaque error.
+    pub fn internal(what: &str, detail: &str) -> Self {
+        let id = random_string(&OsEntropy as &dyn Entropy, UNAMBIGUOUS, 12);
+        tracing::error!(error_id = %id, what, detail, "internal error");
+        Error::Internal(Incident { id })
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidRequest(_)
+            | Error::InvalidMobile
+            | Error::MobileNotAllowed
+            | Error::SenderNotRegistered
+            | Error::OtpInvalid
+            | Error::OtpExpired
+            | Error::OtpAttemptsExceeded
+            | Error::InvalidGrant
+            | Error::UnsupportedGrantType => 400,
+            Error::InvalidClient => 401,
+            Error::RouteNotFound => 404,
+            Error::MethodNotAllowed => 405,
+            Error::Cooldown { .. } => 429,
+            Error::Internal(_) => 500,
+            Error::SmsFailed => 503,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidMobile => "invalid_mobile_no",
+            Error::MobileNotAllowed => "mobile_no_not_allowed",
+            Error::SenderNotRegistered => "sms_sender_not_registered",
+            Error::InvalidClient => "invalid_client",
+            Error::Cooldown { .. } => "rate_limited",
+            Error::SmsFailed => "sms_failed",
+            Error::OtpInvalid => "otp_invalid",
+            Error::OtpExpired => "otp_expired",
+            Error::OtpAttemptsExceeded => "otp_attempts_exceeded",
+            Error::InvalidGrant => "invalid_grant",
+            Error::UnsupportedGrantType => "unsupported_grant_type",
+            Error::RouteNotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Stable human-readable text.
+    pub fn message(&self) -> String {
+        match self {
+            Error::InvalidRequest(what) => (*what).to_string(),
+            Error::InvalidMobile => "mobile_no is not a valid phone number".into(),
+            Error::MobileNotAllowed => {
+                "mobile_no is in a country this client does not serve".into()
+            }
+            Error::SenderNotRegistered => "sms_sender is not registered for this client".into(),
+            Error::InvalidClient => "client authentication failed".into(),
+            Error::Cooldown { retry_after_secs } => {
+                format!("please wait {retry_after_secs} seconds before requesting another code")
+            }
+            Error::SmsFailed => "the SMS could not be sent, please try again later".into(),
+            Error::OtpInvalid => "otp invalid".into(),
+            Error::OtpExpired => "otp expired or already used, please request a new code".into(),
+            Error::OtpAttemptsExceeded => "too many wrong codes, please request a new code".into(),
+            Error::InvalidGrant => "the refresh token is invalid, expired or revoked".into(),
+            Error::UnsupportedGrantType => "only grant_type=refresh_token is supported".into(),
+            Error::RouteNotFound => "no such route".into(),
+            Error::MethodNotAllowed => "method not allowed on this route".into(),
+            Error::Internal(incident) => {
+                format!("Internal Server Error (error id {})", incident.id)
+            }
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, where one applies.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Cooldown { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for Error {}

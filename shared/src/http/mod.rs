@@ -1,0 +1,294 @@
+//! HTTP: the routing table shared by the Lambdas and the local server, request
+//! parsing, and the dialects. Every dialect answers in its own wire format but
+//! takes its status codes from [`Error::status`].
+
+mod native;
+mod oauth;
+
+use crate::{App, Error};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value};
+use std::convert::Infallible;
+
+/// The three Lambda functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    RequestOtp,
+    ConfirmOtp,
+    IssueToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    OtpRequest,
+    OtpConfirm,
+    Token,
+    Jwks,
+}
+
+/// Method, path, route: the same table `template.yaml` declares.
+const ROUTES: &[(Method, &str, Route)] = &[
+    (Method::POST, "/v1/otp/request", Route::OtpRequest),
+    (Method::POST, "/v1/otp/confirm", Route::OtpConfirm),
+    (Method::POST, "/v1/oauth/token", Route::Token),
+    (Method::GET, "/.well-known/jwks.json", Route::Jwks),
+];
+
+impl Route {
+    fn function(self) -> Function {
+        match self {
+            Route::OtpRequest => Function::RequestOtp,
+            Route::OtpConfirm => Function::ConfirmOtp,
+            Route::Token | Route::Jwks => Function::IssueToken,
+        }
+    }
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, Error> {
+    let mut path_known = false;
+    for (m, p, r) in ROUTES {
+        if *p == path {
+            if m == method {
+                return Ok(*r);
+            }
+            path_known = true;
+        }
+    }
+    Err(if path_known {
+        Error::MethodNotAllowed
+    } else {
+        Error::RouteNotFound
+    })
+}
+
+/// The handler of every function: the Lambdas pass their own [`Function`],
+/// and a route of another function is answered 404 as API Gateway would.
+pub async fn handle(
+    app: &App,
+    function: Function,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
+    Ok(dispatch(app, Some(function), request).await)
+}
+
+/// Every route of every function: for the local server, which plays API
+/// Gateway in front of all three.
+pub async fn handle_any(app: &App, request: Request) -> Response<Body> {
+    dispatch(app, None, request).await
+}
+
+async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Response<Body> {
+    let found = route(request.method(), request.uri().path()).and_then(|r| {
+        if function.is_none_or(|f| f == r.function()) {
+            Ok(r)
+        } else {
+            Err(Error::RouteNotFound)
+        }
+    });
+    match found {
+        Ok(Route::OtpRequest) => native::request_otp(app, &request).await,
+        Ok(Route::OtpConfirm) => native::confirm_otp(app, &request).await,
+        Ok(Route::Token) => oauth::token(app, &request).await,
+        Ok(Route::Jwks) => oauth::jwks(app).await,
+        Err(e) => native::failure(&e),
+    }
+}
+
+/// Bodies larger than this are refused before parsing.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// No field of any route is longer than this.
+const MAX_FIELD_CHARS: usize = 512;
+
+fn body_bytes(request: &Request) -> Result<&[u8], Error> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::InvalidRequest("request body too large"));
+    }
+    Ok(bytes)
+}
+
+fn content_type(request: &Request) -> String {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The request's fields: a JSON object, or form-urlencoded where `allow_form`.
+fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
+    let bytes = body_bytes(request)?;
+    let content_type = content_type(request);
+    if allow_form && content_type == "application/x-www-form-urlencoded" {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Error::InvalidRequest("request body must be UTF-8"))?;
+        let mut map = Map::new();
+        for (k, v) in form_urlencoded(text)? {
+            if map.insert(k, Value::String(v)).is_some() {
+                return Err(Error::InvalidRequest("a field appears more than once"));
+            }
+        }
+        return Ok(Fields(map));
+    }
+    if !(content_type.is_empty() || content_type == "application/json") {
+        return Err(Error::InvalidRequest(if allow_form {
+            "content-type must be application/json or application/x-www-form-urlencoded"
+        } else {
+            "content-type must be application/json"
+        }));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(Fields(map)),
+        Ok(_) => Err(Error::InvalidRequest("request body must be a JSON object")),
+        Err(_) => Err(Error::InvalidRequest("request body is not valid JSON")),
+    }
+}
+
+/// `a=1&b=2` into pairs, percent- and plus-decoded.
+fn form_urlencoded(text: &str) -> Result<Vec<(String, String)>, Error> {
+    fn decode(part: &str) -> Result<String, Error> {
+        let bad = || Error::InvalidRequest("request body is not valid form-urlencoded");
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                    let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                    out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).map_err(|_| bad())
+    }
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+/// A request's named fields, checked one by one with stable messages.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    /// Refuses fields outside `known`: a typo should fail loudly, not be
+    /// silently ignored.
+    fn only(self, known: &[&str]) -> Result<Self, Error> {
+        if self.0.keys().any(|k| !known.contains(&k.as_str())) {
+            return Err(Error::InvalidRequest("request has an unknown field"));
+        }
+        Ok(self)
+    }
+
+    fn optional(
+        &self,
+        name: &'static str,
+        type_error: &'static str,
+    ) -> Result<Option<String>, Error> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().count() <= MAX_FIELD_CHARS => Ok(Some(s.clone())),
+            Some(_) => Err(Error::InvalidRequest(type_error)),
+        }
+    }
+
+    fn required(
+        &self,
+        name: &'static str,
+        missing: &'static str,
+        type_error: &'static str,
+    ) -> Result<String, Error> {
+        self.optional(name, type_error)?
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(Error::InvalidRequest(missing))
+    }
+}
+
+/// A JSON response with the headers every answer carries.
+fn json_response(status: u16, body: &Value, cacheable: bool) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if cacheable {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+    } else {
+        // Answers carry codes' tokens or bearer tokens: never cache them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
+/// `iss` for tokens minted by this request.
+fn issuer(app: &App, request: &Request) -> String {
+    if let Some(issuer) = &app.config.issuer {
+        return issuer.clone();
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("https://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_belong_to_one_function_each() {
+        assert_eq!(
+            route(&Method::POST, "/v1/otp/request"),
+            Ok(Route::OtpRequest)
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/otp/request"),
+            Err(Error::MethodNotAllowed)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/otp/nope"),
+            Err(Error::RouteNotFound)
+        );
+        assert_eq!(Route::Jwks.function(), Function::IssueToken);
+    }
+
+    #[test]
+    fn form_bodies_decode_percent_and_plus() {
+        assert_eq!(
+            form_urlencoded("a=1+2&b=%2Fx%3D&c").unwrap(),
+            vec![
+                ("a".into(), "1 2".into()),
+                ("b".into(), "/x=".into()),
+                ("c".into(), "".into())
+            ]
+        );
+        assert!(form_urlencoded("a=%zz").is_err());
+        assert!(form_urlencoded("a=%e0%80").is_err());
+        assert!(form_urlencoded("a=%4").is_err());
+    }
+}

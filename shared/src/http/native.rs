@@ -1,0 +1,138 @@
+//! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
+
+use super::{Fields, fields, issuer, json_response};
+use crate::service::{ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest};
+use crate::{App, Error};
+use lambda_http::http::{HeaderValue, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+fn success(data: Value) -> Response<Body> {
+    json_response(
+        200,
+        &json!({"result": "Success", "data": data, "code": 200}),
+        false,
+    )
+}
+
+/// `{"result":"Fail","errorMessage",…,"error",…,"code",…}`, plus
+/// `Retry-After` for rate limits and `errorId` for internal errors.
+pub(super) fn failure(error: &Error) -> Response<Body> {
+    let mut body = json!({
+        "result": "Fail",
+        "errorMessage": error.message(),
+        "error": error.code(),
+        "code": error.status(),
+    });
+    if let Error::Internal(incident) = error {
+        body["errorId"] = json!(incident.id);
+    }
+    let mut response = json_response(error.status(), &body, false);
+    if let Some(secs) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+fn credentials(f: &Fields) -> Result<ClientCredentials, Error> {
+    Ok(ClientCredentials {
+        client_id: f.required(
+            "client_id",
+            "client_id is required",
+            "client_id must be a string",
+        )?,
+        client_secret: f.required(
+            "client_secret",
+            "client_secret is required",
+            "client_secret must be a string",
+        )?,
+    })
+}
+
+fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
+    let f = fields(request, false)?.only(&[
+        "client_id",
+        "client_secret",
+        "mobile_no",
+        "sms_sender",
+        "locale",
+    ])?;
+    Ok(OtpRequest {
+        client: credentials(&f)?,
+        mobile_no: f.required(
+            "mobile_no",
+            "mobile_no is required",
+            "mobile_no must be a string",
+        )?,
+        sms_sender: f.optional("sms_sender", "sms_sender must be a string")?,
+        locale: f.optional("locale", "locale must be a string")?,
+    })
+}
+
+fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
+    let f = fields(request, false)?.only(&[
+        "client_id",
+        "client_secret",
+        "mobile_no",
+        "ref_code",
+        "token",
+        "otp",
+    ])?;
+    let token = f.optional("token", "token must be a string")?;
+    let mobile_no = f.optional("mobile_no", "mobile_no must be a string")?;
+    let ref_code = f.optional("ref_code", "ref_code must be a string")?;
+    let challenge = match (token, mobile_no, ref_code) {
+        (Some(token), None, None) => ChallengeRef::Token(token),
+        (None, Some(mobile_no), Some(ref_code)) => ChallengeRef::MobileAndRef {
+            mobile_no,
+            ref_code,
+        },
+        _ => {
+            return Err(Error::InvalidRequest(
+                "give either token, or mobile_no and ref_code",
+            ));
+        }
+    };
+    Ok(OtpConfirm {
+        client: credentials(&f)?,
+        challenge,
+        otp: f.required("otp", "otp is required", "otp must be a string")?,
+    })
+}
+
+pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
+    let sent = match parse_request(request) {
+        Ok(r) => app.request_otp(&r).await,
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(sent) => success(json!({
+            "ref_code": sent.ref_code,
+            "token": sent.token,
+            "expires_in": sent.expires_in,
+            "resend_after": sent.resend_after,
+        })),
+        Err(e) => failure(&e),
+    }
+}
+
+pub(super) async fn confirm_otp(app: &App, request: &Request) -> Response<Body> {
+    let confirmed = match parse_confirm(request) {
+        Ok(c) => app.confirm_otp(&c, &issuer(app, request)).await,
+        Err(e) => Err(e),
+    };
+    match confirmed {
+        Ok(Confirmed::CodeCorrect) => success(json!({"message": "Code is correct."})),
+        Ok(Confirmed::Tokens(t)) => success(json!({
+            "token_type": "Bearer",
+            "expires_in": t.expires_in,
+            "access_token": t.access_token,
+            "refresh_token": t.refresh_token,
+            "account_id": t.account_id,
+            "login_by": t.login_by,
+        })),
+        Err(e) => failure(&e),
+    }
+}

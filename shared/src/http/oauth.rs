@@ -1,0 +1,121 @@
+//! The OAuth routes: RFC 6749 token endpoint (refresh grant) and JWKS.
+
+use super::{Fields, fields, issuer, json_response};
+use crate::domain::keys::b64_decode;
+use crate::service::ClientCredentials;
+use crate::{App, Error};
+use base64::Engine;
+use lambda_http::http::{HeaderValue, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+/// RFC 6749 §5.2 error body; status from [`Error::status`].
+fn failure(error: &Error) -> Response<Body> {
+    let code = match error {
+        Error::InvalidClient | Error::InvalidGrant | Error::UnsupportedGrantType => error.code(),
+        Error::Internal(_) => "server_error",
+        _ => "invalid_request",
+    };
+    let mut body = json!({"error": code, "error_description": error.message()});
+    if let Error::Internal(incident) = error {
+        body["error_id"] = json!(incident.id);
+    }
+    let mut response = json_response(error.status(), &body, false);
+    if matches!(error, Error::InvalidClient) {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"otp\""),
+        );
+    }
+    response
+}
+
+/// Client credentials from HTTP Basic (client_secret_basic) or the body
+/// (client_secret_post); never both.
+fn client_credentials(request: &Request, f: &Fields) -> Result<ClientCredentials, Error> {
+    let in_body = f
+        .optional("client_id", "client_id must be a string")?
+        .is_some()
+        || f.optional("client_secret", "client_secret must be a string")?
+            .is_some();
+    let basic = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "));
+    match (basic, in_body) {
+        (Some(_), true) => Err(Error::InvalidRequest(
+            "use one client authentication method",
+        )),
+        (Some(encoded), false) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .or_else(|| b64_decode(encoded.trim()))
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or(Error::InvalidClient)?;
+            let (id, secret) = decoded.split_once(':').ok_or(Error::InvalidClient)?;
+            Ok(ClientCredentials {
+                client_id: id.to_string(),
+                client_secret: secret.to_string(),
+            })
+        }
+        (None, _) => Ok(ClientCredentials {
+            client_id: f
+                .optional("client_id", "client_id must be a string")?
+                .ok_or(Error::InvalidClient)?,
+            client_secret: f
+                .optional("client_secret", "client_secret must be a string")?
+                .ok_or(Error::InvalidClient)?,
+        }),
+    }
+}
+
+pub(super) async fn token(app: &App, request: &Request) -> Response<Body> {
+    let issued = async {
+        let f = fields(request, true)?.only(&[
+            "grant_type",
+            "refresh_token",
+            "client_id",
+            "client_secret",
+            "scope",
+        ])?;
+        let grant_type = f.required(
+            "grant_type",
+            "grant_type is required",
+            "grant_type must be a string",
+        )?;
+        if grant_type != "refresh_token" {
+            return Err(Error::UnsupportedGrantType);
+        }
+        let refresh_token = f.required(
+            "refresh_token",
+            "refresh_token is required",
+            "refresh_token must be a string",
+        )?;
+        let credentials = client_credentials(request, &f)?;
+        app.refresh(&credentials, &refresh_token, &issuer(app, request))
+            .await
+    }
+    .await;
+    match issued {
+        Ok(t) => json_response(
+            200,
+            &json!({
+                "access_token": t.access_token,
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+                "refresh_token": t.refresh_token,
+            }),
+            false,
+        ),
+        Err(e) => failure(&e),
+    }
+}
+
+pub(super) async fn jwks(app: &App) -> Response<Body> {
+    match app.jwks().await {
+        Ok(keys) => json_response(200, &json!({"keys": keys}), true),
+        Err(e) => super::native::failure(&e),
+    }
+}

@@ -1,0 +1,407 @@
+//! The use cases: one method per user action, written against the ports.
+
+use crate::Error;
+use crate::clock::{Clock, Entropy, Millis};
+use crate::config::Config;
+use crate::domain::challenge::{
+    Challenge, ChallengeKey, ChallengeState, ChallengeToken, Refusal, Selector,
+};
+use crate::domain::client::ClientRecord;
+use crate::domain::code::{MAX_CODE_LENGTH, generate_code, generate_ref_code, random_bytes};
+use crate::domain::keys::{ServerSecret, b64, constant_time_eq, sha256};
+use crate::domain::phone::{PhoneError, PhoneNumber};
+use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken, RotationRefusal};
+use crate::signer::{AccessClaims, Jwk, Signer, sign_access_token};
+use crate::sms::{SmsMessage, SmsSender};
+use crate::store::{Account, StartOutcome, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Client records are cached this long (DESIGN §9) to keep one store read
+/// off the critical path.
+const CLIENT_CACHE_MS: Millis = 60_000;
+const CLIENT_CACHE_MAX: usize = 1024;
+
+/// How this login was proven; the `login_by` claim.
+pub const LOGIN_BY_MOBILE: &str = "mobile";
+
+/// The ports and settings one deployment runs with.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub sms: Arc<dyn SmsSender>,
+    pub signer: Arc<dyn Signer>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub secret: ServerSecret,
+    pub config: Config,
+    clients: Mutex<HashMap<String, (ClientRecord, Millis)>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpRequest {
+    pub client: ClientCredentials,
+    pub mobile_no: String,
+    pub sms_sender: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// What the caller learns about a sent code (never the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpSent {
+    pub ref_code: String,
+    pub token: String,
+    pub expires_in: u64,
+    pub resend_after: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeRef {
+    Token(String),
+    MobileAndRef { mobile_no: String, ref_code: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpConfirm {
+    pub client: ClientCredentials,
+    pub challenge: ChallengeRef,
+    pub otp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub issued_at_ms: Millis,
+    pub account_id: String,
+    pub login_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// For clients that do not issue tokens.
+    CodeCorrect,
+    Tokens(TokenSet),
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sms: Arc<dyn SmsSender>,
+        signer: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        secret: ServerSecret,
+        config: Config,
+    ) -> Self {
+        Self {
+            store,
+            sms,
+            signer,
+            clock,
+            entropy,
+            secret,
+            config,
+            clients: Mutex::default(),
+        }
+    }
+
+    /// The client, if `credentials` are its own and it is enabled.
+    async fn authenticate(&self, credentials: &ClientCredentials) -> Result<ClientRecord, Error> {
+        let id = &credentials.client_id;
+        let well_formed = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(Error::InvalidClient);
+        }
+        let now = self.clock.now_ms();
+        let cached = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .filter(|(_, at)| now - at < CLIENT_CACHE_MS)
+            .map(|(record, _)| record.clone());
+        let record = match cached {
+            Some(record) => record,
+            None => {
+                let record = self.store.client(id).await?.ok_or(Error::InvalidClient)?;
+                let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= CLIENT_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(id.clone(), (record.clone(), now));
+                record
+            }
+        };
+        if record.authenticates(&credentials.client_secret) {
+            Ok(record)
+        } else {
+            Err(Error::InvalidClient)
+        }
+    }
+
+    fn parse_phone(&self, client: &ClientRecord, raw: &str) -> Result<PhoneNumber, Error> {
+        let s = &client.settings;
+        PhoneNumber::parse_allowed(raw, &s.default_calling_code, &s.allowed_calling_codes).map_err(
+            |e| match e {
+                PhoneError::Invalid => Error::InvalidMobile,
+                PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
+            },
+        )
+    }
+
+    /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8, 5.10).
+    pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
+        let client = self.authenticate(&request.client).await?;
+        let settings = &client.settings;
+        let phone = self.parse_phone(&client, &request.mobile_no)?;
+        let sender_id = settings
+            .sender_id(request.sms_sender.as_deref())
+            .map_err(|_| Error::SenderNotRegistered)?
+            .map(str::to_string);
+
+        let now = self.clock.now_ms();
+        let entropy = self.entropy.as_ref();
+        let code = generate_code(entropy, settings.code_length, settings.code_charset);
+        let ref_code = generate_ref_code(entropy);
+        let phone_key = self.secret.phone_key(&phone);
+        let token = ChallengeToken::make(&phone_key, &random_bytes(entropy));
+        let token_hash = sha256(token.as_bytes());
+        let challenge = Challenge {
+            key: ChallengeKey {
+                client_id: client.client_id.clone(),
+                phone_key: phone_key.clone(),
+            },
+            code_hash: self.secret.code_hash(&token_hash, &code),
+            token_hash,
+            ref_code: ref_code.clone(),
+            attempts: 0,
+            max_attempts: settings.max_attempts,
+            created_at_ms: now,
+            expires_at_ms: now + i64::from(settings.lifetime_secs) * 1000,
+            resend_after_ms: now + i64::from(settings.resend_cooldown_secs) * 1000,
+            state: ChallengeState::Active,
+            account_id: self.secret.account_id(&phone_key),
+            login_by: LOGIN_BY_MOBILE.to_string(),
+        };
+
+        if let StartOutcome::CoolingDown { resend_after_ms } =
+            self.store.start_challenge(&challenge, now).await?
+        {
+            let retry_after_secs = ((resend_after_ms - now).max(1) as u64).div_ceil(1000);
+            return Err(Error::Cooldown { retry_after_secs });
+        }
+
+        let message = SmsMessage {
+            to: phone.e164().to_string(),
+            text: settings.render_message(request.locale.as_deref(), &code, &ref_code),
+            sender_id,
+            code,
+        };
+        if self.sms.send(&message).await.is_err() {
+            tracing::warn!(client_id = %client.client_id, phone = %phone, "sms refused");
+            self.store
+                .mark_undeliverable(&challenge.key, &challenge.token_hash)
+                .await?;
+            return Err(Error::SmsFailed);
+        }
+        tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
+        Ok(OtpSent {
+            ref_code,
+            token,
+            expires_in: settings.lifetime_secs.into(),
+            resend_after: settings.resend_cooldown_secs.into(),
+        })
+    }
+
+    /// Checks a code; on success consumes the challenge and issues tokens
+    /// (DESIGN §5.5–5.7). The attempt is counted before the code is compared,
+    /// so concurrent guesses cannot exceed the limit.
+    pub async fn confirm_otp(
+        &self,
+        confirm: &OtpConfirm,
+        issuer: &str,
+    ) -> Result<Confirmed, Error> {
+        let client = self.authenticate(&confirm.client).await?;
+        let otp = confirm.otp.trim().to_ascii_uppercase();
+        if otp.is_empty()
+            || otp.len() > MAX_CODE_LENGTH as usize
+            || !otp.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(Error::InvalidRequest(
+                "otp must be 4 to 10 letters or digits",
+            ));
+        }
+        let (phone_key, selector) = match &confirm.challenge {
+            ChallengeRef::Token(token) => {
+                let (phone_key, hash) = ChallengeToken::parse(token).ok_or(Error::OtpExpired)?;
+                (phone_key, Selector::TokenHash(hash))
+            }
+            ChallengeRef::MobileAndRef {
+                mobile_no,
+                ref_code,
+            } => {
+                let phone = self.parse_phone(&client, mobile_no)?;
+                let ref_code = ref_code.trim().to_ascii_uppercase();
+                (self.secret.phone_key(&phone), Selector::RefCode(ref_code))
+            }
+        };
+        let key = ChallengeKey {
+            client_id: client.client_id.clone(),
+            phone_key: phone_key.clone(),
+        };
+        let now = self.clock.now_ms();
+        let counted = self
+            .store
+            .count_attempt(&key, &selector, now)
+            .await?
+            .map_err(|refusal| match refusal {
+                Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
+                Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
+            })?;
+        let expected = self.secret.code_hash(&counted.token_hash, &otp);
+        if !constant_time_eq(&expected, &counted.code_hash) {
+            tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
+            return Err(if counted.attempts >= counted.max_attempts {
+                Error::OtpAttemptsExceeded
+            } else {
+                Error::OtpInvalid
+            });
+        }
+
+        let account = Account {
+            account_id: counted.account_id.clone(),
+            phone_key,
+        };
+        if !client.settings.issue_tokens {
+            let consumed = self
+                .store
+                .consume(&key, &counted.token_hash, now, &account, None)
+                .await?;
+            return if consumed {
+                Ok(Confirmed::CodeCorrect)
+            } else {
+                Err(Error::OtpExpired)
+            };
+        }
+        let family_id = RefreshToken::new_family_id(&random_bytes(self.entropy.as_ref()));
+        let refresh_token = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
+        let family = RefreshFamily {
+            family_id,
+            client_id: client.client_id.clone(),
+            account_id: counted.account_id.clone(),
+            login_by: counted.login_by.clone(),
+            current_hash: sha256(refresh_token.as_bytes()),
+            spent_hashes: vec![],
+            revoked: false,
+            created_at_ms: now,
+            idle_expires_at_ms: now + IDLE_LIFETIME_MS,
+        };
+        // Consuming and signing run side by side (one round trip): a signature
+        // made for a lost race is simply dropped.
+        let (consumed, access) = tokio::join!(
+            self.store
+                .consume(&key, &counted.token_hash, now, &account, Some(&family)),
+            self.access_token(&client.client_id, &family, issuer, now)
+        );
+        if !consumed? {
+            return Err(Error::OtpExpired);
+        }
+        tracing::info!(client_id = %client.client_id, account_id = %family.account_id, "otp confirmed");
+        Ok(Confirmed::Tokens(self.token_set(
+            access?,
+            refresh_token,
+            &family,
+            now,
+        )))
+    }
+
+    /// Exchanges a refresh token for a new pair (DESIGN §6): one conditional
+    /// write rotates it; a spent token revokes its whole family.
+    pub async fn refresh(
+        &self,
+        credentials: &ClientCredentials,
+        refresh_token: &str,
+        issuer: &str,
+    ) -> Result<TokenSet, Error> {
+        let client = self.authenticate(credentials).await?;
+        let (family_id, presented_hash) =
+            RefreshToken::parse(refresh_token).ok_or(Error::InvalidGrant)?;
+        let next = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
+        let now = self.clock.now_ms();
+        let rotated = self
+            .store
+            .rotate_refresh(
+                &family_id,
+                &presented_hash,
+                &client.client_id,
+                &sha256(next.as_bytes()),
+                now,
+            )
+            .await?;
+        let family = match rotated {
+            Ok(family) => family,
+            Err(RotationRefusal::Reused) => {
+                tracing::warn!(client_id = %client.client_id, "spent refresh token presented; family revoked");
+                self.store.revoke_family(&family_id).await?;
+                return Err(Error::InvalidGrant);
+            }
+            Err(RotationRefusal::Invalid) => return Err(Error::InvalidGrant),
+        };
+        let access = self
+            .access_token(&client.client_id, &family, issuer, now)
+            .await?;
+        Ok(self.token_set(access, next, &family, now))
+    }
+
+    /// The public keys tokens are signed with.
+    pub async fn jwks(&self) -> Result<Vec<Jwk>, Error> {
+        Ok(vec![self.signer.public_key().await?])
+    }
+
+    async fn access_token(
+        &self,
+        client_id: &str,
+        family: &RefreshFamily,
+        issuer: &str,
+        now: Millis,
+    ) -> Result<String, Error> {
+        let iat = now / 1000;
+        let claims = AccessClaims {
+            iss: issuer.to_string(),
+            aud: client_id.to_string(),
+            sub: family.account_id.clone(),
+            exp: iat + self.config.access_token_ttl_secs,
+            iat,
+            jti: b64(&random_bytes::<16>(self.entropy.as_ref())),
+            login_by: family.login_by.clone(),
+        };
+        sign_access_token(self.signer.as_ref(), &claims).await
+    }
+
+    fn token_set(
+        &self,
+        access_token: String,
+        refresh_token: String,
+        family: &RefreshFamily,
+        now: Millis,
+    ) -> TokenSet {
+        TokenSet {
+            access_token,
+            refresh_token,
+            expires_in: self.config.access_token_ttl_secs,
+            issued_at_ms: now,
+            account_id: family.account_id.clone(),
+            login_by: family.login_by.clone(),
+        }
+    }
+}

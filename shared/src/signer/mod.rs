@@ -1,0 +1,54 @@
+//! The signing port: RS256 with the private key in KMS, or in process for the
+//! local mode and unit tests. Plus the JWT and JWK shapes built on it.
+
+mod jwt;
+mod kms;
+mod local;
+
+pub use jwt::{AccessClaims, sign_access_token};
+pub use kms::KmsSigner;
+pub use local::LocalSigner;
+
+use crate::Error;
+use crate::domain::keys::{b64, sha256};
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// A public RSA key as JWKS serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jwk {
+    pub kty: &'static str,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    pub alg: &'static str,
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+}
+
+impl Jwk {
+    /// From the big-endian modulus and exponent; `kid` is the key's RFC 7638
+    /// thumbprint, so it changes exactly when the key does.
+    pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Self {
+        let n = b64(modulus);
+        let e = b64(exponent);
+        let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        Self {
+            kty: "RSA",
+            use_: "sig",
+            alg: "RS256",
+            kid: sha256(thumbprint_input.as_bytes()),
+            n,
+            e,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Signer: Send + Sync {
+    /// The public half of the current signing key.
+    async fn public_key(&self) -> Result<Jwk, Error>;
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`.
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+}

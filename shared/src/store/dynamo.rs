@@ -1,0 +1,471 @@
+//! The DynamoDB store: one table, key `pk`, TTL attribute `expires_at`.
+//! Every state change is a single conditional write or one transaction;
+//! failed conditions return the old item, which the domain classifies.
+
+use super::{Account, StartOutcome, Store};
+use crate::Error;
+use crate::aws::sdk_failure;
+use crate::clock::Millis;
+use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
+use crate::domain::client::{ClientRecord, ClientSettings};
+use crate::domain::refresh::{
+    ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Transactions that collide with another on the same item are cancelled
+/// whole; they are retried this many times before the conflict is reported.
+const TRANSACTION_CONFLICT_RETRIES: u32 = 4;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn challenge_pk(key: &ChallengeKey) -> String {
+    format!("otp#{}#{}", key.client_id, key.phone_key)
+}
+fn client_pk(client_id: &str) -> String {
+    format!("client#{client_id}")
+}
+fn account_pk(phone_key: &str) -> String {
+    format!("account#{phone_key}")
+}
+fn family_pk(family_id: &str) -> String {
+    format!("refresh#{family_id}")
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::internal("dynamodb.decode", what)
+}
+fn get_s(item: &Item, name: &'static str) -> Result<String, Error> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt(name)),
+    }
+}
+fn get_n(item: &Item, name: &'static str) -> Result<i64, Error> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(name)),
+        _ => Err(corrupt(name)),
+    }
+}
+fn get_bool(item: &Item, name: &'static str) -> Result<bool, Error> {
+    match item.get(name) {
+        Some(AttributeValue::Bool(v)) => Ok(*v),
+        _ => Err(corrupt(name)),
+    }
+}
+fn get_list(item: &Item, name: &'static str) -> Result<Vec<String>, Error> {
+    match item.get(name) {
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .map(|v| v.as_s().cloned().map_err(|_| corrupt(name)))
+            .collect(),
+        _ => Err(corrupt(name)),
+    }
+}
+
+fn challenge_item(c: &Challenge) -> Item {
+    HashMap::from([
+        ("pk".into(), s(challenge_pk(&c.key))),
+        ("client_id".into(), s(&c.key.client_id)),
+        ("phone_key".into(), s(&c.key.phone_key)),
+        ("token_hash".into(), s(&c.token_hash)),
+        ("ref_code".into(), s(&c.ref_code)),
+        ("code_hash".into(), s(&c.code_hash)),
+        ("attempts".into(), n(c.attempts.into())),
+        ("max_attempts".into(), n(c.max_attempts.into())),
+        ("created_at_ms".into(), n(c.created_at_ms)),
+        ("expires_at_ms".into(), n(c.expires_at_ms)),
+        ("resend_after_ms".into(), n(c.resend_after_ms)),
+        ("state".into(), s(c.state.as_str())),
+        ("account_id".into(), s(&c.account_id)),
+        ("login_by".into(), s(&c.login_by)),
+        ("expires_at".into(), n(c.ttl_epoch_secs())),
+    ])
+}
+
+fn challenge_from(item: &Item) -> Result<Challenge, Error> {
+    let count = |name| get_n(item, name).and_then(|v| u32::try_from(v).map_err(|_| corrupt(name)));
+    Ok(Challenge {
+        key: ChallengeKey {
+            client_id: get_s(item, "client_id")?,
+            phone_key: get_s(item, "phone_key")?,
+        },
+        token_hash: get_s(item, "token_hash")?,
+        ref_code: get_s(item, "ref_code")?,
+        code_hash: get_s(item, "code_hash")?,
+        attempts: count("attempts")?,
+        max_attempts: count("max_attempts")?,
+        created_at_ms: get_n(item, "created_at_ms")?,
+        expires_at_ms: get_n(item, "expires_at_ms")?,
+        resend_after_ms: get_n(item, "resend_after_ms")?,
+        state: ChallengeState::parse(&get_s(item, "state")?).ok_or_else(|| corrupt("state"))?,
+        account_id: get_s(item, "account_id")?,
+        login_by: get_s(item, "login_by")?,
+    })
+}
+
+fn family_item(f: &RefreshFamily) -> Item {
+    HashMap::from([
+        ("pk".into(), s(family_pk(&f.family_id))),
+        ("family_id".into(), s(&f.family_id)),
+        ("client_id".into(), s(&f.client_id)),
+        ("account_id".into(), s(&f.account_id)),
+        ("login_by".into(), s(&f.login_by)),
+        ("current_hash".into(), s(&f.current_hash)),
+        (
+            "spent_hashes".into(),
+            AttributeValue::L(f.spent_hashes.iter().map(s).collect()),
+        ),
+        ("revoked".into(), AttributeValue::Bool(f.revoked)),
+        ("created_at_ms".into(), n(f.created_at_ms)),
+        ("idle_expires_at_ms".into(), n(f.idle_expires_at_ms)),
+        ("expires_at".into(), n(f.ttl_epoch_secs())),
+    ])
+}
+
+fn family_from(item: &Item) -> Result<RefreshFamily, Error> {
+    Ok(RefreshFamily {
+        family_id: get_s(item, "family_id")?,
+        client_id: get_s(item, "client_id")?,
+        account_id: get_s(item, "account_id")?,
+        login_by: get_s(item, "login_by")?,
+        current_hash: get_s(item, "current_hash")?,
+        spent_hashes: get_list(item, "spent_hashes")?,
+        revoked: get_bool(item, "revoked")?,
+        created_at_ms: get_n(item, "created_at_ms")?,
+        idle_expires_at_ms: get_n(item, "idle_expires_at_ms")?,
+    })
+}
+
+/// The old item DynamoDB returned with a failed condition, if any.
+fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Option<Option<&Item>> {
+    match err {
+        SdkError::ServiceError(service) => match service.err() {
+            UpdateItemError::ConditionalCheckFailedException(e) => Some(e.item()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(client_pk(client_id)))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let settings: ClientSettings =
+            serde_json::from_str(&get_s(item, "settings")?).map_err(|_| corrupt("settings"))?;
+        Ok(Some(ClientRecord {
+            client_id: client_id.to_string(),
+            secret_hash: get_s(item, "secret_hash")?,
+            disabled: get_bool(item, "disabled")?,
+            settings,
+        }))
+    }
+
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {
+        let settings = serde_json::to_string(&client.settings).map_err(|_| corrupt("settings"))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(client_pk(&client.client_id)))
+            .item("secret_hash", s(&client.secret_hash))
+            .item("disabled", AttributeValue::Bool(client.disabled))
+            .item("settings", s(settings))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn start_challenge(
+        &self,
+        challenge: &Challenge,
+        now: Millis,
+    ) -> Result<StartOutcome, Error> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(challenge_item(challenge)))
+            .condition_expression("attribute_not_exists(pk) OR resend_after_ms <= :now")
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(StartOutcome::Started),
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
+                let old = match service.err() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => e.item(),
+                    _ => None,
+                };
+                let resend_after_ms = old
+                    .map(|item| get_n(item, "resend_after_ms"))
+                    .transpose()?
+                    .ok_or_else(|| corrupt("condition failure without old item"))?;
+                Ok(StartOutcome::CoolingDown { resend_after_ms })
+            }
+            Err(e) => Err(sdk_failure("dynamodb.PutItem", &e)),
+        }
+    }
+
+    async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET #state = :undeliverable")
+            .condition_expression("token_hash = :token_hash")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(
+                ":undeliverable",
+                s(ChallengeState::Undeliverable.as_str()),
+            )
+            .expression_attribute_values(":token_hash", s(token_hash))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Replaced by a newer challenge meanwhile: nothing to mark.
+            Err(e) if update_condition_failure(&e).is_some() => Ok(()),
+            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+        }
+    }
+
+    async fn count_attempt(
+        &self,
+        key: &ChallengeKey,
+        selector: &Selector,
+        now: Millis,
+    ) -> Result<Result<Challenge, Refusal>, Error> {
+        let (selector_condition, selector_value) = match selector {
+            Selector::TokenHash(h) => ("token_hash = :selector", h),
+            Selector::RefCode(r) => ("ref_code = :selector", r),
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET attempts = attempts + :one")
+            .condition_expression(format!(
+                "attribute_exists(pk) AND {selector_condition} AND #state = :active \
+                 AND expires_at_ms > :now AND attempts < max_attempts"
+            ))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":selector", s(selector_value))
+            .expression_attribute_values(":active", s(ChallengeState::Active.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes().ok_or_else(|| corrupt("no attributes"))?;
+                Ok(Ok(challenge_from(item)?))
+            }
+            Err(e) => match update_condition_failure(&e) {
+                Some(None) => Ok(Err(Refusal::NotFound)),
+                Some(Some(old)) => {
+                    let refusal = challenge_from(old)?.refusal(selector, now);
+                    // The condition failed, so the domain must find a reason;
+                    // if it does not, refuse rather than guess.
+                    Ok(Err(refusal.unwrap_or(Refusal::NotFound)))
+                }
+                None => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+            },
+        }
+    }
+
+    async fn consume(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        now: Millis,
+        account: &Account,
+        family: Option<&RefreshFamily>,
+    ) -> Result<bool, Error> {
+        let build = |what: &'static str| move |_| Error::internal("dynamodb.build", what);
+        let consume = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET #state = :consumed")
+            .condition_expression(
+                "token_hash = :token_hash AND #state = :active AND expires_at_ms > :now",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":consumed", s(ChallengeState::Consumed.as_str()))
+            .expression_attribute_values(":active", s(ChallengeState::Active.as_str()))
+            .expression_attribute_values(":token_hash", s(token_hash))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build("consume"))?;
+        let upsert_account = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(&account.phone_key)))
+            .update_expression(
+                "SET account_id = if_not_exists(account_id, :account_id), \
+                 created_at_ms = if_not_exists(created_at_ms, :now), last_login_at_ms = :now",
+            )
+            .expression_attribute_values(":account_id", s(&account.account_id))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build("account"))?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(consume).build(),
+            TransactWriteItem::builder().update(upsert_account).build(),
+        ];
+        if let Some(f) = family {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(family_item(f)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build("family"))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(e) = result else { return Ok(true) };
+            let reasons: Vec<&str> = match &e {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None"))
+                        .collect(),
+                    _ => vec![],
+                },
+                _ => vec![],
+            };
+            match reasons.first() {
+                Some(&"ConditionalCheckFailed") => return Ok(false),
+                _ if reasons.contains(&"TransactionConflict")
+                    && conflicts < TRANSACTION_CONFLICT_RETRIES =>
+                {
+                    conflicts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * conflicts as u64))
+                        .await;
+                }
+                _ => return Err(sdk_failure("dynamodb.TransactWriteItems", &e)),
+            }
+        }
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        client_id: &str,
+        new_hash: &str,
+        now: Millis,
+    ) -> Result<Result<RefreshFamily, RotationRefusal>, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression(
+                "SET current_hash = :new, idle_expires_at_ms = :idle, \
+                 spent_hashes = list_append(spent_hashes, :spent)",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND current_hash = :presented AND client_id = :client \
+                 AND revoked = :false AND idle_expires_at_ms > :now AND created_at_ms > :born_after",
+            )
+            .expression_attribute_values(":new", s(new_hash))
+            .expression_attribute_values(":idle", n(now + IDLE_LIFETIME_MS))
+            .expression_attribute_values(":spent", AttributeValue::L(vec![s(presented_hash)]))
+            .expression_attribute_values(":presented", s(presented_hash))
+            .expression_attribute_values(":client", s(client_id))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":born_after", n(now - ABSOLUTE_LIFETIME_MS))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes().ok_or_else(|| corrupt("no attributes"))?;
+                Ok(Ok(family_from(item)?))
+            }
+            Err(e) => match update_condition_failure(&e) {
+                Some(None) => Ok(Err(RotationRefusal::Invalid)),
+                Some(Some(old)) => Ok(Err(family_from(old)?
+                    .rotation_refusal(presented_hash, client_id, now)
+                    .unwrap_or(RotationRefusal::Invalid))),
+                None => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+            },
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if update_condition_failure(&e).is_some() => Ok(()),
+            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+        }
+    }
+}

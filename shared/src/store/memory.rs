@@ -1,0 +1,151 @@
+//! The in-memory store: for local mode and fast tests. Each operation runs
+//! under one lock, which gives it the atomicity DynamoDB's conditions give.
+
+use super::{Account, StartOutcome, Store};
+use crate::Error;
+use crate::clock::Millis;
+use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
+use crate::domain::client::ClientRecord;
+use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Default)]
+struct Tables {
+    clients: HashMap<String, ClientRecord>,
+    challenges: HashMap<ChallengeKey, Challenge>,
+    accounts: HashMap<String, Account>,
+    families: HashMap<String, RefreshFamily>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore(Mutex<Tables>);
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // A panic elsewhere while holding the lock leaves consistent data:
+        // every operation below writes only after all its checks passed.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, Error> {
+        Ok(self.tables().clients.get(client_id).cloned())
+    }
+
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {
+        self.tables()
+            .clients
+            .insert(client.client_id.clone(), client.clone());
+        Ok(())
+    }
+
+    async fn start_challenge(
+        &self,
+        challenge: &Challenge,
+        now: Millis,
+    ) -> Result<StartOutcome, Error> {
+        let mut tables = self.tables();
+        if let Some(old) = tables.challenges.get(&challenge.key)
+            && old.cooldown_holds(now)
+        {
+            return Ok(StartOutcome::CoolingDown {
+                resend_after_ms: old.resend_after_ms,
+            });
+        }
+        tables
+            .challenges
+            .insert(challenge.key.clone(), challenge.clone());
+        Ok(StartOutcome::Started)
+    }
+
+    async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
+        if let Some(c) = self.tables().challenges.get_mut(key)
+            && c.token_hash == token_hash
+        {
+            c.state = ChallengeState::Undeliverable;
+        }
+        Ok(())
+    }
+
+    async fn count_attempt(
+        &self,
+        key: &ChallengeKey,
+        selector: &Selector,
+        now: Millis,
+    ) -> Result<Result<Challenge, Refusal>, Error> {
+        let mut tables = self.tables();
+        let Some(c) = tables.challenges.get_mut(key) else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if let Some(refusal) = c.refusal(selector, now) {
+            return Ok(Err(refusal));
+        }
+        c.attempts += 1;
+        Ok(Ok(c.clone()))
+    }
+
+    async fn consume(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        now: Millis,
+        account: &Account,
+        family: Option<&RefreshFamily>,
+    ) -> Result<bool, Error> {
+        let mut tables = self.tables();
+        let Some(c) = tables.challenges.get_mut(key) else {
+            return Ok(false);
+        };
+        if c.token_hash != token_hash || c.state != ChallengeState::Active || now >= c.expires_at_ms
+        {
+            return Ok(false);
+        }
+        c.state = ChallengeState::Consumed;
+        tables
+            .accounts
+            .entry(account.phone_key.clone())
+            .or_insert_with(|| account.clone());
+        if let Some(f) = family {
+            tables.families.insert(f.family_id.clone(), f.clone());
+        }
+        Ok(true)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        client_id: &str,
+        new_hash: &str,
+        now: Millis,
+    ) -> Result<Result<RefreshFamily, RotationRefusal>, Error> {
+        let mut tables = self.tables();
+        let Some(f) = tables.families.get_mut(family_id) else {
+            return Ok(Err(RotationRefusal::Invalid));
+        };
+        if let Some(refusal) = f.rotation_refusal(presented_hash, client_id, now) {
+            return Ok(Err(refusal));
+        }
+        f.spent_hashes
+            .push(std::mem::replace(&mut f.current_hash, new_hash.to_string()));
+        f.idle_expires_at_ms = now + IDLE_LIFETIME_MS;
+        Ok(Ok(f.clone()))
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
+        if let Some(f) = self.tables().families.get_mut(family_id) {
+            f.revoked = true;
+        }
+        Ok(())
+    }
+}
