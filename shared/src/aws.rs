@@ -26,27 +26,30 @@ pub fn sdk_failure<E: ProvideErrorMetadata, R>(operation: &str, err: &SdkError<E
     Error::internal(operation, detail)
 }
 
-/// The app as a Lambda function runs it: DynamoDB, SNS and KMS clients built
-/// from one `SdkConfig`, settings from the environment.
+/// The app as a Lambda function runs it: settings from the environment,
+/// DynamoDB, SNS and KMS clients from one `SdkConfig`.
 pub async fn app_from_env() -> Result<crate::App, String> {
+    let settings = crate::config::LambdaSettings::from_env()?;
+    Ok(app(settings, &load_sdk_config().await))
+}
+
+pub fn app(settings: crate::config::LambdaSettings, sdk: &aws_config::SdkConfig) -> crate::App {
     use crate::clock::{OsEntropy, SystemClock};
     use std::sync::Arc;
 
-    let settings = crate::config::LambdaSettings::from_env()?;
-    let sdk = load_sdk_config().await;
-    Ok(crate::App::new(
+    crate::App::new(
         Arc::new(crate::store::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
             settings.table_name,
         )),
-        Arc::new(crate::sms::SnsSender::new(aws_sdk_sns::Client::new(&sdk))),
+        Arc::new(crate::sms::SnsSender::new(aws_sdk_sns::Client::new(sdk))),
         Arc::new(crate::signer::KmsSigner::new(
-            aws_sdk_kms::Client::new(&sdk),
+            aws_sdk_kms::Client::new(sdk),
             settings.signing_key_id,
         )),
         Arc::new(SystemClock),
         Arc::new(OsEntropy),
         settings.server_secret,
         settings.config,
-    ))
+    )
 }

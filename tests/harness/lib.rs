@@ -1,1 +1,351 @@
+//! What the tests share: apps wired to in-memory or real ports, API Gateway
+//! HTTP API (payload v2) events from `events/`, the engines `make test`
+//! starts, and JWT verification the way a relying party does it.
 
+pub mod scenarios;
+pub mod storage_suite;
+
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request};
+use otp_shared::App;
+use otp_shared::clock::{Clock, ManualClock, OsEntropy};
+use otp_shared::config::Config;
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::keys::{ServerSecret, b64_decode};
+use otp_shared::http::{Function, handle};
+use otp_shared::signer::{LocalSigner, Signer};
+use otp_shared::sms::{Outbox, OutboxEntry, SmsMessage, SmsRefused, SmsSender};
+use otp_shared::store::{DynamoStore, MemoryStore, Store};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const CLIENT_ID: &str = "test-app";
+pub const CLIENT_SECRET: &str = "test-secret-0123456789abcdefghijkl";
+/// A client whose confirm answers "Code is correct." without tokens.
+pub const PLAIN_CLIENT_ID: &str = "plain-app";
+pub const SENDER_ID: &str = "TestSender";
+/// 2026-11-22T04:30:00Z.
+pub const START_MS: i64 = 1_795_321_800_000;
+pub const ISSUER: &str = "https://abc123defg.execute-api.us-east-1.amazonaws.com";
+
+pub fn test_settings() -> ClientSettings {
+    ClientSettings {
+        brand: "Test".into(),
+        sender_ids: vec![SENDER_ID.into(), "TestBank".into()],
+        ..ClientSettings::default()
+    }
+}
+
+pub fn server_secret() -> ServerSecret {
+    ServerSecret::new(b"a test server secret, 32 bytes or more").expect("valid secret")
+}
+
+/// RSA key generation is slow; one in-process key serves a whole test binary.
+pub fn local_signer() -> Arc<LocalSigner> {
+    static SIGNER: OnceLock<Arc<LocalSigner>> = OnceLock::new();
+    SIGNER
+        .get_or_init(|| Arc::new(LocalSigner::generate()))
+        .clone()
+}
+
+/// An SMS adapter that refuses every message, as SNS does when it rejects
+/// one, but remembers what it was asked to send so a test can try the code.
+#[derive(Default)]
+pub struct RefusingSms(Mutex<Vec<SmsMessage>>);
+
+impl RefusingSms {
+    pub fn attempted(&self) -> Vec<SmsMessage> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsSender for RefusingSms {
+    async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused> {
+        self.0.lock().unwrap().push(message.clone());
+        Err(SmsRefused)
+    }
+}
+
+/// An app over the given store, with an outbox, a manual clock at
+/// [`START_MS`] and the two test clients registered.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub store: Arc<dyn Store>,
+    pub outbox: Arc<Outbox>,
+    pub clock: Arc<ManualClock>,
+}
+
+/// One answer of a handler.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The native envelope's `error` code.
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn memory() -> Self {
+        Self::over(Arc::new(MemoryStore::new()), None).await
+    }
+
+    pub async fn dynamodb() -> Self {
+        Self::over(Arc::new(dynamo_store().await), None).await
+    }
+
+    /// Over `store`, sending through `sms` when given, else the outbox.
+    pub async fn over(store: Arc<dyn Store>, sms: Option<Arc<dyn SmsSender>>) -> Self {
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let outbox = Arc::new(Outbox::new(clock.clone(), false));
+        for (id, issue_tokens) in [(CLIENT_ID, true), (PLAIN_CLIENT_ID, false)] {
+            let settings = ClientSettings {
+                issue_tokens,
+                ..test_settings()
+            };
+            store
+                .put_client(&ClientRecord::new(id, CLIENT_SECRET, settings))
+                .await
+                .expect("client stored");
+        }
+        let app = App::new(
+            store.clone(),
+            sms.unwrap_or_else(|| outbox.clone()),
+            local_signer() as Arc<dyn Signer>,
+            clock.clone() as Arc<dyn Clock>,
+            Arc::new(OsEntropy),
+            server_secret(),
+            Config::default(),
+        );
+        Self {
+            app: Arc::new(app),
+            store,
+            outbox,
+            clock,
+        }
+    }
+
+    /// Feeds the API Gateway event `events/<event>.json`, with `body` as its
+    /// JSON body, to `function`'s handler.
+    pub async fn call(&self, function: Function, event: &str, body: &Value) -> Answer {
+        let request = api_request(event, Some(&body.to_string()), Some("application/json"));
+        call(&self.app, function, request).await
+    }
+
+    pub async fn request_otp(&self, mobile_no: &str) -> Answer {
+        let body = serde_json::json!({
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no,
+        });
+        self.call(Function::RequestOtp, "request-otp", &body).await
+    }
+
+    pub async fn confirm_by_token(&self, client_id: &str, token: &str, otp: &str) -> Answer {
+        let body = serde_json::json!({
+            "client_id": client_id, "client_secret": CLIENT_SECRET, "token": token, "otp": otp,
+        });
+        self.call(Function::ConfirmOtp, "confirm-otp", &body).await
+    }
+
+    pub fn last_sms(&self) -> OutboxEntry {
+        self.outbox.entries().pop().expect("an SMS was sent")
+    }
+
+    /// Requests a code for `mobile_no`; returns (token, ref_code, code).
+    pub async fn code_for(&self, mobile_no: &str) -> (String, String, String) {
+        let answer = self.request_otp(mobile_no).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let data = &answer.body["data"];
+        (
+            data["token"].as_str().unwrap().to_string(),
+            data["ref_code"].as_str().unwrap().to_string(),
+            self.last_sms().code,
+        )
+    }
+}
+
+/// The event `events/<name>.json` as the Lambda runtime would decode it, with
+/// the body (and its content type) replaced when given.
+pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -> Request {
+    let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut event: Value = serde_json::from_str(&text).expect("event is JSON");
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+        event["headers"]["content-length"] = Value::String(body.len().to_string());
+    }
+    match content_type {
+        Some(ct) => event["headers"]["content-type"] = Value::String(ct.to_string()),
+        None => {
+            event["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("content-type");
+        }
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+pub async fn call(app: &App, function: Function, request: Request) -> Answer {
+    let response = handle(app, function, request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        Body::Text(t) => serde_json::from_str(&t).expect("every answer is JSON"),
+        Body::Binary(b) => serde_json::from_slice(&b).expect("every answer is JSON"),
+        _ => Value::Null,
+    };
+    Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Verifies an RS256 JWT against a JWKS document the way a relying party
+/// does: the header names the key, only RS256 is accepted. Returns
+/// (header, claims).
+pub fn verify_jwt(token: &str, jwks: &Value) -> Result<(Value, Value), String> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err("not three parts".into());
+    };
+    let decode_json = |part: &str| -> Result<Value, String> {
+        let bytes = b64_decode(part).ok_or("bad base64")?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    };
+    let header_json = decode_json(header)?;
+    if header_json["alg"] != "RS256" {
+        return Err("alg is not RS256".into());
+    }
+    let key = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header_json["kid"]))
+        .ok_or("no key with that kid")?;
+    let component = |name: &str| b64_decode(key[name].as_str().unwrap_or("")).ok_or("bad key");
+    let public = RsaPublicKeyComponents {
+        n: component("n")?,
+        e: component("e")?,
+    };
+    let signature = b64_decode(signature).ok_or("bad signature encoding")?;
+    public
+        .verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            format!("{header}.{claims}").as_bytes(),
+            &signature,
+        )
+        .map_err(|_| "signature does not verify".to_string())?;
+    Ok((header_json, decode_json(claims)?))
+}
+
+fn endpoint(variable: &str, engine: &str) -> String {
+    match std::env::var(variable) {
+        Ok(url) if url.starts_with("http://127.0.0.1:") => url,
+        _ => panic!(
+            "{engine} is not running: {variable} must point at it on 127.0.0.1. \
+             Run the tests with `make test`, which installs and starts it."
+        ),
+    }
+}
+
+/// The SDK configuration the Lambdas load, after checking it points at the
+/// local engines and never at AWS.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    endpoint("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local");
+    endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)");
+    endpoint("AWS_ENDPOINT_URL_KMS", "moto (KMS)");
+    otp_shared::aws::load_sdk_config().await
+}
+
+pub fn moto_url() -> String {
+    endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)")
+}
+
+/// A new, empty table shaped as `template.yaml` declares it.
+pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
+    let name = format!(
+        "otp-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("DynamoDB Local did not create a table ({e:?}); is it running? Use `make test`.")
+        });
+    client
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("TTL enabled");
+    (client, name)
+}
+
+pub async fn dynamo_store() -> DynamoStore {
+    let (client, table) = fresh_table().await;
+    DynamoStore::new(client, table)
+}
+
+pub fn memory_store() -> MemoryStore {
+    MemoryStore::new()
+}
+
+/// A plain HTTP GET to a local engine; returns the body.
+pub fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("engine reachable");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}

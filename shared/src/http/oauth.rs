@@ -73,13 +73,8 @@ fn client_credentials(request: &Request, f: &Fields) -> Result<ClientCredentials
 
 pub(super) async fn token(app: &App, request: &Request) -> Response<Body> {
     let issued = async {
-        let f = fields(request, true)?.only(&[
-            "grant_type",
-            "refresh_token",
-            "client_id",
-            "client_secret",
-            "scope",
-        ])?;
+        let f = fields(request, true)?;
+        // The grant type decides which fields are known, so it is checked first.
         let grant_type = f.required(
             "grant_type",
             "grant_type is required",
@@ -88,6 +83,13 @@ pub(super) async fn token(app: &App, request: &Request) -> Response<Body> {
         if grant_type != "refresh_token" {
             return Err(Error::UnsupportedGrantType);
         }
+        let f = f.only(&[
+            "grant_type",
+            "refresh_token",
+            "client_id",
+            "client_secret",
+            "scope",
+        ])?;
         let refresh_token = f.required(
             "refresh_token",
             "refresh_token is required",

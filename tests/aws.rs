@@ -1,0 +1,228 @@
+//! The AWS adapters against real engines: DynamoDB Local for storage, moto for
+//! SNS and KMS. The app is wired exactly as the Lambda functions wire it.
+
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use otp_integration_tests::{
+    CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, fresh_table,
+    http_get, moto_url, test_settings, verify_jwt,
+};
+use otp_shared::config::LambdaSettings;
+use otp_shared::domain::client::ClientRecord;
+use otp_shared::http::Function;
+use otp_shared::sms::{SmsMessage, SmsSender, SnsSender};
+use otp_shared::store::{DynamoStore, Store};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Every SMS moto's SNS has accepted, as (phone, message).
+fn moto_sms() -> Vec<(String, String)> {
+    let data: Value =
+        serde_json::from_str(&http_get(&format!("{}/moto-api/data.json", moto_url())))
+            .expect("moto data is JSON");
+    data["sns"]["SMS"]
+        .as_array()
+        .expect("moto lists sent SMS")
+        .iter()
+        .map(|sms| {
+            let field = |name: &str| sms[name].as_str().unwrap_or_default().to_string();
+            (field("phone_number"), field("message"))
+        })
+        .collect()
+}
+
+fn code_in(message: &str) -> String {
+    let start = message.find("code is ").expect("template names the code") + "code is ".len();
+    message[start..start + 6].to_string()
+}
+
+#[tokio::test]
+async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
+    let sns = SnsSender::new(aws_sdk_sns::Client::new(&aws_config().await));
+    let text = format!("Test: your code is 424242 (ref {})", std::process::id());
+    let message = SmsMessage {
+        to: "+66899999999".into(),
+        text: text.clone(),
+        sender_id: Some("TestSender".into()),
+        code: "424242".into(),
+    };
+    sns.send(&message).await.expect("moto accepts the SMS");
+    assert!(
+        moto_sms().contains(&("+66899999999".to_string(), text)),
+        "{:?}",
+        moto_sms()
+    );
+}
+
+/// The Lambda wiring end to end: DynamoDB Local, SNS and KMS on moto; the
+/// code read back from moto; the token verified with the key from JWKS.
+#[tokio::test]
+async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
+    let sdk = aws_config().await;
+    let (dynamodb, table) = fresh_table().await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("moto creates the KMS key");
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    let vars = HashMap::from([
+        ("OTP_TABLE_NAME", table.clone()),
+        ("OTP_SIGNING_KEY_ID", key_id),
+        (
+            "OTP_SERVER_SECRET",
+            "bGFtYmRhLXdpcmluZy10ZXN0LXNlY3JldC0zMi1ieXRlcy1wbHVz".into(),
+        ),
+    ]);
+    let settings = LambdaSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let app = otp_shared::aws::app(settings, &sdk);
+    DynamoStore::new(dynamodb, table)
+        .put_client(&ClientRecord::new(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            test_settings(),
+        ))
+        .await
+        .unwrap();
+
+    let phone = "+66 86 123 4567";
+    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": phone});
+    let request = api_request(
+        "request-otp",
+        Some(&body.to_string()),
+        Some("application/json"),
+    );
+    let sent = call(&app, Function::RequestOtp, request).await;
+    assert_eq!(sent.status, 200, "{sent:?}");
+    let (to, message) = moto_sms()
+        .into_iter()
+        .rev()
+        .find(|(to, _)| to == "+66861234567")
+        .expect("the SMS reached SNS");
+    assert_eq!(to, "+66861234567");
+    let ref_code = sent.body["data"]["ref_code"].as_str().unwrap();
+    assert!(message.contains(ref_code));
+
+    let body = json!({
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "token": sent.body["data"]["token"], "otp": code_in(&message),
+    });
+    let request = api_request(
+        "confirm-otp",
+        Some(&body.to_string()),
+        Some("application/json"),
+    );
+    let confirmed = call(&app, Function::ConfirmOtp, request).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+
+    let jwks = call(&app, Function::IssueToken, api_request("jwks", None, None))
+        .await
+        .body;
+    let access = confirmed.body["data"]["access_token"].as_str().unwrap();
+    let (header, claims) = verify_jwt(access, &jwks).expect("KMS signature verifies with JWKS key");
+    assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
+    assert_eq!(claims["aud"], CLIENT_ID);
+    assert_eq!(
+        claims["iss"],
+        "https://abc123defg.execute-api.us-east-1.amazonaws.com"
+    );
+
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
+        confirmed.body["data"]["refresh_token"].as_str().unwrap()
+    );
+    let request = api_request(
+        "token-refresh",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    );
+    let refreshed = call(&app, Function::IssueToken, request).await;
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    verify_jwt(refreshed.body["access_token"].as_str().unwrap(), &jwks).unwrap();
+}
+
+/// DESIGN §5.10 with a real SNS client whose endpoint is down: 503, and the
+/// cooldown holds, so a retry cannot be used to spam.
+#[tokio::test]
+async fn rule_5_10_unreachable_sns_answers_503_and_keeps_the_cooldown() {
+    let config = aws_sdk_sns::config::Builder::from(&aws_config().await)
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let sns: Arc<dyn SmsSender> = Arc::new(SnsSender::new(aws_sdk_sns::Client::from_conf(config)));
+    let t = TestApp::over(
+        Arc::new(otp_integration_tests::dynamo_store().await),
+        Some(sns),
+    )
+    .await;
+    let failed = t.request_otp("0812345678").await;
+    assert_eq!(
+        (failed.status, failed.error()),
+        (503, "sms_failed"),
+        "{failed:?}"
+    );
+    let again = t.request_otp("0812345678").await;
+    assert_eq!((again.status, again.error()), (429, "rate_limited"));
+}
+
+async fn refused_sms_leaves_a_dead_challenge(store: Arc<dyn Store>) {
+    let sms = Arc::new(RefusingSms::default());
+    let t = TestApp::over(store, Some(sms.clone())).await;
+    let failed = t.request_otp("0812345678").await;
+    assert_eq!((failed.status, failed.error()), (503, "sms_failed"));
+    assert!(failed.body["data"].is_null());
+    let attempted = sms.attempted();
+    let code = &attempted[0].code;
+    let ref_code = attempted[0].text.split("(ref ").nth(1).unwrap()[..6].to_string();
+    let body = json!({
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "mobile_no": "0812345678", "ref_code": ref_code, "otp": code,
+    });
+    let confirm = t.call(Function::ConfirmOtp, "confirm-otp", &body).await;
+    assert_eq!(
+        (confirm.status, confirm.error()),
+        (400, "otp_expired"),
+        "even the right code fails"
+    );
+    let again = t.request_otp("0812345678").await;
+    assert_eq!((again.status, again.error()), (429, "rate_limited"));
+}
+
+#[tokio::test]
+async fn rule_5_10_refused_sms_leaves_a_dead_challenge_in_dynamodb() {
+    refused_sms_leaves_a_dead_challenge(Arc::new(otp_integration_tests::dynamo_store().await))
+        .await;
+}
+
+#[tokio::test]
+async fn rule_5_10_refused_sms_leaves_a_dead_challenge_in_memory() {
+    refused_sms_leaves_a_dead_challenge(Arc::new(otp_integration_tests::memory_store())).await;
+}
+
+/// DESIGN §5.2: what DynamoDB holds after a full flow names no code and no
+/// phone number, only keyed hashes.
+#[tokio::test]
+async fn rule_5_2_dynamodb_holds_no_code_and_no_phone_number() {
+    let (client, table) = fresh_table().await;
+    let t = TestApp::over(
+        Arc::new(DynamoStore::new(client.clone(), table.clone())),
+        None,
+    )
+    .await;
+    let (token, _, code) = t.code_for("0812345678").await;
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token, &code).await.status,
+        200
+    );
+    let items = client.scan().table_name(&table).send().await.unwrap();
+    let dump = format!("{:?}", items.items());
+    assert!(
+        items.items().len() >= 4,
+        "client, challenge, account, refresh family"
+    );
+    for secret in [code.as_str(), "812345678", "0812345678", CLIENT_SECRET] {
+        assert!(!dump.contains(secret), "{secret} is stored in plain");
+    }
+}

@@ -1,0 +1,40 @@
+//! Every route through the real `lambda_http` handlers, fed API Gateway HTTP
+//! API (payload v2) events, against the in-memory store and DynamoDB Local.
+
+use otp_integration_tests::{TestApp, scenarios};
+
+macro_rules! against_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $case() {
+                scenarios::$case(&TestApp::memory().await).await
+            })*
+        }
+        mod dynamodb {
+            use super::*;
+            $(#[tokio::test]
+            async fn $case() {
+                scenarios::$case(&TestApp::dynamodb().await).await
+            })*
+        }
+    };
+}
+
+against_both_stores!(
+    full_flow_issues_tokens_that_verify_against_jwks,
+    confirm_by_mobile_and_ref_code,
+    clients_without_tokens_hear_code_is_correct,
+    rule_5_2_no_answer_carries_the_code,
+    rule_5_3_phone_numbers_are_normalised_or_refused,
+    rule_5_5_code_valid_at_4m59s_and_expired_at_5m,
+    rule_5_6_a_code_is_usable_once,
+    rule_5_7_five_wrong_codes_kill_the_challenge,
+    rule_5_8_resend_within_60s_is_refused_then_replaces,
+    bad_input_gets_stable_errors_and_no_sms,
+    confirm_input_errors_are_stable,
+    routes_belong_to_their_function,
+    token_endpoint_speaks_rfc_6749,
+    refresh_tokens_are_bound_to_their_client,
+);

@@ -1,0 +1,428 @@
+//! Whole-route scenarios through the real handlers, fed API Gateway events;
+//! tests/handlers.rs runs each against the in-memory store and DynamoDB Local.
+
+use crate::{
+    Answer, CLIENT_ID, CLIENT_SECRET, ISSUER, PLAIN_CLIENT_ID, SENDER_ID, START_MS, TestApp,
+    api_request, call, verify_jwt,
+};
+use otp_shared::http::Function;
+use serde_json::{Value, json};
+
+const PHONE: &str = "0812345678";
+const PHONE_E164: &str = "+66812345678";
+
+async fn jwks(t: &TestApp) -> Value {
+    let answer = call(
+        &t.app,
+        Function::IssueToken,
+        api_request("jwks", None, None),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    answer.body
+}
+
+async fn refresh(t: &TestApp, refresh_token: &str, client_id: &str) -> Answer {
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={refresh_token}&client_id={client_id}&client_secret={CLIENT_SECRET}"
+    );
+    let request = api_request(
+        "token-refresh",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    );
+    call(&t.app, Function::IssueToken, request).await
+}
+
+fn assert_no_store(answer: &Answer) {
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("pragma"), Some("no-cache"));
+}
+
+/// request → SMS → confirm → tokens verified against JWKS → refresh → the
+/// spent refresh token is refused and ends the family.
+pub async fn full_flow_issues_tokens_that_verify_against_jwks(t: &TestApp) {
+    let (token, ref_code, code) = t.code_for(PHONE).await;
+    let sms = t.last_sms();
+    assert_eq!(sms.to, PHONE_E164);
+    assert_eq!(sms.sender_id.as_deref(), Some(SENDER_ID));
+    assert!(sms.message.contains(&code) && sms.message.contains(&ref_code));
+    assert_eq!(code.len(), 6);
+
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    assert_no_store(&confirmed);
+    let data = &confirmed.body["data"];
+    assert_eq!(confirmed.body["result"], "Success");
+    assert_eq!(data["token_type"], "Bearer");
+    assert_eq!(data["expires_in"], 3600);
+    let keys = jwks(t).await;
+    let (header, claims) = verify_jwt(data["access_token"].as_str().unwrap(), &keys).unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["aud"], CLIENT_ID);
+    assert_eq!(claims["sub"], data["account_id"]);
+    assert_eq!(claims["login_by"], "mobile");
+    assert_eq!(claims["iat"], START_MS / 1000);
+    assert_eq!(claims["exp"], START_MS / 1000 + 3600);
+
+    let first_refresh = data["refresh_token"].as_str().unwrap();
+    let refreshed = refresh(t, first_refresh, CLIENT_ID).await;
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    assert_no_store(&refreshed);
+    let (_, claims) = verify_jwt(refreshed.body["access_token"].as_str().unwrap(), &keys).unwrap();
+    assert_eq!(claims["sub"], data["account_id"]);
+    let second_refresh = refreshed.body["refresh_token"].as_str().unwrap();
+    assert_ne!(second_refresh, first_refresh);
+
+    let reused = refresh(t, first_refresh, CLIENT_ID).await;
+    assert_eq!(
+        (reused.status, reused.body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Reuse revoked the family: the newest token is dead too.
+    let after_reuse = refresh(t, second_refresh, CLIENT_ID).await;
+    assert_eq!(after_reuse.body["error"], "invalid_grant");
+}
+
+pub async fn confirm_by_mobile_and_ref_code(t: &TestApp) {
+    let (_, ref_code, code) = t.code_for(PHONE).await;
+    let body = json!({
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "mobile_no": "+66 81 234 5678", "ref_code": ref_code.to_lowercase(), "otp": code,
+    });
+    let answer = t.call(Function::ConfirmOtp, "confirm-otp", &body).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body["data"]["access_token"].is_string());
+}
+
+pub async fn clients_without_tokens_hear_code_is_correct(t: &TestApp) {
+    let body =
+        json!({"client_id": PLAIN_CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": PHONE});
+    let sent = t.call(Function::RequestOtp, "request-otp", &body).await;
+    assert_eq!(sent.status, 200);
+    let token = sent.body["data"]["token"].as_str().unwrap();
+    let answer = t
+        .confirm_by_token(PLAIN_CLIENT_ID, token, &t.last_sms().code)
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["data"], json!({"message": "Code is correct."}));
+}
+
+pub async fn rule_5_2_no_answer_carries_the_code(t: &TestApp) {
+    let sent = t.request_otp(PHONE).await;
+    let code = t.last_sms().code;
+    let token = sent.body["data"]["token"].as_str().unwrap();
+    assert!(!sent.body.to_string().contains(&code));
+    let wrong = t.confirm_by_token(CLIENT_ID, token, "000000").await;
+    let right = t.confirm_by_token(CLIENT_ID, token, &code).await;
+    for answer in [&wrong, &right] {
+        assert!(!answer.body.to_string().contains(&code), "{answer:?}");
+        assert!(!answer.body.to_string().contains("812345678"), "{answer:?}");
+    }
+}
+
+pub async fn rule_5_3_phone_numbers_are_normalised_or_refused(t: &TestApp) {
+    let answer = t.request_otp("+66 (81) 234-5678").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(t.last_sms().to, PHONE_E164);
+    for (bad, error) in [
+        ("12345", "invalid_mobile_no"),
+        ("+66 81 234 567x", "invalid_mobile_no"),
+        ("+33 6 12 34 56 78", "mobile_no_not_allowed"),
+    ] {
+        let answer = t.request_otp(bad).await;
+        assert_eq!((answer.status, answer.error()), (400, error), "{bad}");
+    }
+    assert_eq!(t.outbox.entries().len(), 1, "refused numbers get no SMS");
+}
+
+pub async fn rule_5_5_code_valid_at_4m59s_and_expired_at_5m(t: &TestApp) {
+    let (token_a, _, code_a) = t.code_for("0811111111").await;
+    let (token_b, _, code_b) = t.code_for("0822222222").await;
+    t.clock.set(START_MS + 299_999);
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token_a, &code_a)
+            .await
+            .status,
+        200
+    );
+    t.clock.set(START_MS + 300_000);
+    let late = t.confirm_by_token(CLIENT_ID, &token_b, &code_b).await;
+    assert_eq!((late.status, late.error()), (400, "otp_expired"));
+}
+
+pub async fn rule_5_6_a_code_is_usable_once(t: &TestApp) {
+    let (token, _, code) = t.code_for(PHONE).await;
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token, &code).await.status,
+        200
+    );
+    let again = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!((again.status, again.error()), (400, "otp_expired"));
+}
+
+pub async fn rule_5_7_five_wrong_codes_kill_the_challenge(t: &TestApp) {
+    let (token, _, code) = t.code_for(PHONE).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..4 {
+        let answer = t.confirm_by_token(CLIENT_ID, &token, wrong).await;
+        assert_eq!((answer.status, answer.error()), (400, "otp_invalid"));
+    }
+    let fifth = t.confirm_by_token(CLIENT_ID, &token, wrong).await;
+    assert_eq!(fifth.error(), "otp_attempts_exceeded");
+    let right = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!(
+        (right.status, right.error()),
+        (400, "otp_attempts_exceeded")
+    );
+}
+
+pub async fn rule_5_8_resend_within_60s_is_refused_then_replaces(t: &TestApp) {
+    let (old_token, _, old_code) = t.code_for(PHONE).await;
+    t.clock.set(START_MS + 59_001);
+    let early = t.request_otp(PHONE).await;
+    assert_eq!((early.status, early.error()), (429, "rate_limited"));
+    assert_eq!(early.header("retry-after"), Some("1"));
+    assert_eq!(t.outbox.entries().len(), 1);
+    t.clock.set(START_MS + 60_000);
+    let (new_token, _, new_code) = t.code_for(PHONE).await;
+    let old = t.confirm_by_token(CLIENT_ID, &old_token, &old_code).await;
+    assert_eq!(
+        old.error(),
+        "otp_expired",
+        "the old code died with its challenge"
+    );
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &new_token, &new_code)
+            .await
+            .status,
+        200
+    );
+}
+
+pub async fn bad_input_gets_stable_errors_and_no_sms(t: &TestApp) {
+    let cases: Vec<(Option<&str>, Option<&str>, u16, &str)> = vec![
+        (
+            Some("not json"),
+            Some("application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some("[1,2]"),
+            Some("application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(r#"{"client_id":"test-app"}"#),
+            Some("text/plain"),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(
+                r#"{"client_id":"test-app","client_secret":"test-secret-0123456789abcdefghijkl"}"#,
+            ),
+            Some("application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(r#"{"client_id":"test-app","client_secret":"x","mobile_no":"0812345678"}"#),
+            Some("application/json"),
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(r#"{"client_id":"nobody","client_secret":"x","mobile_no":"0812345678"}"#),
+            Some("application/json"),
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(
+                r#"{"client_id":"test-app","client_secret":"test-secret-0123456789abcdefghijkl","mobile_no":812345678}"#,
+            ),
+            Some("application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(
+                r#"{"client_id":"test-app","client_secret":"test-secret-0123456789abcdefghijkl","mobile_no":"0812345678","mobile":"x"}"#,
+            ),
+            Some("application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(
+                r#"{"client_id":"test-app","client_secret":"test-secret-0123456789abcdefghijkl","mobile_no":"0812345678","sms_sender":"Evil"}"#,
+            ),
+            Some("application/json"),
+            400,
+            "sms_sender_not_registered",
+        ),
+    ];
+    for (body, content_type, status, error) in cases {
+        let request = api_request("request-otp", body, content_type);
+        let answer = call(&t.app, Function::RequestOtp, request).await;
+        assert_eq!((answer.status, answer.error()), (status, error), "{body:?}");
+        assert_eq!(answer.body["result"], "Fail");
+        assert_eq!(answer.body["code"], status);
+        assert!(
+            answer.body["errorMessage"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let huge = format!(r#"{{"pad":"{}"}}"#, "x".repeat(20_000));
+    let answer = call(
+        &t.app,
+        Function::RequestOtp,
+        api_request("request-otp", Some(&huge), Some("application/json")),
+    )
+    .await;
+    assert_eq!((answer.status, answer.error()), (400, "invalid_request"));
+    assert!(t.outbox.entries().is_empty());
+    // The failed requests left no challenge behind: a first request passes.
+    assert_eq!(t.request_otp(PHONE).await.status, 200);
+}
+
+pub async fn confirm_input_errors_are_stable(t: &TestApp) {
+    let (token, ref_code, _) = t.code_for(PHONE).await;
+    let base = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let cases = [
+        (with(json!({"otp": "123456"})), 400, "invalid_request"),
+        (
+            with(json!({"token": token, "mobile_no": PHONE, "ref_code": ref_code, "otp": "1"})),
+            400,
+            "invalid_request",
+        ),
+        (with(json!({"token": token})), 400, "invalid_request"),
+        (
+            with(json!({"token": token, "otp": "12 34"})),
+            400,
+            "invalid_request",
+        ),
+        (
+            with(json!({"token": "garbage", "otp": "123456"})),
+            400,
+            "otp_expired",
+        ),
+        (
+            with(json!({"mobile_no": "bad", "ref_code": ref_code, "otp": "123456"})),
+            400,
+            "invalid_mobile_no",
+        ),
+        (
+            json!({"client_id": CLIENT_ID, "client_secret": "wrong", "token": token, "otp": "123456"}),
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (body, status, error) in cases {
+        let answer = t.call(Function::ConfirmOtp, "confirm-otp", &body).await;
+        assert_eq!((answer.status, answer.error()), (status, error), "{body}");
+    }
+    // A token works only with the client that requested it.
+    let other = t.confirm_by_token(PLAIN_CLIENT_ID, &token, "123456").await;
+    assert_eq!(other.error(), "otp_expired");
+}
+
+pub async fn routes_belong_to_their_function(t: &TestApp) {
+    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": PHONE});
+    let answer = t.call(Function::ConfirmOtp, "request-otp", &body).await;
+    assert_eq!((answer.status, answer.error()), (404, "not_found"));
+    assert!(t.outbox.entries().is_empty());
+    let request = api_request("jwks", None, None);
+    let answer = call(&t.app, Function::RequestOtp, request).await;
+    assert_eq!(answer.status, 404);
+}
+
+pub async fn token_endpoint_speaks_rfc_6749(t: &TestApp) {
+    let form = |body: &str| {
+        api_request(
+            "token-refresh",
+            Some(body),
+            Some("application/x-www-form-urlencoded"),
+        )
+    };
+    let cases = [
+        (
+            form("grant_type=password&username=a&password=b"),
+            400,
+            "unsupported_grant_type",
+        ),
+        (form("grant_type=refresh_token"), 400, "invalid_request"),
+        (
+            form(
+                "grant_type=refresh_token&refresh_token=x.y&client_id=test-app&client_secret=wrong",
+            ),
+            401,
+            "invalid_client",
+        ),
+        (
+            form(&format!(
+                "grant_type=refresh_token&refresh_token=x.y&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+            )),
+            400,
+            "invalid_grant",
+        ),
+        (
+            form("grant_type=refresh_token&grant_type=refresh_token"),
+            400,
+            "invalid_request",
+        ),
+        (
+            api_request("token-refresh", Some("{}"), Some("text/plain")),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (request, status, error) in cases {
+        let answer = call(&t.app, Function::IssueToken, request).await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str()),
+            (status, Some(error)),
+            "{answer:?}"
+        );
+        assert!(answer.body["error_description"].is_string());
+        assert_no_store(&answer);
+    }
+
+    // JSON bodies and HTTP Basic client authentication work too.
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    let refresh_token = confirmed.body["data"]["refresh_token"].as_str().unwrap();
+    let body = json!({"grant_type": "refresh_token", "refresh_token": refresh_token}).to_string();
+    let mut request = api_request("token-refresh", Some(&body), Some("application/json"));
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{CLIENT_ID}:{CLIENT_SECRET}"),
+    );
+    request
+        .headers_mut()
+        .insert("authorization", format!("Basic {basic}").parse().unwrap());
+    let answer = call(&t.app, Function::IssueToken, request).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["token_type"], "Bearer");
+}
+
+pub async fn refresh_tokens_are_bound_to_their_client(t: &TestApp) {
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    let refresh_token = confirmed.body["data"]["refresh_token"].as_str().unwrap();
+    let stolen = refresh(t, refresh_token, PLAIN_CLIENT_ID).await;
+    assert_eq!(stolen.body["error"], "invalid_grant");
+    assert_eq!(refresh(t, refresh_token, CLIENT_ID).await.status, 200);
+}

@@ -1,0 +1,448 @@
+//! The storage contract, run against both adapters (tests/storage.rs): the
+//! in-memory store must decide exactly as DynamoDB's conditions do.
+
+use crate::{CLIENT_SECRET, START_MS, server_secret, test_settings};
+use otp_shared::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
+use otp_shared::domain::client::ClientRecord;
+use otp_shared::domain::refresh::{
+    ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
+};
+use otp_shared::store::{Account, StartOutcome, Store};
+use std::sync::Arc;
+
+const NOW: i64 = START_MS;
+
+fn key(phone: &str) -> ChallengeKey {
+    ChallengeKey {
+        client_id: "app".into(),
+        phone_key: phone.into(),
+    }
+}
+
+fn challenge(phone: &str, token_hash: &str) -> Challenge {
+    Challenge {
+        key: key(phone),
+        token_hash: token_hash.into(),
+        ref_code: "ABC234".into(),
+        code_hash: server_secret().code_hash(token_hash, "123456"),
+        attempts: 0,
+        max_attempts: 5,
+        created_at_ms: NOW,
+        expires_at_ms: NOW + 300_000,
+        resend_after_ms: NOW + 60_000,
+        state: ChallengeState::Active,
+        account_id: "acc_1".into(),
+        login_by: "mobile".into(),
+    }
+}
+
+fn account(phone: &str) -> Account {
+    Account {
+        account_id: "acc_1".into(),
+        phone_key: phone.into(),
+    }
+}
+
+fn family(id: &str) -> RefreshFamily {
+    RefreshFamily {
+        family_id: id.into(),
+        client_id: "app".into(),
+        account_id: "acc_1".into(),
+        login_by: "mobile".into(),
+        current_hash: "h0".into(),
+        spent_hashes: vec![],
+        revoked: false,
+        created_at_ms: NOW,
+        idle_expires_at_ms: NOW + IDLE_LIFETIME_MS,
+    }
+}
+
+fn by_token(hash: &str) -> Selector {
+    Selector::TokenHash(hash.into())
+}
+
+pub async fn clients_round_trip(store: Arc<dyn Store>) {
+    assert_eq!(store.client("app").await.unwrap(), None);
+    let record = ClientRecord::new("app", CLIENT_SECRET, test_settings());
+    store.put_client(&record).await.unwrap();
+    assert_eq!(store.client("app").await.unwrap(), Some(record));
+}
+
+pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn Store>) {
+    let first = challenge("p", "t1");
+    assert_eq!(
+        store.start_challenge(&first, NOW).await.unwrap(),
+        StartOutcome::Started
+    );
+    let second = challenge("p", "t2");
+    assert_eq!(
+        store.start_challenge(&second, NOW + 59_999).await.unwrap(),
+        StartOutcome::CoolingDown {
+            resend_after_ms: NOW + 60_000
+        }
+    );
+    // Nothing was written: the first challenge still answers.
+    assert!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW + 1)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    // Another phone has its own slot.
+    assert_eq!(
+        store
+            .start_challenge(&challenge("q", "t3"), NOW)
+            .await
+            .unwrap(),
+        StartOutcome::Started
+    );
+}
+
+pub async fn rule_5_8_new_challenge_after_cooldown_kills_the_old_code(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    let mut second = challenge("p", "t2");
+    second.resend_after_ms = NOW + 120_000;
+    assert_eq!(
+        store.start_challenge(&second, NOW + 60_000).await.unwrap(),
+        StartOutcome::Started
+    );
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW + 60_001)
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    assert!(
+        store
+            .count_attempt(&key("p"), &by_token("t2"), NOW + 60_001)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+}
+
+pub async fn attempts_need_the_right_challenge(store: Arc<dyn Store>) {
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("other"), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &Selector::RefCode("XXXXXX".into()), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    let counted = store
+        .count_attempt(&key("p"), &Selector::RefCode("ABC234".into()), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted.attempts, 1);
+    assert_eq!(counted.code_hash, challenge("p", "t1").code_hash);
+}
+
+pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW + 299_999)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW + 300_000)
+            .await
+            .unwrap(),
+        Err(Refusal::Expired)
+    );
+    assert!(
+        !store
+            .consume(&key("p"), "t1", NOW + 300_000, &account("p"), None)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn rule_5_7_attempts_stop_at_the_limit(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    for n in 1..=5 {
+        let counted = store
+            .count_attempt(&key("p"), &by_token("t1"), NOW)
+            .await
+            .unwrap();
+        assert_eq!(counted.unwrap().attempts, n);
+    }
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::AttemptsExhausted)
+    );
+}
+
+pub async fn rule_5_7_concurrent_attempts_never_exceed_the_limit(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move { store.count_attempt(&key("p"), &by_token("t1"), NOW).await });
+    }
+    let mut counted = vec![];
+    while let Some(result) = tasks.join_next().await {
+        if let Ok(c) = result.unwrap().unwrap() {
+            counted.push(c.attempts);
+        }
+    }
+    counted.sort();
+    assert_eq!(counted, vec![1, 2, 3, 4, 5]);
+}
+
+pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .consume(&key("p"), "wrong", NOW, &account("p"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, &account("p"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .consume(&key("p"), "t1", NOW, &account("p"), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::Used)
+    );
+}
+
+pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let f = family(&format!("family-{i}"));
+            store
+                .consume(&key("p"), "t1", NOW, &account("p"), Some(&f))
+                .await
+        });
+    }
+    let mut successes = 0;
+    while let Some(result) = tasks.join_next().await {
+        successes += usize::from(result.unwrap().unwrap());
+    }
+    assert_eq!(successes, 1);
+}
+
+pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    store.mark_undeliverable(&key("p"), "t1").await.unwrap();
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    assert!(
+        !store
+            .consume(&key("p"), "t1", NOW, &account("p"), None)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store
+            .start_challenge(&challenge("p", "t2"), NOW + 1)
+            .await
+            .unwrap(),
+        StartOutcome::CoolingDown { .. }
+    ));
+}
+
+pub async fn marking_undeliverable_spares_a_newer_challenge(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t2"), NOW)
+        .await
+        .unwrap();
+    store.mark_undeliverable(&key("p"), "t1").await.unwrap();
+    store
+        .mark_undeliverable(&key("nobody"), "t1")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .count_attempt(&key("p"), &by_token("t2"), NOW)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+}
+
+pub async fn rule_6_refresh_rotates_once_and_detects_reuse(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
+            .await
+            .unwrap()
+    );
+    let rotated = store
+        .rotate_refresh("f", "h0", "app", "h1", NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.current_hash, "h1");
+    assert_eq!(rotated.spent_hashes, vec!["h0".to_string()]);
+    assert_eq!(rotated.idle_expires_at_ms, NOW + 1 + IDLE_LIFETIME_MS);
+    assert_eq!(
+        store
+            .rotate_refresh("f", "h0", "app", "h2", NOW + 2)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Reused)
+    );
+    assert_eq!(
+        store
+            .rotate_refresh("f", "h1", "other-app", "h2", NOW + 2)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Invalid)
+    );
+    assert_eq!(
+        store
+            .rotate_refresh("nope", "h1", "app", "h2", NOW + 2)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Invalid)
+    );
+    store.revoke_family("f").await.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh("f", "h1", "app", "h2", NOW + 3)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Invalid)
+    );
+}
+
+pub async fn rule_6_refresh_families_expire(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .rotate_refresh("f", "h0", "app", "h1", NOW + IDLE_LIFETIME_MS)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Invalid)
+    );
+    // Used every few days, a family still ends 30 days after the login.
+    let mut current = "h0".to_string();
+    let mut at = NOW;
+    while at + 6 * 86_400_000 < NOW + ABSOLUTE_LIFETIME_MS {
+        at += 6 * 86_400_000;
+        let next = format!("h{at}");
+        store
+            .rotate_refresh("f", &current, "app", &next, at)
+            .await
+            .unwrap()
+            .unwrap();
+        current = next;
+    }
+    assert_eq!(
+        store
+            .rotate_refresh("f", &current, "app", "late", NOW + ABSOLUTE_LIFETIME_MS)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Invalid)
+    );
+}
+
+pub async fn rule_6_concurrent_rotations_yield_one_success(store: Arc<dyn Store>) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
+            .await
+            .unwrap()
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .rotate_refresh("f", "h0", "app", &format!("n{i}"), NOW)
+                .await
+        });
+    }
+    let mut successes = 0;
+    while let Some(result) = tasks.join_next().await {
+        successes += usize::from(result.unwrap().unwrap().is_ok());
+    }
+    assert_eq!(successes, 1);
+}

@@ -1,0 +1,41 @@
+//! The storage suite against both adapters: the in-memory store and DynamoDB
+//! Local (started by `make test`).
+
+use otp_integration_tests::{dynamo_store, memory_store, storage_suite};
+use std::sync::Arc;
+
+macro_rules! against_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                storage_suite::$case(Arc::new(memory_store())).await
+            })*
+        }
+        mod dynamodb {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                storage_suite::$case(Arc::new(dynamo_store().await)).await
+            })*
+        }
+    };
+}
+
+against_both_stores!(
+    clients_round_trip,
+    rule_5_8_new_challenge_refused_while_cooldown_holds,
+    rule_5_8_new_challenge_after_cooldown_kills_the_old_code,
+    attempts_need_the_right_challenge,
+    rule_5_5_attempts_end_at_expiry,
+    rule_5_7_attempts_stop_at_the_limit,
+    rule_5_7_concurrent_attempts_never_exceed_the_limit,
+    rule_5_6_a_challenge_is_consumed_once,
+    rule_5_6_concurrent_consumes_yield_one_success,
+    rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown,
+    marking_undeliverable_spares_a_newer_challenge,
+    rule_6_refresh_rotates_once_and_detects_reuse,
+    rule_6_refresh_families_expire,
+    rule_6_concurrent_rotations_yield_one_success,
+);
