@@ -73,4 +73,7 @@ fi
 echo "cfn-lint: template.yaml clean; tests/templates/broken.yaml rejected as it must be"
 
 say "unit, handler and integration tests"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log"
+# One total for the whole run: cargo prints a result line per test binary.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' \
+  "$logs/cargo-test.log"

@@ -334,18 +334,31 @@ pub fn memory_store() -> MemoryStore {
     MemoryStore::new()
 }
 
-/// A plain HTTP GET to a local engine; returns the body.
-pub fn http_get(url: &str) -> String {
+/// A plain HTTP/1.0 request to a server on this machine; returns the status
+/// and the body.
+pub fn http_request(method: &str, url: &str, content_type: &str, body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = std::net::TcpStream::connect(host).expect("engine reachable");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut stream = std::net::TcpStream::connect(host).expect("server reachable");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("an HTTP status line");
+    (status, body.to_string())
+}
+
+pub fn http_get(url: &str) -> String {
+    http_request("GET", url, "text/plain", "").1
 }
