@@ -57,6 +57,20 @@ fn family(id: &str) -> RefreshFamily {
     }
 }
 
+/// A consumed challenge whose login started refresh family `f` (token `h0`).
+async fn logged_in(store: &dyn Store) {
+    store
+        .start_challenge(&challenge("p", "t1"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
+            .await
+            .unwrap()
+    );
+}
+
 fn by_token(hash: &str) -> Selector {
     Selector::TokenHash(hash.into())
 }
@@ -331,16 +345,7 @@ pub async fn marking_undeliverable_spares_a_newer_challenge(store: Arc<dyn Store
 }
 
 pub async fn rule_6_refresh_rotates_once_and_detects_reuse(store: Arc<dyn Store>) {
-    store
-        .start_challenge(&challenge("p", "t1"), NOW)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
-            .await
-            .unwrap()
-    );
+    logged_in(store.as_ref()).await;
     let rotated = store
         .rotate_refresh("f", "h0", "app", "h1", NOW + 1)
         .await
@@ -381,16 +386,7 @@ pub async fn rule_6_refresh_rotates_once_and_detects_reuse(store: Arc<dyn Store>
 }
 
 pub async fn rule_6_refresh_families_expire(store: Arc<dyn Store>) {
-    store
-        .start_challenge(&challenge("p", "t1"), NOW)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
-            .await
-            .unwrap()
-    );
+    logged_in(store.as_ref()).await;
     assert_eq!(
         store
             .rotate_refresh("f", "h0", "app", "h1", NOW + IDLE_LIFETIME_MS)
@@ -421,16 +417,7 @@ pub async fn rule_6_refresh_families_expire(store: Arc<dyn Store>) {
 }
 
 pub async fn rule_6_concurrent_rotations_yield_one_success(store: Arc<dyn Store>) {
-    store
-        .start_challenge(&challenge("p", "t1"), NOW)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .consume(&key("p"), "t1", NOW, &account("p"), Some(&family("f")))
-            .await
-            .unwrap()
-    );
+    logged_in(store.as_ref()).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..10 {
         let store = store.clone();

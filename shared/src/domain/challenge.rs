@@ -4,7 +4,7 @@
 //! Both store adapters decide with these functions, so the in-memory store and
 //! DynamoDB's condition expressions cannot drift apart.
 
-use super::keys::{b64, b64_decode, sha256};
+use super::keys::{opaque_token, parse_opaque_token};
 use crate::clock::Millis;
 
 /// A challenge lives in one slot per client and phone: a new request replaces
@@ -120,21 +120,19 @@ pub struct ChallengeToken;
 
 impl ChallengeToken {
     pub fn make(phone_key: &str, nonce: &[u8; 16]) -> String {
-        format!("{phone_key}.{}", b64(nonce))
+        opaque_token(phone_key, nonce)
     }
 
     /// The phone key inside a well-formed token, with the token's hash.
     pub fn parse(token: &str) -> Option<(String, String)> {
-        let (phone_key, nonce) = token.split_once('.')?;
-        let key_ok = b64_decode(phone_key).is_some_and(|k| k.len() == 32);
-        let nonce_ok = b64_decode(nonce).is_some_and(|n| n.len() == 16);
-        (key_ok && nonce_ok).then(|| (phone_key.to_string(), sha256(token.as_bytes())))
+        parse_opaque_token(token, 32, 16)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::keys::{b64, sha256};
 
     fn challenge() -> Challenge {
         Challenge {

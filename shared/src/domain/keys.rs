@@ -69,6 +69,25 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
+/// An opaque token `<locator>.<secret>`: the locator finds the record
+/// without a lookup, the whole token's hash proves possession.
+pub fn opaque_token(locator: &str, secret: &[u8]) -> String {
+    format!("{locator}.{}", b64(secret))
+}
+
+/// The locator of a well-formed opaque token (both parts base64url of the
+/// given byte lengths) with the token's SHA-256.
+pub fn parse_opaque_token(
+    token: &str,
+    locator_bytes: usize,
+    secret_bytes: usize,
+) -> Option<(String, String)> {
+    let (locator, secret) = token.split_once('.')?;
+    let locator_ok = b64_decode(locator).is_some_and(|l| l.len() == locator_bytes);
+    let secret_ok = b64_decode(secret).is_some_and(|s| s.len() == secret_bytes);
+    (locator_ok && secret_ok).then(|| (locator.to_string(), sha256(token.as_bytes())))
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }

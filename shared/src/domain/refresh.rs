@@ -1,7 +1,7 @@
 //! Refresh-token families: every rotation hands out a new token of the same
 //! family; presenting a spent one ends the family (DESIGN §6).
 
-use super::keys::{b64, b64_decode, sha256};
+use super::keys::{b64, opaque_token, parse_opaque_token};
 use crate::clock::Millis;
 
 pub const ABSOLUTE_LIFETIME_MS: Millis = 30 * 86_400_000;
@@ -66,7 +66,7 @@ pub struct RefreshToken;
 
 impl RefreshToken {
     pub fn make(family_id: &str, secret: &[u8; 32]) -> String {
-        format!("{family_id}.{}", b64(secret))
+        opaque_token(family_id, secret)
     }
 
     pub fn new_family_id(bytes: &[u8; 16]) -> String {
@@ -75,16 +75,14 @@ impl RefreshToken {
 
     /// The family id inside a well-formed token, with the token's hash.
     pub fn parse(token: &str) -> Option<(String, String)> {
-        let (family, secret) = token.split_once('.')?;
-        let family_ok = b64_decode(family).is_some_and(|f| f.len() == 16);
-        let secret_ok = b64_decode(secret).is_some_and(|s| s.len() == 32);
-        (family_ok && secret_ok).then(|| (family.to_string(), sha256(token.as_bytes())))
+        parse_opaque_token(token, 16, 32)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::keys::b64_decode;
 
     fn family() -> RefreshFamily {
         RefreshFamily {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
@@ -178,6 +178,23 @@ fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Option<Option<&I
     }
 }
 
+/// The outcome of a conditional update that returns the item: the new item
+/// decoded on success; on a failed condition, the domain's reason read from
+/// the old item (`None` when there was no item).
+fn settle_update<T, R>(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError>>,
+    decode: fn(&Item) -> Result<T, Error>,
+    refusal: impl FnOnce(Option<&Item>) -> Result<R, Error>,
+) -> Result<Result<T, R>, Error> {
+    match result {
+        Ok(out) => decode(out.attributes().ok_or_else(|| corrupt("no attributes"))?).map(Ok),
+        Err(e) => match update_condition_failure(&e) {
+            Some(old) => refusal(old).map(Err),
+            None => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+        },
+    }
+}
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, Error> {
@@ -304,22 +321,14 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let item = out.attributes().ok_or_else(|| corrupt("no attributes"))?;
-                Ok(Ok(challenge_from(item)?))
-            }
-            Err(e) => match update_condition_failure(&e) {
-                Some(None) => Ok(Err(Refusal::NotFound)),
-                Some(Some(old)) => {
-                    let refusal = challenge_from(old)?.refusal(selector, now);
-                    // The condition failed, so the domain must find a reason;
-                    // if it does not, refuse rather than guess.
-                    Ok(Err(refusal.unwrap_or(Refusal::NotFound)))
-                }
-                None => Err(sdk_failure("dynamodb.UpdateItem", &e)),
-            },
-        }
+        settle_update(result, challenge_from, |old| match old {
+            None => Ok(Refusal::NotFound),
+            // The condition failed, so the domain must find a reason; if it
+            // does not, refuse rather than guess.
+            Some(old) => Ok(challenge_from(old)?
+                .refusal(selector, now)
+                .unwrap_or(Refusal::NotFound)),
+        })
     }
 
     async fn consume(
@@ -436,19 +445,12 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let item = out.attributes().ok_or_else(|| corrupt("no attributes"))?;
-                Ok(Ok(family_from(item)?))
-            }
-            Err(e) => match update_condition_failure(&e) {
-                Some(None) => Ok(Err(RotationRefusal::Invalid)),
-                Some(Some(old)) => Ok(Err(family_from(old)?
-                    .rotation_refusal(presented_hash, client_id, now)
-                    .unwrap_or(RotationRefusal::Invalid))),
-                None => Err(sdk_failure("dynamodb.UpdateItem", &e)),
-            },
-        }
+        settle_update(result, family_from, |old| match old {
+            None => Ok(RotationRefusal::Invalid),
+            Some(old) => Ok(family_from(old)?
+                .rotation_refusal(presented_hash, client_id, now)
+                .unwrap_or(RotationRefusal::Invalid)),
+        })
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
