@@ -1,10 +1,9 @@
 //! The AWS adapters against real engines: DynamoDB Local for storage, moto for
 //! SNS and KMS. The app is wired exactly as the Lambda functions wire it.
 
-use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, fresh_table,
-    http_get, moto_url, test_settings, verify_jwt,
+    http_get, kms_key, moto_url, test_settings, verify_jwt,
 };
 use otp_shared::config::LambdaSettings;
 use otp_shared::domain::client::ClientRecord;
@@ -60,15 +59,7 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
 async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     let sdk = aws_config().await;
     let (dynamodb, table) = fresh_table().await;
-    let kms = aws_sdk_kms::Client::new(&sdk);
-    let key = kms
-        .create_key()
-        .key_spec(KeySpec::Rsa2048)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .expect("moto creates the KMS key");
-    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    let key_id = kms_key().await;
     let vars = HashMap::from([
         ("OTP_TABLE_NAME", table.clone()),
         ("OTP_SIGNING_KEY_ID", key_id),

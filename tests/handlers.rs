@@ -37,4 +37,9 @@ against_both_stores!(
     routes_belong_to_their_function,
     token_endpoint_speaks_rfc_6749,
     refresh_tokens_are_bound_to_their_client,
+    rule_6_confirm_answers_with_the_one_id_token_fields,
+    rule_6_revoking_a_refresh_token_ends_its_family,
+    rule_6_revocation_answers_per_rfc_7009,
+    rule_6_refresh_tokens_die_after_seven_idle_days,
+    discovery_names_the_keys_and_endpoints,
 );

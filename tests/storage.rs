@@ -38,4 +38,5 @@ against_both_stores!(
     rule_6_refresh_rotates_once_and_detects_reuse,
     rule_6_refresh_families_expire,
     rule_6_concurrent_rotations_yield_one_success,
+    rule_6_revocation_needs_the_owner_and_a_token_of_the_family,
 );

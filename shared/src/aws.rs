@@ -46,6 +46,7 @@ pub fn app(settings: crate::config::LambdaSettings, sdk: &aws_config::SdkConfig)
         Arc::new(crate::signer::KmsSigner::new(
             aws_sdk_kms::Client::new(sdk),
             settings.signing_key_id,
+            settings.previous_signing_key_id,
         )),
         Arc::new(SystemClock),
         Arc::new(OsEntropy),

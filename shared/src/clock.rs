@@ -63,6 +63,12 @@ pub fn rfc3339_utc(ms: Millis) -> String {
     format!("{date}T{time}Z")
 }
 
+/// `YYYY-MM-DD HH:MM:SS` for `ms` in the zone `offset_secs` east of UTC.
+pub fn local_date_time(ms: Millis, offset_secs: i32) -> String {
+    let (date, time) = civil(ms.div_euclid(1000) + i64::from(offset_secs));
+    format!("{date} {time}")
+}
+
 /// (`YYYY-MM-DD`, `HH:MM:SS`) of a Unix time in seconds, proleptic Gregorian.
 fn civil(secs: i64) -> (String, String) {
     let days = secs.div_euclid(86_400);
@@ -92,5 +98,10 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_798_761_599_000), "2026-12-31T23:59:59Z");
+        assert_eq!(
+            local_date_time(1_798_761_599_000, 7 * 3600),
+            "2027-01-01 06:59:59"
+        );
+        assert_eq!(local_date_time(0, -3600), "1969-12-31 23:00:00");
     }
 }

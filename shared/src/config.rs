@@ -11,6 +11,8 @@ pub struct Config {
     /// behind API Gateway is the API's own domain.
     pub issuer: Option<String>,
     pub access_token_ttl_secs: i64,
+    /// Zone of the One ID style `expiration_date` field, seconds east of UTC.
+    pub token_time_zone_offset_secs: i32,
 }
 
 impl Default for Config {
@@ -18,6 +20,8 @@ impl Default for Config {
         Self {
             issuer: None,
             access_token_ttl_secs: 3600,
+            // Thailand and Vietnam, where the replaced providers' users live.
+            token_time_zone_offset_secs: 7 * 3600,
         }
     }
 }
@@ -26,6 +30,8 @@ impl Default for Config {
 pub struct LambdaSettings {
     pub table_name: String,
     pub signing_key_id: String,
+    /// The key used before the last rotation, still published in JWKS.
+    pub previous_signing_key_id: Option<String>,
     pub server_secret: ServerSecret,
     pub config: Config,
 }
@@ -55,13 +61,39 @@ impl LambdaSettings {
         Ok(Self {
             table_name: required("OTP_TABLE_NAME")?,
             signing_key_id: required("OTP_SIGNING_KEY_ID")?,
+            previous_signing_key_id: lookup("OTP_PREVIOUS_SIGNING_KEY_ID")
+                .filter(|s| !s.is_empty()),
             server_secret: ServerSecret::new(&secret_bytes)?,
             config: Config {
                 issuer: lookup("OTP_ISSUER").filter(|s| !s.is_empty()),
                 access_token_ttl_secs,
+                token_time_zone_offset_secs: match lookup("OTP_TOKEN_TIME_ZONE") {
+                    Some(zone) => parse_utc_offset(&zone)
+                        .ok_or("OTP_TOKEN_TIME_ZONE must be an offset like +07:00")?,
+                    None => Config::default().token_time_zone_offset_secs,
+                },
             },
         })
     }
+}
+
+/// `+07:00`, `-03:30`, `Z` → seconds east of UTC.
+pub fn parse_utc_offset(zone: &str) -> Option<i32> {
+    if zone == "Z" {
+        return Some(0);
+    }
+    let (sign, rest) = match zone.as_bytes().first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let (hours, minutes) = rest.split_once(':')?;
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(hours) || !two_digits(minutes) {
+        return None;
+    }
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours <= 14 && minutes < 60).then_some(sign * (hours * 3600 + minutes * 60))
 }
 
 #[cfg(test)]
@@ -94,6 +126,18 @@ mod tests {
             let (name, _) = vars.remove(missing);
             let err = LambdaSettings::from_lookup(lookup(&vars)).err().unwrap();
             assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn utc_offsets_parse_strictly() {
+        assert_eq!(parse_utc_offset("+07:00"), Some(25_200));
+        assert_eq!(parse_utc_offset("-03:30"), Some(-12_600));
+        assert_eq!(parse_utc_offset("Z"), Some(0));
+        for bad in [
+            "", "07:00", "+7:00", "+15:00", "+07:60", "+07", "UTC+7", "+0٧:00", "++7:00",
+        ] {
+            assert_eq!(parse_utc_offset(bad), None, "{bad}");
         }
     }
 

@@ -30,6 +30,8 @@ pub enum Error {
     /// Refresh token unknown, expired, revoked, reused or another client's.
     InvalidGrant,
     UnsupportedGrantType,
+    /// Revocation of a token kind this service cannot revoke (access tokens).
+    UnsupportedTokenType,
     RouteNotFound,
     MethodNotAllowed,
     /// Anything unexpected: the caller sees only the opaque id; the log line
@@ -63,7 +65,8 @@ impl Error {
             | Error::OtpExpired
             | Error::OtpAttemptsExceeded
             | Error::InvalidGrant
-            | Error::UnsupportedGrantType => 400,
+            | Error::UnsupportedGrantType
+            | Error::UnsupportedTokenType => 400,
             Error::InvalidClient => 401,
             Error::RouteNotFound => 404,
             Error::MethodNotAllowed => 405,
@@ -88,6 +91,7 @@ impl Error {
             Error::OtpAttemptsExceeded => "otp_attempts_exceeded",
             Error::InvalidGrant => "invalid_grant",
             Error::UnsupportedGrantType => "unsupported_grant_type",
+            Error::UnsupportedTokenType => "unsupported_token_type",
             Error::RouteNotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::Internal(_) => "internal_error",
@@ -113,6 +117,9 @@ impl Error {
             Error::OtpAttemptsExceeded => "too many wrong codes, please request a new code".into(),
             Error::InvalidGrant => "the refresh token is invalid, expired or revoked".into(),
             Error::UnsupportedGrantType => "only grant_type=refresh_token is supported".into(),
+            Error::UnsupportedTokenType => {
+                "access tokens expire on their own; revoke the refresh token instead".into()
+            }
             Error::RouteNotFound => "no such route".into(),
             Error::MethodNotAllowed => "method not allowed on this route".into(),
             Error::Internal(incident) => {

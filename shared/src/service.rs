@@ -80,6 +80,7 @@ pub struct TokenSet {
     pub expires_in: i64,
     pub issued_at_ms: Millis,
     pub account_id: String,
+    pub username: String,
     pub login_by: String,
 }
 
@@ -190,6 +191,8 @@ impl App {
             expires_at_ms: now + i64::from(settings.lifetime_secs) * 1000,
             resend_after_ms: now + i64::from(settings.resend_cooldown_secs) * 1000,
             state: ChallengeState::Active,
+            // Accounts made on first login have no other name than their id.
+            username: self.secret.account_id(&phone_key),
             account_id: self.secret.account_id(&phone_key),
             login_by: LOGIN_BY_MOBILE.to_string(),
         };
@@ -299,6 +302,7 @@ impl App {
             family_id,
             client_id: client.client_id.clone(),
             account_id: counted.account_id.clone(),
+            username: counted.username.clone(),
             login_by: counted.login_by.clone(),
             current_hash: sha256(refresh_token.as_bytes()),
             spent_hashes: vec![],
@@ -352,7 +356,9 @@ impl App {
             Ok(family) => family,
             Err(RotationRefusal::Reused) => {
                 tracing::warn!(client_id = %client.client_id, "spent refresh token presented; family revoked");
-                self.store.revoke_family(&family_id).await?;
+                self.store
+                    .revoke_family(&family_id, &client.client_id, &presented_hash)
+                    .await?;
                 return Err(Error::InvalidGrant);
             }
             Err(RotationRefusal::Invalid) => return Err(Error::InvalidGrant),
@@ -363,9 +369,29 @@ impl App {
         Ok(self.token_set(access, next, &family, now))
     }
 
-    /// The public keys tokens are signed with.
+    /// RFC 7009 revocation. A refresh token of this client ends its whole
+    /// family; anything else that is not an access token is answered as
+    /// revoked too, so callers learn nothing about unknown tokens.
+    pub async fn revoke(&self, credentials: &ClientCredentials, token: &str) -> Result<(), Error> {
+        let client = self.authenticate(credentials).await?;
+        if token.split('.').count() == 3 {
+            return Err(Error::UnsupportedTokenType);
+        }
+        if let Some((family_id, hash)) = RefreshToken::parse(token)
+            && self
+                .store
+                .revoke_family(&family_id, &client.client_id, &hash)
+                .await?
+        {
+            tracing::info!(client_id = %client.client_id, "refresh token family revoked");
+        }
+        Ok(())
+    }
+
+    /// The public keys tokens may be signed with: the current key first, then
+    /// the previous one while tokens it signed can still be in flight.
     pub async fn jwks(&self) -> Result<Vec<Jwk>, Error> {
-        Ok(vec![self.signer.public_key().await?])
+        self.signer.verification_keys().await
     }
 
     async fn access_token(
@@ -401,6 +427,7 @@ impl App {
             expires_in: self.config.access_token_ttl_secs,
             issued_at_ms: now,
             account_id: family.account_id.clone(),
+            username: family.username.clone(),
             login_by: family.login_by.clone(),
         }
     }

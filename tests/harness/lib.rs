@@ -13,12 +13,12 @@ use aws_sdk_dynamodb::types::{
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
 use otp_shared::App;
-use otp_shared::clock::{Clock, ManualClock, OsEntropy};
+use otp_shared::clock::{Clock, ManualClock, OsEntropy, SystemClock};
 use otp_shared::config::Config;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::{ServerSecret, b64_decode};
 use otp_shared::http::{Function, handle};
-use otp_shared::signer::{LocalSigner, Signer};
+use otp_shared::signer::{KmsSigner, LocalSigner, Signer};
 use otp_shared::sms::{Outbox, OutboxEntry, SmsMessage, SmsRefused, SmsSender};
 use otp_shared::store::{DynamoStore, MemoryStore, Store};
 use serde_json::Value;
@@ -112,7 +112,17 @@ impl TestApp {
 
     /// Over `store`, sending through `sms` when given, else the outbox.
     pub async fn over(store: Arc<dyn Store>, sms: Option<Arc<dyn SmsSender>>) -> Self {
-        let clock = Arc::new(ManualClock::new(START_MS));
+        Self::build(store, sms, local_signer(), START_MS).await
+    }
+
+    /// Over `store` and `signer`, with the clock at `start_ms`.
+    pub async fn build(
+        store: Arc<dyn Store>,
+        sms: Option<Arc<dyn SmsSender>>,
+        signer: Arc<dyn Signer>,
+        start_ms: i64,
+    ) -> Self {
+        let clock = Arc::new(ManualClock::new(start_ms));
         let outbox = Arc::new(Outbox::new(clock.clone(), false));
         for (id, issue_tokens) in [(CLIENT_ID, true), (PLAIN_CLIENT_ID, false)] {
             let settings = ClientSettings {
@@ -127,7 +137,7 @@ impl TestApp {
         let app = App::new(
             store.clone(),
             sms.unwrap_or_else(|| outbox.clone()),
-            local_signer() as Arc<dyn Signer>,
+            signer,
             clock.clone() as Arc<dyn Clock>,
             Arc::new(OsEntropy),
             server_secret(),
@@ -323,6 +333,35 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
         .await
         .expect("TTL enabled");
     (client, name)
+}
+
+/// A new RSA_2048 SIGN_VERIFY key in moto's KMS; returns its id.
+pub async fn kms_key() -> String {
+    let kms = aws_sdk_kms::Client::new(&aws_config().await);
+    let key = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("moto creates the KMS key");
+    key.key_metadata()
+        .expect("key metadata")
+        .key_id()
+        .to_string()
+}
+
+/// A signer over moto's KMS, as the Lambdas build it.
+pub async fn kms_signer(key_id: &str, previous_key_id: Option<&str>) -> Arc<KmsSigner> {
+    Arc::new(KmsSigner::new(
+        aws_sdk_kms::Client::new(&aws_config().await),
+        key_id,
+        previous_key_id.map(str::to_string),
+    ))
+}
+
+pub fn now_ms() -> i64 {
+    SystemClock.now_ms()
 }
 
 pub async fn dynamo_store() -> DynamoStore {

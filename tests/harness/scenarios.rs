@@ -426,3 +426,165 @@ pub async fn refresh_tokens_are_bound_to_their_client(t: &TestApp) {
     assert_eq!(stolen.body["error"], "invalid_grant");
     assert_eq!(refresh(t, refresh_token, CLIENT_ID).await.status, 200);
 }
+
+async fn tokens(t: &TestApp) -> Value {
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    confirmed.body["data"].clone()
+}
+
+async fn revoke(t: &TestApp, form: &str) -> Answer {
+    let request = api_request(
+        "revoke",
+        Some(form),
+        Some("application/x-www-form-urlencoded"),
+    );
+    call(&t.app, Function::IssueToken, request).await
+}
+
+pub async fn rule_6_confirm_answers_with_the_one_id_token_fields(t: &TestApp) {
+    let data = tokens(t).await;
+    let fields: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "access_token",
+            "account_id",
+            "expiration_date",
+            "expires_in",
+            "login_by",
+            "refresh_token",
+            "token_type",
+            "username"
+        ]
+    );
+    // 04:30 UTC plus one hour, shown in UTC+7.
+    assert_eq!(data["expiration_date"], "2026-11-22 12:30:00");
+    assert_eq!(data["username"], data["account_id"]);
+    assert_eq!(data["login_by"], "mobile");
+    let keys = jwks(t).await;
+    let (header, claims) = verify_jwt(data["access_token"].as_str().unwrap(), &keys).unwrap();
+    assert_eq!(header["kid"], keys["keys"][0]["kid"]);
+    let claim_names: Vec<&str> = claims
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        claim_names,
+        ["aud", "exp", "iat", "iss", "jti", "login_by", "sub"]
+    );
+}
+
+pub async fn rule_6_revoking_a_refresh_token_ends_its_family(t: &TestApp) {
+    let data = tokens(t).await;
+    let first = data["refresh_token"].as_str().unwrap();
+    let refreshed = refresh(t, first, CLIENT_ID).await;
+    let current = refreshed.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Another client cannot revoke it; the answer does not say so.
+    let other = revoke(
+        t,
+        &format!("token={current}&client_id={PLAIN_CLIENT_ID}&client_secret={CLIENT_SECRET}"),
+    )
+    .await;
+    assert_eq!((other.status, &other.body), (200, &json!({})));
+    let own = format!(
+        "token={current}&token_type_hint=refresh_token&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+    );
+    let revoked = revoke(t, &own).await;
+    assert_eq!((revoked.status, &revoked.body), (200, &json!({})));
+    assert_no_store(&revoked);
+    assert_eq!(
+        refresh(t, &current, CLIENT_ID).await.body["error"],
+        "invalid_grant"
+    );
+}
+
+pub async fn rule_6_revocation_answers_per_rfc_7009(t: &TestApp) {
+    let data = tokens(t).await;
+    let creds = format!("client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
+    let unknown = revoke(t, &format!("token=not-a-token-we-issued&{creds}")).await;
+    assert_eq!(unknown.status, 200, "unknown tokens are answered 200");
+    let access = revoke(
+        t,
+        &format!("token={}&{creds}", data["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (access.status, access.body["error"].as_str()),
+        (400, Some("unsupported_token_type"))
+    );
+    let anonymous = revoke(
+        t,
+        &format!("token={}", data["refresh_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (anonymous.status, anonymous.body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let missing = revoke(t, &creds).await;
+    assert_eq!(
+        (missing.status, missing.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    // None of that touched the family.
+    assert_eq!(
+        refresh(t, data["refresh_token"].as_str().unwrap(), CLIENT_ID)
+            .await
+            .status,
+        200
+    );
+}
+
+pub async fn rule_6_refresh_tokens_die_after_seven_idle_days(t: &TestApp) {
+    let data = tokens(t).await;
+    t.clock.set(START_MS + 7 * 86_400_000 - 1);
+    let refreshed = refresh(t, data["refresh_token"].as_str().unwrap(), CLIENT_ID).await;
+    assert_eq!(refreshed.status, 200);
+    t.clock.set(START_MS + 14 * 86_400_000 - 1);
+    let late = refresh(
+        t,
+        refreshed.body["refresh_token"].as_str().unwrap(),
+        CLIENT_ID,
+    )
+    .await;
+    assert_eq!(late.body["error"], "invalid_grant");
+}
+
+pub async fn discovery_names_the_keys_and_endpoints(t: &TestApp) {
+    let answer = call(
+        &t.app,
+        Function::IssueToken,
+        api_request("openid-configuration", None, None),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let doc = &answer.body;
+    assert_eq!(doc["issuer"], ISSUER);
+    assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+    assert_eq!(doc["token_endpoint"], format!("{ISSUER}/v1/oauth/token"));
+    assert_eq!(
+        doc["revocation_endpoint"],
+        format!("{ISSUER}/v1/oauth/revoke")
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+}

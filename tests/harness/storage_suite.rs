@@ -32,6 +32,7 @@ fn challenge(phone: &str, token_hash: &str) -> Challenge {
         resend_after_ms: NOW + 60_000,
         state: ChallengeState::Active,
         account_id: "acc_1".into(),
+        username: "acc_1".into(),
         login_by: "mobile".into(),
     }
 }
@@ -48,6 +49,7 @@ fn family(id: &str) -> RefreshFamily {
         family_id: id.into(),
         client_id: "app".into(),
         account_id: "acc_1".into(),
+        username: "acc_1".into(),
         login_by: "mobile".into(),
         current_hash: "h0".into(),
         spent_hashes: vec![],
@@ -375,7 +377,7 @@ pub async fn rule_6_refresh_rotates_once_and_detects_reuse(store: Arc<dyn Store>
             .unwrap(),
         Err(RotationRefusal::Invalid)
     );
-    store.revoke_family("f").await.unwrap();
+    assert!(store.revoke_family("f", "app", "h1").await.unwrap());
     assert_eq!(
         store
             .rotate_refresh("f", "h1", "app", "h2", NOW + 3)
@@ -432,4 +434,25 @@ pub async fn rule_6_concurrent_rotations_yield_one_success(store: Arc<dyn Store>
         successes += usize::from(result.unwrap().unwrap().is_ok());
     }
     assert_eq!(successes, 1);
+}
+
+pub async fn rule_6_revocation_needs_the_owner_and_a_token_of_the_family(store: Arc<dyn Store>) {
+    logged_in(store.as_ref()).await;
+    assert!(!store.revoke_family("nope", "app", "h0").await.unwrap());
+    assert!(!store.revoke_family("f", "other-app", "h0").await.unwrap());
+    assert!(!store.revoke_family("f", "app", "guessed").await.unwrap());
+    store
+        .rotate_refresh("f", "h0", "app", "h1", NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    // A spent token still names its family: revoking with it ends the family.
+    assert!(store.revoke_family("f", "app", "h0").await.unwrap());
+    assert_eq!(
+        store
+            .rotate_refresh("f", "h1", "app", "h2", NOW)
+            .await
+            .unwrap(),
+        Err(RotationRefusal::Invalid)
+    );
 }

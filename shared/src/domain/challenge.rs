@@ -61,6 +61,7 @@ pub struct Challenge {
     pub state: ChallengeState,
     /// Who the tokens will be for, fixed when the code was sent.
     pub account_id: String,
+    pub username: String,
     pub login_by: String,
 }
 
@@ -150,6 +151,7 @@ mod tests {
             resend_after_ms: 60_000,
             state: ChallengeState::Active,
             account_id: "acc".into(),
+            username: "acc".into(),
             login_by: "mobile".into(),
         }
     }

@@ -12,6 +12,7 @@ pub struct RefreshFamily {
     pub family_id: String,
     pub client_id: String,
     pub account_id: String,
+    pub username: String,
     pub login_by: String,
     /// SHA-256 of the one token of this family that is valid now.
     pub current_hash: String,
@@ -56,6 +57,11 @@ impl RefreshFamily {
         }
     }
 
+    /// True when `token_hash` is, or was, a token of this family.
+    pub fn issued(&self, token_hash: &str) -> bool {
+        self.current_hash == token_hash || self.spent_hashes.iter().any(|h| h == token_hash)
+    }
+
     pub fn ttl_epoch_secs(&self) -> i64 {
         self.absolute_expires_at_ms() / 1000 + 86_400
     }
@@ -89,6 +95,7 @@ mod tests {
             family_id: "f".into(),
             client_id: "app".into(),
             account_id: "acc".into(),
+            username: "acc".into(),
             login_by: "mobile".into(),
             current_hash: "now".into(),
             spent_hashes: vec!["old".into()],

@@ -24,7 +24,9 @@ enum Route {
     OtpRequest,
     OtpConfirm,
     Token,
+    Revoke,
     Jwks,
+    Discovery,
 }
 
 /// Method, path, route: the same table `template.yaml` declares.
@@ -32,7 +34,13 @@ const ROUTES: &[(Method, &str, Route)] = &[
     (Method::POST, "/v1/otp/request", Route::OtpRequest),
     (Method::POST, "/v1/otp/confirm", Route::OtpConfirm),
     (Method::POST, "/v1/oauth/token", Route::Token),
+    (Method::POST, "/v1/oauth/revoke", Route::Revoke),
     (Method::GET, "/.well-known/jwks.json", Route::Jwks),
+    (
+        Method::GET,
+        "/.well-known/openid-configuration",
+        Route::Discovery,
+    ),
 ];
 
 impl Route {
@@ -40,7 +48,7 @@ impl Route {
         match self {
             Route::OtpRequest => Function::RequestOtp,
             Route::OtpConfirm => Function::ConfirmOtp,
-            Route::Token | Route::Jwks => Function::IssueToken,
+            Route::Token | Route::Revoke | Route::Jwks | Route::Discovery => Function::IssueToken,
         }
     }
 }
@@ -90,15 +98,17 @@ async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Re
         Ok(Route::OtpRequest) => native::request_otp(app, &request).await,
         Ok(Route::OtpConfirm) => native::confirm_otp(app, &request).await,
         Ok(Route::Token) => oauth::token(app, &request).await,
+        Ok(Route::Revoke) => oauth::revoke(app, &request).await,
         Ok(Route::Jwks) => oauth::jwks(app).await,
+        Ok(Route::Discovery) => oauth::discovery(app, &request),
         Err(e) => native::failure(&e),
     }
 }
 
 /// Bodies larger than this are refused before parsing.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-/// No field of any route is longer than this.
-const MAX_FIELD_CHARS: usize = 512;
+/// No field of any route is longer than this (an access token is ~800).
+const MAX_FIELD_CHARS: usize = 4096;
 
 fn body_bytes(request: &Request) -> Result<&[u8], Error> {
     let bytes: &[u8] = match request.body() {

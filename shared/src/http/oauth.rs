@@ -12,7 +12,10 @@ use serde_json::json;
 /// RFC 6749 §5.2 error body; status from [`Error::status`].
 fn failure(error: &Error) -> Response<Body> {
     let code = match error {
-        Error::InvalidClient | Error::InvalidGrant | Error::UnsupportedGrantType => error.code(),
+        Error::InvalidClient
+        | Error::InvalidGrant
+        | Error::UnsupportedGrantType
+        | Error::UnsupportedTokenType => error.code(),
         Error::Internal(_) => "server_error",
         _ => "invalid_request",
     };
@@ -113,6 +116,49 @@ pub(super) async fn token(app: &App, request: &Request) -> Response<Body> {
         ),
         Err(e) => failure(&e),
     }
+}
+
+/// RFC 7009: `token`, optional `token_type_hint`; 200 with an empty body
+/// whether or not the token was known.
+pub(super) async fn revoke(app: &App, request: &Request) -> Response<Body> {
+    let revoked = async {
+        let f = fields(request, true)?.only(&[
+            "token",
+            "token_type_hint",
+            "client_id",
+            "client_secret",
+        ])?;
+        let token = f.required("token", "token is required", "token must be a string")?;
+        let credentials = client_credentials(request, &f)?;
+        app.revoke(&credentials, &token).await
+    }
+    .await;
+    match revoked {
+        Ok(()) => json_response(200, &json!({}), false),
+        Err(e) => failure(&e),
+    }
+}
+
+/// Discovery, so that a JWT authorizer or an OAuth library can find the keys
+/// and endpoints of this issuer.
+pub(super) fn discovery(app: &App, request: &Request) -> Response<Body> {
+    let issuer = issuer(app, request);
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    json_response(
+        200,
+        &json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "token_endpoint": format!("{issuer}/v1/oauth/token"),
+            "revocation_endpoint": format!("{issuer}/v1/oauth/revoke"),
+            "grant_types_supported": ["refresh_token"],
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+        }),
+        true,
+    )
 }
 
 pub(super) async fn jwks(app: &App) -> Response<Body> {

@@ -51,4 +51,9 @@ pub trait Signer: Send + Sync {
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`.
     async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// Every key a token still in flight may be signed with, current first.
+    async fn verification_keys(&self) -> Result<Vec<Jwk>, Error> {
+        Ok(vec![self.public_key().await?])
+    }
 }

@@ -108,6 +108,7 @@ fn challenge_item(c: &Challenge) -> Item {
         ("resend_after_ms".into(), n(c.resend_after_ms)),
         ("state".into(), s(c.state.as_str())),
         ("account_id".into(), s(&c.account_id)),
+        ("username".into(), s(&c.username)),
         ("login_by".into(), s(&c.login_by)),
         ("expires_at".into(), n(c.ttl_epoch_secs())),
     ])
@@ -130,6 +131,7 @@ fn challenge_from(item: &Item) -> Result<Challenge, Error> {
         resend_after_ms: get_n(item, "resend_after_ms")?,
         state: ChallengeState::parse(&get_s(item, "state")?).ok_or_else(|| corrupt("state"))?,
         account_id: get_s(item, "account_id")?,
+        username: get_s(item, "username")?,
         login_by: get_s(item, "login_by")?,
     })
 }
@@ -140,6 +142,7 @@ fn family_item(f: &RefreshFamily) -> Item {
         ("family_id".into(), s(&f.family_id)),
         ("client_id".into(), s(&f.client_id)),
         ("account_id".into(), s(&f.account_id)),
+        ("username".into(), s(&f.username)),
         ("login_by".into(), s(&f.login_by)),
         ("current_hash".into(), s(&f.current_hash)),
         (
@@ -158,6 +161,7 @@ fn family_from(item: &Item) -> Result<RefreshFamily, Error> {
         family_id: get_s(item, "family_id")?,
         client_id: get_s(item, "client_id")?,
         account_id: get_s(item, "account_id")?,
+        username: get_s(item, "username")?,
         login_by: get_s(item, "login_by")?,
         current_hash: get_s(item, "current_hash")?,
         spent_hashes: get_list(item, "spent_hashes")?,
@@ -453,20 +457,29 @@ impl Store for DynamoStore {
         })
     }
 
-    async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        token_hash: &str,
+    ) -> Result<bool, Error> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(family_pk(family_id)))
             .update_expression("SET revoked = :true")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(
+                "client_id = :client AND (current_hash = :hash OR contains(spent_hashes, :hash))",
+            )
             .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":client", s(client_id))
+            .expression_attribute_values(":hash", s(token_hash))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if update_condition_failure(&e).is_some() => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if update_condition_failure(&e).is_some() => Ok(false),
             Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
         }
     }

@@ -142,10 +142,18 @@ impl Store for MemoryStore {
         Ok(Ok(f.clone()))
     }
 
-    async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
-        if let Some(f) = self.tables().families.get_mut(family_id) {
-            f.revoked = true;
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        token_hash: &str,
+    ) -> Result<bool, Error> {
+        match self.tables().families.get_mut(family_id) {
+            Some(f) if f.client_id == client_id && f.issued(token_hash) => {
+                f.revoked = true;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 }

@@ -83,6 +83,13 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<Result<RefreshFamily, RotationRefusal>, Error>;
 
-    /// Ends a family: none of its tokens can be used again.
-    async fn revoke_family(&self, family_id: &str) -> Result<(), Error>;
+    /// Ends a family, none of whose tokens can be used again, if it belongs
+    /// to `client_id` and `token_hash` is one of its tokens, current or spent.
+    /// Returns whether it did.
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        token_hash: &str,
+    ) -> Result<bool, Error>;
 }
