@@ -42,4 +42,6 @@ against_both_stores!(
     rule_6_revocation_answers_per_rfc_7009,
     rule_6_refresh_tokens_die_after_seven_idle_days,
     discovery_names_the_keys_and_endpoints,
+    rule_5_9_native_answers_unknown_numbers_as_known_and_sends_nothing,
+    rule_5_4_native_refuses_malformed_id_cards,
 );

@@ -39,4 +39,6 @@ against_both_stores!(
     rule_6_refresh_families_expire,
     rule_6_concurrent_rotations_yield_one_success,
     rule_6_revocation_needs_the_owner_and_a_token_of_the_family,
+    rule_5_9_directory_requirements_are_checked_with_the_challenge,
+    consume_keeps_an_existing_directory_entry,
 );

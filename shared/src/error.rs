@@ -12,6 +12,12 @@ pub enum Error {
     InvalidRequest(&'static str),
     InvalidMobile,
     MobileNotAllowed,
+    /// Not 13 digits with a valid check digit.
+    InvalidIdCard,
+    /// The directory has no user with this mobile number.
+    UserNotFound,
+    /// The user exists but the ID card number is not theirs.
+    IdCardMismatch,
     SenderNotRegistered,
     /// Unknown client, wrong secret, or disabled client.
     InvalidClient,
@@ -37,6 +43,10 @@ pub enum Error {
     /// Anything unexpected: the caller sees only the opaque id; the log line
     /// under the same id says which dependency failed and how.
     Internal(Incident),
+    /// An internal failure while signing the access token.
+    SigningFailed(Incident),
+    /// An internal failure while storing the refresh token.
+    RefreshTokenFailed(Incident),
 }
 
 /// An unexpected failure, identified by an opaque id shared by the log line
@@ -55,11 +65,36 @@ impl Error {
         Error::Internal(Incident { id })
     }
 
+    /// Names an internal failure as one of signing.
+    pub fn into_signing_failure(self) -> Self {
+        match self {
+            Error::Internal(incident) => Error::SigningFailed(incident),
+            other => other,
+        }
+    }
+
+    /// Names an internal failure as one of storing the refresh token.
+    pub fn into_refresh_failure(self) -> Self {
+        match self {
+            Error::Internal(incident) => Error::RefreshTokenFailed(incident),
+            other => other,
+        }
+    }
+
+    /// The opaque id of an internal failure.
+    pub fn incident(&self) -> Option<&Incident> {
+        match self {
+            Error::Internal(i) | Error::SigningFailed(i) | Error::RefreshTokenFailed(i) => Some(i),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_)
             | Error::InvalidMobile
             | Error::MobileNotAllowed
+            | Error::InvalidIdCard
             | Error::SenderNotRegistered
             | Error::OtpInvalid
             | Error::OtpExpired
@@ -68,10 +103,10 @@ impl Error {
             | Error::UnsupportedGrantType
             | Error::UnsupportedTokenType => 400,
             Error::InvalidClient => 401,
-            Error::RouteNotFound => 404,
+            Error::RouteNotFound | Error::UserNotFound | Error::IdCardMismatch => 404,
             Error::MethodNotAllowed => 405,
             Error::Cooldown { .. } => 429,
-            Error::Internal(_) => 500,
+            Error::Internal(_) | Error::SigningFailed(_) | Error::RefreshTokenFailed(_) => 500,
             Error::SmsFailed => 503,
         }
     }
@@ -82,6 +117,9 @@ impl Error {
             Error::InvalidRequest(_) => "invalid_request",
             Error::InvalidMobile => "invalid_mobile_no",
             Error::MobileNotAllowed => "mobile_no_not_allowed",
+            Error::InvalidIdCard => "invalid_id_card_num",
+            Error::UserNotFound => "user_not_found",
+            Error::IdCardMismatch => "id_card_num_mismatch",
             Error::SenderNotRegistered => "sms_sender_not_registered",
             Error::InvalidClient => "invalid_client",
             Error::Cooldown { .. } => "rate_limited",
@@ -94,7 +132,9 @@ impl Error {
             Error::UnsupportedTokenType => "unsupported_token_type",
             Error::RouteNotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
-            Error::Internal(_) => "internal_error",
+            Error::Internal(_) | Error::SigningFailed(_) | Error::RefreshTokenFailed(_) => {
+                "internal_error"
+            }
         }
     }
 
@@ -122,7 +162,12 @@ impl Error {
             }
             Error::RouteNotFound => "no such route".into(),
             Error::MethodNotAllowed => "method not allowed on this route".into(),
-            Error::Internal(incident) => {
+            Error::InvalidIdCard => "id_card_num must be 13 digits with a valid check digit".into(),
+            Error::UserNotFound => "user mobile not found".into(),
+            Error::IdCardMismatch => "id_card_num mismatch".into(),
+            Error::Internal(incident)
+            | Error::SigningFailed(incident)
+            | Error::RefreshTokenFailed(incident) => {
                 format!("Internal Server Error (error id {})", incident.id)
             }
         }

@@ -11,9 +11,10 @@ use crate::domain::code::{MAX_CODE_LENGTH, generate_code, generate_ref_code, ran
 use crate::domain::keys::{ServerSecret, b64, constant_time_eq, sha256};
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken, RotationRefusal};
+use crate::domain::user::{ThaiIdCard, User};
 use crate::signer::{AccessClaims, Jwk, Signer, sign_access_token};
 use crate::sms::{SmsMessage, SmsSender};
-use crate::store::{Account, StartOutcome, Store};
+use crate::store::{StartOutcome, Store, UserRequirement};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +25,7 @@ const CLIENT_CACHE_MAX: usize = 1024;
 
 /// How this login was proven; the `login_by` claim.
 pub const LOGIN_BY_MOBILE: &str = "mobile";
+pub const LOGIN_BY_MOBILE_AND_ID_CARD: &str = "mobile_and_idcard";
 
 /// The ports and settings one deployment runs with.
 pub struct App {
@@ -47,8 +49,23 @@ pub struct ClientCredentials {
 pub struct OtpRequest {
     pub client: ClientCredentials,
     pub mobile_no: String,
+    /// A Thai ID card number the directory must hold for this phone.
+    pub id_card_num: Option<String>,
     pub sms_sender: Option<String>,
     pub locale: Option<String>,
+    /// How to answer a phone the directory does not know (or whose ID card
+    /// does not match) when the client requires registered users.
+    pub unknown_users: UnknownUsers,
+}
+
+/// DESIGN §5.9: the native routes answer an unknown number exactly as a
+/// known one and send nothing; the One ID routes keep One ID's explicit 404s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownUsers {
+    /// A decoy challenge, indistinguishable from a real one, and no SMS.
+    AnswerAsKnown,
+    /// `UserNotFound` / `IdCardMismatch`.
+    Reveal,
 }
 
 /// What the caller learns about a sent code (never the code).
@@ -165,6 +182,10 @@ impl App {
         let client = self.authenticate(&request.client).await?;
         let settings = &client.settings;
         let phone = self.parse_phone(&client, &request.mobile_no)?;
+        let id_card = match &request.id_card_num {
+            Some(raw) => Some(ThaiIdCard::parse(raw).ok_or(Error::InvalidIdCard)?),
+            None => None,
+        };
         let sender_id = settings
             .sender_id(request.sms_sender.as_deref())
             .map_err(|_| Error::SenderNotRegistered)?
@@ -191,17 +212,42 @@ impl App {
             expires_at_ms: now + i64::from(settings.lifetime_secs) * 1000,
             resend_after_ms: now + i64::from(settings.resend_cooldown_secs) * 1000,
             state: ChallengeState::Active,
-            // Accounts made on first login have no other name than their id.
-            username: self.secret.account_id(&phone_key),
-            account_id: self.secret.account_id(&phone_key),
-            login_by: LOGIN_BY_MOBILE.to_string(),
+            login_by: if id_card.is_some() {
+                LOGIN_BY_MOBILE_AND_ID_CARD
+            } else {
+                LOGIN_BY_MOBILE
+            }
+            .to_string(),
+        };
+        let requirement =
+            (settings.require_registered_users || id_card.is_some()).then(|| UserRequirement {
+                id_card_hash: id_card.as_ref().map(|card| self.secret.id_card_hash(card)),
+            });
+        let sent = OtpSent {
+            ref_code: ref_code.clone(),
+            token,
+            expires_in: settings.lifetime_secs.into(),
+            resend_after: settings.resend_cooldown_secs.into(),
         };
 
-        if let StartOutcome::CoolingDown { resend_after_ms } =
-            self.store.start_challenge(&challenge, now).await?
+        match self
+            .store
+            .start_challenge(&challenge, now, requirement.as_ref())
+            .await?
         {
-            let retry_after_secs = ((resend_after_ms - now).max(1) as u64).div_ceil(1000);
-            return Err(Error::Cooldown { retry_after_secs });
+            StartOutcome::Started => {}
+            StartOutcome::CoolingDown { resend_after_ms } => {
+                let retry_after_secs = ((resend_after_ms - now).max(1) as u64).div_ceil(1000);
+                return Err(Error::Cooldown { retry_after_secs });
+            }
+            refused if request.unknown_users == UnknownUsers::Reveal => {
+                return Err(if refused == StartOutcome::UserNotFound {
+                    Error::UserNotFound
+                } else {
+                    Error::IdCardMismatch
+                });
+            }
+            _ => return self.decoy(challenge, now, sent).await,
         }
 
         let message = SmsMessage {
@@ -218,12 +264,30 @@ impl App {
             return Err(Error::SmsFailed);
         }
         tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
-        Ok(OtpSent {
-            ref_code,
-            token,
-            expires_in: settings.lifetime_secs.into(),
-            resend_after: settings.resend_cooldown_secs.into(),
-        })
+        Ok(sent)
+    }
+
+    /// For a phone the directory refused: the same challenge, cooldown and
+    /// answer as for a known user, but its code is unguessable random bytes
+    /// and nothing is sent, so neither answers nor later confirms tell the
+    /// caller whether the number is registered.
+    async fn decoy(
+        &self,
+        challenge: Challenge,
+        now: Millis,
+        sent: OtpSent,
+    ) -> Result<OtpSent, Error> {
+        let unguessable = b64(&random_bytes::<32>(self.entropy.as_ref()));
+        let decoy = Challenge {
+            code_hash: self.secret.code_hash(&challenge.token_hash, &unguessable),
+            ..challenge
+        };
+        match self.store.start_challenge(&decoy, now, None).await? {
+            StartOutcome::CoolingDown { resend_after_ms } => Err(Error::Cooldown {
+                retry_after_secs: ((resend_after_ms - now).max(1) as u64).div_ceil(1000),
+            }),
+            _ => Ok(sent),
+        }
     }
 
     /// Checks a code; on success consumes the challenge and issues tokens
@@ -263,14 +327,15 @@ impl App {
             phone_key: phone_key.clone(),
         };
         let now = self.clock.now_ms();
-        let counted = self
-            .store
-            .count_attempt(&key, &selector, now)
-            .await?
-            .map_err(|refusal| match refusal {
-                Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
-                Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
-            })?;
+        // The directory entry is read alongside the attempt: one round trip.
+        let (counted, user) = tokio::join!(
+            self.store.count_attempt(&key, &selector, now),
+            self.store.user(&phone_key)
+        );
+        let counted = counted?.map_err(|refusal| match refusal {
+            Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
+            Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
+        })?;
         let expected = self.secret.code_hash(&counted.token_hash, &otp);
         if !constant_time_eq(&expected, &counted.code_hash) {
             tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
@@ -281,14 +346,20 @@ impl App {
             });
         }
 
-        let account = Account {
-            account_id: counted.account_id.clone(),
-            phone_key,
-        };
+        // A first login makes an account whose only name is its id.
+        let user = user?.unwrap_or_else(|| {
+            let account_id = self.secret.account_id(&phone_key);
+            User {
+                username: account_id.clone(),
+                account_id,
+                phone_key,
+                id_card_hash: None,
+            }
+        });
         if !client.settings.issue_tokens {
             let consumed = self
                 .store
-                .consume(&key, &counted.token_hash, now, &account, None)
+                .consume(&key, &counted.token_hash, now, &user, None)
                 .await?;
             return if consumed {
                 Ok(Confirmed::CodeCorrect)
@@ -301,8 +372,8 @@ impl App {
         let family = RefreshFamily {
             family_id,
             client_id: client.client_id.clone(),
-            account_id: counted.account_id.clone(),
-            username: counted.username.clone(),
+            account_id: user.account_id.clone(),
+            username: user.username.clone(),
             login_by: counted.login_by.clone(),
             current_hash: sha256(refresh_token.as_bytes()),
             spent_hashes: vec![],
@@ -314,12 +385,14 @@ impl App {
         // made for a lost race is simply dropped.
         let (consumed, access) = tokio::join!(
             self.store
-                .consume(&key, &counted.token_hash, now, &account, Some(&family)),
+                .consume(&key, &counted.token_hash, now, &user, Some(&family)),
             self.access_token(&client.client_id, &family, issuer, now)
         );
-        if !consumed? {
+        // The dialects name these two failures apart (One ID has a text for each).
+        if !consumed.map_err(Error::into_refresh_failure)? {
             return Err(Error::OtpExpired);
         }
+        let access = access.map_err(Error::into_signing_failure);
         tracing::info!(client_id = %client.client_id, account_id = %family.account_id, "otp confirmed");
         Ok(Confirmed::Tokens(self.token_set(
             access?,

@@ -17,6 +17,8 @@ use otp_shared::clock::{Clock, ManualClock, OsEntropy, SystemClock};
 use otp_shared::config::Config;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::{ServerSecret, b64_decode};
+use otp_shared::domain::phone::PhoneNumber;
+use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::http::{Function, handle};
 use otp_shared::signer::{KmsSigner, LocalSigner, Signer};
 use otp_shared::sms::{Outbox, OutboxEntry, SmsMessage, SmsRefused, SmsSender};
@@ -30,6 +32,8 @@ pub const CLIENT_ID: &str = "test-app";
 pub const CLIENT_SECRET: &str = "test-secret-0123456789abcdefghijkl";
 /// A client whose confirm answers "Code is correct." without tokens.
 pub const PLAIN_CLIENT_ID: &str = "plain-app";
+/// A client that serves only users in the directory.
+pub const REGISTERED_CLIENT_ID: &str = "registered-app";
 pub const SENDER_ID: &str = "TestSender";
 /// 2026-11-22T04:30:00Z.
 pub const START_MS: i64 = 1_795_321_800_000;
@@ -124,9 +128,14 @@ impl TestApp {
     ) -> Self {
         let clock = Arc::new(ManualClock::new(start_ms));
         let outbox = Arc::new(Outbox::new(clock.clone(), false));
-        for (id, issue_tokens) in [(CLIENT_ID, true), (PLAIN_CLIENT_ID, false)] {
+        for (id, issue_tokens, require_registered_users) in [
+            (CLIENT_ID, true, false),
+            (PLAIN_CLIENT_ID, false, false),
+            (REGISTERED_CLIENT_ID, true, true),
+        ] {
             let settings = ClientSettings {
                 issue_tokens,
+                require_registered_users,
                 ..test_settings()
             };
             store
@@ -170,6 +179,20 @@ impl TestApp {
             "client_id": client_id, "client_secret": CLIENT_SECRET, "token": token, "otp": otp,
         });
         self.call(Function::ConfirmOtp, "confirm-otp", &body).await
+    }
+
+    /// Puts a user into the directory.
+    pub async fn register(&self, mobile_no: &str, id_card: &str, account_id: &str, username: &str) {
+        let secret = server_secret();
+        let phone = PhoneNumber::parse(mobile_no, "66").expect("a valid test number");
+        let card = ThaiIdCard::parse(id_card).expect("a valid test ID card");
+        let user = User {
+            account_id: account_id.into(),
+            username: username.into(),
+            phone_key: secret.phone_key(&phone),
+            id_card_hash: Some(secret.id_card_hash(&card)),
+        };
+        self.store.put_user(&user).await.expect("user stored");
     }
 
     pub fn last_sms(&self) -> OutboxEntry {

@@ -2,8 +2,8 @@
 //! tests/handlers.rs runs each against the in-memory store and DynamoDB Local.
 
 use crate::{
-    Answer, CLIENT_ID, CLIENT_SECRET, ISSUER, PLAIN_CLIENT_ID, SENDER_ID, START_MS, TestApp,
-    api_request, call, verify_jwt,
+    Answer, CLIENT_ID, CLIENT_SECRET, ISSUER, PLAIN_CLIENT_ID, REGISTERED_CLIENT_ID, SENDER_ID,
+    START_MS, TestApp, api_request, call, verify_jwt,
 };
 use otp_shared::http::Function;
 use serde_json::{Value, json};
@@ -587,4 +587,98 @@ pub async fn discovery_names_the_keys_and_endpoints(t: &TestApp) {
         doc["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
+}
+
+pub async fn rule_5_9_native_answers_unknown_numbers_as_known_and_sends_nothing(t: &TestApp) {
+    t.register("0811111111", "1234567890121", "acc-known", "somchai")
+        .await;
+    let ask = |mobile_no: &str, id_card: Option<&str>| {
+        let mut body = json!({"client_id": REGISTERED_CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
+        if let Some(card) = id_card {
+            body["id_card_num"] = json!(card);
+        }
+        body
+    };
+    let known = t
+        .call(
+            Function::RequestOtp,
+            "request-otp",
+            &ask("0811111111", None),
+        )
+        .await;
+    assert_eq!(t.outbox.entries().len(), 1);
+    let unknown = t
+        .call(
+            Function::RequestOtp,
+            "request-otp",
+            &ask("0822222222", None),
+        )
+        .await;
+    let wrong_card = t
+        .call(
+            Function::RequestOtp,
+            "request-otp",
+            &ask("0833333333", Some("1101700230708")),
+        )
+        .await;
+    assert_eq!(
+        t.outbox.entries().len(),
+        1,
+        "nothing is sent to unregistered numbers"
+    );
+    let shape = |a: &Answer| {
+        let mut keys: Vec<String> = a.body["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        (
+            a.status,
+            keys,
+            a.body["data"]["token"].as_str().unwrap().len(),
+        )
+    };
+    assert_eq!(shape(&known), shape(&unknown));
+    assert_eq!(shape(&known), shape(&wrong_card));
+
+    // Confirms cannot tell them apart either: a wrong code is just wrong.
+    for answer in [&known, &unknown] {
+        let token = answer.body["data"]["token"].as_str().unwrap();
+        let wrong = t
+            .confirm_by_token(REGISTERED_CLIENT_ID, token, "000000")
+            .await;
+        assert_eq!((wrong.status, wrong.error()), (400, "otp_invalid"));
+    }
+    // And the cooldown holds for both.
+    let again = t
+        .call(
+            Function::RequestOtp,
+            "request-otp",
+            &ask("0822222222", None),
+        )
+        .await;
+    assert_eq!(again.status, 429);
+
+    // The registered user logs in under the directory's account and name.
+    let token = known.body["data"]["token"].as_str().unwrap();
+    let confirmed = t
+        .confirm_by_token(REGISTERED_CLIENT_ID, token, &t.last_sms().code)
+        .await;
+    assert_eq!(confirmed.body["data"]["account_id"], "acc-known");
+    assert_eq!(confirmed.body["data"]["username"], "somchai");
+}
+
+pub async fn rule_5_4_native_refuses_malformed_id_cards(t: &TestApp) {
+    let body = json!({
+        "client_id": REGISTERED_CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "mobile_no": PHONE, "id_card_num": "1234567890122",
+    });
+    let answer = t.call(Function::RequestOtp, "request-otp", &body).await;
+    assert_eq!(
+        (answer.status, answer.error()),
+        (400, "invalid_id_card_num")
+    );
+    assert!(t.outbox.entries().is_empty());
 }

@@ -7,7 +7,8 @@ use otp_shared::domain::client::ClientRecord;
 use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
-use otp_shared::store::{Account, StartOutcome, Store};
+use otp_shared::domain::user::User;
+use otp_shared::store::{StartOutcome, Store, UserRequirement};
 use std::sync::Arc;
 
 const NOW: i64 = START_MS;
@@ -31,16 +32,16 @@ fn challenge(phone: &str, token_hash: &str) -> Challenge {
         expires_at_ms: NOW + 300_000,
         resend_after_ms: NOW + 60_000,
         state: ChallengeState::Active,
-        account_id: "acc_1".into(),
-        username: "acc_1".into(),
         login_by: "mobile".into(),
     }
 }
 
-fn account(phone: &str) -> Account {
-    Account {
+fn account(phone: &str) -> User {
+    User {
         account_id: "acc_1".into(),
+        username: "acc_1".into(),
         phone_key: phone.into(),
+        id_card_hash: None,
     }
 }
 
@@ -62,7 +63,7 @@ fn family(id: &str) -> RefreshFamily {
 /// A consumed challenge whose login started refresh family `f` (token `h0`).
 async fn logged_in(store: &dyn Store) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     assert!(
@@ -87,12 +88,15 @@ pub async fn clients_round_trip(store: Arc<dyn Store>) {
 pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn Store>) {
     let first = challenge("p", "t1");
     assert_eq!(
-        store.start_challenge(&first, NOW).await.unwrap(),
+        store.start_challenge(&first, NOW, None).await.unwrap(),
         StartOutcome::Started
     );
     let second = challenge("p", "t2");
     assert_eq!(
-        store.start_challenge(&second, NOW + 59_999).await.unwrap(),
+        store
+            .start_challenge(&second, NOW + 59_999, None)
+            .await
+            .unwrap(),
         StartOutcome::CoolingDown {
             resend_after_ms: NOW + 60_000
         }
@@ -108,7 +112,7 @@ pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn 
     // Another phone has its own slot.
     assert_eq!(
         store
-            .start_challenge(&challenge("q", "t3"), NOW)
+            .start_challenge(&challenge("q", "t3"), NOW, None)
             .await
             .unwrap(),
         StartOutcome::Started
@@ -117,13 +121,16 @@ pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn 
 
 pub async fn rule_5_8_new_challenge_after_cooldown_kills_the_old_code(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     let mut second = challenge("p", "t2");
     second.resend_after_ms = NOW + 120_000;
     assert_eq!(
-        store.start_challenge(&second, NOW + 60_000).await.unwrap(),
+        store
+            .start_challenge(&second, NOW + 60_000, None)
+            .await
+            .unwrap(),
         StartOutcome::Started
     );
     assert_eq!(
@@ -151,7 +158,7 @@ pub async fn attempts_need_the_right_challenge(store: Arc<dyn Store>) {
         Err(Refusal::NotFound)
     );
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     assert_eq!(
@@ -179,7 +186,7 @@ pub async fn attempts_need_the_right_challenge(store: Arc<dyn Store>) {
 
 pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     assert!(
@@ -206,7 +213,7 @@ pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
 
 pub async fn rule_5_7_attempts_stop_at_the_limit(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     for n in 1..=5 {
@@ -227,7 +234,7 @@ pub async fn rule_5_7_attempts_stop_at_the_limit(store: Arc<dyn Store>) {
 
 pub async fn rule_5_7_concurrent_attempts_never_exceed_the_limit(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -247,7 +254,7 @@ pub async fn rule_5_7_concurrent_attempts_never_exceed_the_limit(store: Arc<dyn 
 
 pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     assert!(
@@ -279,7 +286,7 @@ pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
 
 pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -301,7 +308,7 @@ pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store
 
 pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW)
+        .start_challenge(&challenge("p", "t1"), NOW, None)
         .await
         .unwrap();
     store.mark_undeliverable(&key("p"), "t1").await.unwrap();
@@ -320,7 +327,7 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
     );
     assert!(matches!(
         store
-            .start_challenge(&challenge("p", "t2"), NOW + 1)
+            .start_challenge(&challenge("p", "t2"), NOW + 1, None)
             .await
             .unwrap(),
         StartOutcome::CoolingDown { .. }
@@ -329,7 +336,7 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
 
 pub async fn marking_undeliverable_spares_a_newer_challenge(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t2"), NOW)
+        .start_challenge(&challenge("p", "t2"), NOW, None)
         .await
         .unwrap();
     store.mark_undeliverable(&key("p"), "t1").await.unwrap();
@@ -455,4 +462,96 @@ pub async fn rule_6_revocation_needs_the_owner_and_a_token_of_the_family(store: 
             .unwrap(),
         Err(RotationRefusal::Invalid)
     );
+}
+
+pub async fn rule_5_9_directory_requirements_are_checked_with_the_challenge(store: Arc<dyn Store>) {
+    let needs_user = UserRequirement { id_card_hash: None };
+    let needs_card = |hash: &str| UserRequirement {
+        id_card_hash: Some(hash.into()),
+    };
+    let c = challenge("p", "t1");
+    assert_eq!(
+        store
+            .start_challenge(&c, NOW, Some(&needs_user))
+            .await
+            .unwrap(),
+        StartOutcome::UserNotFound
+    );
+    let user = User {
+        id_card_hash: Some("card-1".into()),
+        ..account("p")
+    };
+    store.put_user(&user).await.unwrap();
+    assert_eq!(store.user("p").await.unwrap(), Some(user.clone()));
+    assert_eq!(store.user("q").await.unwrap(), None);
+    assert_eq!(
+        store
+            .start_challenge(&c, NOW, Some(&needs_card("card-2")))
+            .await
+            .unwrap(),
+        StartOutcome::IdCardMismatch
+    );
+    // Refused starts wrote nothing: no challenge, no cooldown.
+    assert_eq!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    assert_eq!(
+        store
+            .start_challenge(&c, NOW, Some(&needs_card("card-1")))
+            .await
+            .unwrap(),
+        StartOutcome::Started
+    );
+    // The directory is checked before the cooldown.
+    assert_eq!(
+        store
+            .start_challenge(&challenge("p", "t2"), NOW + 1, Some(&needs_card("card-2")))
+            .await
+            .unwrap(),
+        StartOutcome::IdCardMismatch
+    );
+    assert!(matches!(
+        store
+            .start_challenge(&challenge("p", "t2"), NOW + 1, Some(&needs_user))
+            .await
+            .unwrap(),
+        StartOutcome::CoolingDown { .. }
+    ));
+}
+
+pub async fn consume_keeps_an_existing_directory_entry(store: Arc<dyn Store>) {
+    let imported = User {
+        account_id: "imported-42".into(),
+        username: "somchai".into(),
+        phone_key: "p".into(),
+        id_card_hash: Some("card-1".into()),
+    };
+    store.put_user(&imported).await.unwrap();
+    store
+        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, &account("p"), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user("p").await.unwrap(), Some(imported));
+    // A first login creates the entry.
+    store
+        .start_challenge(&challenge("q", "t2"), NOW, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume(&key("q"), "t2", NOW, &account("q"), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user("q").await.unwrap(), Some(account("q")));
 }

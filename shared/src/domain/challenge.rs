@@ -59,9 +59,7 @@ pub struct Challenge {
     /// Until then, no new challenge for this client and phone.
     pub resend_after_ms: Millis,
     pub state: ChallengeState,
-    /// Who the tokens will be for, fixed when the code was sent.
-    pub account_id: String,
-    pub username: String,
+    /// How the login is proven: the `login_by` claim.
     pub login_by: String,
 }
 
@@ -150,8 +148,6 @@ mod tests {
             expires_at_ms: 300_000,
             resend_after_ms: 60_000,
             state: ChallengeState::Active,
-            account_id: "acc".into(),
-            username: "acc".into(),
             login_by: "mobile".into(),
         }
     }

@@ -61,6 +61,8 @@ pub struct ClientSettings {
     pub allowed_calling_codes: Vec<String>,
     /// False for clients that only want "Code is correct.".
     pub issue_tokens: bool,
+    /// Only users in the directory may log in (DESIGN §5.9).
+    pub require_registered_users: bool,
 }
 
 impl Default for ClientSettings {
@@ -82,6 +84,7 @@ impl Default for ClientSettings {
             default_calling_code: "66".into(),
             allowed_calling_codes: vec!["66".into(), "84".into()],
             issue_tokens: true,
+            require_registered_users: false,
         }
     }
 }

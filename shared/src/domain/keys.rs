@@ -2,6 +2,7 @@
 //! secrets (DESIGN §5.2, §7).
 
 use super::phone::PhoneNumber;
+use super::user::ThaiIdCard;
 use aws_lc_rs::{constant_time, digest, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -49,6 +50,11 @@ impl ServerSecret {
             "otp-code",
             &[challenge_token_hash.as_bytes(), code.as_bytes()],
         )
+    }
+
+    /// The stored form of a Thai ID card number.
+    pub fn id_card_hash(&self, card: &ThaiIdCard) -> String {
+        self.mac("id-card", &[card.digits().as_bytes()])
     }
 
     /// A stable, opaque account id for a phone number.

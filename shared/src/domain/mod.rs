@@ -7,3 +7,4 @@ pub mod code;
 pub mod keys;
 pub mod phone;
 pub mod refresh;
+pub mod user;

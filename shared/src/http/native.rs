@@ -2,7 +2,9 @@
 
 use super::{Fields, fields, issuer, json_response};
 use crate::clock::local_date_time;
-use crate::service::{ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest};
+use crate::service::{
+    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
+};
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
@@ -25,7 +27,7 @@ pub(super) fn failure(error: &Error) -> Response<Body> {
         "error": error.code(),
         "code": error.status(),
     });
-    if let Error::Internal(incident) = error {
+    if let Some(incident) = error.incident() {
         body["errorId"] = json!(incident.id);
     }
     let mut response = json_response(error.status(), &body, false);
@@ -57,6 +59,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         "client_id",
         "client_secret",
         "mobile_no",
+        "id_card_num",
         "sms_sender",
         "locale",
     ])?;
@@ -67,6 +70,8 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
             "mobile_no is required",
             "mobile_no must be a string",
         )?,
+        id_card_num: f.optional("id_card_num", "id_card_num must be a string")?,
+        unknown_users: UnknownUsers::AnswerAsKnown,
         sms_sender: f.optional("sms_sender", "sms_sender must be a string")?,
         locale: f.optional("locale", "locale must be a string")?,
     })

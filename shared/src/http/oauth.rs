@@ -16,11 +16,11 @@ fn failure(error: &Error) -> Response<Body> {
         | Error::InvalidGrant
         | Error::UnsupportedGrantType
         | Error::UnsupportedTokenType => error.code(),
-        Error::Internal(_) => "server_error",
+        _ if error.incident().is_some() => "server_error",
         _ => "invalid_request",
     };
     let mut body = json!({"error": code, "error_description": error.message()});
-    if let Error::Internal(incident) = error {
+    if let Some(incident) = error.incident() {
         body["error_id"] = json!(incident.id);
     }
     let mut response = json_response(error.status(), &body, false);

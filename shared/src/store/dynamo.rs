@@ -2,7 +2,7 @@
 //! Every state change is a single conditional write or one transaction;
 //! failed conditions return the old item, which the domain classifies.
 
-use super::{Account, StartOutcome, Store};
+use super::{StartOutcome, Store, UserRequirement};
 use crate::Error;
 use crate::aws::sdk_failure;
 use crate::clock::Millis;
@@ -11,14 +11,15 @@ use crate::domain::client::{ClientRecord, ClientSettings};
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
+use crate::domain::user::User;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 
@@ -48,8 +49,8 @@ fn challenge_pk(key: &ChallengeKey) -> String {
 fn client_pk(client_id: &str) -> String {
     format!("client#{client_id}")
 }
-fn account_pk(phone_key: &str) -> String {
-    format!("account#{phone_key}")
+fn user_pk(phone_key: &str) -> String {
+    format!("user#{phone_key}")
 }
 fn family_pk(family_id: &str) -> String {
     format!("refresh#{family_id}")
@@ -107,8 +108,6 @@ fn challenge_item(c: &Challenge) -> Item {
         ("expires_at_ms".into(), n(c.expires_at_ms)),
         ("resend_after_ms".into(), n(c.resend_after_ms)),
         ("state".into(), s(c.state.as_str())),
-        ("account_id".into(), s(&c.account_id)),
-        ("username".into(), s(&c.username)),
         ("login_by".into(), s(&c.login_by)),
         ("expires_at".into(), n(c.ttl_epoch_secs())),
     ])
@@ -130,9 +129,32 @@ fn challenge_from(item: &Item) -> Result<Challenge, Error> {
         expires_at_ms: get_n(item, "expires_at_ms")?,
         resend_after_ms: get_n(item, "resend_after_ms")?,
         state: ChallengeState::parse(&get_s(item, "state")?).ok_or_else(|| corrupt("state"))?,
+        login_by: get_s(item, "login_by")?,
+    })
+}
+
+fn user_item(u: &User) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), s(user_pk(&u.phone_key))),
+        ("account_id".into(), s(&u.account_id)),
+        ("username".into(), s(&u.username)),
+        ("phone_key".into(), s(&u.phone_key)),
+    ]);
+    if let Some(hash) = &u.id_card_hash {
+        item.insert("id_card_hash".into(), s(hash));
+    }
+    item
+}
+
+fn user_from(item: &Item) -> Result<User, Error> {
+    Ok(User {
         account_id: get_s(item, "account_id")?,
         username: get_s(item, "username")?,
-        login_by: get_s(item, "login_by")?,
+        phone_key: get_s(item, "phone_key")?,
+        id_card_hash: item
+            .get("id_card_hash")
+            .and_then(|v| v.as_s().ok())
+            .cloned(),
     })
 }
 
@@ -180,6 +202,50 @@ fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Option<Option<&I
         },
         _ => None,
     }
+}
+
+impl DynamoStore {
+    /// Runs a transaction. `Ok(Err(reasons))` when conditions cancelled it:
+    /// one reason per item, with the old item where a condition failed.
+    /// Cancellations by conflicting transactions are retried first.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(e) = result else { return Ok(Ok(())) };
+            let reasons = match &e {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons().to_vec()
+                    }
+                    _ => vec![],
+                },
+                _ => vec![],
+            };
+            let failed = |code: &str| reasons.iter().any(|r| r.code() == Some(code));
+            if failed("ConditionalCheckFailed") {
+                return Ok(Err(reasons));
+            }
+            if failed("TransactionConflict") && conflicts < TRANSACTION_CONFLICT_RETRIES {
+                conflicts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10 * conflicts as u64)).await;
+                continue;
+            }
+            return Err(sdk_failure("dynamodb.TransactWriteItems", &e));
+        }
+    }
+}
+
+fn condition_failed(reason: Option<&CancellationReason>) -> bool {
+    reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
 }
 
 /// The outcome of a conditional update that returns the item: the new item
@@ -238,38 +304,86 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn user(&self, phone_key: &str) -> Result<Option<User>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(phone_key)))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
+        out.item().map(user_from).transpose()
+    }
+
+    async fn put_user(&self, user: &User) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_item(user)))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.PutItem", &e))?;
+        Ok(())
+    }
+
     async fn start_challenge(
         &self,
         challenge: &Challenge,
         now: Millis,
+        requirement: Option<&UserRequirement>,
     ) -> Result<StartOutcome, Error> {
-        let result = self
-            .client
-            .put_item()
+        let build = |_| Error::internal("dynamodb.build", "start_challenge");
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(challenge_item(challenge)))
             .condition_expression("attribute_not_exists(pk) OR resend_after_ms <= :now")
             .expression_attribute_values(":now", n(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(StartOutcome::Started),
-            Err(SdkError::ServiceError(service))
-                if service.err().is_conditional_check_failed_exception() =>
-            {
-                let old = match service.err() {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => e.item(),
-                    _ => None,
-                };
-                let resend_after_ms = old
-                    .map(|item| get_n(item, "resend_after_ms"))
-                    .transpose()?
-                    .ok_or_else(|| corrupt("condition failure without old item"))?;
-                Ok(StartOutcome::CoolingDown { resend_after_ms })
-            }
-            Err(e) => Err(sdk_failure("dynamodb.PutItem", &e)),
+            .build()
+            .map_err(build)?;
+        let mut items = vec![];
+        if let Some(required) = requirement {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("pk", s(user_pk(&challenge.key.phone_key)))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let check = match &required.id_card_hash {
+                Some(hash) => check
+                    .condition_expression("attribute_exists(pk) AND id_card_hash = :card")
+                    .expression_attribute_values(":card", s(hash)),
+                None => check.condition_expression("attribute_exists(pk)"),
+            };
+            let check = check.build().map_err(build)?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
         }
+        items.push(TransactWriteItem::builder().put(put).build());
+        let Err(reasons) = self.transact(items).await? else {
+            return Ok(StartOutcome::Started);
+        };
+        let (user_reason, slot_reason) = match requirement {
+            Some(_) => (reasons.first(), reasons.get(1)),
+            None => (None, reasons.first()),
+        };
+        if condition_failed(user_reason) {
+            let user_exists = user_reason.and_then(CancellationReason::item).is_some();
+            return Ok(if user_exists {
+                StartOutcome::IdCardMismatch
+            } else {
+                StartOutcome::UserNotFound
+            });
+        }
+        if condition_failed(slot_reason) {
+            let old = slot_reason
+                .and_then(CancellationReason::item)
+                .ok_or_else(|| corrupt("condition failure without old item"))?;
+            return Ok(StartOutcome::CoolingDown {
+                resend_after_ms: get_n(old, "resend_after_ms")?,
+            });
+        }
+        Err(corrupt("transaction cancelled without a failed condition"))
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
@@ -340,7 +454,7 @@ impl Store for DynamoStore {
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
-        account: &Account,
+        user: &User,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error> {
         let build = |what: &'static str| move |_| Error::internal("dynamodb.build", what);
@@ -358,20 +472,23 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build("consume"))?;
-        let upsert_account = Update::builder()
+        let upsert_user = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(account_pk(&account.phone_key)))
+            .key("pk", s(user_pk(&user.phone_key)))
             .update_expression(
                 "SET account_id = if_not_exists(account_id, :account_id), \
+                 username = if_not_exists(username, :username), phone_key = :phone_key, \
                  created_at_ms = if_not_exists(created_at_ms, :now), last_login_at_ms = :now",
             )
-            .expression_attribute_values(":account_id", s(&account.account_id))
+            .expression_attribute_values(":account_id", s(&user.account_id))
+            .expression_attribute_values(":username", s(&user.username))
+            .expression_attribute_values(":phone_key", s(&user.phone_key))
             .expression_attribute_values(":now", n(now))
             .build()
-            .map_err(build("account"))?;
+            .map_err(build("user"))?;
         let mut items = vec![
             TransactWriteItem::builder().update(consume).build(),
-            TransactWriteItem::builder().update(upsert_account).build(),
+            TransactWriteItem::builder().update(upsert_user).build(),
         ];
         if let Some(f) = family {
             let put = Put::builder()
@@ -382,38 +499,7 @@ impl Store for DynamoStore {
                 .map_err(build("family"))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        let mut conflicts = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(e) = result else { return Ok(true) };
-            let reasons: Vec<&str> = match &e {
-                SdkError::ServiceError(service) => match service.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None"))
-                        .collect(),
-                    _ => vec![],
-                },
-                _ => vec![],
-            };
-            match reasons.first() {
-                Some(&"ConditionalCheckFailed") => return Ok(false),
-                _ if reasons.contains(&"TransactionConflict")
-                    && conflicts < TRANSACTION_CONFLICT_RETRIES =>
-                {
-                    conflicts += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * conflicts as u64))
-                        .await;
-                }
-                _ => return Err(sdk_failure("dynamodb.TransactWriteItems", &e)),
-            }
-        }
+        Ok(self.transact(items).await?.is_ok())
     }
 
     async fn rotate_refresh(

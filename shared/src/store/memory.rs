@@ -1,12 +1,13 @@
 //! The in-memory store: for local mode and fast tests. Each operation runs
 //! under one lock, which gives it the atomicity DynamoDB's conditions give.
 
-use super::{Account, StartOutcome, Store};
+use super::{StartOutcome, Store, UserRequirement};
 use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
+use crate::domain::user::User;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -15,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 struct Tables {
     clients: HashMap<String, ClientRecord>,
     challenges: HashMap<ChallengeKey, Challenge>,
-    accounts: HashMap<String, Account>,
+    users: HashMap<String, User>,
     families: HashMap<String, RefreshFamily>,
 }
 
@@ -49,12 +50,36 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn user(&self, phone_key: &str) -> Result<Option<User>, Error> {
+        Ok(self.tables().users.get(phone_key).cloned())
+    }
+
+    async fn put_user(&self, user: &User) -> Result<(), Error> {
+        self.tables()
+            .users
+            .insert(user.phone_key.clone(), user.clone());
+        Ok(())
+    }
+
     async fn start_challenge(
         &self,
         challenge: &Challenge,
         now: Millis,
+        requirement: Option<&UserRequirement>,
     ) -> Result<StartOutcome, Error> {
         let mut tables = self.tables();
+        if let Some(required) = requirement {
+            match tables.users.get(&challenge.key.phone_key) {
+                None => return Ok(StartOutcome::UserNotFound),
+                Some(user)
+                    if required.id_card_hash.is_some()
+                        && user.id_card_hash != required.id_card_hash =>
+                {
+                    return Ok(StartOutcome::IdCardMismatch);
+                }
+                Some(_) => {}
+            }
+        }
         if let Some(old) = tables.challenges.get(&challenge.key)
             && old.cooldown_holds(now)
         {
@@ -99,7 +124,7 @@ impl Store for MemoryStore {
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
-        account: &Account,
+        user: &User,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error> {
         let mut tables = self.tables();
@@ -112,9 +137,9 @@ impl Store for MemoryStore {
         }
         c.state = ChallengeState::Consumed;
         tables
-            .accounts
-            .entry(account.phone_key.clone())
-            .or_insert_with(|| account.clone());
+            .users
+            .entry(user.phone_key.clone())
+            .or_insert_with(|| user.clone());
         if let Some(f) = family {
             tables.families.insert(f.family_id.clone(), f.clone());
         }

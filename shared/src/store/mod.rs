@@ -14,22 +14,28 @@ use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
+use crate::domain::user::User;
 use async_trait::async_trait;
 
-/// An account, created on the first successful confirm of a phone.
+/// What a challenge for a pre-registered user requires of the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub account_id: String,
-    pub phone_key: String,
+pub struct UserRequirement {
+    /// The user's ID card hash must be this one, when given.
+    pub id_card_hash: Option<String>,
 }
 
+/// Whether a challenge was started; nothing is written unless `Started`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartOutcome {
     Started,
-    /// The slot's cooldown holds until then; nothing was written.
+    /// The slot's cooldown holds until then.
     CoolingDown {
         resend_after_ms: Millis,
     },
+    /// A user was required and the directory has none for this phone.
+    UserNotFound,
+    /// The user exists but the ID card number is not theirs.
+    IdCardMismatch,
 }
 
 #[async_trait]
@@ -38,12 +44,20 @@ pub trait Store: Send + Sync {
 
     async fn put_client(&self, client: &ClientRecord) -> Result<(), Error>;
 
+    /// The directory entry for a phone.
+    async fn user(&self, phone_key: &str) -> Result<Option<User>, Error>;
+
+    /// Adds or replaces a directory entry.
+    async fn put_user(&self, user: &User) -> Result<(), Error>;
+
     /// Puts `challenge` into its slot, replacing the old one, unless the old
-    /// one's cooldown still holds at `now`.
+    /// one's cooldown still holds at `now` or, with a `requirement`, the
+    /// directory does not meet it (checked in the same atomic step, first).
     async fn start_challenge(
         &self,
         challenge: &Challenge,
         now: Millis,
+        requirement: Option<&UserRequirement>,
     ) -> Result<StartOutcome, Error>;
 
     /// After a failed send: the challenge can no longer be confirmed (its
@@ -61,14 +75,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Result<Challenge, Refusal>, Error>;
 
     /// Consumes the challenge, once: only one caller ever gets `true`. In the
-    /// same atomic step it records the account and, when tokens are issued,
-    /// the new refresh family.
+    /// same atomic step it records the user (kept as it is if it exists) and,
+    /// when tokens are issued, the new refresh family.
     async fn consume(
         &self,
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
-        account: &Account,
+        user: &User,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error>;
 

@@ -1,0 +1,87 @@
+//! The user directory (DESIGN §7) and Thai ID card numbers (§5.4).
+
+/// A user: made on a first successful login, or imported for clients that
+/// only serve pre-registered users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub account_id: String,
+    pub username: String,
+    /// Keyed hash of the E.164 mobile number.
+    pub phone_key: String,
+    /// Keyed hash of the Thai ID card number, when known.
+    pub id_card_hash: Option<String>,
+}
+
+/// A 13-digit Thai ID card number with a valid check digit.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ThaiIdCard(String);
+
+impl ThaiIdCard {
+    /// Accepts the 13 digits, optionally grouped with spaces or dashes as
+    /// printed on the card (`1-2345-67890-12-1`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if digits.len() != 13 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
+        let sum: u32 = (0..12).map(|i| d[i] * (13 - i as u32)).sum();
+        ((11 - sum % 11) % 10 == d[12]).then_some(Self(digits))
+    }
+
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ThaiIdCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ThaiIdCard(*********{})", &self.0[9..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_5_4_thai_id_cards_need_13_digits_and_a_valid_check_digit() {
+        assert_eq!(
+            ThaiIdCard::parse("1234567890121").unwrap().digits(),
+            "1234567890121"
+        );
+        assert!(ThaiIdCard::parse("1-2345-67890-12-1").is_some());
+        for bad in [
+            "1234567890122",
+            "123456789012",
+            "12345678901210",
+            "123456789012a",
+            "",
+            "๑๒๓๔๕๖๗๘๙๐๑๒๑",
+        ] {
+            assert!(ThaiIdCard::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rule_5_4_every_check_digit_position_is_checked() {
+        // Changing any one digit of a valid number breaks the check digit.
+        let valid = "1101700230708";
+        assert!(ThaiIdCard::parse(valid).is_some());
+        for i in 0..13 {
+            let mut changed: Vec<u8> = valid.bytes().collect();
+            changed[i] = if changed[i] == b'9' {
+                b'0'
+            } else {
+                changed[i] + 1
+            };
+            assert!(ThaiIdCard::parse(std::str::from_utf8(&changed).unwrap()).is_none());
+        }
+    }
+
+    #[test]
+    fn rule_5_4_id_cards_format_masked() {
+        let card = ThaiIdCard::parse("1234567890121").unwrap();
+        assert!(!format!("{card:?}").contains("123456789"));
+    }
+}
