@@ -2,6 +2,7 @@
 //! HTTP API (payload v2) events from `events/`, the engines `make test`
 //! starts, and JWT verification the way a relying party does it.
 
+pub mod faults;
 pub mod scenarios;
 pub mod storage_suite;
 

@@ -1,10 +1,15 @@
 //! HTTP: the routing table shared by the Lambdas and the local server, request
-//! parsing, and the dialects. Every dialect answers in its own wire format but
-//! takes its status codes from [`Error::status`].
+//! parsing, and the dialects. Each dialect maps its wire format to the same
+//! service calls and the outcomes back: the native API and OAuth take their
+//! status codes from [`Error::status`], the compatibility dialects from the
+//! specs they replace.
 
 mod native;
 mod oauth;
+mod oneid;
 
+use crate::clock::local_date_time;
+use crate::service::TokenSet;
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -27,6 +32,8 @@ enum Route {
     Revoke,
     Jwks,
     Discovery,
+    OneIdRequest,
+    OneIdConfirm,
 }
 
 /// Method, path, route: the same table `template.yaml` declares.
@@ -41,13 +48,23 @@ const ROUTES: &[(Method, &str, Route)] = &[
         "/.well-known/openid-configuration",
         Route::Discovery,
     ),
+    (
+        Method::POST,
+        "/api/v1/citizen/oauth/mobile-and-idcard",
+        Route::OneIdRequest,
+    ),
+    (
+        Method::POST,
+        "/api/v1/citizen/oauth/mobile-and-idcard/otp/confirm",
+        Route::OneIdConfirm,
+    ),
 ];
 
 impl Route {
     fn function(self) -> Function {
         match self {
-            Route::OtpRequest => Function::RequestOtp,
-            Route::OtpConfirm => Function::ConfirmOtp,
+            Route::OtpRequest | Route::OneIdRequest => Function::RequestOtp,
+            Route::OtpConfirm | Route::OneIdConfirm => Function::ConfirmOtp,
             Route::Token | Route::Revoke | Route::Jwks | Route::Discovery => Function::IssueToken,
         }
     }
@@ -98,6 +115,8 @@ async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Re
         Ok(Route::OtpRequest) => native::request_otp(app, &request).await,
         Ok(Route::OtpConfirm) => native::confirm_otp(app, &request).await,
         Ok(Route::Token) => oauth::token(app, &request).await,
+        Ok(Route::OneIdRequest) => oneid::request_otp(app, &request).await,
+        Ok(Route::OneIdConfirm) => oneid::confirm_otp(app, &request).await,
         Ok(Route::Revoke) => oauth::revoke(app, &request).await,
         Ok(Route::Jwks) => oauth::jwks(app).await,
         Ok(Route::Discovery) => oauth::discovery(app, &request),
@@ -251,6 +270,21 @@ fn json_response(status: u16, body: &Value, cacheable: bool) -> Response<Body> {
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     }
     response
+}
+
+/// One ID's token object, which the native confirm answers with too.
+fn token_fields(app: &App, t: &TokenSet) -> Value {
+    let expires_at_ms = t.issued_at_ms + t.expires_in * 1000;
+    serde_json::json!({
+        "token_type": "Bearer",
+        "expires_in": t.expires_in,
+        "access_token": t.access_token,
+        "refresh_token": t.refresh_token,
+        "expiration_date": local_date_time(expires_at_ms, app.config.token_time_zone_offset_secs),
+        "account_id": t.account_id,
+        "username": t.username,
+        "login_by": t.login_by,
+    })
 }
 
 /// `iss` for tokens minted by this request.

@@ -1,7 +1,6 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
-use super::{Fields, fields, issuer, json_response};
-use crate::clock::local_date_time;
+use super::{Fields, fields, issuer, json_response, token_fields};
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
@@ -131,19 +130,7 @@ pub(super) async fn confirm_otp(app: &App, request: &Request) -> Response<Body> 
     };
     match confirmed {
         Ok(Confirmed::CodeCorrect) => success(json!({"message": "Code is correct."})),
-        Ok(Confirmed::Tokens(t)) => {
-            let expires_at_ms = t.issued_at_ms + t.expires_in * 1000;
-            success(json!({
-                "token_type": "Bearer",
-                "expires_in": t.expires_in,
-                "access_token": t.access_token,
-                "refresh_token": t.refresh_token,
-                "expiration_date": local_date_time(expires_at_ms, app.config.token_time_zone_offset_secs),
-                "account_id": t.account_id,
-                "username": t.username,
-                "login_by": t.login_by,
-            }))
-        }
+        Ok(Confirmed::Tokens(t)) => success(token_fields(app, &t)),
         Err(e) => failure(&e),
     }
 }
