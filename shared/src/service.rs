@@ -88,6 +88,9 @@ pub struct OtpConfirm {
     pub client: ClientCredentials,
     pub challenge: ChallengeRef,
     pub otp: String,
+    /// False for dialects that only verify codes: no tokens are made even
+    /// for clients that issue them.
+    pub wants_tokens: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,7 +359,7 @@ impl App {
                 id_card_hash: None,
             }
         });
-        if !client.settings.issue_tokens {
+        if !(client.settings.issue_tokens && confirm.wants_tokens) {
             let consumed = self
                 .store
                 .consume(&key, &counted.token_hash, now, &user, None)

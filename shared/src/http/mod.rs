@@ -7,6 +7,7 @@
 mod native;
 mod oauth;
 mod oneid;
+mod thaibulksms;
 
 use crate::clock::local_date_time;
 use crate::service::TokenSet;
@@ -34,6 +35,8 @@ enum Route {
     Discovery,
     OneIdRequest,
     OneIdConfirm,
+    ThaiBulkSmsRequest,
+    ThaiBulkSmsVerify,
 }
 
 /// Method, path, route: the same table `template.yaml` declares.
@@ -58,13 +61,19 @@ const ROUTES: &[(Method, &str, Route)] = &[
         "/api/v1/citizen/oauth/mobile-and-idcard/otp/confirm",
         Route::OneIdConfirm,
     ),
+    (Method::POST, "/v2/otp/request", Route::ThaiBulkSmsRequest),
+    (Method::POST, "/v2/otp/verify", Route::ThaiBulkSmsVerify),
 ];
 
 impl Route {
     fn function(self) -> Function {
         match self {
-            Route::OtpRequest | Route::OneIdRequest => Function::RequestOtp,
-            Route::OtpConfirm | Route::OneIdConfirm => Function::ConfirmOtp,
+            Route::OtpRequest | Route::OneIdRequest | Route::ThaiBulkSmsRequest => {
+                Function::RequestOtp
+            }
+            Route::OtpConfirm | Route::OneIdConfirm | Route::ThaiBulkSmsVerify => {
+                Function::ConfirmOtp
+            }
             Route::Token | Route::Revoke | Route::Jwks | Route::Discovery => Function::IssueToken,
         }
     }
@@ -117,6 +126,8 @@ async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Re
         Ok(Route::Token) => oauth::token(app, &request).await,
         Ok(Route::OneIdRequest) => oneid::request_otp(app, &request).await,
         Ok(Route::OneIdConfirm) => oneid::confirm_otp(app, &request).await,
+        Ok(Route::ThaiBulkSmsRequest) => thaibulksms::request_otp(app, &request).await,
+        Ok(Route::ThaiBulkSmsVerify) => thaibulksms::verify_otp(app, &request).await,
         Ok(Route::Revoke) => oauth::revoke(app, &request).await,
         Ok(Route::Jwks) => oauth::jwks(app).await,
         Ok(Route::Discovery) => oauth::discovery(app, &request),

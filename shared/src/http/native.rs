@@ -104,6 +104,7 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
         client: credentials(&f)?,
         challenge,
         otp: f.required("otp", "otp is required", "otp must be a string")?,
+        wants_tokens: true,
     })
 }
 

@@ -78,6 +78,7 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
             ref_code: required(&f, "ref_code")?,
         },
         otp: required(&f, "otp")?,
+        wants_tokens: true,
     })
 }
 
