@@ -19,6 +19,8 @@ pub enum Error {
     /// The user exists but the ID card number is not theirs.
     IdCardMismatch,
     SenderNotRegistered,
+    /// A message text that is not one of the client's registered templates.
+    TemplateNotRegistered,
     /// Unknown client, wrong secret, or disabled client.
     InvalidClient,
     /// Too soon after the last code for this phone.
@@ -96,6 +98,7 @@ impl Error {
             | Error::MobileNotAllowed
             | Error::InvalidIdCard
             | Error::SenderNotRegistered
+            | Error::TemplateNotRegistered
             | Error::OtpInvalid
             | Error::OtpExpired
             | Error::OtpAttemptsExceeded
@@ -121,6 +124,7 @@ impl Error {
             Error::UserNotFound => "user_not_found",
             Error::IdCardMismatch => "id_card_num_mismatch",
             Error::SenderNotRegistered => "sms_sender_not_registered",
+            Error::TemplateNotRegistered => "template_not_registered",
             Error::InvalidClient => "invalid_client",
             Error::Cooldown { .. } => "rate_limited",
             Error::SmsFailed => "sms_failed",
@@ -147,6 +151,9 @@ impl Error {
                 "mobile_no is in a country this client does not serve".into()
             }
             Error::SenderNotRegistered => "sms_sender is not registered for this client".into(),
+            Error::TemplateNotRegistered => {
+                "message is not a template registered for this client".into()
+            }
             Error::InvalidClient => "client authentication failed".into(),
             Error::Cooldown { retry_after_secs } => {
                 format!("please wait {retry_after_secs} seconds before requesting another code")

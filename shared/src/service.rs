@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::domain::challenge::{
     Challenge, ChallengeKey, ChallengeState, ChallengeToken, Refusal, Selector,
 };
-use crate::domain::client::ClientRecord;
+use crate::domain::client::{ClientRecord, OverrideError, Overrides};
 use crate::domain::code::{MAX_CODE_LENGTH, generate_code, generate_ref_code, random_bytes};
 use crate::domain::keys::{ServerSecret, b64, constant_time_eq, sha256};
 use crate::domain::phone::{PhoneError, PhoneNumber};
@@ -53,6 +53,8 @@ pub struct OtpRequest {
     pub id_card_num: Option<String>,
     pub sms_sender: Option<String>,
     pub locale: Option<String>,
+    /// Per-request code, lifetime and template choices (eSMS).
+    pub overrides: Overrides,
     /// How to answer a phone the directory does not know (or whose ID card
     /// does not match) when the client requires registered users.
     pub unknown_users: UnknownUsers,
@@ -80,7 +82,15 @@ pub struct OtpSent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChallengeRef {
     Token(String),
-    MobileAndRef { mobile_no: String, ref_code: String },
+    MobileAndRef {
+        mobile_no: String,
+        ref_code: String,
+    },
+    /// The phone's current challenge, whichever it is (eSMS checks codes by
+    /// phone alone).
+    Mobile {
+        mobile_no: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +193,14 @@ impl App {
     /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8, 5.10).
     pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
         let client = self.authenticate(&request.client).await?;
-        let settings = &client.settings;
+        let settings =
+            &client
+                .settings
+                .with_overrides(&request.overrides)
+                .map_err(|e| match e {
+                    OverrideError::OutOfBounds(what) => Error::InvalidRequest(what),
+                    OverrideError::TemplateNotRegistered => Error::TemplateNotRegistered,
+                })?;
         let phone = self.parse_phone(&client, &request.mobile_no)?;
         let id_card = match &request.id_card_num {
             Some(raw) => Some(ThaiIdCard::parse(raw).ok_or(Error::InvalidIdCard)?),
@@ -323,6 +340,10 @@ impl App {
                 let phone = self.parse_phone(&client, mobile_no)?;
                 let ref_code = ref_code.trim().to_ascii_uppercase();
                 (self.secret.phone_key(&phone), Selector::RefCode(ref_code))
+            }
+            ChallengeRef::Mobile { mobile_no } => {
+                let phone = self.parse_phone(&client, mobile_no)?;
+                (self.secret.phone_key(&phone), Selector::Current)
             }
         };
         let key = ChallengeKey {

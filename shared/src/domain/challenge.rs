@@ -68,6 +68,8 @@ pub struct Challenge {
 pub enum Selector {
     TokenHash(String),
     RefCode(String),
+    /// Whatever challenge the slot holds now.
+    Current,
 }
 
 /// Why an attempt is refused before the code is even looked at.
@@ -86,6 +88,7 @@ impl Challenge {
         let selected = match selector {
             Selector::TokenHash(h) => *h == self.token_hash,
             Selector::RefCode(r) => *r == self.ref_code,
+            Selector::Current => true,
         };
         if !selected || self.state == ChallengeState::Undeliverable {
             Some(Refusal::NotFound)

@@ -89,7 +89,56 @@ impl Default for ClientSettings {
     }
 }
 
+/// Per-request choices some dialects let the caller make, within the
+/// client's own bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub code_length: Option<u8>,
+    pub code_charset: Option<Charset>,
+    pub lifetime_secs: Option<u32>,
+    /// The exact text of one of the client's registered templates.
+    pub template: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideError {
+    /// A value outside DESIGN §5's bounds; names the setting.
+    OutOfBounds(&'static str),
+    /// The text is not one of the client's registered templates: no free
+    /// text reaches SMS.
+    TemplateNotRegistered,
+}
+
 impl ClientSettings {
+    /// These settings with the caller's `overrides` applied.
+    pub fn with_overrides(&self, overrides: &Overrides) -> Result<Self, OverrideError> {
+        let mut settings = self.clone();
+        if let Some(length) = overrides.code_length {
+            if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length) {
+                return Err(OverrideError::OutOfBounds("code length must be 4 to 10"));
+            }
+            settings.code_length = length;
+        }
+        if let Some(charset) = overrides.code_charset {
+            settings.code_charset = charset;
+        }
+        if let Some(lifetime) = overrides.lifetime_secs {
+            if !(MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&lifetime) {
+                return Err(OverrideError::OutOfBounds(
+                    "lifetime must be 2 to 10 minutes",
+                ));
+            }
+            settings.lifetime_secs = lifetime;
+        }
+        if let Some(text) = &overrides.template {
+            if !text.contains("{OTP}") || !self.templates.values().any(|t| t == text) {
+                return Err(OverrideError::TemplateNotRegistered);
+            }
+            settings.templates = BTreeMap::from([(settings.default_locale.clone(), text.clone())]);
+        }
+        Ok(settings)
+    }
+
     /// Checks the bounds of DESIGN §5; the message names the offending setting.
     pub fn validate(&self) -> Result<(), String> {
         if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
@@ -235,6 +284,48 @@ mod tests {
             "รหัส 1234 อ้างอิง XY"
         );
         assert_eq!(settings.render_message(Some("vi"), "1", "R"), "Acme 1 R 5");
+    }
+
+    #[test]
+    fn overrides_stay_within_bounds_and_registered_templates() {
+        let settings = ClientSettings::default();
+        let template = settings.templates["en"].clone();
+        let chosen = settings
+            .with_overrides(&Overrides {
+                code_length: Some(8),
+                code_charset: Some(Charset::Alphanumeric),
+                lifetime_secs: Some(120),
+                template: Some(template.clone()),
+            })
+            .unwrap();
+        assert_eq!((chosen.code_length, chosen.lifetime_secs), (8, 120));
+        assert_eq!(chosen.code_charset, Charset::Alphanumeric);
+        assert_eq!(
+            chosen.render_message(None, "1", "R"),
+            "OTP: your code is 1 (ref R). It expires in 2 minutes. Do not share it."
+        );
+        let out = |o: Overrides| settings.with_overrides(&o).unwrap_err();
+        assert!(matches!(
+            out(Overrides {
+                code_length: Some(3),
+                ..Overrides::default()
+            }),
+            OverrideError::OutOfBounds(_)
+        ));
+        assert!(matches!(
+            out(Overrides {
+                lifetime_secs: Some(660),
+                ..Overrides::default()
+            }),
+            OverrideError::OutOfBounds(_)
+        ));
+        assert_eq!(
+            out(Overrides {
+                template: Some("{OTP} is your code, send money to".into()),
+                ..Overrides::default()
+            }),
+            OverrideError::TemplateNotRegistered
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
 use super::{Fields, fields, issuer, json_response, token_fields};
+use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
@@ -71,6 +72,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         )?,
         id_card_num: f.optional("id_card_num", "id_card_num must be a string")?,
         unknown_users: UnknownUsers::AnswerAsKnown,
+        overrides: Overrides::default(),
         sms_sender: f.optional("sms_sender", "sms_sender must be a string")?,
         locale: f.optional("locale", "locale must be a string")?,
     })

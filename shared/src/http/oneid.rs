@@ -3,6 +3,7 @@
 //! form-urlencoded; unknown fields are ignored, as One ID does.
 
 use super::{Fields, fields, issuer, json_response, token_fields};
+use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
@@ -66,6 +67,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         sms_sender: f.optional("sms_sender", "invalid request")?,
         locale: None,
         unknown_users: UnknownUsers::Reveal,
+        overrides: Overrides::default(),
     })
 }
 

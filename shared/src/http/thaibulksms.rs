@@ -4,6 +4,7 @@
 //! Every answer is wrapped as `{"data":{"status":…,…}}`.
 
 use super::{Fields, fields, issuer, json_response};
+use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
@@ -95,6 +96,7 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
             sms_sender: None,
             locale: None,
             unknown_users: UnknownUsers::AnswerAsKnown,
+            overrides: Overrides::default(),
         };
         app.request_otp(&otp_request).await
     }

@@ -417,9 +417,18 @@ impl Store for DynamoStore {
         now: Millis,
     ) -> Result<Result<Challenge, Refusal>, Error> {
         let (selector_condition, selector_value) = match selector {
-            Selector::TokenHash(h) => ("token_hash = :selector", h),
-            Selector::RefCode(r) => ("ref_code = :selector", r),
+            Selector::TokenHash(h) => (" AND token_hash = :selector", Some(h)),
+            Selector::RefCode(r) => (" AND ref_code = :selector", Some(r)),
+            Selector::Current => ("", None),
         };
+        let mut values = HashMap::from([
+            (":one".to_string(), n(1)),
+            (":active".to_string(), s(ChallengeState::Active.as_str())),
+            (":now".to_string(), n(now)),
+        ]);
+        if let Some(value) = selector_value {
+            values.insert(":selector".to_string(), s(value));
+        }
         let result = self
             .client
             .update_item()
@@ -427,14 +436,11 @@ impl Store for DynamoStore {
             .key("pk", s(challenge_pk(key)))
             .update_expression("SET attempts = attempts + :one")
             .condition_expression(format!(
-                "attribute_exists(pk) AND {selector_condition} AND #state = :active \
+                "attribute_exists(pk){selector_condition} AND #state = :active \
                  AND expires_at_ms > :now AND attempts < max_attempts"
             ))
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":selector", s(selector_value))
-            .expression_attribute_values(":active", s(ChallengeState::Active.as_str()))
-            .expression_attribute_values(":now", n(now))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
