@@ -14,6 +14,8 @@ use otp_shared::config::Config;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::code::random_bytes;
 use otp_shared::domain::keys::{ServerSecret, b64};
+use otp_shared::domain::phone::PhoneNumber;
+use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::http::handle_any;
 use otp_shared::signer::LocalSigner;
 use otp_shared::sms::Outbox;
@@ -24,6 +26,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A directory entry to try the One ID routes with.
+const DEMO_USER_MOBILE: &str = "+66812345678";
+const DEMO_USER_ID_CARD: &str = "1234567890121";
 
 struct Local {
     app: App,
@@ -107,6 +113,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             demo_settings(),
         ))
         .await?;
+    let secret = ServerSecret::new(&random_bytes::<32>(entropy.as_ref()))?;
+    let phone = PhoneNumber::parse(DEMO_USER_MOBILE, "66").map_err(|_| "demo mobile")?;
+    let card = ThaiIdCard::parse(DEMO_USER_ID_CARD).ok_or("demo ID card")?;
+    store
+        .put_user(&User {
+            account_id: "demo-account".into(),
+            username: "demo.user".into(),
+            phone_key: secret.phone_key(&phone),
+            id_card_hash: Some(secret.id_card_hash(&card)),
+        })
+        .await?;
     let issuer = format!("http://127.0.0.1:{port}");
     let app = App::new(
         store,
@@ -114,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(LocalSigner::generate()),
         clock,
         entropy.clone(),
-        ServerSecret::new(&random_bytes::<32>(entropy.as_ref()))?,
+        secret,
         Config {
             issuer: Some(issuer.clone()),
             ..Config::default()
@@ -126,6 +143,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("OTP service (local mode) listening on {issuer}");
     println!("demo client_id:     {client_id}");
     println!("demo client_secret: {client_secret}");
+    println!("demo user (One ID):  mobile_no {DEMO_USER_MOBILE}, id_card_num {DEMO_USER_ID_CARD}");
     println!("sent SMS are printed here and listed at {issuer}/_local/outbox");
     loop {
         let (stream, _) = listener.accept().await?;

@@ -104,5 +104,32 @@ fn readme_walkthrough_yields_tokens_that_verify_against_jwks() {
     assert_eq!(status, 200, "{text}");
     let refreshed: Value = serde_json::from_str(&text).unwrap();
     verify_jwt(refreshed["access_token"].as_str().unwrap(), &jwks).unwrap();
+
+    // The demo user logs in through the One ID routes.
+    let mut one_id = credentials.clone();
+    one_id["mobile_no"] = json!("0812345678");
+    one_id["id_card_num"] = json!("1234567890121");
+    let (status, sent) = post_json(
+        &format!("{base}/api/v1/citizen/oauth/mobile-and-idcard"),
+        &one_id,
+    );
+    // The native request above started this phone's cooldown; One ID says so
+    // in its own words.
+    assert_eq!(
+        (status, &sent["errorMessage"]),
+        (
+            400,
+            &json!("please wait about 1 minute before request OTP again")
+        )
+    );
+    one_id["id_card_num"] = json!("1101700230708");
+    let (status, refused) = post_json(
+        &format!("{base}/api/v1/citizen/oauth/mobile-and-idcard"),
+        &one_id,
+    );
+    assert_eq!(
+        (status, &refused["errorMessage"]),
+        (404, &json!("id_card_num mismatch"))
+    );
     drop(server);
 }

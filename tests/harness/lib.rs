@@ -235,6 +235,19 @@ pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
 }
 
+/// The GET event `events/<name>.json` with `query` as its query string.
+pub fn api_get(name: &str, query: &str) -> Request {
+    let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut event: Value = serde_json::from_str(&text).expect("event is JSON");
+    event["rawQueryString"] = Value::String(query.to_string());
+    event
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
 pub async fn call(app: &App, function: Function, request: Request) -> Answer {
     let response = handle(app, function, request)
         .await

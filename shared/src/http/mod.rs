@@ -4,6 +4,7 @@
 //! status codes from [`Error::status`], the compatibility dialects from the
 //! specs they replace.
 
+mod esms;
 mod native;
 mod oauth;
 mod oneid;
@@ -37,6 +38,8 @@ enum Route {
     OneIdConfirm,
     ThaiBulkSmsRequest,
     ThaiBulkSmsVerify,
+    EsmsGencode,
+    EsmsCheckcode,
 }
 
 /// Method, path, route: the same table `template.yaml` declares.
@@ -63,17 +66,39 @@ const ROUTES: &[(Method, &str, Route)] = &[
     ),
     (Method::POST, "/v2/otp/request", Route::ThaiBulkSmsRequest),
     (Method::POST, "/v2/otp/verify", Route::ThaiBulkSmsVerify),
+    (
+        Method::GET,
+        "/MainService.svc/json/SendMessageAutoGenCode_V4_get",
+        Route::EsmsGencode,
+    ),
+    (
+        Method::POST,
+        "/MainService.svc/json/SendMessageAutoGenCode_V4_post",
+        Route::EsmsGencode,
+    ),
+    (
+        Method::GET,
+        "/MainService.svc/json/CheckCodeGen_V4_get",
+        Route::EsmsCheckcode,
+    ),
+    (
+        Method::POST,
+        "/MainService.svc/json/CheckCodeGen_V4_post",
+        Route::EsmsCheckcode,
+    ),
 ];
 
 impl Route {
     fn function(self) -> Function {
         match self {
-            Route::OtpRequest | Route::OneIdRequest | Route::ThaiBulkSmsRequest => {
-                Function::RequestOtp
-            }
-            Route::OtpConfirm | Route::OneIdConfirm | Route::ThaiBulkSmsVerify => {
-                Function::ConfirmOtp
-            }
+            Route::OtpRequest
+            | Route::OneIdRequest
+            | Route::ThaiBulkSmsRequest
+            | Route::EsmsGencode => Function::RequestOtp,
+            Route::OtpConfirm
+            | Route::OneIdConfirm
+            | Route::ThaiBulkSmsVerify
+            | Route::EsmsCheckcode => Function::ConfirmOtp,
             Route::Token | Route::Revoke | Route::Jwks | Route::Discovery => Function::IssueToken,
         }
     }
@@ -128,6 +153,8 @@ async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Re
         Ok(Route::OneIdConfirm) => oneid::confirm_otp(app, &request).await,
         Ok(Route::ThaiBulkSmsRequest) => thaibulksms::request_otp(app, &request).await,
         Ok(Route::ThaiBulkSmsVerify) => thaibulksms::verify_otp(app, &request).await,
+        Ok(Route::EsmsGencode) => esms::gencode(app, &request).await,
+        Ok(Route::EsmsCheckcode) => esms::checkcode(app, &request).await,
         Ok(Route::Revoke) => oauth::revoke(app, &request).await,
         Ok(Route::Jwks) => oauth::jwks(app).await,
         Ok(Route::Discovery) => oauth::discovery(app, &request),
@@ -170,13 +197,7 @@ fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
     if allow_form && content_type == "application/x-www-form-urlencoded" {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Error::InvalidRequest("request body must be UTF-8"))?;
-        let mut map = Map::new();
-        for (k, v) in form_urlencoded(text)? {
-            if map.insert(k, Value::String(v)).is_some() {
-                return Err(Error::InvalidRequest("a field appears more than once"));
-            }
-        }
-        return Ok(Fields(map));
+        return form_fields(text);
     }
     if !(content_type.is_empty() || content_type == "application/json") {
         return Err(Error::InvalidRequest(if allow_form {
@@ -189,6 +210,34 @@ fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
         Ok(Value::Object(map)) => Ok(Fields(map)),
         Ok(_) => Err(Error::InvalidRequest("request body must be a JSON object")),
         Err(_) => Err(Error::InvalidRequest("request body is not valid JSON")),
+    }
+}
+
+/// The fields of a query string (for the GET routes of eSMS).
+fn query_fields(request: &Request) -> Result<Fields, Error> {
+    form_fields(request.uri().query().unwrap_or(""))
+}
+
+/// Form-urlencoded text as fields; a field given twice is refused rather
+/// than one of its values picked silently.
+fn form_fields(text: &str) -> Result<Fields, Error> {
+    let mut map = Map::new();
+    for (k, v) in form_urlencoded(text)? {
+        if map.insert(k, Value::String(v)).is_some() {
+            return Err(Error::InvalidRequest("a field appears more than once"));
+        }
+    }
+    Ok(Fields(map))
+}
+
+/// Phone numbers as SMS gateways take them: national (`0812345678`), or
+/// international with or without its `+` (`66812345678`).
+fn bare_international(raw: &str) -> String {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('0') || trimmed.starts_with('+') {
+        trimmed.to_string()
+    } else {
+        format!("+{trimmed}")
     }
 }
 
@@ -234,6 +283,17 @@ impl Fields {
             return Err(Error::InvalidRequest("request has an unknown field"));
         }
         Ok(self)
+    }
+
+    /// JSON numbers read as their text: gateways' clients send `5` and `"5"`
+    /// alike for numeric parameters.
+    fn with_numbers_as_text(mut self) -> Self {
+        for value in self.0.values_mut() {
+            if let Value::Number(n) = value {
+                *value = Value::String(n.to_string());
+            }
+        }
+        self
     }
 
     fn optional(
@@ -330,6 +390,13 @@ mod tests {
             Err(Error::RouteNotFound)
         );
         assert_eq!(Route::Jwks.function(), Function::IssueToken);
+    }
+
+    #[test]
+    fn gateway_numbers_keep_national_forms_and_gain_a_plus_otherwise() {
+        assert_eq!(bare_international("0812345678"), "0812345678");
+        assert_eq!(bare_international("66812345678"), "+66812345678");
+        assert_eq!(bare_international(" +84901888484 "), "+84901888484");
     }
 
     #[test]

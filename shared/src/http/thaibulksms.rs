@@ -3,7 +3,7 @@
 //! URL. Requests are form-urlencoded or JSON; unknown fields are ignored.
 //! Every answer is wrapped as `{"data":{"status":…,…}}`.
 
-use super::{Fields, fields, issuer, json_response};
+use super::{Fields, bare_international, fields, issuer, json_response};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -73,17 +73,6 @@ fn credentials(f: &Fields) -> Result<ClientCredentials, Error> {
     })
 }
 
-/// ThaiBulkSMS takes `0812345678` or `66812345678`; the second is the
-/// international form without its `+`.
-fn msisdn(raw: &str) -> String {
-    let trimmed = raw.trim();
-    if trimmed.starts_with('0') || trimmed.starts_with('+') {
-        trimmed.to_string()
-    } else {
-        format!("+{trimmed}")
-    }
-}
-
 /// `POST /v2/otp/request` with `key`, `secret`, `msisdn`:
 /// `{"data":{"status":"success","token":…,"refno":…}}`.
 pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
@@ -91,7 +80,7 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
         let f = fields(request, true)?;
         let otp_request = OtpRequest {
             client: credentials(&f)?,
-            mobile_no: msisdn(&required(&f, "msisdn")?),
+            mobile_no: bare_international(&required(&f, "msisdn")?),
             id_card_num: None,
             sms_sender: None,
             locale: None,
@@ -130,17 +119,5 @@ pub(super) async fn verify_otp(app: &App, request: &Request) -> Response<Body> {
             json!({"status": "success", "message": "Code is correct."}),
         ),
         Err(e) => failure(&e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn msisdn_accepts_national_and_bare_international_forms() {
-        assert_eq!(msisdn("0812345678"), "0812345678");
-        assert_eq!(msisdn("66812345678"), "+66812345678");
-        assert_eq!(msisdn(" +66812345678 "), "+66812345678");
     }
 }
