@@ -111,10 +111,7 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
 }
 
 pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
-    let sent = match parse_request(request) {
-        Ok(r) => app.request_otp(&r).await,
-        Err(e) => Err(e),
-    };
+    let sent = async { app.request_otp(&parse_request(request)?).await }.await;
     match sent {
         Ok(sent) => success(json!({
             "ref_code": sent.ref_code,
@@ -127,10 +124,11 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
 }
 
 pub(super) async fn confirm_otp(app: &App, request: &Request) -> Response<Body> {
-    let confirmed = match parse_confirm(request) {
-        Ok(c) => app.confirm_otp(&c, &issuer(app, request)).await,
-        Err(e) => Err(e),
-    };
+    let confirmed = async {
+        app.confirm_otp(&parse_confirm(request)?, &issuer(app, request))
+            .await
+    }
+    .await;
     match confirmed {
         Ok(Confirmed::CodeCorrect) => success(json!({"message": "Code is correct."})),
         Ok(Confirmed::Tokens(t)) => success(token_fields(app, &t)),

@@ -87,10 +87,7 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
 /// `POST /api/v1/citizen/oauth/mobile-and-idcard`: `data.ref_code` on
 /// success. One ID also returns the code itself; this service never does.
 pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
-    let sent = match parse_request(request) {
-        Ok(r) => app.request_otp(&r).await,
-        Err(e) => Err(e),
-    };
+    let sent = async { app.request_otp(&parse_request(request)?).await }.await;
     match sent {
         Ok(sent) => success(json!({"ref_code": sent.ref_code})),
         Err(e) => failure(&e),
@@ -100,10 +97,11 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
 /// `POST /api/v1/citizen/oauth/mobile-and-idcard/otp/confirm`: One ID's
 /// token object on success.
 pub(super) async fn confirm_otp(app: &App, request: &Request) -> Response<Body> {
-    let confirmed = match parse_confirm(request) {
-        Ok(c) => app.confirm_otp(&c, &issuer(app, request)).await,
-        Err(e) => Err(e),
-    };
+    let confirmed = async {
+        app.confirm_otp(&parse_confirm(request)?, &issuer(app, request))
+            .await
+    }
+    .await;
     match confirmed {
         Ok(Confirmed::Tokens(t)) => success(token_fields(app, &t)),
         // One ID always issues tokens; a client set up without them still
