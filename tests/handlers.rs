@@ -44,4 +44,8 @@ against_both_stores!(
     discovery_names_the_keys_and_endpoints,
     rule_5_9_native_answers_unknown_numbers_as_known_and_sends_nothing,
     rule_5_4_native_refuses_malformed_id_cards,
+    rule_5_8_five_codes_per_phone_per_hour_then_429,
+    rule_5_8_ten_codes_per_phone_per_day_then_429,
+    rule_5_8_per_source_ip_and_per_client_limits,
+    rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends,
 );

@@ -41,4 +41,7 @@ against_both_stores!(
     rule_6_revocation_needs_the_owner_and_a_token_of_the_family,
     rule_5_9_directory_requirements_are_checked_with_the_challenge,
     consume_keeps_an_existing_directory_entry,
+    rule_5_8_limits_count_with_the_challenge_and_refuse_when_spent,
+    rule_5_8_concurrent_starts_never_exceed_a_limit,
+    rule_5_8_counters_stop_at_their_limit,
 );

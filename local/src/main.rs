@@ -7,7 +7,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lambda_http::Body;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
 use otp_shared::App;
 use otp_shared::clock::{OsEntropy, SystemClock};
 use otp_shared::config::Config;
@@ -22,6 +24,7 @@ use otp_shared::sms::Outbox;
 use otp_shared::store::{MemoryStore, Store};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -56,7 +59,11 @@ fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-async fn serve(local: &Local, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn serve(
+    local: &Local,
+    peer: IpAddr,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     if parts.method == hyper::Method::GET && parts.uri.path() == "/_local/outbox" {
         let json = serde_json::to_vec(&local.outbox.entries()).unwrap_or_default();
@@ -76,7 +83,11 @@ async fn serve(local: &Local, request: hyper::Request<Incoming>) -> hyper::Respo
     } else {
         Body::Binary(bytes.to_vec())
     };
-    let request = lambda_http::Request::from_parts(parts, body);
+    // What API Gateway would add: the caller's address, for the per-IP limit.
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(peer.to_string());
+    let request = lambda_http::Request::from_parts(parts, body)
+        .with_request_context(RequestContext::ApiGatewayV2(context));
     into_hyper(handle_any(&local.app, request).await)
 }
 
@@ -146,12 +157,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("demo user (One ID):  mobile_no {DEMO_USER_MOBILE}, id_card_num {DEMO_USER_ID_CARD}");
     println!("sent SMS are printed here and listed at {issuer}/_local/outbox");
     loop {
-        let (stream, _) = listener.accept().await?;
+        let (stream, peer) = listener.accept().await?;
         let local = local.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let local = local.clone();
-                async move { Ok::<_, Infallible>(serve(&local, request).await) }
+                async move { Ok::<_, Infallible>(serve(&local, peer.ip(), request).await) }
             });
             // A client that hangs up mid-request is its own business.
             let _ = http1::Builder::new()

@@ -27,6 +27,11 @@ pub enum Error {
     Cooldown {
         retry_after_secs: u64,
     },
+    /// A rate limit (per phone, IP or client, or wrong codes per phone) is
+    /// spent until the end of its window.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// SNS refused the message; the challenge is dead, the cooldown holds.
     SmsFailed,
     /// Wrong code; attempts remain.
@@ -108,7 +113,7 @@ impl Error {
             Error::InvalidClient => 401,
             Error::RouteNotFound | Error::UserNotFound | Error::IdCardMismatch => 404,
             Error::MethodNotAllowed => 405,
-            Error::Cooldown { .. } => 429,
+            Error::Cooldown { .. } | Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::SigningFailed(_) | Error::RefreshTokenFailed(_) => 500,
             Error::SmsFailed => 503,
         }
@@ -126,7 +131,7 @@ impl Error {
             Error::SenderNotRegistered => "sms_sender_not_registered",
             Error::TemplateNotRegistered => "template_not_registered",
             Error::InvalidClient => "invalid_client",
-            Error::Cooldown { .. } => "rate_limited",
+            Error::Cooldown { .. } | Error::RateLimited { .. } => "rate_limited",
             Error::SmsFailed => "sms_failed",
             Error::OtpInvalid => "otp_invalid",
             Error::OtpExpired => "otp_expired",
@@ -155,6 +160,9 @@ impl Error {
                 "message is not a template registered for this client".into()
             }
             Error::InvalidClient => "client authentication failed".into(),
+            Error::RateLimited { retry_after_secs } => {
+                format!("too many requests, please try again in {retry_after_secs} seconds")
+            }
             Error::Cooldown { retry_after_secs } => {
                 format!("please wait {retry_after_secs} seconds before requesting another code")
             }
@@ -183,7 +191,9 @@ impl Error {
     /// Seconds for a `Retry-After` header, where one applies.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::Cooldown { retry_after_secs } => Some(*retry_after_secs),
+            Error::Cooldown { retry_after_secs } | Error::RateLimited { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
             _ => None,
         }
     }

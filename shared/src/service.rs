@@ -9,6 +9,7 @@ use crate::domain::challenge::{
 use crate::domain::client::{ClientRecord, OverrideError, Overrides};
 use crate::domain::code::{MAX_CODE_LENGTH, generate_code, generate_ref_code, random_bytes};
 use crate::domain::keys::{ServerSecret, b64, constant_time_eq, sha256};
+use crate::domain::limits::{RateLimit, failed_confirm_limit, send_limits};
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken, RotationRefusal};
 use crate::domain::user::{ThaiIdCard, User};
@@ -55,6 +56,8 @@ pub struct OtpRequest {
     pub locale: Option<String>,
     /// Per-request code, lifetime and template choices (eSMS).
     pub overrides: Overrides,
+    /// The caller's IP as API Gateway saw it, for the per-IP limit.
+    pub source_ip: Option<String>,
     /// How to answer a phone the directory does not know (or whose ID card
     /// does not match) when the client requires registered users.
     pub unknown_users: UnknownUsers,
@@ -119,6 +122,24 @@ pub enum Confirmed {
     /// For clients that do not issue tokens.
     CodeCorrect,
     Tokens(TokenSet),
+}
+
+/// Seconds until `until_ms`, rounded up: what `Retry-After` says.
+fn seconds_until(until_ms: Millis, now: Millis) -> u64 {
+    ((until_ms - now).max(1) as u64).div_ceil(1000)
+}
+
+/// The error for a start refused by its cooldown or a rate limit.
+fn limited_error(outcome: StartOutcome, now: Millis) -> Error {
+    match outcome {
+        StartOutcome::CoolingDown { resend_after_ms } => Error::Cooldown {
+            retry_after_secs: seconds_until(resend_after_ms, now),
+        },
+        StartOutcome::RateLimited { window_end_ms } => Error::RateLimited {
+            retry_after_secs: seconds_until(window_end_ms, now),
+        },
+        other => Error::internal("service.start", &format!("unexpected outcome {other:?}")),
+    }
 }
 
 impl App {
@@ -250,24 +271,30 @@ impl App {
             resend_after: settings.resend_cooldown_secs.into(),
         };
 
+        let limits = send_limits(
+            settings,
+            &client.client_id,
+            &phone_key,
+            request.source_ip.as_deref(),
+            now,
+        );
         match self
             .store
-            .start_challenge(&challenge, now, requirement.as_ref())
+            .start_challenge(&challenge, now, requirement.as_ref(), &limits)
             .await?
         {
             StartOutcome::Started => {}
-            StartOutcome::CoolingDown { resend_after_ms } => {
-                let retry_after_secs = ((resend_after_ms - now).max(1) as u64).div_ceil(1000);
-                return Err(Error::Cooldown { retry_after_secs });
+            refused @ (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch) => {
+                if request.unknown_users == UnknownUsers::Reveal {
+                    return Err(if refused == StartOutcome::UserNotFound {
+                        Error::UserNotFound
+                    } else {
+                        Error::IdCardMismatch
+                    });
+                }
+                return self.decoy(challenge, now, &limits, sent).await;
             }
-            refused if request.unknown_users == UnknownUsers::Reveal => {
-                return Err(if refused == StartOutcome::UserNotFound {
-                    Error::UserNotFound
-                } else {
-                    Error::IdCardMismatch
-                });
-            }
-            _ => return self.decoy(challenge, now, sent).await,
+            limited => return Err(limited_error(limited, now)),
         }
 
         let message = SmsMessage {
@@ -295,6 +322,7 @@ impl App {
         &self,
         challenge: Challenge,
         now: Millis,
+        limits: &[RateLimit],
         sent: OtpSent,
     ) -> Result<OtpSent, Error> {
         let unguessable = b64(&random_bytes::<32>(self.entropy.as_ref()));
@@ -302,11 +330,13 @@ impl App {
             code_hash: self.secret.code_hash(&challenge.token_hash, &unguessable),
             ..challenge
         };
-        match self.store.start_challenge(&decoy, now, None).await? {
-            StartOutcome::CoolingDown { resend_after_ms } => Err(Error::Cooldown {
-                retry_after_secs: ((resend_after_ms - now).max(1) as u64).div_ceil(1000),
-            }),
-            _ => Ok(sent),
+        match self
+            .store
+            .start_challenge(&decoy, now, None, limits)
+            .await?
+        {
+            StartOutcome::Started => Ok(sent),
+            limited => Err(limited_error(limited, now)),
         }
     }
 
@@ -351,11 +381,19 @@ impl App {
             phone_key: phone_key.clone(),
         };
         let now = self.clock.now_ms();
-        // The directory entry is read alongside the attempt: one round trip.
-        let (counted, user) = tokio::join!(
+        // The directory entry and the day's wrong codes for this phone are read
+        // alongside the attempt: one round trip.
+        let failures = failed_confirm_limit(&client.settings, &phone_key, now);
+        let (counted, user, failed_today) = tokio::join!(
             self.store.count_attempt(&key, &selector, now),
-            self.store.user(&phone_key)
+            self.store.user(&phone_key),
+            self.store.counted(&failures)
         );
+        if failed_today? >= failures.limit {
+            return Err(Error::RateLimited {
+                retry_after_secs: seconds_until(failures.window_end_ms, now),
+            });
+        }
         let counted = counted?.map_err(|refusal| match refusal {
             Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
             Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
@@ -363,6 +401,7 @@ impl App {
         let expected = self.secret.code_hash(&counted.token_hash, &otp);
         if !constant_time_eq(&expected, &counted.code_hash) {
             tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
+            self.store.count(&failures).await?;
             return Err(if counted.attempts >= counted.max_attempts {
                 Error::OtpAttemptsExceeded
             } else {

@@ -6,6 +6,7 @@ use otp_shared::Error;
 use otp_shared::clock::Millis;
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
+use otp_shared::domain::limits::RateLimit;
 use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
 use otp_shared::domain::user::User;
 use otp_shared::store::{StartOutcome, Store, UserRequirement};
@@ -46,10 +47,17 @@ impl Store for FaultyStore {
         challenge: &Challenge,
         now: Millis,
         requirement: Option<&UserRequirement>,
+        limits: &[RateLimit],
     ) -> Result<StartOutcome, Error> {
         self.inner
-            .start_challenge(challenge, now, requirement)
+            .start_challenge(challenge, now, requirement, limits)
             .await
+    }
+    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error> {
+        self.inner.counted(limit).await
+    }
+    async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
+        self.inner.count(limit).await
     }
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
         self.inner.mark_undeliverable(key, token_hash).await

@@ -1,10 +1,12 @@
 //! Whole-route scenarios through the real handlers, fed API Gateway events;
 //! tests/handlers.rs runs each against the in-memory store and DynamoDB Local.
 
+use crate::test_settings;
 use crate::{
     Answer, CLIENT_ID, CLIENT_SECRET, ISSUER, PLAIN_CLIENT_ID, REGISTERED_CLIENT_ID, SENDER_ID,
     START_MS, TestApp, api_request, call, verify_jwt,
 };
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::http::Function;
 use serde_json::{Value, json};
 
@@ -681,4 +683,94 @@ pub async fn rule_5_4_native_refuses_malformed_id_cards(t: &TestApp) {
         (400, "invalid_id_card_num")
     );
     assert!(t.outbox.entries().is_empty());
+}
+
+pub async fn rule_5_8_five_codes_per_phone_per_hour_then_429(t: &TestApp) {
+    for n in 0..5 {
+        t.clock.set(START_MS + n * 60_000);
+        assert_eq!(t.request_otp(PHONE).await.status, 200, "send {n}");
+    }
+    t.clock.set(START_MS + 300_000);
+    let sixth = t.request_otp(PHONE).await;
+    assert_eq!((sixth.status, sixth.error()), (429, "rate_limited"));
+    // 04:35 now; the hour's window ends at 05:00.
+    assert_eq!(sixth.header("retry-after"), Some("1500"));
+    assert_eq!(t.outbox.entries().len(), 5);
+    t.clock.set(START_MS + 1_800_000);
+    assert_eq!(t.request_otp(PHONE).await.status, 200, "a new hour");
+}
+
+pub async fn rule_5_8_ten_codes_per_phone_per_day_then_429(t: &TestApp) {
+    for n in 0..10 {
+        // Five in the 04:00 hour, five in the 05:00 hour.
+        let hour = if n < 5 { 0 } else { 1_800_000 };
+        t.clock.set(START_MS + hour + (n % 5) * 60_000);
+        assert_eq!(t.request_otp(PHONE).await.status, 200, "send {n}");
+    }
+    t.clock.set(START_MS + 3_600_000 + 1_800_000);
+    let eleventh = t.request_otp(PHONE).await;
+    assert_eq!((eleventh.status, eleventh.error()), (429, "rate_limited"));
+    // 06:00 now; the day ends at midnight UTC.
+    assert_eq!(eleventh.header("retry-after"), Some("64800"));
+}
+
+pub async fn rule_5_8_per_source_ip_and_per_client_limits(t: &TestApp) {
+    // Every event comes from 203.0.113.10: ten codes a minute from it.
+    for n in 0..10 {
+        assert_eq!(t.request_otp(&format!("08100000{n:02}")).await.status, 200);
+    }
+    let from_same_ip = t.request_otp("0810000099").await;
+    assert_eq!(
+        (from_same_ip.status, from_same_ip.error()),
+        (429, "rate_limited")
+    );
+    t.clock.set(START_MS + 60_000);
+    assert_eq!(
+        t.request_otp("0810000099").await.status,
+        200,
+        "a new minute"
+    );
+
+    let tight = ClientSettings {
+        sends_per_client_per_minute: 2,
+        ..test_settings()
+    };
+    t.store
+        .put_client(&ClientRecord::new("tight-app", CLIENT_SECRET, tight))
+        .await
+        .unwrap();
+    let ask = |mobile_no: &str| json!({"client_id": "tight-app", "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
+    for mobile_no in ["0820000001", "0820000002"] {
+        assert_eq!(
+            t.call(Function::RequestOtp, "request-otp", &ask(mobile_no))
+                .await
+                .status,
+            200
+        );
+    }
+    let third = t
+        .call(Function::RequestOtp, "request-otp", &ask("0820000003"))
+        .await;
+    assert_eq!((third.status, third.error()), (429, "rate_limited"));
+}
+
+pub async fn rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends(t: &TestApp) {
+    for round in 0..4 {
+        t.clock.set(START_MS + round * 60_000);
+        let (token, _, code) = t.code_for(PHONE).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            assert_eq!(
+                t.confirm_by_token(CLIENT_ID, &token, wrong).await.status,
+                400
+            );
+        }
+    }
+    // The fifth code of the hour, after twenty wrong ones: even the right
+    // code is refused until the day is over.
+    t.clock.set(START_MS + 4 * 60_000);
+    let (token, _, code) = t.code_for(PHONE).await;
+    let refused = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!((refused.status, refused.error()), (429, "rate_limited"));
+    assert!(refused.header("retry-after").is_some());
 }

@@ -4,6 +4,7 @@
 use crate::{CLIENT_SECRET, START_MS, server_secret, test_settings};
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
+use otp_shared::domain::limits::RateLimit;
 use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
@@ -63,7 +64,7 @@ fn family(id: &str) -> RefreshFamily {
 /// A consumed challenge whose login started refresh family `f` (token `h0`).
 async fn logged_in(store: &dyn Store) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     assert!(
@@ -88,13 +89,13 @@ pub async fn clients_round_trip(store: Arc<dyn Store>) {
 pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn Store>) {
     let first = challenge("p", "t1");
     assert_eq!(
-        store.start_challenge(&first, NOW, None).await.unwrap(),
+        store.start_challenge(&first, NOW, None, &[]).await.unwrap(),
         StartOutcome::Started
     );
     let second = challenge("p", "t2");
     assert_eq!(
         store
-            .start_challenge(&second, NOW + 59_999, None)
+            .start_challenge(&second, NOW + 59_999, None, &[])
             .await
             .unwrap(),
         StartOutcome::CoolingDown {
@@ -112,7 +113,7 @@ pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn 
     // Another phone has its own slot.
     assert_eq!(
         store
-            .start_challenge(&challenge("q", "t3"), NOW, None)
+            .start_challenge(&challenge("q", "t3"), NOW, None, &[])
             .await
             .unwrap(),
         StartOutcome::Started
@@ -121,14 +122,14 @@ pub async fn rule_5_8_new_challenge_refused_while_cooldown_holds(store: Arc<dyn 
 
 pub async fn rule_5_8_new_challenge_after_cooldown_kills_the_old_code(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     let mut second = challenge("p", "t2");
     second.resend_after_ms = NOW + 120_000;
     assert_eq!(
         store
-            .start_challenge(&second, NOW + 60_000, None)
+            .start_challenge(&second, NOW + 60_000, None, &[])
             .await
             .unwrap(),
         StartOutcome::Started
@@ -158,7 +159,7 @@ pub async fn attempts_need_the_right_challenge(store: Arc<dyn Store>) {
         Err(Refusal::NotFound)
     );
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -186,7 +187,7 @@ pub async fn attempts_need_the_right_challenge(store: Arc<dyn Store>) {
 
 pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     assert!(
@@ -213,7 +214,7 @@ pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
 
 pub async fn rule_5_7_attempts_stop_at_the_limit(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     for n in 1..=5 {
@@ -234,7 +235,7 @@ pub async fn rule_5_7_attempts_stop_at_the_limit(store: Arc<dyn Store>) {
 
 pub async fn rule_5_7_concurrent_attempts_never_exceed_the_limit(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -254,7 +255,7 @@ pub async fn rule_5_7_concurrent_attempts_never_exceed_the_limit(store: Arc<dyn 
 
 pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     assert!(
@@ -286,7 +287,7 @@ pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
 
 pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -308,7 +309,7 @@ pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store
 
 pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     store.mark_undeliverable(&key("p"), "t1").await.unwrap();
@@ -327,7 +328,7 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
     );
     assert!(matches!(
         store
-            .start_challenge(&challenge("p", "t2"), NOW + 1, None)
+            .start_challenge(&challenge("p", "t2"), NOW + 1, None, &[])
             .await
             .unwrap(),
         StartOutcome::CoolingDown { .. }
@@ -336,7 +337,7 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
 
 pub async fn marking_undeliverable_spares_a_newer_challenge(store: Arc<dyn Store>) {
     store
-        .start_challenge(&challenge("p", "t2"), NOW, None)
+        .start_challenge(&challenge("p", "t2"), NOW, None, &[])
         .await
         .unwrap();
     store.mark_undeliverable(&key("p"), "t1").await.unwrap();
@@ -472,7 +473,7 @@ pub async fn rule_5_9_directory_requirements_are_checked_with_the_challenge(stor
     let c = challenge("p", "t1");
     assert_eq!(
         store
-            .start_challenge(&c, NOW, Some(&needs_user))
+            .start_challenge(&c, NOW, Some(&needs_user), &[])
             .await
             .unwrap(),
         StartOutcome::UserNotFound
@@ -486,7 +487,7 @@ pub async fn rule_5_9_directory_requirements_are_checked_with_the_challenge(stor
     assert_eq!(store.user("q").await.unwrap(), None);
     assert_eq!(
         store
-            .start_challenge(&c, NOW, Some(&needs_card("card-2")))
+            .start_challenge(&c, NOW, Some(&needs_card("card-2")), &[])
             .await
             .unwrap(),
         StartOutcome::IdCardMismatch
@@ -501,7 +502,7 @@ pub async fn rule_5_9_directory_requirements_are_checked_with_the_challenge(stor
     );
     assert_eq!(
         store
-            .start_challenge(&c, NOW, Some(&needs_card("card-1")))
+            .start_challenge(&c, NOW, Some(&needs_card("card-1")), &[])
             .await
             .unwrap(),
         StartOutcome::Started
@@ -509,14 +510,19 @@ pub async fn rule_5_9_directory_requirements_are_checked_with_the_challenge(stor
     // The directory is checked before the cooldown.
     assert_eq!(
         store
-            .start_challenge(&challenge("p", "t2"), NOW + 1, Some(&needs_card("card-2")))
+            .start_challenge(
+                &challenge("p", "t2"),
+                NOW + 1,
+                Some(&needs_card("card-2")),
+                &[]
+            )
             .await
             .unwrap(),
         StartOutcome::IdCardMismatch
     );
     assert!(matches!(
         store
-            .start_challenge(&challenge("p", "t2"), NOW + 1, Some(&needs_user))
+            .start_challenge(&challenge("p", "t2"), NOW + 1, Some(&needs_user), &[])
             .await
             .unwrap(),
         StartOutcome::CoolingDown { .. }
@@ -532,7 +538,7 @@ pub async fn consume_keeps_an_existing_directory_entry(store: Arc<dyn Store>) {
     };
     store.put_user(&imported).await.unwrap();
     store
-        .start_challenge(&challenge("p", "t1"), NOW, None)
+        .start_challenge(&challenge("p", "t1"), NOW, None, &[])
         .await
         .unwrap();
     assert!(
@@ -544,7 +550,7 @@ pub async fn consume_keeps_an_existing_directory_entry(store: Arc<dyn Store>) {
     assert_eq!(store.user("p").await.unwrap(), Some(imported));
     // A first login creates the entry.
     store
-        .start_challenge(&challenge("q", "t2"), NOW, None)
+        .start_challenge(&challenge("q", "t2"), NOW, None, &[])
         .await
         .unwrap();
     assert!(
@@ -554,4 +560,89 @@ pub async fn consume_keeps_an_existing_directory_entry(store: Arc<dyn Store>) {
             .unwrap()
     );
     assert_eq!(store.user("q").await.unwrap(), Some(account("q")));
+}
+
+fn limit(key: &str, max: u32) -> RateLimit {
+    RateLimit {
+        key: key.into(),
+        limit: max,
+        window_end_ms: NOW + 3_600_000,
+    }
+}
+
+pub async fn rule_5_8_limits_count_with_the_challenge_and_refuse_when_spent(store: Arc<dyn Store>) {
+    let limits = [
+        limit("phone-hour#p#0", 2),
+        limit("ip-minute#app#1.2.3.4#0", 3),
+    ];
+    let mut at = NOW;
+    for n in 0..2 {
+        let c = challenge("p", &format!("t{n}"));
+        let outcome = store.start_challenge(&c, at, None, &limits).await.unwrap();
+        assert_eq!(outcome, StartOutcome::Started);
+        at += 60_000;
+        assert_eq!(store.counted(&limits[0]).await.unwrap(), n + 1);
+    }
+    assert_eq!(
+        store
+            .start_challenge(&challenge("p", "t9"), at, None, &limits)
+            .await
+            .unwrap(),
+        StartOutcome::RateLimited {
+            window_end_ms: NOW + 3_600_000
+        }
+    );
+    // Nothing of the refused start was written or counted.
+    assert_eq!(store.counted(&limits[1]).await.unwrap(), 2);
+    assert!(
+        store
+            .count_attempt(&key("p"), &by_token("t1"), at)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    // Another phone spends the shared IP limit's last unit, then hits it.
+    let other = [limit("phone-hour#q#0", 2), limits[1].clone()];
+    assert_eq!(
+        store
+            .start_challenge(&challenge("q", "u1"), at, None, &other)
+            .await
+            .unwrap(),
+        StartOutcome::Started
+    );
+    assert!(matches!(
+        store
+            .start_challenge(&challenge("r", "u2"), at, None, &[limits[1].clone()])
+            .await
+            .unwrap(),
+        StartOutcome::RateLimited { .. }
+    ));
+}
+
+pub async fn rule_5_8_concurrent_starts_never_exceed_a_limit(store: Arc<dyn Store>) {
+    let shared = limit("client-minute#app#0", 4);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (store, shared) = (store.clone(), shared.clone());
+        tasks.spawn(async move {
+            let c = challenge(&format!("phone-{i}"), "t");
+            store.start_challenge(&c, NOW, None, &[shared]).await
+        });
+    }
+    let mut started = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        started += usize::from(outcome.unwrap().unwrap() == StartOutcome::Started);
+    }
+    assert_eq!(started, 4);
+    assert_eq!(store.counted(&shared).await.unwrap(), 4);
+}
+
+pub async fn rule_5_8_counters_stop_at_their_limit(store: Arc<dyn Store>) {
+    let fails = limit("confirm-fail-day#p#0", 3);
+    assert_eq!(store.counted(&fails).await.unwrap(), 0);
+    for _ in 0..3 {
+        assert!(store.count(&fails).await.unwrap());
+    }
+    assert!(!store.count(&fails).await.unwrap());
+    assert_eq!(store.counted(&fails).await.unwrap(), 3);
 }

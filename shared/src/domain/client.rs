@@ -63,6 +63,15 @@ pub struct ClientSettings {
     pub issue_tokens: bool,
     /// Only users in the directory may log in (DESIGN §5.9).
     pub require_registered_users: bool,
+    /// Codes per phone per hour (at most 5) and per day (at most 10).
+    pub sends_per_phone_per_hour: u32,
+    pub sends_per_phone_per_day: u32,
+    /// Codes per source IP per minute.
+    pub sends_per_ip_per_minute: u32,
+    /// Codes this client may have sent per minute.
+    pub sends_per_client_per_minute: u32,
+    /// Wrong codes per phone per day (at most 20).
+    pub failed_confirms_per_phone_per_day: u32,
 }
 
 impl Default for ClientSettings {
@@ -85,6 +94,11 @@ impl Default for ClientSettings {
             allowed_calling_codes: vec!["66".into(), "84".into()],
             issue_tokens: true,
             require_registered_users: false,
+            sends_per_phone_per_hour: 5,
+            sends_per_phone_per_day: 10,
+            sends_per_ip_per_minute: 10,
+            sends_per_client_per_minute: 100,
+            failed_confirms_per_phone_per_day: 20,
         }
     }
 }
@@ -153,6 +167,15 @@ impl ClientSettings {
         }
         if !(1..=5).contains(&self.max_attempts) {
             return Err("max_attempts must be 1 to 5".into());
+        }
+        let within = |value: u32, max: u32| (1..=max).contains(&value);
+        if !within(self.sends_per_phone_per_hour, 5)
+            || !within(self.sends_per_phone_per_day, 10)
+            || !within(self.failed_confirms_per_phone_per_day, 20)
+            || !within(self.sends_per_ip_per_minute, 10_000)
+            || !within(self.sends_per_client_per_minute, 100_000)
+        {
+            return Err("rate limits must be at least 1 and at most DESIGN §5.8's".into());
         }
         if self.resend_cooldown_secs < 60 {
             return Err("resend_cooldown_secs must be at least 60".into());

@@ -5,6 +5,7 @@ pub mod challenge;
 pub mod client;
 pub mod code;
 pub mod keys;
+pub mod limits;
 pub mod phone;
 pub mod refresh;
 pub mod user;

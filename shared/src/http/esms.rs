@@ -3,7 +3,7 @@
 //! `_V4_post`). An eSMS client works against this service by changing only
 //! its base URL. Unknown parameters are ignored, as eSMS does.
 
-use super::{Fields, bare_international, fields, issuer, json_response, query_fields};
+use super::{Fields, bare_international, fields, issuer, json_response, query_fields, source_ip};
 use crate::domain::client::Overrides;
 use crate::domain::code::Charset;
 use crate::service::{
@@ -29,7 +29,9 @@ fn code_result(error: &Error) -> (&'static str, &'static str) {
         Error::InvalidRequest(_) | Error::InvalidIdCard => ("146", "invalid parameter"),
         Error::InvalidMobile => ("147", "invalid Phone"),
         Error::MobileNotAllowed => ("148", "Phone is in a country this account does not serve"),
-        Error::Cooldown { .. } => ("149", "please wait before requesting a new code"),
+        Error::Cooldown { .. } | Error::RateLimited { .. } => {
+            ("149", "please wait before requesting a new code")
+        }
         Error::SmsFailed => ("150", "the SMS could not be sent"),
         Error::OtpInvalid => ("160", "Code is wrong"),
         Error::OtpExpired | Error::UserNotFound | Error::IdCardMismatch => {
@@ -122,6 +124,7 @@ fn parse_gencode(request: &Request) -> Result<OtpRequest, Error> {
         id_card_num: None,
         sms_sender: Some(required(&f, "Brandname")?),
         locale: None,
+        source_ip: source_ip(request),
         overrides: Overrides {
             code_length: number(&f, "NumCharOfCode")?,
             code_charset,

@@ -14,7 +14,8 @@ use crate::clock::local_date_time;
 use crate::service::TokenSet;
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value};
 use std::convert::Infallible;
 
@@ -356,6 +357,15 @@ fn token_fields(app: &App, t: &TokenSet) -> Value {
         "username": t.username,
         "login_by": t.login_by,
     })
+}
+
+/// The caller's address as API Gateway saw it.
+fn source_ip(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }
 
 /// `iss` for tokens minted by this request.

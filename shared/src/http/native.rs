@@ -1,6 +1,6 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
-use super::{Fields, fields, issuer, json_response, token_fields};
+use super::{Fields, fields, issuer, json_response, source_ip, token_fields};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -72,6 +72,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         )?,
         id_card_num: f.optional("id_card_num", "id_card_num must be a string")?,
         unknown_users: UnknownUsers::AnswerAsKnown,
+        source_ip: source_ip(request),
         overrides: Overrides::default(),
         sms_sender: f.optional("sms_sender", "sms_sender must be a string")?,
         locale: f.optional("locale", "locale must be a string")?,

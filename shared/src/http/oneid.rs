@@ -2,7 +2,7 @@
 //! against this service by changing only its base URL. Requests are JSON or
 //! form-urlencoded; unknown fields are ignored, as One ID does.
 
-use super::{Fields, fields, issuer, json_response, token_fields};
+use super::{Fields, fields, issuer, json_response, source_ip, token_fields};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -18,7 +18,9 @@ fn status_and_text(error: &Error) -> (u16, &'static str) {
         Error::InvalidClient => (404, "client_id not found"),
         Error::UserNotFound => (404, "user mobile not found"),
         Error::IdCardMismatch => (404, "id_card_num mismatch"),
-        Error::Cooldown { .. } => (400, "please wait about 1 minute before request OTP again"),
+        Error::Cooldown { .. } | Error::RateLimited { .. } => {
+            (400, "please wait about 1 minute before request OTP again")
+        }
         Error::SmsFailed => (
             400,
             "sent otp fail please wait about 1 minute before request OTP again",
@@ -67,6 +69,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         sms_sender: f.optional("sms_sender", "invalid request")?,
         locale: None,
         unknown_users: UnknownUsers::Reveal,
+        source_ip: source_ip(request),
         overrides: Overrides::default(),
     })
 }

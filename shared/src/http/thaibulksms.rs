@@ -3,7 +3,7 @@
 //! URL. Requests are form-urlencoded or JSON; unknown fields are ignored.
 //! Every answer is wrapped as `{"data":{"status":…,…}}`.
 
-use super::{Fields, bare_international, fields, issuer, json_response};
+use super::{Fields, bare_international, fields, issuer, json_response, source_ip};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -24,7 +24,7 @@ fn status_and_pair(error: &Error) -> (u16, &'static str, &'static str) {
         Error::MobileNotAllowed => (400, "msisdn_not_allowed", "This msisdn cannot receive OTP."),
         Error::SenderNotRegistered => (400, "invalid_sender", "Sender is not registered."),
         Error::InvalidClient => (401, "invalid_key", "Invalid key or secret."),
-        Error::Cooldown { .. } => (
+        Error::Cooldown { .. } | Error::RateLimited { .. } => (
             429,
             "too_many_requests",
             "Please wait before requesting a new OTP.",
@@ -85,6 +85,7 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
             sms_sender: None,
             locale: None,
             unknown_users: UnknownUsers::AnswerAsKnown,
+            source_ip: source_ip(request),
             overrides: Overrides::default(),
         };
         app.request_otp(&otp_request).await

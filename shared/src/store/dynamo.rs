@@ -8,6 +8,7 @@ use crate::aws::sdk_failure;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use crate::domain::client::{ClientRecord, ClientSettings};
+use crate::domain::limits::RateLimit;
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
@@ -48,6 +49,9 @@ fn challenge_pk(key: &ChallengeKey) -> String {
 }
 fn client_pk(client_id: &str) -> String {
     format!("client#{client_id}")
+}
+fn rate_pk(limit: &RateLimit) -> String {
+    format!("rate#{}", limit.key)
 }
 fn user_pk(phone_key: &str) -> String {
     format!("user#{phone_key}")
@@ -244,6 +248,26 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Adds one to a rate-limit counter unless it is spent; shared by the
+    /// start transaction and `count`.
+    fn count_update(
+        &self,
+        limit: &RateLimit,
+    ) -> Result<Update, aws_sdk_dynamodb::error::BuildError> {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(limit)))
+            .update_expression("ADD #count :one SET expires_at = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(limit.ttl_epoch_secs()))
+            .expression_attribute_values(":limit", n(limit.limit.into()))
+            .build()
+    }
+}
+
 fn condition_failed(reason: Option<&CancellationReason>) -> bool {
     reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
 }
@@ -332,6 +356,7 @@ impl Store for DynamoStore {
         challenge: &Challenge,
         now: Millis,
         requirement: Option<&UserRequirement>,
+        limits: &[RateLimit],
     ) -> Result<StartOutcome, Error> {
         let build = |_| Error::internal("dynamodb.build", "start_challenge");
         let put = Put::builder()
@@ -360,13 +385,16 @@ impl Store for DynamoStore {
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
         items.push(TransactWriteItem::builder().put(put).build());
+        for limit in limits {
+            let update = self.count_update(limit).map_err(build)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
         let Err(reasons) = self.transact(items).await? else {
             return Ok(StartOutcome::Started);
         };
-        let (user_reason, slot_reason) = match requirement {
-            Some(_) => (reasons.first(), reasons.get(1)),
-            None => (None, reasons.first()),
-        };
+        let slot_index = usize::from(requirement.is_some());
+        let user_reason = requirement.and_then(|_| reasons.first());
+        let slot_reason = reasons.get(slot_index);
         if condition_failed(user_reason) {
             let user_exists = user_reason.and_then(CancellationReason::item).is_some();
             return Ok(if user_exists {
@@ -383,7 +411,40 @@ impl Store for DynamoStore {
                 resend_after_ms: get_n(old, "resend_after_ms")?,
             });
         }
+        let limit_reasons = reasons.iter().skip(slot_index + 1);
+        if let Some((limit, _)) = limits
+            .iter()
+            .zip(limit_reasons)
+            .find(|(_, reason)| condition_failed(Some(reason)))
+        {
+            return Ok(StartOutcome::RateLimited {
+                window_end_ms: limit.window_end_ms,
+            });
+        }
         Err(corrupt("transaction cancelled without a failed condition"))
+    }
+
+    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(limit)))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
+        match out.item() {
+            None => Ok(0),
+            Some(item) => u32::try_from(get_n(item, "count")?).map_err(|_| corrupt("count")),
+        }
+    }
+
+    async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
+        let update = self
+            .count_update(limit)
+            .map_err(|_| Error::internal("dynamodb.build", "count"))?;
+        let item = TransactWriteItem::builder().update(update).build();
+        Ok(self.transact(vec![item]).await?.is_ok())
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {

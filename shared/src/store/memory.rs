@@ -6,6 +6,7 @@ use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use crate::domain::client::ClientRecord;
+use crate::domain::limits::RateLimit;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
 use async_trait::async_trait;
@@ -17,7 +18,24 @@ struct Tables {
     clients: HashMap<String, ClientRecord>,
     challenges: HashMap<ChallengeKey, Challenge>,
     users: HashMap<String, User>,
+    /// Rate-limit counters by key, with the end of their window.
+    counters: HashMap<String, (u32, Millis)>,
     families: HashMap<String, RefreshFamily>,
+}
+
+impl Tables {
+    fn spent(&self, limit: &RateLimit) -> bool {
+        self.counters
+            .get(&limit.key)
+            .is_some_and(|(n, _)| *n >= limit.limit)
+    }
+
+    fn add(&mut self, limit: &RateLimit) {
+        self.counters
+            .entry(limit.key.clone())
+            .or_insert((0, limit.window_end_ms))
+            .0 += 1;
+    }
 }
 
 #[derive(Default)]
@@ -66,8 +84,12 @@ impl Store for MemoryStore {
         challenge: &Challenge,
         now: Millis,
         requirement: Option<&UserRequirement>,
+        limits: &[RateLimit],
     ) -> Result<StartOutcome, Error> {
         let mut tables = self.tables();
+        tables
+            .counters
+            .retain(|_, (_, window_end)| *window_end > now);
         if let Some(required) = requirement {
             match tables.users.get(&challenge.key.phone_key) {
                 None => return Ok(StartOutcome::UserNotFound),
@@ -87,10 +109,35 @@ impl Store for MemoryStore {
                 resend_after_ms: old.resend_after_ms,
             });
         }
+        if let Some(spent) = limits.iter().find(|l| tables.spent(l)) {
+            return Ok(StartOutcome::RateLimited {
+                window_end_ms: spent.window_end_ms,
+            });
+        }
+        for limit in limits {
+            tables.add(limit);
+        }
         tables
             .challenges
             .insert(challenge.key.clone(), challenge.clone());
         Ok(StartOutcome::Started)
+    }
+
+    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error> {
+        Ok(self
+            .tables()
+            .counters
+            .get(&limit.key)
+            .map_or(0, |(n, _)| *n))
+    }
+
+    async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
+        let mut tables = self.tables();
+        if tables.spent(limit) {
+            return Ok(false);
+        }
+        tables.add(limit);
+        Ok(true)
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {

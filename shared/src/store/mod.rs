@@ -13,6 +13,7 @@ use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
 use crate::domain::client::ClientRecord;
+use crate::domain::limits::RateLimit;
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
 use async_trait::async_trait;
@@ -36,6 +37,10 @@ pub enum StartOutcome {
     UserNotFound,
     /// The user exists but the ID card number is not theirs.
     IdCardMismatch,
+    /// A rate limit is spent until then.
+    RateLimited {
+        window_end_ms: Millis,
+    },
 }
 
 #[async_trait]
@@ -50,15 +55,24 @@ pub trait Store: Send + Sync {
     /// Adds or replaces a directory entry.
     async fn put_user(&self, user: &User) -> Result<(), Error>;
 
-    /// Puts `challenge` into its slot, replacing the old one, unless the old
-    /// one's cooldown still holds at `now` or, with a `requirement`, the
-    /// directory does not meet it (checked in the same atomic step, first).
+    /// Puts `challenge` into its slot, replacing the old one, and counts it
+    /// against every limit in `limits`, all in one atomic step that writes
+    /// nothing unless all pass. Checked in order: the directory `requirement`
+    /// if any, the old challenge's cooldown, then the limits.
     async fn start_challenge(
         &self,
         challenge: &Challenge,
         now: Millis,
         requirement: Option<&UserRequirement>,
+        limits: &[RateLimit],
     ) -> Result<StartOutcome, Error>;
+
+    /// How much of `limit` is spent.
+    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error>;
+
+    /// Counts one against `limit`, atomically; `false` (and nothing counted)
+    /// when it is already spent.
+    async fn count(&self, limit: &RateLimit) -> Result<bool, Error>;
 
     /// After a failed send: the challenge can no longer be confirmed (its
     /// cooldown stays). A no-op if the slot holds another challenge by now.
