@@ -48,4 +48,6 @@ against_both_stores!(
     rule_5_8_ten_codes_per_phone_per_day_then_429,
     rule_5_8_per_source_ip_and_per_client_limits,
     rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends,
+    sms_pumping_velocity_cap_per_number_range,
+    sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing,
 );

@@ -9,7 +9,9 @@ use crate::domain::challenge::{
 use crate::domain::client::{ClientRecord, OverrideError, Overrides};
 use crate::domain::code::{MAX_CODE_LENGTH, generate_code, generate_ref_code, random_bytes};
 use crate::domain::keys::{ServerSecret, b64, constant_time_eq, sha256};
-use crate::domain::limits::{RateLimit, failed_confirm_limit, send_limits};
+use crate::domain::limits::{
+    RateLimit, SendSubject, failed_confirm_limit, is_sms_ceiling, send_limits,
+};
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken, RotationRefusal};
 use crate::domain::user::{ThaiIdCard, User};
@@ -130,13 +132,13 @@ fn seconds_until(until_ms: Millis, now: Millis) -> u64 {
 }
 
 /// The error for a start refused by its cooldown or a rate limit.
-fn limited_error(outcome: StartOutcome, now: Millis) -> Error {
+fn limited_error(outcome: StartOutcome, limits: &[RateLimit], now: Millis) -> Error {
     match outcome {
         StartOutcome::CoolingDown { resend_after_ms } => Error::Cooldown {
             retry_after_secs: seconds_until(resend_after_ms, now),
         },
-        StartOutcome::RateLimited { window_end_ms } => Error::RateLimited {
-            retry_after_secs: seconds_until(window_end_ms, now),
+        StartOutcome::RateLimited { index } => Error::RateLimited {
+            retry_after_secs: seconds_until(limits[index].window_end_ms, now),
         },
         other => Error::internal("service.start", &format!("unexpected outcome {other:?}")),
     }
@@ -271,13 +273,13 @@ impl App {
             resend_after: settings.resend_cooldown_secs.into(),
         };
 
-        let limits = send_limits(
-            settings,
-            &client.client_id,
-            &phone_key,
-            request.source_ip.as_deref(),
-            now,
-        );
+        let subject = SendSubject {
+            client_id: &client.client_id,
+            phone_key: &phone_key,
+            prefix_key: &self.secret.prefix_key(&phone),
+            source_ip: request.source_ip.as_deref(),
+        };
+        let limits = send_limits(settings, &subject, now);
         match self
             .store
             .start_challenge(&challenge, now, requirement.as_ref(), &limits)
@@ -294,7 +296,16 @@ impl App {
                 }
                 return self.decoy(challenge, now, &limits, sent).await;
             }
-            limited => return Err(limited_error(limited, now)),
+            StartOutcome::RateLimited { index } if is_sms_ceiling(&limits[index]) => {
+                tracing::error!(
+                    alert = "sms_ceiling_reached",
+                    client_id = %client.client_id,
+                    ceiling_per_hour = limits[index].limit,
+                    "SMS ceiling reached: circuit open, answering without sending until the hour is over"
+                );
+                return self.decoy(challenge, now, &limits[..index], sent).await;
+            }
+            limited => return Err(limited_error(limited, &limits, now)),
         }
 
         let message = SmsMessage {
@@ -336,7 +347,7 @@ impl App {
             .await?
         {
             StartOutcome::Started => Ok(sent),
-            limited => Err(limited_error(limited, now)),
+            limited => Err(limited_error(limited, limits, now)),
         }
     }
 

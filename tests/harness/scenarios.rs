@@ -774,3 +774,72 @@ pub async fn rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends(t: &Tes
     assert_eq!((refused.status, refused.error()), (429, "rate_limited"));
     assert!(refused.header("retry-after").is_some());
 }
+
+/// A client with the given limits, registered on the fly.
+async fn client_with(t: &TestApp, id: &str, settings: ClientSettings) {
+    t.store
+        .put_client(&ClientRecord::new(id, CLIENT_SECRET, settings))
+        .await
+        .unwrap();
+}
+
+async fn request_as(t: &TestApp, client_id: &str, mobile_no: &str) -> Answer {
+    let body =
+        json!({"client_id": client_id, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
+    t.call(Function::RequestOtp, "request-otp", &body).await
+}
+
+pub async fn sms_pumping_velocity_cap_per_number_range(t: &TestApp) {
+    let settings = ClientSettings {
+        sends_per_prefix_per_hour: 3,
+        ..test_settings()
+    };
+    client_with(t, "range-app", settings).await;
+    // +66812340000 … +66812349999 share a range.
+    for mobile_no in ["0812340001", "0812340002", "0812349999"] {
+        assert_eq!(request_as(t, "range-app", mobile_no).await.status, 200);
+    }
+    let fourth = request_as(t, "range-app", "0812345555").await;
+    assert_eq!((fourth.status, fourth.error()), (429, "rate_limited"));
+    assert_eq!(
+        request_as(t, "range-app", "0812350001").await.status,
+        200,
+        "another range"
+    );
+    assert_eq!(t.outbox.entries().len(), 4);
+}
+
+pub async fn sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(t: &TestApp) {
+    let settings = ClientSettings {
+        sms_ceiling_per_hour: 2,
+        ..test_settings()
+    };
+    client_with(t, "ceiling-app", settings).await;
+    let first = request_as(t, "ceiling-app", "0811110001").await;
+    assert_eq!(request_as(t, "ceiling-app", "0822220002").await.status, 200);
+    let over = request_as(t, "ceiling-app", "0833330003").await;
+    // Answered as usual, but the circuit is open: nothing reaches SMS.
+    assert_eq!(over.status, 200);
+    let keys = |a: &Answer| {
+        a.body["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&over), keys(&first));
+    assert_eq!(t.outbox.entries().len(), 2);
+    let token = over.body["data"]["token"].as_str().unwrap();
+    let confirm = json!({"client_id": "ceiling-app", "client_secret": CLIENT_SECRET, "token": token, "otp": "000000"});
+    assert_eq!(
+        t.call(Function::ConfirmOtp, "confirm-otp", &confirm)
+            .await
+            .error(),
+        "otp_invalid"
+    );
+    // The next hour closes the circuit.
+    t.clock.set(START_MS + 1_800_000);
+    assert_eq!(request_as(t, "ceiling-app", "0844440004").await.status, 200);
+    assert_eq!(t.outbox.entries().len(), 3);
+}

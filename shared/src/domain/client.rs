@@ -70,6 +70,10 @@ pub struct ClientSettings {
     pub sends_per_ip_per_minute: u32,
     /// Codes this client may have sent per minute.
     pub sends_per_client_per_minute: u32,
+    /// Codes per number prefix (all but the last four digits) per hour.
+    pub sends_per_prefix_per_hour: u32,
+    /// SMS this client may send per hour before its circuit opens.
+    pub sms_ceiling_per_hour: u32,
     /// Wrong codes per phone per day (at most 20).
     pub failed_confirms_per_phone_per_day: u32,
 }
@@ -98,6 +102,8 @@ impl Default for ClientSettings {
             sends_per_phone_per_day: 10,
             sends_per_ip_per_minute: 10,
             sends_per_client_per_minute: 100,
+            sends_per_prefix_per_hour: 30,
+            sms_ceiling_per_hour: 1000,
             failed_confirms_per_phone_per_day: 20,
         }
     }
@@ -174,6 +180,8 @@ impl ClientSettings {
             || !within(self.failed_confirms_per_phone_per_day, 20)
             || !within(self.sends_per_ip_per_minute, 10_000)
             || !within(self.sends_per_client_per_minute, 100_000)
+            || !within(self.sends_per_prefix_per_hour, 100_000)
+            || !within(self.sms_ceiling_per_hour, 10_000_000)
         {
             return Err("rate limits must be at least 1 and at most DESIGN §5.8's".into());
         }

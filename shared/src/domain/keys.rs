@@ -43,6 +43,11 @@ impl ServerSecret {
         self.mac("phone", &[phone.e164().as_bytes()])
     }
 
+    /// The key of a phone number's prefix (its number range).
+    pub fn prefix_key(&self, phone: &PhoneNumber) -> String {
+        self.mac("prefix", &[phone.prefix().as_bytes()])
+    }
+
     /// The stored form of a code, bound to its challenge so a hash copied to
     /// another challenge is worthless.
     pub fn code_hash(&self, challenge_token_hash: &str, code: &str) -> String {

@@ -102,6 +102,11 @@ impl PhoneNumber {
         }
     }
 
+    /// The number without its last four digits, e.g. `+6681234`.
+    pub fn prefix(&self) -> &str {
+        &self.0[..self.0.len() - 4]
+    }
+
     /// The full E.164 string: only for SNS and for hashing.
     pub fn e164(&self) -> &str {
         &self.0

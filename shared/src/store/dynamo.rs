@@ -412,14 +412,11 @@ impl Store for DynamoStore {
             });
         }
         let limit_reasons = reasons.iter().skip(slot_index + 1);
-        if let Some((limit, _)) = limits
-            .iter()
-            .zip(limit_reasons)
-            .find(|(_, reason)| condition_failed(Some(reason)))
+        if let Some(index) = limit_reasons
+            .take(limits.len())
+            .position(|r| condition_failed(Some(r)))
         {
-            return Ok(StartOutcome::RateLimited {
-                window_end_ms: limit.window_end_ms,
-            });
+            return Ok(StartOutcome::RateLimited { index });
         }
         Err(corrupt("transaction cancelled without a failed condition"))
     }

@@ -109,10 +109,8 @@ impl Store for MemoryStore {
                 resend_after_ms: old.resend_after_ms,
             });
         }
-        if let Some(spent) = limits.iter().find(|l| tables.spent(l)) {
-            return Ok(StartOutcome::RateLimited {
-                window_end_ms: spent.window_end_ms,
-            });
+        if let Some(index) = limits.iter().position(|l| tables.spent(l)) {
+            return Ok(StartOutcome::RateLimited { index });
         }
         for limit in limits {
             tables.add(limit);

@@ -37,9 +37,9 @@ pub enum StartOutcome {
     UserNotFound,
     /// The user exists but the ID card number is not theirs.
     IdCardMismatch,
-    /// A rate limit is spent until then.
+    /// The rate limit at this index of the given limits is spent.
     RateLimited {
-        window_end_ms: Millis,
+        index: usize,
     },
 }
 
