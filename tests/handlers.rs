@@ -50,4 +50,27 @@ against_both_stores!(
     rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends,
     sms_pumping_velocity_cap_per_number_range,
     sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing,
+    rule_5_11_test_numbers_have_a_fixed_code_and_never_reach_sms,
 );
+
+mod production {
+    use super::*;
+    use otp_integration_tests::{dynamo_store, memory_store};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn rule_5_11_test_numbers_are_refused_in_production_memory() {
+        scenarios::rule_5_11_test_numbers_are_refused_in_production(
+            &TestApp::production(Arc::new(memory_store())).await,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn rule_5_11_test_numbers_are_refused_in_production_dynamodb() {
+        scenarios::rule_5_11_test_numbers_are_refused_in_production(
+            &TestApp::production(Arc::new(dynamo_store().await)).await,
+        )
+        .await
+    }
+}

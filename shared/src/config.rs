@@ -13,6 +13,8 @@ pub struct Config {
     pub access_token_ttl_secs: i64,
     /// Zone of the One ID style `expiration_date` field, seconds east of UTC.
     pub token_time_zone_offset_secs: i32,
+    /// The `prod` stage: test numbers are refused.
+    pub production: bool,
 }
 
 impl Default for Config {
@@ -22,6 +24,7 @@ impl Default for Config {
             access_token_ttl_secs: 3600,
             // Thailand and Vietnam, where the replaced providers' users live.
             token_time_zone_offset_secs: 7 * 3600,
+            production: false,
         }
     }
 }
@@ -72,6 +75,7 @@ impl LambdaSettings {
                         .ok_or("OTP_TOKEN_TIME_ZONE must be an offset like +07:00")?,
                     None => Config::default().token_time_zone_offset_secs,
                 },
+                production: lookup("OTP_STAGE").is_some_and(|stage| stage == "prod"),
             },
         })
     }

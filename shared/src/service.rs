@@ -82,6 +82,8 @@ pub struct OtpSent {
     pub token: String,
     pub expires_in: u64,
     pub resend_after: u64,
+    /// The fixed code of a test number (DESIGN §3 lets it be answered).
+    pub test_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +198,18 @@ impl App {
                 record
             }
         };
+        if self.config.production && !record.settings.test_numbers.is_empty() {
+            // Fixed codes in production would be a standing backdoor.
+            tracing::error!(
+                alert = "test_numbers_in_production",
+                client_id = %record.client_id,
+                "client has test numbers in the prod stage: refused until they are removed"
+            );
+            return Err(Error::internal(
+                "service.authenticate",
+                "test numbers in prod",
+            ));
+        }
         if record.authenticates(&credentials.client_secret) {
             Ok(record)
         } else {
@@ -236,7 +250,12 @@ impl App {
 
         let now = self.clock.now_ms();
         let entropy = self.entropy.as_ref();
-        let code = generate_code(entropy, settings.code_length, settings.code_charset);
+        // Test numbers (never in production: see `authenticate`) have a fixed
+        // code and are never texted.
+        let test_code = settings.test_numbers.get(phone.e164()).cloned();
+        let code = test_code
+            .clone()
+            .unwrap_or_else(|| generate_code(entropy, settings.code_length, settings.code_charset));
         let ref_code = generate_ref_code(entropy);
         let phone_key = self.secret.phone_key(&phone);
         let token = ChallengeToken::make(&phone_key, &random_bytes(entropy));
@@ -271,6 +290,7 @@ impl App {
             token,
             expires_in: settings.lifetime_secs.into(),
             resend_after: settings.resend_cooldown_secs.into(),
+            test_code: test_code.clone(),
         };
 
         let subject = SendSubject {
@@ -308,6 +328,10 @@ impl App {
             limited => return Err(limited_error(limited, &limits, now)),
         }
 
+        if test_code.is_some() {
+            tracing::info!(client_id = %client.client_id, phone = %phone, "test number: not sent");
+            return Ok(sent);
+        }
         let message = SmsMessage {
             to: phone.e164().to_string(),
             text: settings.render_message(request.locale.as_deref(), &code, &ref_code),

@@ -127,6 +127,25 @@ impl TestApp {
         signer: Arc<dyn Signer>,
         start_ms: i64,
     ) -> Self {
+        Self::build_with(store, sms, signer, start_ms, Config::default()).await
+    }
+
+    /// As the `prod` stage runs.
+    pub async fn production(store: Arc<dyn Store>) -> Self {
+        let config = Config {
+            production: true,
+            ..Config::default()
+        };
+        Self::build_with(store, None, local_signer(), START_MS, config).await
+    }
+
+    async fn build_with(
+        store: Arc<dyn Store>,
+        sms: Option<Arc<dyn SmsSender>>,
+        signer: Arc<dyn Signer>,
+        start_ms: i64,
+        config: Config,
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(start_ms));
         let outbox = Arc::new(Outbox::new(clock.clone(), false));
         for (id, issue_tokens, require_registered_users) in [
@@ -151,7 +170,7 @@ impl TestApp {
             clock.clone() as Arc<dyn Clock>,
             Arc::new(OsEntropy),
             server_secret(),
-            Config::default(),
+            config,
         );
         Self {
             app: Arc::new(app),

@@ -843,3 +843,44 @@ pub async fn sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(t: &
     assert_eq!(request_as(t, "ceiling-app", "0844440004").await.status, 200);
     assert_eq!(t.outbox.entries().len(), 3);
 }
+
+fn with_test_number() -> ClientSettings {
+    ClientSettings {
+        test_numbers: [("+66899990000".to_string(), "123456".to_string())].into(),
+        ..test_settings()
+    }
+}
+
+pub async fn rule_5_11_test_numbers_have_a_fixed_code_and_never_reach_sms(t: &TestApp) {
+    client_with(t, "qa-app", with_test_number()).await;
+    let sent = request_as(t, "qa-app", "089-999-0000").await;
+    assert_eq!(sent.status, 200);
+    assert_eq!(
+        sent.body["data"]["code"], "123456",
+        "non-production stages may answer it"
+    );
+    assert!(t.outbox.entries().is_empty(), "never texted");
+    let token = sent.body["data"]["token"].as_str().unwrap();
+    let confirm = json!({"client_id": "qa-app", "client_secret": CLIENT_SECRET, "token": token, "otp": "123456"});
+    assert_eq!(
+        t.call(Function::ConfirmOtp, "confirm-otp", &confirm)
+            .await
+            .status,
+        200
+    );
+    // Other numbers of the same client are real ones.
+    let real = request_as(t, "qa-app", PHONE).await;
+    assert!(real.body["data"].get("code").is_none());
+    assert_eq!(t.outbox.entries().len(), 1);
+}
+
+/// In the `prod` stage a client carrying test numbers is refused outright.
+pub async fn rule_5_11_test_numbers_are_refused_in_production(t: &TestApp) {
+    client_with(t, "qa-app", with_test_number()).await;
+    let refused = request_as(t, "qa-app", "0899990000").await;
+    assert_eq!((refused.status, refused.error()), (500, "internal_error"));
+    assert!(!refused.body.to_string().contains("123456"));
+    assert!(t.outbox.entries().is_empty());
+    // Clients without test numbers work as usual.
+    assert_eq!(t.request_otp(PHONE).await.status, 200);
+}

@@ -2,6 +2,7 @@
 
 use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use super::keys::{constant_time_eq, sha256};
+use super::phone::PhoneNumber;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -74,6 +75,8 @@ pub struct ClientSettings {
     pub sends_per_prefix_per_hour: u32,
     /// SMS this client may send per hour before its circuit opens.
     pub sms_ceiling_per_hour: u32,
+    /// E.164 number → fixed code. Never texted; refused in production.
+    pub test_numbers: BTreeMap<String, String>,
     /// Wrong codes per phone per day (at most 20).
     pub failed_confirms_per_phone_per_day: u32,
 }
@@ -104,6 +107,7 @@ impl Default for ClientSettings {
             sends_per_client_per_minute: 100,
             sends_per_prefix_per_hour: 30,
             sms_ceiling_per_hour: 1000,
+            test_numbers: BTreeMap::new(),
             failed_confirms_per_phone_per_day: 20,
         }
     }
@@ -184,6 +188,18 @@ impl ClientSettings {
             || !within(self.sms_ceiling_per_hour, 10_000_000)
         {
             return Err("rate limits must be at least 1 and at most DESIGN §5.8's".into());
+        }
+        let test_number_ok = |(number, code): (&String, &String)| {
+            PhoneNumber::parse(number, &self.default_calling_code).is_ok_and(|p| p.e164() == number)
+                && (MIN_CODE_LENGTH as usize..=MAX_CODE_LENGTH as usize).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        };
+        if !self.test_numbers.iter().all(test_number_ok) {
+            return Err(
+                "test_numbers must map E.164 numbers to 4 to 10 digit or upper-case codes".into(),
+            );
         }
         if self.resend_cooldown_secs < 60 {
             return Err("resend_cooldown_secs must be at least 60".into());
@@ -289,6 +305,14 @@ mod tests {
             },
             ClientSettings {
                 allowed_calling_codes: vec!["+66".into()],
+                ..ok.clone()
+            },
+            ClientSettings {
+                test_numbers: [("0899990000".into(), "123456".into())].into(),
+                ..ok.clone()
+            },
+            ClientSettings {
+                test_numbers: [("+66899990000".into(), "12".into())].into(),
                 ..ok.clone()
             },
         ] {

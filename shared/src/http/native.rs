@@ -114,12 +114,18 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
 pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
     let sent = async { app.request_otp(&parse_request(request)?).await }.await;
     match sent {
-        Ok(sent) => success(json!({
-            "ref_code": sent.ref_code,
-            "token": sent.token,
-            "expires_in": sent.expires_in,
-            "resend_after": sent.resend_after,
-        })),
+        Ok(sent) => {
+            let mut data = json!({
+                "ref_code": sent.ref_code,
+                "token": sent.token,
+                "expires_in": sent.expires_in,
+                "resend_after": sent.resend_after,
+            });
+            if let Some(code) = sent.test_code {
+                data["code"] = json!(code);
+            }
+            success(data)
+        }
         Err(e) => failure(&e),
     }
 }
