@@ -19,6 +19,18 @@ macro_rules! against_both_stores {
                 scenarios::$case(&TestApp::dynamodb().await).await
             })*
         }
+        /// DESIGN §5.2: the same scenarios with every log line captured;
+        /// no code, full phone number, client secret or token may appear.
+        mod logs_hold_no_secrets {
+            use super::*;
+            $(#[tokio::test]
+            async fn $case() {
+                let logs = otp_integration_tests::logs::capture();
+                let t = TestApp::memory().await;
+                scenarios::$case(&t).await;
+                logs.assert_no_secrets(&t);
+            })*
+        }
     };
 }
 

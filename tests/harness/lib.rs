@@ -3,6 +3,7 @@
 //! starts, and JWT verification the way a relying party does it.
 
 pub mod faults;
+pub mod logs;
 pub mod scenarios;
 pub mod storage_suite;
 
