@@ -1,4 +1,4 @@
-.PHONY: run test
+.PHONY: run test fuzz
 
 # The whole API on 127.0.0.1:$(PORT) with an embedded store; SMS are printed.
 run:
@@ -7,3 +7,8 @@ run:
 # Installs and starts DynamoDB Local and moto, runs every check, stops them.
 test:
 	scripts/test.sh
+
+# Longer runs of every fuzz target (request parsers and every route's handler).
+fuzz:
+	PROPTEST_CASES=50000 cargo test --locked -p otp-shared fuzz_
+	PROPTEST_CASES=50000 cargo test --locked --test fuzz

@@ -252,7 +252,9 @@ pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -
                 .remove("content-type");
         }
     }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+    otp_shared::http::lambda::request_from_event(
+        serde_json::from_value(event).expect("a valid API Gateway v2 event"),
+    )
 }
 
 /// The GET event `events/<name>.json` with `query` as its query string.
@@ -265,7 +267,9 @@ pub fn api_get(name: &str, query: &str) -> Request {
         .as_object_mut()
         .unwrap()
         .remove("queryStringParameters");
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+    otp_shared::http::lambda::request_from_event(
+        serde_json::from_value(event).expect("a valid API Gateway v2 event"),
+    )
 }
 
 pub async fn call(app: &App, function: Function, request: Request) -> Answer {

@@ -1,12 +1,8 @@
-use lambda_http::{Error, run, service_fn};
-use otp_shared::http::{Function, handle};
+use otp_shared::http::{Function, lambda};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let app = otp_shared::aws::app_from_env().await?;
-    run(service_fn(|request| {
-        handle(&app, Function::IssueToken, request)
-    }))
-    .await
+    lambda::run(&app, Function::IssueToken).await
 }

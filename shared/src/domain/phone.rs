@@ -44,10 +44,20 @@ impl PhoneNumber {
     /// `default_calling_code` (e.g. "66" for Thailand, "84" for Vietnam).
     /// Spaces, dashes, dots and parentheses are ignored.
     pub fn parse(raw: &str, default_calling_code: &str) -> Result<Self, PhoneError> {
-        let raw = raw.trim();
+        // Full-width digits and plus (as East Asian keyboards type them)
+        // count as their ASCII twins.
+        let raw: String = raw
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+                '\u{FF0B}' => '+',
+                other => other,
+            })
+            .collect();
         let (international, rest) = match raw.strip_prefix('+') {
             Some(rest) => (true, rest),
-            None => (false, raw),
+            None => (false, raw.as_str()),
         };
         let mut digits = String::with_capacity(16);
         for c in rest.chars() {
@@ -163,6 +173,8 @@ mod tests {
         assert_eq!(th("+66 (81) 234.5678").unwrap(), "+66812345678");
         assert_eq!(th("0066812345678").unwrap(), "+66812345678");
         assert_eq!(th("+84912345678").unwrap(), "+84912345678");
+        assert_eq!(th("０８１２３４５６７８").unwrap(), "+66812345678");
+        assert_eq!(th("＋６６ ８１２３４５６７８").unwrap(), "+66812345678");
         assert_eq!(th("+33612345678").unwrap(), "+33612345678");
     }
 
@@ -194,6 +206,20 @@ mod tests {
             PhoneNumber::parse_allowed("+33612345678", "66", &allowed),
             Err(PhoneError::CallingCodeNotAllowed)
         );
+    }
+
+    proptest::proptest! {
+        /// Fuzz target: any text parses to valid E.164 or is refused.
+        #[test]
+        fn fuzz_phone_parser(raw in ".{0,40}", region in "[0-9]{1,3}") {
+            if let Ok(phone) = PhoneNumber::parse(&raw, &region) {
+                let digits = &phone.e164()[1..];
+                proptest::prop_assert!(phone.e164().starts_with('+'));
+                proptest::prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+                proptest::prop_assert!((8..=15).contains(&digits.len()));
+                proptest::prop_assert!(!phone.masked().contains(&digits[2..digits.len() - 4]));
+            }
+        }
     }
 
     #[test]

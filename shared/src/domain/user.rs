@@ -80,6 +80,16 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Fuzz target: any text is a valid card number or refused.
+        #[test]
+        fn fuzz_id_card_parser(raw in "[0-9 -]{0,20}|.{0,20}") {
+            if let Some(card) = ThaiIdCard::parse(&raw) {
+                proptest::prop_assert_eq!(card.digits().len(), 13);
+            }
+        }
+    }
+
     #[test]
     fn rule_5_4_id_cards_format_masked() {
         let card = ThaiIdCard::parse("1234567890121").unwrap();

@@ -5,6 +5,7 @@
 //! specs they replace.
 
 mod esms;
+pub mod lambda;
 mod native;
 mod oauth;
 mod oneid;
@@ -207,9 +208,38 @@ fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
             "content-type must be application/json"
         }));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(Fields(map)),
-        Ok(_) => Err(Error::InvalidRequest("request body must be a JSON object")),
+    json_object(bytes).map(Fields)
+}
+
+/// A JSON object whose keys are all distinct. A key given twice is refused:
+/// parsers disagree on which value wins, and that gap is where request
+/// smuggling lives.
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
+    struct DistinctKeys;
+    impl<'de> serde::de::Visitor<'de> for DistinctKeys {
+        type Value = Result<Map<String, Value>, Error>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = Map::new();
+            while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                if map.insert(key, value).is_some() {
+                    return Ok(Err(Error::InvalidRequest("a field appears more than once")));
+                }
+            }
+            Ok(Ok(map))
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde::Deserializer::deserialize_any(&mut deserializer, DistinctKeys)
+        .and_then(|object| deserializer.end().map(|()| object));
+    match parsed {
+        Ok(object) => object,
+        Err(e) if e.is_data() => Err(Error::InvalidRequest("request body must be a JSON object")),
         Err(_) => Err(Error::InvalidRequest("request body is not valid JSON")),
     }
 }
@@ -407,6 +437,50 @@ mod tests {
         assert_eq!(bare_international("0812345678"), "0812345678");
         assert_eq!(bare_international("66812345678"), "+66812345678");
         assert_eq!(bare_international(" +84901888484 "), "+84901888484");
+    }
+
+    proptest::proptest! {
+        /// Fuzz target: the form decoder takes any text without panicking.
+        #[test]
+        fn fuzz_form_decoder(text in "[a-z=&%+0-9A-F]{0,64}|.{0,64}") {
+            let _ = form_fields(&text);
+        }
+
+        /// Fuzz target: the JSON reader takes any bytes without panicking.
+        #[test]
+        fn fuzz_json_reader(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = json_object(&bytes);
+        }
+    }
+
+    #[test]
+    fn json_bodies_must_be_objects_with_distinct_keys() {
+        assert_eq!(json_object(br#"{"a":"1","b":2}"#).unwrap().len(), 2);
+        let refused = |body: &[u8]| json_object(body).unwrap_err();
+        assert_eq!(
+            refused(br#"{"a":"1","a":"2"}"#),
+            Error::InvalidRequest("a field appears more than once")
+        );
+        assert_eq!(
+            refused(b"[1]"),
+            Error::InvalidRequest("request body must be a JSON object")
+        );
+        assert_eq!(
+            refused(b"\"x\""),
+            Error::InvalidRequest("request body must be a JSON object")
+        );
+        assert_eq!(
+            refused(b"{} {}"),
+            Error::InvalidRequest("request body is not valid JSON")
+        );
+        assert_eq!(
+            refused(b"{\"a\":\"\xff\"}"),
+            Error::InvalidRequest("request body is not valid JSON")
+        );
+        assert_eq!(
+            refused(b""),
+            Error::InvalidRequest("request body is not valid JSON")
+        );
     }
 
     #[test]

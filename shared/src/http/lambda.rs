@@ -1,0 +1,93 @@
+//! The Lambda entry: API Gateway HTTP API (payload v2) events in, v2
+//! responses out. `lambda_http::run` would do the same, but it appends
+//! `rawQueryString` to the request URI as given and panics on characters a
+//! URI may not hold, such as the raw `{OTP}` eSMS clients send. This adapter
+//! percent-encodes those first and then converts with `lambda_http`'s own code.
+
+use super::{Function, handle};
+use crate::App;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use lambda_http::http::HeaderMap;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, LambdaEvent, Request, Response, service_fn};
+
+/// Serves `function` until the Lambda runtime stops.
+pub async fn run(app: &App, function: Function) -> Result<(), lambda_http::Error> {
+    lambda_http::lambda_runtime::run(service_fn(
+        |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
+            let response = handle(app, function, request_from_event(event.payload))
+                .await
+                .unwrap_or_else(|never| match never {});
+            Ok::<_, lambda_http::Error>(v2_response(response))
+        },
+    ))
+    .await
+}
+
+/// The request an API Gateway v2 event stands for.
+pub fn request_from_event(mut event: ApiGatewayV2httpRequest) -> Request {
+    if let Some(query) = &mut event.raw_query_string {
+        *query = uri_safe_query(query);
+    }
+    LambdaRequest::ApiGatewayV2(event).into()
+}
+
+/// `query` with every byte a URI query may not hold percent-encoded; valid
+/// escapes are kept, so decoding gives back what the client sent.
+fn uri_safe_query(query: &str) -> String {
+    let bytes = query.as_bytes();
+    let mut out = String::with_capacity(query.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let valid_escape = b == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b);
+        if allowed || valid_escape {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn v2_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
+    let (parts, body) = response.into_parts();
+    let (body, is_base64_encoded) = match body {
+        Body::Empty => (None, false),
+        Body::Text(text) => (Some(Body::Text(text)), false),
+        other => (Some(other), true),
+    };
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(parts.status.as_u16());
+    response.headers = parts.headers;
+    response.multi_value_headers = HeaderMap::new();
+    response.body = body;
+    response.is_base64_encoded = is_base64_encoded;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_query_characters_are_escaped_and_escapes_kept() {
+        assert_eq!(uri_safe_query("a=1&b=%7BOTP%7D"), "a=1&b=%7BOTP%7D");
+        assert_eq!(uri_safe_query("message={OTP} la"), "message=%7BOTP%7D%20la");
+        assert_eq!(uri_safe_query("x=%zz|\"<>"), "x=%25zz%7C%22%3C%3E");
+        assert_eq!(uri_safe_query("t=ไทย"), "t=%E0%B9%84%E0%B8%97%E0%B8%A2");
+    }
+
+    #[test]
+    fn events_with_raw_query_characters_become_requests() {
+        let mut event = ApiGatewayV2httpRequest::default();
+        event.raw_path = Some("/MainService.svc/json/CheckCodeGen_V4_get".into());
+        event.raw_query_string = Some("Phone=0901888484&message={OTP} la ma".into());
+        let request = request_from_event(event);
+        assert_eq!(
+            request.uri().query(),
+            Some("Phone=0901888484&message=%7BOTP%7D%20la%20ma")
+        );
+    }
+}
