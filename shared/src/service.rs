@@ -19,7 +19,9 @@ use crate::signer::{AccessClaims, Jwk, Signer, sign_access_token};
 use crate::sms::{SmsMessage, SmsSender};
 use crate::store::{StartOutcome, Store, UserRequirement};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Client records are cached this long (DESIGN §9) to keep one store read
 /// off the critical path.
@@ -40,6 +42,9 @@ pub struct App {
     pub secret: ServerSecret,
     pub config: Config,
     clients: Mutex<HashMap<String, (ClientRecord, Millis)>>,
+    /// How long sends take lately (moving average, µs): a decoy waits as
+    /// long, so timing does not tell registered numbers apart.
+    send_micros: AtomicU64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +170,7 @@ impl App {
             secret,
             config,
             clients: Mutex::default(),
+            send_micros: AtomicU64::new(0),
         }
     }
 
@@ -338,7 +344,10 @@ impl App {
             sender_id,
             code,
         };
-        if self.sms.send(&message).await.is_err() {
+        let started = Instant::now();
+        let delivered = self.sms.send(&message).await;
+        self.record_send_time(started.elapsed());
+        if delivered.is_err() {
             tracing::warn!(client_id = %client.client_id, phone = %phone, "sms refused");
             self.store
                 .mark_undeliverable(&challenge.key, &challenge.token_hash)
@@ -347,6 +356,18 @@ impl App {
         }
         tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
         Ok(sent)
+    }
+
+    fn record_send_time(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // A lost update under concurrency only nudges the average.
+        let old = self.send_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.send_micros.store(new, Ordering::Relaxed);
     }
 
     /// For a phone the directory refused: the same challenge, cooldown and
@@ -370,7 +391,11 @@ impl App {
             .start_challenge(&decoy, now, None, limits)
             .await?
         {
-            StartOutcome::Started => Ok(sent),
+            StartOutcome::Started => {
+                let typical_send = self.send_micros.load(Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_micros(typical_send)).await;
+                Ok(sent)
+            }
             limited => Err(limited_error(limited, limits, now)),
         }
     }
