@@ -12,7 +12,6 @@ use otp_shared::sms::SmsSender;
 use otp_shared::store::Store;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 const MOBILE: &str = "0812345678";
 const ID_CARD: &str = "1234567890121";
@@ -312,13 +311,13 @@ async fn generate_refresh_token_unsuccessful() {
     let store = Arc::new(FaultyStore::new(Arc::new(dynamo_store().await)));
     let t = registered(store.clone(), None).await;
     let (ref_code, code) = code(&t).await;
-    store.fail_consume.store(true, Ordering::SeqCst);
+    store.fail("consume");
     assert_fails(
         &confirm(&t, &ref_code, &code).await,
         400,
         "generate refresh token unsuccessful",
     );
     // Nothing was consumed: once the store is back, the code still works.
-    store.fail_consume.store(false, Ordering::SeqCst);
+    store.heal();
     assert_eq!(confirm(&t, &ref_code, &code).await.status, 200);
 }

@@ -559,9 +559,25 @@ impl App {
             }
             Err(RotationRefusal::Invalid) => return Err(Error::InvalidGrant),
         };
-        let access = self
+        let access = match self
             .access_token(&client.client_id, &family, issuer, now)
-            .await?;
+            .await
+        {
+            Ok(access) => access,
+            Err(e) => {
+                // The caller never gets the new token: make the one it holds
+                // current again, or its next use would look like theft.
+                let new_hash = sha256(next.as_bytes());
+                if let Err(undo) = self
+                    .store
+                    .unrotate_refresh(&family_id, &presented_hash, &new_hash)
+                    .await
+                {
+                    tracing::error!(error = %undo, "refresh rotation could not be undone");
+                }
+                return Err(e.into_signing_failure());
+            }
+        };
         Ok(self.token_set(access, next, &family, now))
     }
 

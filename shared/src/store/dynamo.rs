@@ -607,6 +607,53 @@ impl Store for DynamoStore {
         })
     }
 
+    async fn unrotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), Error> {
+        // The spent list ends with the presented hash; removing the last
+        // element needs its index, so the family is read first. The write is
+        // conditional on the family being exactly as the rotation left it.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
+        let Some(family) = out.item().map(family_from).transpose()? else {
+            return Ok(());
+        };
+        let last = family.spent_hashes.len().checked_sub(1);
+        let Some(last) = last.filter(|&i| family.spent_hashes[i] == presented_hash) else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression(format!(
+                "SET current_hash = :presented REMOVE spent_hashes[{last}]"
+            ))
+            .condition_expression(format!(
+                "current_hash = :new AND spent_hashes[{last}] = :presented"
+            ))
+            .expression_attribute_values(":new", s(new_hash))
+            .expression_attribute_values(":presented", s(presented_hash))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if update_condition_failure(&e).is_some() => Ok(()),
+            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+        }
+    }
+
     async fn revoke_family(
         &self,
         family_id: &str,

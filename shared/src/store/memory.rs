@@ -212,6 +212,22 @@ impl Store for MemoryStore {
         Ok(Ok(f.clone()))
     }
 
+    async fn unrotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), Error> {
+        if let Some(f) = self.tables().families.get_mut(family_id)
+            && f.current_hash == new_hash
+            && f.spent_hashes.last().is_some_and(|h| h == presented_hash)
+        {
+            f.spent_hashes.pop();
+            f.current_hash = presented_hash.to_string();
+        }
+        Ok(())
+    }
+
     async fn revoke_family(
         &self,
         family_id: &str,

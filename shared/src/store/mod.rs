@@ -111,6 +111,15 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<Result<RefreshFamily, RotationRefusal>, Error>;
 
+    /// Undoes a rotation whose new token never reached the caller (signing
+    /// failed): `presented_hash` is current again, if `new_hash` still is.
+    async fn unrotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), Error>;
+
     /// Ends a family, none of whose tokens can be used again, if it belongs
     /// to `client_id` and `token_hash` is one of its tokens, current or spent.
     /// Returns whether it did.

@@ -1,0 +1,239 @@
+//! Fail closed (DESIGN §5.10): a fault at each external call of each
+//! operation answers 5xx with an opaque error id and leaves no half state.
+//! Each test checks what is stored once the fault is gone.
+
+use otp_integration_tests::faults::{FaultySigner, FaultyStore};
+use otp_integration_tests::{
+    Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, aws_config,
+    call, dynamo_store, local_signer,
+};
+use otp_shared::http::Function;
+use otp_shared::sms::SmsSender;
+use otp_shared::store::{DynamoStore, Store};
+use std::sync::Arc;
+
+const PHONE: &str = "0812345678";
+
+async fn faulty(sms: Option<Arc<dyn SmsSender>>) -> (TestApp, Arc<FaultyStore>, Arc<FaultySigner>) {
+    let store = Arc::new(FaultyStore::new(Arc::new(dynamo_store().await)));
+    let signer = Arc::new(FaultySigner::new(local_signer()));
+    let t = TestApp::build(store.clone(), sms, signer.clone(), START_MS).await;
+    (t, store, signer)
+}
+
+fn assert_opaque_500(answer: &Answer) {
+    assert_eq!(
+        (answer.status, answer.error()),
+        (500, "internal_error"),
+        "{answer:?}"
+    );
+    let id = answer.body["errorId"].as_str().expect("an error id");
+    assert!(answer.body["errorMessage"].as_str().unwrap().contains(id));
+    assert!(
+        !answer.body.to_string().contains("injected"),
+        "no internal detail leaks"
+    );
+}
+
+async fn refresh(t: &TestApp, token: &str) -> Answer {
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+    );
+    let request = api_request(
+        "token-refresh",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    );
+    call(&t.app, Function::IssueToken, request).await
+}
+
+#[tokio::test]
+async fn dynamodb_unreachable_answers_500_on_every_route() {
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "unreachable");
+    let clock = Arc::new(otp_shared::clock::ManualClock::new(START_MS));
+    let outbox = Arc::new(otp_shared::sms::Outbox::new(clock.clone(), false));
+    let app = otp_shared::App::new(
+        Arc::new(store),
+        outbox.clone(),
+        local_signer(),
+        clock,
+        Arc::new(otp_shared::clock::OsEntropy),
+        otp_integration_tests::server_secret(),
+        otp_shared::config::Config::default(),
+    );
+    let native = |event: &str, body: serde_json::Value| {
+        api_request(event, Some(&body.to_string()), Some("application/json"))
+    };
+    let credentials = serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": PHONE});
+    assert_opaque_500(
+        &call(
+            &app,
+            Function::RequestOtp,
+            native("request-otp", credentials),
+        )
+        .await,
+    );
+    let confirm = serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": "x.y", "otp": "123456"});
+    assert_opaque_500(&call(&app, Function::ConfirmOtp, native("confirm-otp", confirm)).await);
+    let form = format!(
+        "grant_type=refresh_token&refresh_token=x.y&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+    );
+    let request = api_request(
+        "token-refresh",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    );
+    let answer = call(&app, Function::IssueToken, request).await;
+    assert_eq!(
+        (answer.status, answer.body["error"].as_str()),
+        (500, Some("server_error"))
+    );
+    assert!(outbox.entries().is_empty());
+}
+
+#[tokio::test]
+async fn request_fault_at_the_start_writes_nothing() {
+    let (t, store, _) = faulty(None).await;
+    store.fail("start_challenge");
+    assert_opaque_500(&t.request_otp(PHONE).await);
+    assert!(t.outbox.entries().is_empty());
+    store.heal();
+    // No challenge, no cooldown, no counted send was left behind.
+    for _ in 0..5 {
+        assert_eq!(t.request_otp(PHONE).await.status, 200);
+        t.clock.advance_secs(60);
+    }
+}
+
+#[tokio::test]
+async fn sms_refused_and_marking_fails_still_fails_closed() {
+    let (t, store, _) = faulty(Some(Arc::new(RefusingSms::default()))).await;
+    store.fail("mark_undeliverable");
+    assert_opaque_500(&t.request_otp(PHONE).await);
+    store.heal();
+    // The cooldown holds, so a failed send cannot be retried into a flood.
+    assert_eq!(t.request_otp(PHONE).await.status, 429);
+}
+
+#[tokio::test]
+async fn confirm_faults_before_the_consume_leave_the_code_usable() {
+    for operation in ["count_attempt", "user", "counted", "consume"] {
+        let (t, store, _) = faulty(None).await;
+        let (token, _, code) = t.code_for(PHONE).await;
+        store.fail(operation);
+        assert_opaque_500(&t.confirm_by_token(CLIENT_ID, &token, &code).await);
+        store.heal();
+        let after = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+        assert_eq!(after.status, 200, "after a {operation} fault: {after:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_fault_counting_a_wrong_code_fails_closed() {
+    let (t, store, _) = faulty(None).await;
+    let (token, _, code) = t.code_for(PHONE).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    store.fail("count");
+    assert_opaque_500(&t.confirm_by_token(CLIENT_ID, &token, wrong).await);
+    store.heal();
+    // The attempt itself was counted: four wrong codes remain, not five.
+    for _ in 0..3 {
+        assert_eq!(
+            t.confirm_by_token(CLIENT_ID, &token, wrong).await.error(),
+            "otp_invalid"
+        );
+    }
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token, wrong).await.error(),
+        "otp_attempts_exceeded"
+    );
+}
+
+#[tokio::test]
+async fn a_signing_fault_at_confirm_answers_500_and_the_code_is_spent() {
+    let (t, _, signer) = faulty(None).await;
+    let (token, _, code) = t.code_for(PHONE).await;
+    signer.set_failing(true);
+    assert_opaque_500(&t.confirm_by_token(CLIENT_ID, &token, &code).await);
+    signer.set_failing(false);
+    // Consuming and signing run side by side: the caller learnt it failed,
+    // the code is spent, and a new one can be requested after the cooldown.
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token, &code).await.error(),
+        "otp_expired"
+    );
+    t.clock.advance_secs(60);
+    let (token, _, code) = t.code_for(PHONE).await;
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token, &code).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn refresh_faults_leave_the_presented_token_valid() {
+    let (t, store, signer) = faulty(None).await;
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    let refresh_token = confirmed.body["data"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    store.fail("rotate_refresh");
+    assert_eq!(refresh(&t, &refresh_token).await.status, 500);
+    store.heal();
+
+    // Signing fails after the rotation was written: it is undone.
+    signer.set_failing(true);
+    let failed = refresh(&t, &refresh_token).await;
+    assert_eq!(
+        (failed.status, failed.body["error"].as_str()),
+        (500, Some("server_error"))
+    );
+    assert!(failed.body["error_id"].is_string());
+    signer.set_failing(false);
+
+    let after = refresh(&t, &refresh_token).await;
+    assert_eq!(
+        after.status, 200,
+        "the held token still works and was not taken for theft"
+    );
+    assert_eq!(
+        refresh(&t, after.body["refresh_token"].as_str().unwrap())
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn unrotate_only_undoes_the_rotation_it_names() {
+    let store: Arc<dyn Store> = Arc::new(dynamo_store().await);
+    let t = TestApp::over(store.clone(), None).await;
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    let first = confirmed.body["data"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = refresh(&t, &first).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let third = refresh(&t, &second).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (family, first_hash) = otp_shared::domain::refresh::RefreshToken::parse(&first).unwrap();
+    let (_, second_hash) = otp_shared::domain::refresh::RefreshToken::parse(&second).unwrap();
+    // Not the latest rotation: nothing changes, the newest token stays current.
+    store
+        .unrotate_refresh(&family, &first_hash, &second_hash)
+        .await
+        .unwrap();
+    assert_eq!(refresh(&t, &third).await.status, 200);
+}
