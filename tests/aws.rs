@@ -192,8 +192,8 @@ async fn rule_5_10_refused_sms_leaves_a_dead_challenge_in_memory() {
     refused_sms_leaves_a_dead_challenge(Arc::new(otp_integration_tests::memory_store())).await;
 }
 
-/// DESIGN §5.2: what DynamoDB holds after a full flow names no code and no
-/// phone number, only keyed hashes.
+/// DESIGN §5.2, §6: what DynamoDB holds after a full flow names no code, no
+/// phone number, no client secret and no token: only (keyed) hashes.
 #[tokio::test]
 async fn rule_5_2_dynamodb_holds_no_code_and_no_phone_number() {
     let (client, table) = fresh_table().await;
@@ -203,17 +203,23 @@ async fn rule_5_2_dynamodb_holds_no_code_and_no_phone_number() {
     )
     .await;
     let (token, _, code) = t.code_for("0812345678").await;
-    assert_eq!(
-        t.confirm_by_token(CLIENT_ID, &token, &code).await.status,
-        200
-    );
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!(confirmed.status, 200);
+    let refresh_token = confirmed.body["data"]["refresh_token"].as_str().unwrap();
     let items = client.scan().table_name(&table).send().await.unwrap();
     let dump = format!("{:?}", items.items());
     assert!(
         items.items().len() >= 4,
-        "client, challenge, account, refresh family"
+        "client, challenge, user, refresh family"
     );
-    for secret in [code.as_str(), "812345678", "0812345678", CLIENT_SECRET] {
+    let secrets = [
+        code.as_str(),
+        "812345678",
+        CLIENT_SECRET,
+        refresh_token,
+        &token,
+    ];
+    for secret in secrets {
         assert!(!dump.contains(secret), "{secret} is stored in plain");
     }
 }

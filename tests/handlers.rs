@@ -63,6 +63,7 @@ against_both_stores!(
     sms_pumping_velocity_cap_per_number_range,
     sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing,
     rule_5_11_test_numbers_have_a_fixed_code_and_never_reach_sms,
+    clients_without_an_allow_list_use_the_deployment_default,
 );
 
 mod production {

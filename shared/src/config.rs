@@ -15,6 +15,8 @@ pub struct Config {
     pub token_time_zone_offset_secs: i32,
     /// The `prod` stage: test numbers are refused.
     pub production: bool,
+    /// Calling codes that receive SMS for clients without their own list.
+    pub default_allowed_calling_codes: Vec<String>,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
             // Thailand and Vietnam, where the replaced providers' users live.
             token_time_zone_offset_secs: 7 * 3600,
             production: false,
+            default_allowed_calling_codes: vec!["66".into(), "84".into()],
         }
     }
 }
@@ -76,9 +79,21 @@ impl LambdaSettings {
                     None => Config::default().token_time_zone_offset_secs,
                 },
                 production: lookup("OTP_STAGE").is_some_and(|stage| stage == "prod"),
+                default_allowed_calling_codes: match lookup("OTP_ALLOWED_CALLING_CODES") {
+                    Some(list) => parse_calling_codes(&list)
+                        .ok_or("OTP_ALLOWED_CALLING_CODES must be calling codes like 66,84")?,
+                    None => Config::default().default_allowed_calling_codes,
+                },
             },
         })
     }
+}
+
+/// `66,84` → the calling codes; each 1 to 3 digits, at least one.
+pub fn parse_calling_codes(list: &str) -> Option<Vec<String>> {
+    let codes: Vec<String> = list.split(',').map(|c| c.trim().to_string()).collect();
+    let valid = |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
+    codes.iter().all(valid).then_some(codes)
 }
 
 /// `+07:00`, `-03:30`, `Z` → seconds east of UTC.
@@ -130,6 +145,17 @@ mod tests {
             let (name, _) = vars.remove(missing);
             let err = LambdaSettings::from_lookup(lookup(&vars)).err().unwrap();
             assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn calling_code_lists_parse_strictly() {
+        assert_eq!(
+            parse_calling_codes("66, 84,1"),
+            Some(vec!["66".into(), "84".into(), "1".into()])
+        );
+        for bad in ["", "66,", "+66", "6666", "66;84"] {
+            assert_eq!(parse_calling_codes(bad), None, "{bad}");
         }
     }
 

@@ -225,12 +225,15 @@ impl App {
 
     fn parse_phone(&self, client: &ClientRecord, raw: &str) -> Result<PhoneNumber, Error> {
         let s = &client.settings;
-        PhoneNumber::parse_allowed(raw, &s.default_calling_code, &s.allowed_calling_codes).map_err(
-            |e| match e {
-                PhoneError::Invalid => Error::InvalidMobile,
-                PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
-            },
-        )
+        let allowed = if s.allowed_calling_codes.is_empty() {
+            &self.config.default_allowed_calling_codes
+        } else {
+            &s.allowed_calling_codes
+        };
+        PhoneNumber::parse_allowed(raw, &s.default_calling_code, allowed).map_err(|e| match e {
+            PhoneError::Invalid => Error::InvalidMobile,
+            PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
+        })
     }
 
     /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8, 5.10).

@@ -884,3 +884,25 @@ pub async fn rule_5_11_test_numbers_are_refused_in_production(t: &TestApp) {
     // Clients without test numbers work as usual.
     assert_eq!(t.request_otp(PHONE).await.status, 200);
 }
+
+pub async fn clients_without_an_allow_list_use_the_deployment_default(t: &TestApp) {
+    // The test clients have no list of their own: the default is 66 and 84.
+    assert_eq!(t.request_otp("+84912345678").await.status, 200);
+    assert_eq!(
+        t.request_otp("+33612345678").await.error(),
+        "mobile_no_not_allowed"
+    );
+    let own = ClientSettings {
+        allowed_calling_codes: vec!["33".into()],
+        ..test_settings()
+    };
+    client_with(t, "france-app", own).await;
+    assert_eq!(
+        request_as(t, "france-app", "+33612345678").await.status,
+        200
+    );
+    assert_eq!(
+        request_as(t, "france-app", "+66812345678").await.error(),
+        "mobile_no_not_allowed"
+    );
+}

@@ -58,7 +58,8 @@ pub struct ClientSettings {
     pub resend_cooldown_secs: u32,
     /// Calling code used for national forms like 08x…
     pub default_calling_code: String,
-    /// Only numbers with these calling codes receive SMS.
+    /// Only numbers with these calling codes receive SMS; empty means the
+    /// deployment's default list.
     pub allowed_calling_codes: Vec<String>,
     /// False for clients that only want "Code is correct.".
     pub issue_tokens: bool,
@@ -98,7 +99,7 @@ impl Default for ClientSettings {
             max_attempts: 5,
             resend_cooldown_secs: 60,
             default_calling_code: "66".into(),
-            allowed_calling_codes: vec!["66".into(), "84".into()],
+            allowed_calling_codes: vec![],
             issue_tokens: true,
             require_registered_users: false,
             sends_per_phone_per_hour: 5,
