@@ -37,6 +37,8 @@ fn code_in(message: &str) -> String {
 
 #[tokio::test]
 async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
+    // Everything the SDK logs, down to TRACE, while it publishes.
+    let logs = otp_integration_tests::logs::capture();
     let sns = SnsSender::new(aws_sdk_sns::Client::new(&aws_config().await));
     let text = format!("Test: your code is 424242 (ref {})", std::process::id());
     let message = SmsMessage {
@@ -46,6 +48,12 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
         code: "424242".into(),
     };
     sns.send(&message).await.expect("moto accepts the SMS");
+    let logged = logs.text();
+    assert!(logged.contains("sns"), "the SDK's logs were captured");
+    assert!(
+        !logged.contains("899999999") && !logged.contains("424242"),
+        "DESIGN §5.2: not in any log"
+    );
     assert!(
         moto_sms().contains(&("+66899999999".to_string(), text)),
         "{:?}",

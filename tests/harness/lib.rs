@@ -87,6 +87,17 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub outbox: Arc<Outbox>,
     pub clock: Arc<ManualClock>,
+    /// Where the process's logs stood when this app was made.
+    log_mark: usize,
+}
+
+/// DESIGN §5.2: no test using an app may end with a secret in the logs.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            logs::assert_no_secrets_since(self.log_mark, self);
+        }
+    }
 }
 
 /// One answer of a handler.
@@ -147,6 +158,7 @@ impl TestApp {
         start_ms: i64,
         config: Config,
     ) -> Self {
+        let log_mark = logs::process_log_mark();
         let clock = Arc::new(ManualClock::new(start_ms));
         let outbox = Arc::new(Outbox::new(clock.clone(), false));
         for (id, issue_tokens, require_registered_users) in [
@@ -178,6 +190,7 @@ impl TestApp {
             store,
             outbox,
             clock,
+            log_mark,
         }
     }
 

@@ -1,15 +1,11 @@
-//! Log hygiene: capture everything a test logs, as the Lambdas log it (JSON),
-//! and look for what must never be there.
+//! Log hygiene: capture what the service logs, as the Lambdas log it (JSON,
+//! every level), and look for what must never be there. Every [`TestApp`]
+//! checks the process's log lines of its lifetime when dropped; the handler
+//! scenarios are checked once more with a capture of their own.
 
 use crate::{CLIENT_SECRET, TestApp};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-/// Everything logged on this thread while the guard lives.
-pub struct CapturedLogs {
-    buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Clone)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -24,21 +20,56 @@ impl Write for Buffer {
     }
 }
 
-/// Starts capturing, at every level. The tests run on one thread, so a
-/// thread-local subscriber sees all of a test's handlers.
-pub fn capture() -> CapturedLogs {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
+fn subscriber(buffer: &Arc<Mutex<Vec<u8>>>) -> impl tracing::Subscriber + Send + Sync {
     let writer = Buffer(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         // Timestamps carry digit runs that could pass for codes.
         .without_time()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
-        .finish();
+        .finish()
+}
+
+/// Every log line of this test process: installed the first time it is asked
+/// for (when the first `TestApp` is made).
+fn process_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        // Only fails if a global subscriber exists already; then logs go there.
+        let _ = tracing::subscriber::set_global_default(subscriber(&buffer));
+        buffer
+    })
+}
+
+/// Where the process's logs stand now.
+pub fn process_log_mark() -> usize {
+    process_logs().lock().unwrap().len()
+}
+
+/// What the whole process logged since `mark` holds no secret of `t`. Tests
+/// running alongside are in there too, which is fine: no log line may hold
+/// any secret.
+pub fn assert_no_secrets_since(mark: usize, t: &TestApp) {
+    let logs = String::from_utf8_lossy(&process_logs().lock().unwrap()[mark..]).into_owned();
+    assert_clean(&logs, t);
+}
+
+/// Everything logged on this thread while it lives.
+pub struct CapturedLogs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+/// Starts capturing on this thread. The handler tests run on one thread, so
+/// this sees all of a test's handlers.
+pub fn capture() -> CapturedLogs {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let guard = tracing::subscriber::set_default(subscriber(&buffer));
     CapturedLogs {
         buffer,
-        _guard: tracing::subscriber::set_default(subscriber),
+        _guard: guard,
     }
 }
 
@@ -47,38 +78,43 @@ impl CapturedLogs {
         String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
 
-    /// Panics if the logs hold a code or a number that was texted, the
-    /// client secret, or anything shaped like a refresh or challenge token.
+    /// As [`assert_no_secrets_since`], and the capture must have seen the
+    /// service log its sends.
     pub fn assert_no_secrets(&self, t: &TestApp) {
         let logs = self.text();
-        for sms in t.outbox.entries() {
-            assert!(!logs.contains(&sms.code), "a code is in the logs: {logs}");
-            // The national number, which is in every full form of it.
-            assert!(
-                !logs.contains(&sms.to[3..]),
-                "a phone number is in the logs: {logs}"
-            );
-        }
-        assert!(
-            !logs.contains(CLIENT_SECRET),
-            "the client secret is in the logs"
-        );
-        let token_shaped = logs
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
-            .find(|word| {
-                word.split_once('.').is_some_and(|(a, b)| {
-                    let b64 = |s: &str, n: usize| {
-                        s.len() == n
-                            && s.bytes()
-                                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-                    };
-                    (b64(a, 22) && b64(b, 43)) || (b64(a, 43) && b64(b, 22))
-                })
-            });
-        assert_eq!(token_shaped, None, "a token is in the logs");
+        assert_clean(&logs, t);
         assert!(
             logs.contains("otp sent") || t.outbox.entries().is_empty(),
             "nothing was captured"
         );
     }
+}
+
+/// Panics if `logs` hold a code or a number that was texted, the client
+/// secret, or anything shaped like a refresh or challenge token.
+fn assert_clean(logs: &str, t: &TestApp) {
+    for sms in t.outbox.entries() {
+        assert!(!logs.contains(&sms.code), "a code is in the logs: {logs}");
+        // The national number, which is in every full form of it.
+        assert!(
+            !logs.contains(&sms.to[3..]),
+            "a phone number is in the logs: {logs}"
+        );
+    }
+    assert!(
+        !logs.contains(CLIENT_SECRET),
+        "the client secret is in the logs"
+    );
+    let b64 = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    };
+    let token_shaped = logs
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .find(|word| {
+            word.split_once('.')
+                .is_some_and(|(a, b)| (b64(a, 22) && b64(b, 43)) || (b64(a, 43) && b64(b, 22)))
+        });
+    assert_eq!(token_shaped, None, "a token is in the logs");
 }
