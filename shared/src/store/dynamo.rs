@@ -42,6 +42,27 @@ impl DynamoStore {
             table: table.into(),
         }
     }
+
+    /// Every client record, for operators: a full table scan, never on a
+    /// request path.
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, Error> {
+        let mut clients = vec![];
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", s("client#"))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?;
+            clients.push(client_from(&item)?);
+        }
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(clients)
+    }
 }
 
 fn challenge_pk(key: &ChallengeKey) -> String {
@@ -96,6 +117,21 @@ fn get_list(item: &Item, name: &'static str) -> Result<Vec<String>, Error> {
             .collect(),
         _ => Err(corrupt(name)),
     }
+}
+
+fn client_from(item: &Item) -> Result<ClientRecord, Error> {
+    let pk = get_s(item, "pk")?;
+    let settings: ClientSettings =
+        serde_json::from_str(&get_s(item, "settings")?).map_err(|_| corrupt("settings"))?;
+    Ok(ClientRecord {
+        client_id: pk
+            .strip_prefix("client#")
+            .ok_or_else(|| corrupt("pk"))?
+            .to_string(),
+        secret_hash: get_s(item, "secret_hash")?,
+        disabled: get_bool(item, "disabled")?,
+        settings,
+    })
 }
 
 fn challenge_item(c: &Challenge) -> Item {
@@ -300,17 +336,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
-        let Some(item) = out.item() else {
-            return Ok(None);
-        };
-        let settings: ClientSettings =
-            serde_json::from_str(&get_s(item, "settings")?).map_err(|_| corrupt("settings"))?;
-        Ok(Some(ClientRecord {
-            client_id: client_id.to_string(),
-            secret_hash: get_s(item, "secret_hash")?,
-            disabled: get_bool(item, "disabled")?,
-            settings,
-        }))
+        out.item().map(client_from).transpose()
     }
 
     async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {

@@ -1,0 +1,363 @@
+//! `otp-admin`: operate a deployment's table. Clients (secret printed once,
+//! stored hashed), their sender ids and templates, the user directory (CSV
+//! import) and test numbers. Endpoints and credentials come from the AWS
+//! SDK's usual settings; the table from `--table` or `OTP_TABLE_NAME`.
+
+use clap::{Parser, Subcommand};
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::code::{Charset, random_bytes};
+use otp_shared::domain::keys::{ServerSecret, b64, b64_decode};
+use otp_shared::domain::phone::PhoneNumber;
+use otp_shared::domain::user::{ThaiIdCard, User};
+use otp_shared::store::{DynamoStore, Store};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "otp-admin",
+    version,
+    about = "Operate the OTP login service's table"
+)]
+struct Cli {
+    /// The DynamoDB table (the stack's `TableName` output).
+    #[arg(long, env = "OTP_TABLE_NAME", global = true, default_value = "")]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, list, disable and configure clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// The user directory, for clients that serve registered users only.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Numbers with a fixed code that are never texted (refused in prod).
+    #[command(subcommand)]
+    TestNumber(TestNumberCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Creates a client; prints its id and secret (the secret only this once).
+    Create {
+        /// Letters, digits, `-` and `_`; at most 64.
+        #[arg(long)]
+        id: String,
+        /// Shown in messages as {BRAND}.
+        #[arg(long, default_value = "OTP")]
+        brand: String,
+        /// A registered SNS sender id; repeat for more, the first is the default.
+        #[arg(long = "sender-id")]
+        sender_ids: Vec<String>,
+        /// `LOCALE=TEXT` with {OTP} (and {REF}, {MINUTES}, {BRAND}); repeatable.
+        #[arg(long = "template")]
+        templates: Vec<String>,
+        /// The locale used when a request names none.
+        #[arg(long, default_value = "en")]
+        default_locale: String,
+        #[arg(long, default_value_t = 6)]
+        code_length: u8,
+        /// `digits` or `alphanumeric`.
+        #[arg(long, default_value = "digits")]
+        charset: String,
+        #[arg(long, default_value_t = 300)]
+        lifetime_secs: u32,
+        /// For national forms like 08x…
+        #[arg(long, default_value = "66")]
+        default_calling_code: String,
+        /// Repeatable; none means the deployment's list.
+        #[arg(long = "allowed-calling-code")]
+        allowed_calling_codes: Vec<String>,
+        /// Confirm answers "Code is correct." instead of issuing tokens.
+        #[arg(long)]
+        no_tokens: bool,
+        /// Only users in the directory may log in.
+        #[arg(long)]
+        registered_users_only: bool,
+    },
+    /// Lists clients: id, state, brand and sender ids (never secrets).
+    List,
+    /// Disables a client: its secret stops working at once (cached up to 60 s).
+    Disable {
+        #[arg(long)]
+        id: String,
+    },
+    /// Registers one more sender id for a client.
+    AddSender {
+        #[arg(long)]
+        id: String,
+        #[arg(long = "sender-id")]
+        sender_id: String,
+    },
+    /// Sets a client's message template for a locale.
+    SetTemplate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        locale: String,
+        /// Must contain {OTP}.
+        #[arg(long)]
+        text: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Imports `mobile,id_card,username,account_id` lines (a header line is
+    /// skipped). Needs the deployment's server secret in OTP_SERVER_SECRET.
+    Import {
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Calling code for national forms like 08x…
+        #[arg(long, default_value = "66")]
+        default_calling_code: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestNumberCommand {
+    /// Gives a client a test number with a fixed code.
+    Add {
+        #[arg(long)]
+        id: String,
+        /// E.164, e.g. +66899990000.
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Takes a test number away from a client.
+    Remove {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        number: String,
+    },
+}
+
+type Outcome = Result<(), String>;
+
+async fn load_client(store: &DynamoStore, id: &str) -> Result<ClientRecord, String> {
+    store
+        .client(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no client {id}"))
+}
+
+/// Validates and stores a client's changed settings.
+async fn save(
+    store: &DynamoStore,
+    mut client: ClientRecord,
+    change: impl FnOnce(&mut ClientSettings),
+) -> Outcome {
+    change(&mut client.settings);
+    client.settings.validate()?;
+    store.put_client(&client).await.map_err(|e| e.to_string())
+}
+
+fn templates(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(l, t)| (l.to_string(), t.to_string()))
+                .ok_or_else(|| format!("--template {pair:?} is not LOCALE=TEXT"))
+        })
+        .collect()
+}
+
+async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome {
+    match command {
+        ClientCommand::Create {
+            id,
+            brand,
+            sender_ids,
+            templates: pairs,
+            default_locale,
+            code_length,
+            charset,
+            lifetime_secs,
+            default_calling_code,
+            allowed_calling_codes,
+            no_tokens,
+            registered_users_only,
+        } => {
+            let defaults = ClientSettings::default();
+            let settings = ClientSettings {
+                brand,
+                sender_ids,
+                templates: if pairs.is_empty() {
+                    defaults.templates.clone()
+                } else {
+                    templates(&pairs)?
+                },
+                default_locale,
+                code_length,
+                code_charset: match charset.as_str() {
+                    "digits" => Charset::Digits,
+                    "alphanumeric" => Charset::Alphanumeric,
+                    other => return Err(format!("--charset {other:?}: digits or alphanumeric")),
+                },
+                lifetime_secs,
+                default_calling_code,
+                allowed_calling_codes,
+                issue_tokens: !no_tokens,
+                require_registered_users: registered_users_only,
+                ..defaults
+            };
+            settings.validate()?;
+            let well_formed = (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !well_formed {
+                return Err("--id must be 1 to 64 letters, digits, - or _".into());
+            }
+            if store
+                .client(&id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!("client {id} exists already"));
+            }
+            let secret = b64(&random_bytes::<32>(&otp_shared::clock::OsEntropy));
+            store
+                .put_client(&ClientRecord::new(&id, &secret, settings))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client_id:     {id}");
+            println!("client_secret: {secret}");
+            println!("(the secret is stored hashed and cannot be shown again)");
+            Ok(())
+        }
+        ClientCommand::List => {
+            for client in store.clients().await.map_err(|e| e.to_string())? {
+                let state = if client.disabled {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
+                let senders = client.settings.sender_ids.join(",");
+                println!(
+                    "{}\t{state}\t{}\t{senders}",
+                    client.client_id, client.settings.brand
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Disable { id } => {
+            let mut client = load_client(store, &id).await?;
+            client.disabled = true;
+            store.put_client(&client).await.map_err(|e| e.to_string())?;
+            println!("client {id} disabled");
+            Ok(())
+        }
+        ClientCommand::AddSender { id, sender_id } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| {
+                if !s.sender_ids.contains(&sender_id) {
+                    s.sender_ids.push(sender_id);
+                }
+            })
+            .await
+        }
+        ClientCommand::SetTemplate { id, locale, text } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| {
+                s.templates.insert(locale, text);
+            })
+            .await
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    if cli.table.is_empty() {
+        return Err("the table is required: --table or OTP_TABLE_NAME".into());
+    }
+    let sdk = otp_shared::aws::load_sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cli.table.clone());
+    match cli.command {
+        Command::Client(command) => client_command(&store, command).await,
+        Command::Users(UsersCommand::Import {
+            file,
+            default_calling_code,
+        }) => {
+            let secret_text = std::env::var("OTP_SERVER_SECRET")
+                .map_err(|_| "OTP_SERVER_SECRET (the deployment's server secret) is required")?;
+            let secret = b64_decode(secret_text.trim())
+                .ok_or("OTP_SERVER_SECRET must be base64url")
+                .and_then(|bytes| ServerSecret::new(&bytes))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let mut imported = 0;
+            for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+                if line.is_empty() || (number == 1 && line.starts_with("mobile")) {
+                    continue;
+                }
+                let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+                let [mobile, card, username, account_id] = fields[..] else {
+                    return Err(format!(
+                        "line {number}: expected mobile,id_card,username,account_id"
+                    ));
+                };
+                let phone = PhoneNumber::parse(mobile, &default_calling_code)
+                    .map_err(|_| format!("line {number}: not a phone number"))?;
+                let card = ThaiIdCard::parse(card)
+                    .ok_or(format!("line {number}: invalid ID card number"))?;
+                if username.is_empty() || account_id.is_empty() {
+                    return Err(format!(
+                        "line {number}: username and account_id are required"
+                    ));
+                }
+                let user = User {
+                    account_id: account_id.into(),
+                    username: username.into(),
+                    phone_key: secret.phone_key(&phone),
+                    id_card_hash: Some(secret.id_card_hash(&card)),
+                };
+                store.put_user(&user).await.map_err(|e| e.to_string())?;
+                imported += 1;
+            }
+            println!("imported {imported} users");
+            Ok(())
+        }
+        Command::TestNumber(command) => {
+            if std::env::var("OTP_STAGE").is_ok_and(|stage| stage == "prod") {
+                return Err("test numbers are refused in the prod stage".into());
+            }
+            match command {
+                TestNumberCommand::Add { id, number, code } => {
+                    let client = load_client(&store, &id).await?;
+                    save(&store, client, |s| {
+                        s.test_numbers.insert(number, code);
+                    })
+                    .await
+                }
+                TestNumberCommand::Remove { id, number } => {
+                    let client = load_client(&store, &id).await?;
+                    save(&store, client, |s| {
+                        s.test_numbers.remove(&number);
+                    })
+                    .await
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("otp-admin: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

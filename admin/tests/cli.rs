@@ -1,0 +1,293 @@
+//! `otp-admin` against DynamoDB Local (started by `make test`): what it
+//! writes is what the handlers then use.
+
+use otp_integration_tests::{TestApp, fresh_table};
+use otp_shared::domain::keys::b64;
+use otp_shared::http::Function;
+use otp_shared::store::{DynamoStore, Store};
+use serde_json::json;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+fn admin(table: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_otp-admin"))
+        .args(args)
+        .env("OTP_TABLE_NAME", table)
+        .output()
+        .expect("otp-admin runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    assert!(!output.status.success(), "should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The value after `label` in otp-admin's output.
+fn field(output: &str, label: &str) -> String {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {label} in {output}"))
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["client", "--help"],
+        vec!["client", "create", "--help"],
+        vec!["client", "list", "--help"],
+        vec!["client", "disable", "--help"],
+        vec!["client", "add-sender", "--help"],
+        vec!["client", "set-template", "--help"],
+        vec!["users", "--help"],
+        vec!["users", "import", "--help"],
+        vec!["test-number", "--help"],
+        vec!["test-number", "add", "--help"],
+        vec!["test-number", "remove", "--help"],
+    ] {
+        let out = stdout(&admin("", &args));
+        assert!(out.contains("Usage: otp-admin"), "{args:?}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn a_created_client_logs_users_in_and_its_secret_is_shown_once() {
+    let (client, table) = fresh_table().await;
+    let created = stdout(&admin(
+        &table,
+        &[
+            "client",
+            "create",
+            "--id",
+            "shop",
+            "--brand",
+            "Shop",
+            "--sender-id",
+            "ShopOTP",
+            "--template",
+            "en={BRAND} code {OTP} ref {REF}",
+        ],
+    ));
+    let secret = field(&created, "client_secret:");
+    assert_eq!(field(&created, "client_id:"), "shop");
+
+    let store = DynamoStore::new(client.clone(), table.clone());
+    let record = store.client("shop").await.unwrap().unwrap();
+    assert!(record.authenticates(&secret));
+    let items = client.scan().table_name(&table).send().await.unwrap();
+    assert!(
+        !format!("{:?}", items.items()).contains(&secret),
+        "stored hashed"
+    );
+
+    let again = stderr(&admin(&table, &["client", "create", "--id", "shop"]));
+    assert!(again.contains("exists already"), "{again}");
+
+    let t = TestApp::over(Arc::new(store), None).await;
+    let body = json!({"client_id": "shop", "client_secret": secret, "mobile_no": "0812345678"});
+    let sent = t.call(Function::RequestOtp, "request-otp", &body).await;
+    assert_eq!(sent.status, 200, "{sent:?}");
+    let sms = t.last_sms();
+    assert_eq!(sms.sender_id.as_deref(), Some("ShopOTP"));
+    assert!(sms.message.starts_with("Shop code "));
+}
+
+#[tokio::test]
+async fn clients_are_listed_configured_and_disabled() {
+    let (client, table) = fresh_table().await;
+    let secret = field(
+        &stdout(&admin(&table, &["client", "create", "--id", "app-1"])),
+        "client_secret:",
+    );
+    stdout(&admin(
+        &table,
+        &["client", "create", "--id", "app-2", "--brand", "Two"],
+    ));
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "add-sender",
+            "--id",
+            "app-1",
+            "--sender-id",
+            "AppOne",
+        ],
+    ));
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "set-template",
+            "--id",
+            "app-1",
+            "--locale",
+            "th",
+            "--text",
+            "รหัส {OTP}",
+        ],
+    ));
+    let refused = stderr(&admin(
+        &table,
+        &[
+            "client",
+            "set-template",
+            "--id",
+            "app-1",
+            "--locale",
+            "vi",
+            "--text",
+            "no code",
+        ],
+    ));
+    assert!(refused.contains("{OTP}"), "{refused}");
+    assert!(stderr(&admin(&table, &["client", "disable", "--id", "nobody"])).contains("no client"));
+
+    let listed = stdout(&admin(&table, &["client", "list"]));
+    assert_eq!(
+        listed,
+        "app-1\tenabled\tOTP\tAppOne\napp-2\tenabled\tTwo\t\n"
+    );
+    assert!(!listed.contains(&secret));
+
+    stdout(&admin(&table, &["client", "disable", "--id", "app-1"]));
+    assert!(stdout(&admin(&table, &["client", "list"])).starts_with("app-1\tdisabled"));
+    let store = DynamoStore::new(client, table);
+    let record = store.client("app-1").await.unwrap().unwrap();
+    assert!(
+        !record.authenticates(&secret),
+        "a disabled client's secret stops working"
+    );
+    assert_eq!(record.settings.templates["th"], "รหัส {OTP}");
+}
+
+#[tokio::test]
+async fn imported_users_log_in_through_one_id() {
+    let (client, table) = fresh_table().await;
+    let csv = std::env::temp_dir().join(format!("otp-admin-users-{}.csv", std::process::id()));
+    std::fs::write(
+        &csv,
+        "mobile,id_card,username,account_id\n081-234-5678,1234567890121,somchai.j,ACC-1\n",
+    )
+    .unwrap();
+    let server_secret_b64 = b64(b"a test server secret, 32 bytes or more");
+    let imported = Command::new(env!("CARGO_BIN_EXE_otp-admin"))
+        .args(["users", "import", "--file", csv.to_str().unwrap()])
+        .env("OTP_TABLE_NAME", &table)
+        .env("OTP_SERVER_SECRET", &server_secret_b64)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&imported).trim(), "imported 1 users");
+    std::fs::write(&csv, "0812345678,1234567890122,x,y\n").unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_otp-admin"))
+        .args(["users", "import", "--file", csv.to_str().unwrap()])
+        .env("OTP_TABLE_NAME", &table)
+        .env("OTP_SERVER_SECRET", &server_secret_b64)
+        .output()
+        .unwrap();
+    assert!(stderr(&bad).contains("line 1: invalid ID card number"));
+    std::fs::remove_file(&csv).ok();
+
+    // The handlers hash with the same server secret, so they find the user.
+    let t = TestApp::over(Arc::new(DynamoStore::new(client, table)), None).await;
+    let body = json!({
+        "client_id": otp_integration_tests::CLIENT_ID, "client_secret": otp_integration_tests::CLIENT_SECRET,
+        "mobile_no": "0812345678", "id_card_num": "1234567890121",
+    });
+    let answer = t.call(Function::RequestOtp, "oneid-request", &body).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn test_numbers_are_added_removed_and_refused_in_prod() {
+    let (client, table) = fresh_table().await;
+    stdout(&admin(&table, &["client", "create", "--id", "qa"]));
+    stdout(&admin(
+        &table,
+        &[
+            "test-number",
+            "add",
+            "--id",
+            "qa",
+            "--number",
+            "+66899990000",
+            "--code",
+            "123456",
+        ],
+    ));
+    let store = DynamoStore::new(client, table.clone());
+    let numbers = store
+        .client("qa")
+        .await
+        .unwrap()
+        .unwrap()
+        .settings
+        .test_numbers;
+    assert_eq!(
+        numbers.get("+66899990000").map(String::as_str),
+        Some("123456")
+    );
+    let bad = stderr(&admin(
+        &table,
+        &[
+            "test-number",
+            "add",
+            "--id",
+            "qa",
+            "--number",
+            "0899990000",
+            "--code",
+            "1",
+        ],
+    ));
+    assert!(bad.contains("test_numbers"), "{bad}");
+    stdout(&admin(
+        &table,
+        &[
+            "test-number",
+            "remove",
+            "--id",
+            "qa",
+            "--number",
+            "+66899990000",
+        ],
+    ));
+    assert!(
+        store
+            .client("qa")
+            .await
+            .unwrap()
+            .unwrap()
+            .settings
+            .test_numbers
+            .is_empty()
+    );
+
+    let prod = Command::new(env!("CARGO_BIN_EXE_otp-admin"))
+        .args([
+            "test-number",
+            "add",
+            "--id",
+            "qa",
+            "--number",
+            "+66899990000",
+            "--code",
+            "123456",
+        ])
+        .env("OTP_TABLE_NAME", &table)
+        .env("OTP_STAGE", "prod")
+        .output()
+        .unwrap();
+    assert!(stderr(&prod).contains("refused in the prod stage"));
+}
