@@ -308,6 +308,16 @@ fn condition_failed(reason: Option<&CancellationReason>) -> bool {
     reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
 }
 
+/// Whether a conditional update was applied: a failed condition is an
+/// answer (`false`), not an error.
+fn applied(result: Result<UpdateItemOutput, SdkError<UpdateItemError>>) -> Result<bool, Error> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if update_condition_failure(&e).is_some() => Ok(false),
+        Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+    }
+}
+
 /// The outcome of a conditional update that returns the item: the new item
 /// decoded on success; on a failed condition, the domain's reason read from
 /// the old item (`None` when there was no item).
@@ -486,12 +496,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":token_hash", s(token_hash))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Replaced by a newer challenge meanwhile: nothing to mark.
-            Err(e) if update_condition_failure(&e).is_some() => Ok(()),
-            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
-        }
+        // Not applied: the slot holds a newer challenge, nothing to mark.
+        applied(result).map(drop)
     }
 
     async fn count_attempt(
@@ -673,11 +679,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":presented", s(presented_hash))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if update_condition_failure(&e).is_some() => Ok(()),
-            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
-        }
+        applied(result).map(drop)
     }
 
     async fn revoke_family(
@@ -700,10 +702,6 @@ impl Store for DynamoStore {
             .expression_attribute_values(":hash", s(token_hash))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if update_condition_failure(&e).is_some() => Ok(false),
-            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
-        }
+        applied(result)
     }
 }
