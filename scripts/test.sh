@@ -58,6 +58,7 @@ wait_for "moto" "http://127.0.0.1:$moto_port/moto-api/" "$logs/moto.log"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
 export AWS_ENDPOINT_URL_SNS="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 

@@ -68,16 +68,24 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     let sdk = aws_config().await;
     let (dynamodb, table) = fresh_table().await;
     let key_id = kms_key().await;
+    // The server secret as the stack keeps it: 64 generated characters in
+    // Secrets Manager, read at cold start.
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!("otp-server-secret-{}", std::process::id()))
+        .secret_string("S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tAbCd")
+        .send()
+        .await
+        .expect("moto keeps the secret");
     let vars = HashMap::from([
         ("OTP_TABLE_NAME", table.clone()),
         ("OTP_SIGNING_KEY_ID", key_id),
-        (
-            "OTP_SERVER_SECRET",
-            "bGFtYmRhLXdpcmluZy10ZXN0LXNlY3JldC0zMi1ieXRlcy1wbHVz".into(),
-        ),
+        ("OTP_SERVER_SECRET_ARN", secret.arn().unwrap().to_string()),
     ]);
     let settings = LambdaSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let app = otp_shared::aws::app(settings, &sdk);
+    let app = otp_shared::aws::app(settings, &sdk)
+        .await
+        .expect("the Lambda wiring");
     DynamoStore::new(dynamodb, table)
         .put_client(&ClientRecord::new(
             CLIENT_ID,

@@ -4,9 +4,10 @@
 //! SDK's usual settings; the table from `--table` or `OTP_TABLE_NAME`.
 
 use clap::{Parser, Subcommand};
+use otp_shared::config::SecretSource;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::code::{Charset, random_bytes};
-use otp_shared::domain::keys::{ServerSecret, b64, b64_decode};
+use otp_shared::domain::keys::b64;
 use otp_shared::domain::phone::PhoneNumber;
 use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::store::{DynamoStore, Store};
@@ -107,7 +108,8 @@ enum ClientCommand {
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Imports `mobile,id_card,username,account_id` lines (a header line is
-    /// skipped). Needs the deployment's server secret in OTP_SERVER_SECRET.
+    /// skipped). Needs the deployment's server secret: OTP_SERVER_SECRET_ARN
+    /// (the stack's secret) or OTP_SERVER_SECRET.
     Import {
         #[arg(long)]
         file: std::path::PathBuf,
@@ -288,11 +290,9 @@ async fn run(cli: Cli) -> Outcome {
             file,
             default_calling_code,
         }) => {
-            let secret_text = std::env::var("OTP_SERVER_SECRET")
-                .map_err(|_| "OTP_SERVER_SECRET (the deployment's server secret) is required")?;
-            let secret = b64_decode(secret_text.trim())
-                .ok_or("OTP_SERVER_SECRET must be base64url")
-                .and_then(|bytes| ServerSecret::new(&bytes))?;
+            // The same secret the functions hash with, from the same place.
+            let source = SecretSource::from_lookup(|name| std::env::var(name).ok())?;
+            let secret = otp_shared::aws::server_secret(source, &sdk).await?;
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let mut imported = 0;

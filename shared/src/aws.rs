@@ -3,6 +3,7 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, …), and error reduction to safe log text.
 
 use crate::Error;
+use crate::config::SecretSource;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// Loads the SDK configuration once: region, credentials and endpoints from
@@ -30,14 +31,40 @@ pub fn sdk_failure<E: ProvideErrorMetadata, R>(operation: &str, err: &SdkError<E
 /// DynamoDB, SNS and KMS clients from one `SdkConfig`.
 pub async fn app_from_env() -> Result<crate::App, String> {
     let settings = crate::config::LambdaSettings::from_env()?;
-    Ok(app(settings, &load_sdk_config().await))
+    app(settings, &load_sdk_config().await).await
 }
 
-pub fn app(settings: crate::config::LambdaSettings, sdk: &aws_config::SdkConfig) -> crate::App {
+/// The server secret, fetched from Secrets Manager if that is its source.
+pub async fn server_secret(
+    source: SecretSource,
+    sdk: &aws_config::SdkConfig,
+) -> Result<crate::domain::keys::ServerSecret, String> {
+    match source {
+        SecretSource::Inline(secret) => Ok(*secret),
+        SecretSource::SecretsManager { secret_id } => {
+            let out = aws_sdk_secretsmanager::Client::new(sdk)
+                .get_secret_value()
+                .secret_id(&secret_id)
+                .send()
+                .await
+                .map_err(|e| sdk_failure("secretsmanager.GetSecretValue", &e).to_string())?;
+            let text = out
+                .secret_string()
+                .ok_or("the server secret has no text value")?;
+            crate::config::server_secret_from_text(text)
+        }
+    }
+}
+
+pub async fn app(
+    settings: crate::config::LambdaSettings,
+    sdk: &aws_config::SdkConfig,
+) -> Result<crate::App, String> {
     use crate::clock::{OsEntropy, SystemClock};
     use std::sync::Arc;
 
-    crate::App::new(
+    let secret = server_secret(settings.server_secret, sdk).await?;
+    Ok(crate::App::new(
         Arc::new(crate::store::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
             settings.table_name,
@@ -50,7 +77,7 @@ pub fn app(settings: crate::config::LambdaSettings, sdk: &aws_config::SdkConfig)
         )),
         Arc::new(SystemClock),
         Arc::new(OsEntropy),
-        settings.server_secret,
+        secret,
         settings.config,
-    )
+    ))
 }

@@ -38,8 +38,37 @@ pub struct LambdaSettings {
     pub signing_key_id: String,
     /// The key used before the last rotation, still published in JWKS.
     pub previous_signing_key_id: Option<String>,
-    pub server_secret: ServerSecret,
+    pub server_secret: SecretSource,
     pub config: Config,
+}
+
+/// Where the deployment's server secret (DESIGN §5.2) comes from.
+pub enum SecretSource {
+    /// `OTP_SERVER_SECRET`: the value itself, for local runs and tests.
+    Inline(Box<ServerSecret>),
+    /// `OTP_SERVER_SECRET_ARN`: read from Secrets Manager at cold start, so
+    /// the value is in no environment and no template.
+    SecretsManager { secret_id: String },
+}
+
+impl SecretSource {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        match (lookup("OTP_SERVER_SECRET_ARN"), lookup("OTP_SERVER_SECRET")) {
+            (Some(secret_id), _) if !secret_id.is_empty() => Ok(Self::SecretsManager { secret_id }),
+            (_, Some(text)) => Ok(Self::Inline(Box::new(server_secret_from_text(&text)?))),
+            _ => Err(
+                "environment variable OTP_SERVER_SECRET_ARN (or OTP_SERVER_SECRET) is required"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// The secret's text is base64url (the stack generates 64 such characters).
+pub fn server_secret_from_text(text: &str) -> Result<ServerSecret, String> {
+    let bytes =
+        b64_decode(text.trim()).ok_or("the server secret must be base64url without padding")?;
+    Ok(ServerSecret::new(&bytes)?)
 }
 
 impl LambdaSettings {
@@ -53,9 +82,7 @@ impl LambdaSettings {
         let required = |name: &str| {
             lookup(name).ok_or_else(|| format!("environment variable {name} is required"))
         };
-        let secret_text = required("OTP_SERVER_SECRET")?;
-        let secret_bytes = b64_decode(secret_text.trim())
-            .ok_or("OTP_SERVER_SECRET must be base64url without padding")?;
+        let server_secret = SecretSource::from_lookup(&lookup)?;
         let access_token_ttl_secs = match lookup("OTP_ACCESS_TOKEN_TTL_SECS") {
             Some(v) => v
                 .parse()
@@ -69,7 +96,7 @@ impl LambdaSettings {
             signing_key_id: required("OTP_SIGNING_KEY_ID")?,
             previous_signing_key_id: lookup("OTP_PREVIOUS_SIGNING_KEY_ID")
                 .filter(|s| !s.is_empty()),
-            server_secret: ServerSecret::new(&secret_bytes)?,
+            server_secret,
             config: Config {
                 issuer: lookup("OTP_ISSUER").filter(|s| !s.is_empty()),
                 access_token_ttl_secs,
@@ -146,6 +173,23 @@ mod tests {
             let err = LambdaSettings::from_lookup(lookup(&vars)).err().unwrap();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn the_server_secret_comes_from_secrets_manager_when_named() {
+        let both = [
+            ("OTP_SERVER_SECRET_ARN", "arn:aws:secretsmanager:x"),
+            ("OTP_SERVER_SECRET", SECRET),
+        ];
+        assert!(matches!(
+            SecretSource::from_lookup(lookup(&both)),
+            Ok(SecretSource::SecretsManager { secret_id }) if secret_id == "arn:aws:secretsmanager:x"
+        ));
+        assert!(matches!(
+            SecretSource::from_lookup(lookup(&both[1..])),
+            Ok(SecretSource::Inline(_))
+        ));
+        assert!(SecretSource::from_lookup(lookup(&[])).is_err());
     }
 
     #[test]

@@ -354,6 +354,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     endpoint("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local");
     endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)");
     endpoint("AWS_ENDPOINT_URL_KMS", "moto (KMS)");
+    endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto (Secrets Manager)");
     otp_shared::aws::load_sdk_config().await
 }
 
