@@ -540,6 +540,7 @@ impl App {
         let (family_id, presented_hash) =
             RefreshToken::parse(refresh_token).ok_or(Error::InvalidGrant)?;
         let next = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
+        let next_hash = sha256(next.as_bytes());
         let now = self.clock.now_ms();
         let rotated = self
             .store
@@ -547,7 +548,7 @@ impl App {
                 &family_id,
                 &presented_hash,
                 &client.client_id,
-                &sha256(next.as_bytes()),
+                &next_hash,
                 now,
             )
             .await?;
@@ -570,10 +571,9 @@ impl App {
             Err(e) => {
                 // The caller never gets the new token: make the one it holds
                 // current again, or its next use would look like theft.
-                let new_hash = sha256(next.as_bytes());
                 if let Err(undo) = self
                     .store
-                    .unrotate_refresh(&family_id, &presented_hash, &new_hash)
+                    .unrotate_refresh(&family_id, &presented_hash, &next_hash)
                     .await
                 {
                     tracing::error!(error = %undo, "refresh rotation could not be undone");

@@ -393,7 +393,6 @@ fn token_fields(app: &App, t: &TokenSet) -> Value {
 fn source_ip(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
-        #[allow(unreachable_patterns)]
         _ => None,
     }
 }

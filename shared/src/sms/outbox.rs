@@ -2,7 +2,6 @@ use super::{SmsMessage, SmsRefused, SmsSender};
 use crate::clock::{Clock, rfc3339_utc};
 use async_trait::async_trait;
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A sent message as the local outbox lists it.
@@ -17,12 +16,11 @@ pub struct OutboxEntry {
 }
 
 /// Keeps every message in memory, newest last; optionally prints each as one
-/// line. Can be told to refuse, to exercise the failure path.
+/// line.
 pub struct Outbox {
     entries: Mutex<Vec<OutboxEntry>>,
     clock: Arc<dyn Clock>,
     print: bool,
-    refusing: AtomicBool,
 }
 
 impl Outbox {
@@ -31,7 +29,6 @@ impl Outbox {
             entries: Mutex::default(),
             clock,
             print,
-            refusing: AtomicBool::new(false),
         }
     }
 
@@ -41,19 +38,11 @@ impl Outbox {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
-
-    /// While true, every send fails as SNS would when it refuses a message.
-    pub fn set_refusing(&self, refusing: bool) {
-        self.refusing.store(refusing, Ordering::SeqCst);
-    }
 }
 
 #[async_trait]
 impl SmsSender for Outbox {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused> {
-        if self.refusing.load(Ordering::SeqCst) {
-            return Err(SmsRefused);
-        }
         let entry = OutboxEntry {
             to: message.to.clone(),
             message: message.text.clone(),
