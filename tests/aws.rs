@@ -3,7 +3,7 @@
 
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, fresh_table,
-    http_get, kms_key, moto_url, test_settings, verify_jwt,
+    http_get, kms_signing_alias, moto_url, test_settings, verify_jwt,
 };
 use otp_shared::config::LambdaSettings;
 use otp_shared::domain::client::ClientRecord;
@@ -32,7 +32,11 @@ fn moto_sms() -> Vec<(String, String)> {
 
 fn code_in(message: &str) -> String {
     let start = message.find("code is ").expect("template names the code") + "code is ".len();
-    message[start..start + 6].to_string()
+    message[start..]
+        .split(' ')
+        .next()
+        .expect("a code")
+        .to_string()
 }
 
 #[tokio::test]
@@ -67,7 +71,7 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
 async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     let sdk = aws_config().await;
     let (dynamodb, table) = fresh_table().await;
-    let key_id = kms_key().await;
+    let signing_alias = kms_signing_alias().await;
     // The server secret as the stack keeps it: 64 generated characters in
     // Secrets Manager, read at cold start.
     let secret = aws_sdk_secretsmanager::Client::new(&sdk)
@@ -79,8 +83,10 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
         .expect("moto keeps the secret");
     let vars = HashMap::from([
         ("OTP_TABLE_NAME", table.clone()),
-        ("OTP_SIGNING_KEY_ID", key_id),
+        ("OTP_SIGNING_KEY_ALIAS", signing_alias),
         ("OTP_SERVER_SECRET_ARN", secret.arn().unwrap().to_string()),
+        // The stack's CodeLength parameter, for clients that set none.
+        ("OTP_CODE_LENGTH", "8".to_string()),
     ]);
     let settings = LambdaSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
     let app = otp_shared::aws::app(settings, &sdk)
@@ -112,6 +118,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     assert_eq!(to, "+66861234567");
     let ref_code = sent.body["data"]["ref_code"].as_str().unwrap();
     assert!(message.contains(ref_code));
+    assert_eq!(code_in(&message).len(), 8, "the deployment's code length");
 
     let body = json!({
         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,

@@ -288,8 +288,8 @@ async fn otp_invalid_for_wrong_expired_and_used_codes() {
 
 #[tokio::test]
 async fn generate_access_token_unsuccessful() {
-    // A signing key that does not exist in KMS: every signature fails.
-    let signer = kms_signer("00000000-0000-0000-0000-000000000000", None).await;
+    // A signing key alias that does not exist in KMS: every signature fails.
+    let signer = kms_signer("alias/otp-no-such-key").await;
     let t = TestApp::build(
         Arc::new(dynamo_store().await),
         None,

@@ -7,17 +7,23 @@ use aws_lc_rs::hmac;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use otp_integration_tests::{
-    CLIENT_ID, ISSUER, TestApp, api_request, call, kms_key, kms_signer, memory_store, now_ms,
+    CLIENT_ID, ISSUER, TestApp, api_request, call, kms_client, kms_signer, kms_signing_alias,
+    memory_store, now_ms,
 };
 use otp_shared::domain::keys::{b64, b64_decode};
 use otp_shared::http::Function;
+use otp_shared::signer::rotation::{Rotation, rotate};
+use otp_shared::signer::{ALIAS_REFRESH, KmsSigner, Signer};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// An app signing with the KMS key `key_id` (and publishing `previous`),
-/// its clock at `start_ms`.
-async fn issuer(key_id: &str, previous: Option<&str>, start_ms: i64) -> TestApp {
-    let signer = kms_signer(key_id, previous).await;
+/// An app signing with the KMS key behind `alias`, its clock at `start_ms`.
+async fn issuer(alias: &str, start_ms: i64) -> TestApp {
+    with_signer(kms_signer(alias).await, start_ms).await
+}
+
+async fn with_signer(signer: Arc<dyn Signer>, start_ms: i64) -> TestApp {
     TestApp::build(Arc::new(memory_store()), None, signer, start_ms).await
 }
 
@@ -25,6 +31,8 @@ async fn access_token(t: &TestApp) -> String {
     let (token, _, code) = t.code_for("0812345678").await;
     let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    // Past the resend cooldown, so the next call can request a code.
+    t.clock.advance_secs(61);
     confirmed.body["data"]["access_token"]
         .as_str()
         .unwrap()
@@ -93,7 +101,7 @@ fn encode(value: &Value) -> String {
 
 #[tokio::test]
 async fn rule_6_jwt_authorizer_accepts_kms_signed_access_tokens() {
-    let t = issuer(&kms_key().await, None, now_ms()).await;
+    let t = issuer(&kms_signing_alias().await, now_ms()).await;
     let token = access_token(&t).await;
     let (discovery, jwks) = published_keys(&t).await;
     let claims =
@@ -105,7 +113,7 @@ async fn rule_6_jwt_authorizer_accepts_kms_signed_access_tokens() {
 
 #[tokio::test]
 async fn rule_6_jwt_authorizer_rejects_forged_foreign_and_stale_tokens() {
-    let t = issuer(&kms_key().await, None, now_ms()).await;
+    let t = issuer(&kms_signing_alias().await, now_ms()).await;
     let token = access_token(&t).await;
     let (discovery, jwks) = published_keys(&t).await;
     let (header, claims) = parts(&token);
@@ -157,30 +165,115 @@ async fn rule_6_jwt_authorizer_rejects_forged_foreign_and_stale_tokens() {
     );
 
     // Minted two hours ago with a one-hour lifetime.
-    let past = issuer(&kms_key().await, None, now_ms() - 2 * 3_600_000).await;
+    let past = issuer(&kms_signing_alias().await, now_ms() - 2 * 3_600_000).await;
     let expired = access_token(&past).await;
     let (discovery, jwks) = published_keys(&past).await;
     let refusal = authorize(&expired, &discovery, &jwks, CLIENT_ID).unwrap_err();
     assert!(refusal.contains("Expired"), "{refusal}");
 }
 
-#[tokio::test]
-async fn rule_6_jwks_keeps_the_previous_key_after_a_rotation() {
-    let (old_key, new_key) = (kms_key().await, kms_key().await);
-    let before = issuer(&old_key, None, now_ms()).await;
-    let in_flight = access_token(&before).await;
+fn kid(token: &str) -> Value {
+    parts(token).0["kid"].clone()
+}
 
-    let after = issuer(&new_key, Some(&old_key), now_ms()).await;
-    let (discovery, jwks) = published_keys(&after).await;
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-    let fresh = access_token(&after).await;
-    assert_eq!(
-        parts(&fresh).0["kid"],
-        jwks["keys"][0]["kid"],
-        "new tokens use the new key"
+fn kids(jwks: &Value) -> Vec<Value> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect()
+}
+
+const PUBLISH_FOR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn rule_6_a_staged_rotation_keeps_every_unexpired_token_verifiable() {
+    let alias = kms_signing_alias().await;
+    let kms = kms_client().await;
+    let t = issuer(&alias, now_ms()).await;
+    let first = access_token(&t).await;
+
+    // Stage one publishes the new key; tokens are still signed with the old.
+    let published = rotate(&kms, &alias, PUBLISH_FOR, false).await.unwrap();
+    assert!(
+        matches!(published, Rotation::Published { .. }),
+        "{published:?}"
     );
-    assert_eq!(parts(&in_flight).0["kid"], jwks["keys"][1]["kid"]);
-    for token in [&in_flight, &fresh] {
+    let (_, jwks) = published_keys(&t).await;
+    assert_eq!(kids(&jwks).len(), 2);
+    assert_eq!(
+        kids(&jwks)[0],
+        kid(&first),
+        "the current key is listed first"
+    );
+    let second = access_token(&t).await;
+    assert_eq!(kid(&second), kid(&first), "the next key does not sign yet");
+
+    // Promotion waits until verifiers have had time to fetch the new key.
+    let early = rotate(&kms, &alias, PUBLISH_FOR, false).await.unwrap_err();
+    assert!(early.contains("--force"), "{early}");
+    let promoted = rotate(&kms, &alias, PUBLISH_FOR, true).await.unwrap();
+    assert!(
+        matches!(
+            promoted,
+            Rotation::Promoted {
+                retired_key_id: None,
+                ..
+            }
+        ),
+        "{promoted:?}"
+    );
+    let third = access_token(&t).await;
+    let (discovery, jwks) = published_keys(&t).await;
+    assert_eq!(kids(&jwks), vec![kid(&third), kid(&first)]);
+    assert_ne!(kid(&third), kid(&first), "new tokens use the new key");
+    for token in [&first, &second, &third] {
         authorize(token, &discovery, &jwks, CLIENT_ID).expect("accepted across the rotation");
+    }
+
+    // The next rotation retires the first key: its tokens expired long ago.
+    rotate(&kms, &alias, PUBLISH_FOR, false).await.unwrap();
+    let promoted = rotate(&kms, &alias, PUBLISH_FOR, true).await.unwrap();
+    assert!(
+        matches!(
+            promoted,
+            Rotation::Promoted {
+                retired_key_id: Some(_),
+                ..
+            }
+        ),
+        "{promoted:?}"
+    );
+    let (_, jwks) = published_keys(&t).await;
+    assert_eq!(kids(&jwks).len(), 2);
+    assert!(
+        !kids(&jwks).contains(&kid(&first)),
+        "the retired key is gone"
+    );
+    assert!(kids(&jwks).contains(&kid(&third)), "the previous key stays");
+}
+
+#[tokio::test]
+async fn rule_6_a_warm_function_keeps_kid_and_signature_in_step_across_a_rotation() {
+    let alias = kms_signing_alias().await;
+    let kms = kms_client().await;
+    // As deployed: the aliases are looked up again only after ALIAS_REFRESH.
+    let warm = with_signer(
+        Arc::new(KmsSigner::new(kms.clone(), &alias, ALIAS_REFRESH)),
+        now_ms(),
+    )
+    .await;
+    let before = access_token(&warm).await;
+    rotate(&kms, &alias, PUBLISH_FOR, false).await.unwrap();
+    rotate(&kms, &alias, PUBLISH_FOR, true).await.unwrap();
+
+    let after = access_token(&warm).await;
+    assert_eq!(kid(&after), kid(&before), "still the key it resolved");
+    // A freshly started function publishes the new key and the previous one.
+    let cold = issuer(&alias, now_ms()).await;
+    let (discovery, jwks) = published_keys(&cold).await;
+    for token in [&before, &after] {
+        authorize(token, &discovery, &jwks, CLIENT_ID).expect("verifiable after the rotation");
     }
 }

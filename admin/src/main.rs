@@ -1,7 +1,9 @@
-//! `otp-admin`: operate a deployment's table. Clients (secret printed once,
-//! stored hashed), their sender ids and templates, the user directory (CSV
-//! import) and test numbers. Endpoints and credentials come from the AWS
-//! SDK's usual settings; the table from `--table` or `OTP_TABLE_NAME`.
+//! `otp-admin`: operate a deployment. Clients (secret printed once, stored
+//! hashed), their sender ids and templates, the user directory (CSV import),
+//! test numbers, and the signing key's staged rotation. Endpoints and
+//! credentials come from the AWS SDK's usual settings; the table from
+//! `--table` or `OTP_TABLE_NAME`, the key's alias from `--alias` or
+//! `OTP_SIGNING_KEY_ALIAS`.
 
 use clap::{Parser, Subcommand};
 use otp_shared::config::SecretSource;
@@ -10,14 +12,16 @@ use otp_shared::domain::code::{Charset, random_bytes};
 use otp_shared::domain::keys::b64;
 use otp_shared::domain::phone::PhoneNumber;
 use otp_shared::domain::user::{ThaiIdCard, User};
+use otp_shared::signer::rotation::{self, Rotation};
 use otp_shared::store::{DynamoStore, Store};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
     name = "otp-admin",
     version,
-    about = "Operate the OTP login service's table"
+    about = "Operate the OTP login service: clients, users, test numbers, signing key"
 )]
 struct Cli {
     /// The DynamoDB table (the stack's `TableName` output).
@@ -38,6 +42,9 @@ enum Command {
     /// Numbers with a fixed code that are never texted (refused in prod).
     #[command(subcommand)]
     TestNumber(TestNumberCommand),
+    /// The KMS key that signs access tokens: status and staged rotation.
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
 }
 
 #[derive(Subcommand)]
@@ -50,7 +57,8 @@ enum ClientCommand {
         /// Shown in messages as {BRAND}.
         #[arg(long, default_value = "OTP")]
         brand: String,
-        /// A registered SNS sender id; repeat for more, the first is the default.
+        /// A registered SNS sender id; repeat for more, the first is the
+        /// default. None: the stack's SenderId.
         #[arg(long = "sender-id")]
         sender_ids: Vec<String>,
         /// `LOCALE=TEXT` with {OTP} (and {REF}, {MINUTES}, {BRAND}); repeatable.
@@ -59,13 +67,15 @@ enum ClientCommand {
         /// The locale used when a request names none.
         #[arg(long, default_value = "en")]
         default_locale: String,
-        #[arg(long, default_value_t = 6)]
-        code_length: u8,
+        /// 4 to 10; default: the stack's CodeLength.
+        #[arg(long)]
+        code_length: Option<u8>,
         /// `digits` or `alphanumeric`.
         #[arg(long, default_value = "digits")]
         charset: String,
-        #[arg(long, default_value_t = 300)]
-        lifetime_secs: u32,
+        /// 120 to 600; default: the stack's CodeLifetimeSeconds.
+        #[arg(long)]
+        lifetime_secs: Option<u32>,
         /// For national forms like 08x…
         #[arg(long, default_value = "66")]
         default_calling_code: String,
@@ -137,6 +147,34 @@ enum TestNumberCommand {
         id: String,
         #[arg(long)]
         number: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SigningKeyCommand {
+    /// Shows the keys behind the aliases (current, next, previous), the
+    /// `kid` each is published under, and their age.
+    Status {
+        /// The stack's `SigningKeyAlias` output.
+        #[arg(long, env = "OTP_SIGNING_KEY_ALIAS")]
+        alias: String,
+    },
+    /// Runs one stage of a rotation. The first run creates a key and only
+    /// publishes it (alias `-next`); the second, once it has been published
+    /// for --min-published-minutes, makes it sign and keeps the key it
+    /// replaces published as `-previous`.
+    Rotate {
+        /// The stack's `SigningKeyAlias` output.
+        #[arg(long, env = "OTP_SIGNING_KEY_ALIAS")]
+        alias: String,
+        /// How long the new key must be published before it signs: longer
+        /// than the functions' 5-minute alias refresh and than any
+        /// verifier's JWKS cache.
+        #[arg(long, default_value_t = 60)]
+        min_published_minutes: u64,
+        /// Promote now, whatever the next key's age.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -278,18 +316,76 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
     }
 }
 
-async fn run(cli: Cli) -> Outcome {
-    if cli.table.is_empty() {
-        return Err("the table is required: --table or OTP_TABLE_NAME".into());
+async fn signing_key_command(kms: &aws_sdk_kms::Client, command: SigningKeyCommand) -> Outcome {
+    match command {
+        SigningKeyCommand::Status { alias } => {
+            for key in rotation::keys(kms, &alias).await? {
+                let age = rotation::key_age(kms, &key.key_id).await?;
+                println!(
+                    "{}\t{}\tkid={}\tcreated {} minutes ago",
+                    key.role.name(),
+                    key.key_id,
+                    key.jwk.kid,
+                    age.as_secs() / 60
+                );
+            }
+            Ok(())
+        }
+        SigningKeyCommand::Rotate {
+            alias,
+            min_published_minutes,
+            force,
+        } => {
+            let publish_for = Duration::from_secs(min_published_minutes * 60);
+            match rotation::rotate(kms, &alias, publish_for, force).await? {
+                Rotation::Published { next_key_id } => {
+                    println!("published a new key as next: {next_key_id}");
+                    println!("JWKS lists it now; tokens are still signed with the current key.");
+                    println!(
+                        "Run `otp-admin signing-key rotate` again in {min_published_minutes} minutes or later to sign with it."
+                    );
+                }
+                Rotation::Promoted {
+                    current_key_id,
+                    previous_key_id,
+                    retired_key_id,
+                } => {
+                    println!("signing with {current_key_id}");
+                    println!("{previous_key_id} stays published as previous");
+                    if let Some(retired) = retired_key_id {
+                        println!(
+                            "{retired} is no longer published; when nothing else uses it: \
+                             aws kms schedule-key-deletion --key-id {retired} --pending-window-in-days 30"
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+async fn run(cli: Cli) -> Outcome {
     let sdk = otp_shared::aws::load_sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cli.table.clone());
+    let table = || {
+        if cli.table.is_empty() {
+            return Err("the table is required: --table or OTP_TABLE_NAME".to_string());
+        }
+        Ok(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            cli.table.clone(),
+        ))
+    };
     match cli.command {
-        Command::Client(command) => client_command(&store, command).await,
+        Command::SigningKey(command) => {
+            signing_key_command(&aws_sdk_kms::Client::new(&sdk), command).await
+        }
+        Command::Client(command) => client_command(&table()?, command).await,
         Command::Users(UsersCommand::Import {
             file,
             default_calling_code,
         }) => {
+            let store = table()?;
             // The same secret the functions hash with, from the same place.
             let source = SecretSource::from_lookup(|name| std::env::var(name).ok())?;
             let secret = otp_shared::aws::server_secret(source, &sdk).await?;
@@ -331,6 +427,7 @@ async fn run(cli: Cli) -> Outcome {
             if std::env::var("OTP_STAGE").is_ok_and(|stage| stage == "prod") {
                 return Err("test numbers are refused in the prod stage".into());
             }
+            let store = table()?;
             match command {
                 TestNumberCommand::Add { id, number, code } => {
                     let client = load_client(&store, &id).await?;

@@ -1,9 +1,10 @@
 //! `otp-admin` against DynamoDB Local (started by `make test`): what it
 //! writes is what the handlers then use.
 
-use otp_integration_tests::{TestApp, fresh_table};
+use otp_integration_tests::{TestApp, fresh_table, kms_signer, kms_signing_alias};
 use otp_shared::domain::keys::b64;
 use otp_shared::http::Function;
+use otp_shared::signer::Signer;
 use otp_shared::store::{DynamoStore, Store};
 use serde_json::json;
 use std::process::{Command, Output};
@@ -55,6 +56,9 @@ fn every_command_has_help() {
         vec!["test-number", "--help"],
         vec!["test-number", "add", "--help"],
         vec!["test-number", "remove", "--help"],
+        vec!["signing-key", "--help"],
+        vec!["signing-key", "status", "--help"],
+        vec!["signing-key", "rotate", "--help"],
     ] {
         let out = stdout(&admin("", &args));
         assert!(out.contains("Usage: otp-admin"), "{args:?}: {out}");
@@ -290,4 +294,84 @@ async fn test_numbers_are_added_removed_and_refused_in_prod() {
         .output()
         .unwrap();
     assert!(stderr(&prod).contains("refused in the prod stage"));
+}
+
+/// `signing-key status` as (role, key id, kid) rows.
+fn key_rows(alias: &str) -> Vec<(String, String, String)> {
+    stdout(&admin("", &["signing-key", "status", "--alias", alias]))
+        .lines()
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let kid = cols[2].strip_prefix("kid=").expect("kid column");
+            (cols[0].into(), cols[1].into(), kid.into())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn signing_key_rotation_publishes_a_key_before_it_signs() {
+    let alias = kms_signing_alias().await;
+    let signer = kms_signer(&alias).await;
+    let first = key_rows(&alias);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, "current");
+    assert_eq!(first[0].2, signer.public_key().await.unwrap().kid);
+
+    let published = stdout(&admin("", &["signing-key", "rotate", "--alias", &alias]));
+    assert!(
+        published.contains("published a new key as next"),
+        "{published}"
+    );
+    let staged = key_rows(&alias);
+    assert_eq!(
+        staged.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["current", "next"]
+    );
+    assert_eq!(staged[0], first[0], "the current key still signs");
+    assert_eq!(signer.verification_keys().await.unwrap().len(), 2);
+
+    let early = stderr(&admin("", &["signing-key", "rotate", "--alias", &alias]));
+    assert!(early.contains("--force"), "{early}");
+    assert_eq!(
+        key_rows(&alias),
+        staged,
+        "a refused promotion changes nothing"
+    );
+
+    let promoted = stdout(&admin(
+        "",
+        &["signing-key", "rotate", "--alias", &alias, "--force"],
+    ));
+    assert!(
+        promoted.contains(&format!("signing with {}", staged[1].1)),
+        "{promoted}"
+    );
+    let rotated = key_rows(&alias);
+    assert_eq!(
+        rotated,
+        vec![
+            ("current".into(), staged[1].1.clone(), staged[1].2.clone()),
+            ("previous".into(), first[0].1.clone(), first[0].2.clone()),
+        ]
+    );
+    assert_eq!(signer.public_key().await.unwrap().kid, staged[1].2);
+}
+
+#[test]
+fn signing_key_commands_name_a_missing_alias() {
+    let err = stderr(&admin(
+        "",
+        &[
+            "signing-key",
+            "status",
+            "--alias",
+            "alias/otp-no-such-stack",
+        ],
+    ));
+    assert!(
+        err.contains("alias/otp-no-such-stack does not exist"),
+        "{err}"
+    );
+    let err = stderr(&admin("", &["signing-key", "rotate"]));
+    assert!(err.contains("--alias"), "{err}");
 }

@@ -72,8 +72,8 @@ pub async fn app(
         Arc::new(crate::sms::SnsSender::new(aws_sdk_sns::Client::new(sdk))),
         Arc::new(crate::signer::KmsSigner::new(
             aws_sdk_kms::Client::new(sdk),
-            settings.signing_key_id,
-            settings.previous_signing_key_id,
+            settings.signing_key_alias,
+            crate::signer::ALIAS_REFRESH,
         )),
         Arc::new(SystemClock),
         Arc::new(OsEntropy),

@@ -1,7 +1,10 @@
 //! Deployment settings, read from the environment once per cold start.
 
+use crate::domain::client::{ClientDefaults, MAX_LIFETIME_SECS, MIN_LIFETIME_SECS, is_sender_id};
+use crate::domain::code::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use crate::domain::keys::{ServerSecret, b64_decode};
 use std::env;
+use std::ops::RangeInclusive;
 
 /// Settings that apply to the whole deployment (per-client ones live in the
 /// client records).
@@ -10,13 +13,15 @@ pub struct Config {
     /// `iss` of the tokens; when unset, `https://<Host>` of the request, which
     /// behind API Gateway is the API's own domain.
     pub issuer: Option<String>,
-    pub access_token_ttl_secs: i64,
+    pub access_token_ttl_secs: u32,
     /// Zone of the One ID style `expiration_date` field, seconds east of UTC.
     pub token_time_zone_offset_secs: i32,
     /// The `prod` stage: test numbers are refused.
     pub production: bool,
     /// Calling codes that receive SMS for clients without their own list.
     pub default_allowed_calling_codes: Vec<String>,
+    /// Code length, lifetime and sender id of clients that set none.
+    pub client_defaults: ClientDefaults,
 }
 
 impl Default for Config {
@@ -28,6 +33,7 @@ impl Default for Config {
             token_time_zone_offset_secs: 7 * 3600,
             production: false,
             default_allowed_calling_codes: vec!["66".into(), "84".into()],
+            client_defaults: ClientDefaults::default(),
         }
     }
 }
@@ -35,9 +41,8 @@ impl Default for Config {
 /// The settings a Lambda function needs, all from environment variables.
 pub struct LambdaSettings {
     pub table_name: String,
-    pub signing_key_id: String,
-    /// The key used before the last rotation, still published in JWKS.
-    pub previous_signing_key_id: Option<String>,
+    /// `alias/…` of the signing key; `-next` and `-previous` are derived.
+    pub signing_key_alias: String,
     pub server_secret: SecretSource,
     pub config: Config,
 }
@@ -82,20 +87,49 @@ impl LambdaSettings {
         let required = |name: &str| {
             lookup(name).ok_or_else(|| format!("environment variable {name} is required"))
         };
-        let server_secret = SecretSource::from_lookup(&lookup)?;
-        let access_token_ttl_secs = match lookup("OTP_ACCESS_TOKEN_TTL_SECS") {
+        let number = |name: &str, range: RangeInclusive<u32>, default: u32| match lookup(name)
+            .filter(|v| !v.is_empty())
+        {
             Some(v) => v
                 .parse()
                 .ok()
-                .filter(|s| (60..=86_400).contains(s))
-                .ok_or("OTP_ACCESS_TOKEN_TTL_SECS must be 60 to 86400")?,
-            None => Config::default().access_token_ttl_secs,
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| format!("{name} must be {} to {}", range.start(), range.end())),
+            None => Ok(default),
+        };
+        let server_secret = SecretSource::from_lookup(&lookup)?;
+        let defaults = Config::default();
+        let access_token_ttl_secs = number(
+            "OTP_ACCESS_TOKEN_TTL_SECS",
+            60..=86_400,
+            defaults.access_token_ttl_secs,
+        )?;
+        let client_defaults = ClientDefaults {
+            code_length: number(
+                "OTP_CODE_LENGTH",
+                u32::from(MIN_CODE_LENGTH)..=u32::from(MAX_CODE_LENGTH),
+                defaults.client_defaults.code_length.into(),
+            )? as u8,
+            lifetime_secs: number(
+                "OTP_CODE_LIFETIME_SECS",
+                MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS,
+                defaults.client_defaults.lifetime_secs,
+            )?,
+            sender_id: match lookup("OTP_SENDER_ID").filter(|v| !v.is_empty()) {
+                Some(id) if is_sender_id(&id) => Some(id),
+                Some(_) => {
+                    return Err(
+                        "OTP_SENDER_ID must be 1 to 11 letters, digits or -, with a letter".into(),
+                    );
+                }
+                None => None,
+            },
         };
         Ok(Self {
             table_name: required("OTP_TABLE_NAME")?,
-            signing_key_id: required("OTP_SIGNING_KEY_ID")?,
-            previous_signing_key_id: lookup("OTP_PREVIOUS_SIGNING_KEY_ID")
-                .filter(|s| !s.is_empty()),
+            signing_key_alias: Some(required("OTP_SIGNING_KEY_ALIAS")?)
+                .filter(|alias| alias.starts_with("alias/"))
+                .ok_or("OTP_SIGNING_KEY_ALIAS must be a KMS alias name, alias/…")?,
             server_secret,
             config: Config {
                 issuer: lookup("OTP_ISSUER").filter(|s| !s.is_empty()),
@@ -103,14 +137,15 @@ impl LambdaSettings {
                 token_time_zone_offset_secs: match lookup("OTP_TOKEN_TIME_ZONE") {
                     Some(zone) => parse_utc_offset(&zone)
                         .ok_or("OTP_TOKEN_TIME_ZONE must be an offset like +07:00")?,
-                    None => Config::default().token_time_zone_offset_secs,
+                    None => defaults.token_time_zone_offset_secs,
                 },
                 production: lookup("OTP_STAGE").is_some_and(|stage| stage == "prod"),
                 default_allowed_calling_codes: match lookup("OTP_ALLOWED_CALLING_CODES") {
                     Some(list) => parse_calling_codes(&list)
                         .ok_or("OTP_ALLOWED_CALLING_CODES must be calling codes like 66,84")?,
-                    None => Config::default().default_allowed_calling_codes,
+                    None => defaults.default_allowed_calling_codes,
                 },
+                client_defaults,
             },
         })
     }
@@ -161,7 +196,7 @@ mod tests {
     fn lambda_settings_need_table_key_and_secret() {
         let full = [
             ("OTP_TABLE_NAME", "t"),
-            ("OTP_SIGNING_KEY_ID", "alias/k"),
+            ("OTP_SIGNING_KEY_ALIAS", "alias/k"),
             ("OTP_SERVER_SECRET", SECRET),
         ];
         let settings = LambdaSettings::from_lookup(lookup(&full)).unwrap();
@@ -193,6 +228,48 @@ mod tests {
     }
 
     #[test]
+    fn lambda_settings_read_the_client_defaults_within_bounds() {
+        let base = [
+            ("OTP_TABLE_NAME", "t"),
+            ("OTP_SIGNING_KEY_ALIAS", "alias/k"),
+            ("OTP_SERVER_SECRET", SECRET),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            LambdaSettings::from_lookup(lookup(&vars))
+        };
+        let set = with(&[
+            ("OTP_CODE_LENGTH", "8"),
+            ("OTP_CODE_LIFETIME_SECS", "120"),
+            ("OTP_SENDER_ID", "Acme"),
+        ])
+        .unwrap();
+        assert_eq!(
+            set.config.client_defaults,
+            ClientDefaults {
+                code_length: 8,
+                lifetime_secs: 120,
+                sender_id: Some("Acme".into())
+            }
+        );
+        // Empty values are what the stack passes for "not set".
+        let empty = with(&[("OTP_CODE_LENGTH", ""), ("OTP_SENDER_ID", "")]).unwrap();
+        assert_eq!(empty.config.client_defaults, ClientDefaults::default());
+        for (name, bad) in [
+            ("OTP_CODE_LENGTH", "3"),
+            ("OTP_CODE_LENGTH", "11"),
+            ("OTP_CODE_LIFETIME_SECS", "119"),
+            ("OTP_CODE_LIFETIME_SECS", "601"),
+            ("OTP_SENDER_ID", "Has Space"),
+            ("OTP_SIGNING_KEY_ALIAS", "arn:aws:kms:key/1"),
+        ] {
+            let err = with(&[(name, bad)]).err().unwrap();
+            assert!(err.contains(name), "{name}={bad}: {err}");
+        }
+    }
+
+    #[test]
     fn calling_code_lists_parse_strictly() {
         assert_eq!(
             parse_calling_codes("66, 84,1"),
@@ -217,7 +294,10 @@ mod tests {
 
     #[test]
     fn lambda_settings_refuse_weak_secrets_and_odd_lifetimes() {
-        let base = [("OTP_TABLE_NAME", "t"), ("OTP_SIGNING_KEY_ID", "k")];
+        let base = [
+            ("OTP_TABLE_NAME", "t"),
+            ("OTP_SIGNING_KEY_ALIAS", "alias/k"),
+        ];
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut vars = base.to_vec();
             vars.extend_from_slice(extra);

@@ -239,14 +239,14 @@ impl App {
     /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8, 5.10).
     pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
         let client = self.authenticate(&request.client).await?;
-        let settings =
-            &client
-                .settings
-                .with_overrides(&request.overrides)
-                .map_err(|e| match e {
-                    OverrideError::OutOfBounds(what) => Error::InvalidRequest(what),
-                    OverrideError::TemplateNotRegistered => Error::TemplateNotRegistered,
-                })?;
+        let settings = &client
+            .settings
+            .with_defaults(&self.config.client_defaults)
+            .with_overrides(&request.overrides)
+            .map_err(|e| match e {
+                OverrideError::OutOfBounds(what) => Error::InvalidRequest(what),
+                OverrideError::TemplateNotRegistered => Error::TemplateNotRegistered,
+            })?;
         let phone = self.parse_phone(&client, &request.mobile_no)?;
         let id_card = match &request.id_card_num {
             Some(raw) => Some(ThaiIdCard::parse(raw).ok_or(Error::InvalidIdCard)?),
@@ -262,9 +262,9 @@ impl App {
         // Test numbers (never in production: see `authenticate`) have a fixed
         // code and are never texted.
         let test_code = settings.test_numbers.get(phone.e164()).cloned();
-        let code = test_code
-            .clone()
-            .unwrap_or_else(|| generate_code(entropy, settings.code_length, settings.code_charset));
+        let code = test_code.clone().unwrap_or_else(|| {
+            generate_code(entropy, settings.code_length(), settings.code_charset)
+        });
         let ref_code = generate_ref_code(entropy);
         let phone_key = self.secret.phone_key(&phone);
         let token = ChallengeToken::make(&phone_key, &random_bytes(entropy));
@@ -280,7 +280,7 @@ impl App {
             attempts: 0,
             max_attempts: settings.max_attempts,
             created_at_ms: now,
-            expires_at_ms: now + i64::from(settings.lifetime_secs) * 1000,
+            expires_at_ms: now + i64::from(settings.lifetime_secs()) * 1000,
             resend_after_ms: now + i64::from(settings.resend_cooldown_secs) * 1000,
             state: ChallengeState::Active,
             login_by: if id_card.is_some() {
@@ -297,7 +297,7 @@ impl App {
         let sent = OtpSent {
             ref_code: ref_code.clone(),
             token,
-            expires_in: settings.lifetime_secs.into(),
+            expires_in: settings.lifetime_secs().into(),
             resend_after: settings.resend_cooldown_secs.into(),
             test_code: test_code.clone(),
         };
@@ -621,7 +621,7 @@ impl App {
             iss: issuer.to_string(),
             aud: client_id.to_string(),
             sub: family.account_id.clone(),
-            exp: iat + self.config.access_token_ttl_secs,
+            exp: iat + i64::from(self.config.access_token_ttl_secs),
             iat,
             jti: b64(&random_bytes::<16>(self.entropy.as_ref())),
             login_by: family.login_by.clone(),
@@ -639,7 +639,7 @@ impl App {
         TokenSet {
             access_token,
             refresh_token,
-            expires_in: self.config.access_token_ttl_secs,
+            expires_in: self.config.access_token_ttl_secs.into(),
             issued_at_ms: now,
             account_id: family.account_id.clone(),
             username: family.username.clone(),

@@ -169,10 +169,10 @@ impl Signer for FaultySigner {
     async fn public_key(&self) -> Result<Jwk, Error> {
         self.inner.public_key().await
     }
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+    async fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, Error> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(Error::internal("kms.Sign", "injected: KMS unreachable"));
         }
-        self.inner.sign(message).await
+        self.inner.sign(kid, message).await
     }
 }

@@ -29,6 +29,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 pub const CLIENT_ID: &str = "test-app";
 pub const CLIENT_SECRET: &str = "test-secret-0123456789abcdefghijkl";
@@ -410,9 +411,15 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
     (client, name)
 }
 
-/// A new RSA_2048 SIGN_VERIFY key in moto's KMS; returns its id.
-pub async fn kms_key() -> String {
-    let kms = aws_sdk_kms::Client::new(&aws_config().await);
+pub async fn kms_client() -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&aws_config().await)
+}
+
+/// A new RSA_2048 SIGN_VERIFY key in moto's KMS behind a fresh alias, as the
+/// stack creates it; returns the alias.
+pub async fn kms_signing_alias() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let kms = kms_client().await;
     let key = kms
         .create_key()
         .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
@@ -420,19 +427,24 @@ pub async fn kms_key() -> String {
         .send()
         .await
         .expect("moto creates the KMS key");
-    key.key_metadata()
-        .expect("key metadata")
-        .key_id()
-        .to_string()
+    let alias = format!(
+        "alias/otp-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(key.key_metadata().expect("key metadata").key_id())
+        .send()
+        .await
+        .expect("moto creates the alias");
+    alias
 }
 
-/// A signer over moto's KMS, as the Lambdas build it.
-pub async fn kms_signer(key_id: &str, previous_key_id: Option<&str>) -> Arc<KmsSigner> {
-    Arc::new(KmsSigner::new(
-        aws_sdk_kms::Client::new(&aws_config().await),
-        key_id,
-        previous_key_id.map(str::to_string),
-    ))
+/// A signer over moto's KMS, as the Lambdas build it, except that it looks
+/// the aliases up on every use, so a test sees a rotation at once.
+pub async fn kms_signer(alias: &str) -> Arc<KmsSigner> {
+    Arc::new(KmsSigner::new(kms_client().await, alias, Duration::ZERO))
 }
 
 pub fn now_ms() -> i64 {

@@ -51,9 +51,11 @@ pub struct ClientSettings {
     /// Message templates by locale; each must contain `{OTP}`.
     pub templates: BTreeMap<String, String>,
     pub default_locale: String,
-    pub code_length: u8,
+    /// `None`: the deployment's (`ClientDefaults`).
+    pub code_length: Option<u8>,
     pub code_charset: Charset,
-    pub lifetime_secs: u32,
+    /// `None`: the deployment's (`ClientDefaults`).
+    pub lifetime_secs: Option<u32>,
     pub max_attempts: u32,
     pub resend_cooldown_secs: u32,
     /// Calling code used for national forms like 08x…
@@ -93,9 +95,9 @@ impl Default for ClientSettings {
                     .to_string(),
             )]),
             default_locale: "en".into(),
-            code_length: 6,
+            code_length: None,
             code_charset: Charset::Digits,
-            lifetime_secs: 300,
+            lifetime_secs: None,
             max_attempts: 5,
             resend_cooldown_secs: 60,
             default_calling_code: "66".into(),
@@ -110,6 +112,34 @@ impl Default for ClientSettings {
             sms_ceiling_per_hour: 1000,
             test_numbers: BTreeMap::new(),
             failed_confirms_per_phone_per_day: 20,
+        }
+    }
+}
+
+/// An SNS sender id: 1 to 11 letters, digits or hyphens, at least one
+/// letter (what carriers accept as an alphanumeric sender).
+pub fn is_sender_id(id: &str) -> bool {
+    (1..=11).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && id.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// What a deployment gives the clients that set none of their own (the
+/// stack's parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDefaults {
+    pub code_length: u8,
+    pub lifetime_secs: u32,
+    /// The SNS sender id of clients that registered none.
+    pub sender_id: Option<String>,
+}
+
+impl Default for ClientDefaults {
+    fn default() -> Self {
+        Self {
+            code_length: 6,
+            lifetime_secs: 300,
+            sender_id: None,
         }
     }
 }
@@ -135,6 +165,30 @@ pub enum OverrideError {
 }
 
 impl ClientSettings {
+    /// These settings with the deployment's `defaults` where the client set
+    /// none.
+    pub fn with_defaults(&self, defaults: &ClientDefaults) -> Self {
+        let mut settings = self.clone();
+        settings.code_length.get_or_insert(defaults.code_length);
+        settings.lifetime_secs.get_or_insert(defaults.lifetime_secs);
+        if settings.sender_ids.is_empty() {
+            settings.sender_ids.extend(defaults.sender_id.clone());
+        }
+        settings
+    }
+
+    /// The code length, once `with_defaults` has filled it in.
+    pub fn code_length(&self) -> u8 {
+        self.code_length
+            .unwrap_or(ClientDefaults::default().code_length)
+    }
+
+    /// The code lifetime, once `with_defaults` has filled it in.
+    pub fn lifetime_secs(&self) -> u32 {
+        self.lifetime_secs
+            .unwrap_or(ClientDefaults::default().lifetime_secs)
+    }
+
     /// These settings with the caller's `overrides` applied.
     pub fn with_overrides(&self, overrides: &Overrides) -> Result<Self, OverrideError> {
         let mut settings = self.clone();
@@ -142,7 +196,7 @@ impl ClientSettings {
             if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length) {
                 return Err(OverrideError::OutOfBounds("code length must be 4 to 10"));
             }
-            settings.code_length = length;
+            settings.code_length = Some(length);
         }
         if let Some(charset) = overrides.code_charset {
             settings.code_charset = charset;
@@ -153,7 +207,7 @@ impl ClientSettings {
                     "lifetime must be 2 to 10 minutes",
                 ));
             }
-            settings.lifetime_secs = lifetime;
+            settings.lifetime_secs = Some(lifetime);
         }
         if let Some(text) = &overrides.template {
             if !text.contains("{OTP}") || !self.templates.values().any(|t| t == text) {
@@ -166,12 +220,18 @@ impl ClientSettings {
 
     /// Checks the bounds of DESIGN §5; the message names the offending setting.
     pub fn validate(&self) -> Result<(), String> {
-        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
+        if self
+            .code_length
+            .is_some_and(|length| !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length))
+        {
             return Err(format!(
                 "code_length must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"
             ));
         }
-        if !(MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&self.lifetime_secs) {
+        if self
+            .lifetime_secs
+            .is_some_and(|secs| !(MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&secs))
+        {
             return Err(format!(
                 "lifetime_secs must be {MIN_LIFETIME_SECS} to {MAX_LIFETIME_SECS}"
             ));
@@ -211,6 +271,11 @@ impl ClientSettings {
         if let Some((locale, _)) = self.templates.iter().find(|(_, t)| !t.contains("{OTP}")) {
             return Err(format!("template {locale} must contain {{OTP}}"));
         }
+        if let Some(id) = self.sender_ids.iter().find(|id| !is_sender_id(id)) {
+            return Err(format!(
+                "sender id {id:?} must be 1 to 11 letters, digits or -, with a letter"
+            ));
+        }
         let is_calling_code =
             |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
         if !is_calling_code(&self.default_calling_code)
@@ -245,7 +310,7 @@ impl ClientSettings {
         template
             .replace("{BRAND}", &self.brand)
             .replace("{REF}", ref_code)
-            .replace("{MINUTES}", &(self.lifetime_secs / 60).to_string())
+            .replace("{MINUTES}", &(self.lifetime_secs() / 60).to_string())
             .replace("{OTP}", code)
     }
 }
@@ -273,19 +338,19 @@ mod tests {
         assert_eq!(ok.validate(), Ok(()));
         for bad in [
             ClientSettings {
-                code_length: 3,
+                code_length: Some(3),
                 ..ok.clone()
             },
             ClientSettings {
-                code_length: 11,
+                code_length: Some(11),
                 ..ok.clone()
             },
             ClientSettings {
-                lifetime_secs: 119,
+                lifetime_secs: Some(119),
                 ..ok.clone()
             },
             ClientSettings {
-                lifetime_secs: 601,
+                lifetime_secs: Some(601),
                 ..ok.clone()
             },
             ClientSettings {
@@ -354,7 +419,7 @@ mod tests {
                 template: Some(template.clone()),
             })
             .unwrap();
-        assert_eq!((chosen.code_length, chosen.lifetime_secs), (8, 120));
+        assert_eq!((chosen.code_length(), chosen.lifetime_secs()), (8, 120));
         assert_eq!(chosen.code_charset, Charset::Alphanumeric);
         assert_eq!(
             chosen.render_message(None, "1", "R"),
@@ -382,6 +447,38 @@ mod tests {
             }),
             OverrideError::TemplateNotRegistered
         );
+    }
+
+    #[test]
+    fn deployment_defaults_fill_only_what_a_client_left_unset() {
+        let defaults = ClientDefaults {
+            code_length: 8,
+            lifetime_secs: 180,
+            sender_id: Some("Deploy".into()),
+        };
+        let unset = ClientSettings::default().with_defaults(&defaults);
+        assert_eq!((unset.code_length(), unset.lifetime_secs()), (8, 180));
+        assert_eq!(unset.sender_id(None), Ok(Some("Deploy")));
+        let own = ClientSettings {
+            code_length: Some(6),
+            lifetime_secs: Some(300),
+            sender_ids: vec!["Shop".into()],
+            ..ClientSettings::default()
+        }
+        .with_defaults(&defaults);
+        assert_eq!((own.code_length(), own.lifetime_secs()), (6, 300));
+        assert_eq!(own.sender_id(None), Ok(Some("Shop")));
+        assert_eq!(own.sender_id(Some("Deploy")), Err(SenderNotRegistered));
+    }
+
+    #[test]
+    fn sender_ids_follow_the_carriers_rules() {
+        for good in ["A", "Acme", "OTP-1", "ABCDEFGHIJK"] {
+            assert!(is_sender_id(good), "{good}");
+        }
+        for bad in ["", "12345", "ABCDEFGHIJKL", "Has Space", "Ünï", "a_b"] {
+            assert!(!is_sender_id(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -32,6 +32,6 @@ pub async fn sign_access_token(
     let kid = signer.public_key().await?.kid;
     let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": kid});
     let signing_input = format!("{}.{}", encode_part(&header)?, encode_part(claims)?);
-    let signature = signer.sign(signing_input.as_bytes()).await?;
+    let signature = signer.sign(&kid, signing_input.as_bytes()).await?;
     Ok(format!("{signing_input}.{}", b64(&signature)))
 }

@@ -26,7 +26,10 @@ impl Signer for LocalSigner {
         Ok(self.jwk.clone())
     }
 
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+    async fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, Error> {
+        if kid != self.jwk.kid {
+            return Err(Error::internal("local.sign", "no key has this kid"));
+        }
         let mut signature = vec![0; self.key.public_modulus_len()];
         self.key
             .sign(

@@ -4,9 +4,10 @@
 mod jwt;
 mod kms;
 mod local;
+pub mod rotation;
 
 pub use jwt::{AccessClaims, sign_access_token};
-pub use kms::KmsSigner;
+pub use kms::{ALIAS_REFRESH, KeyRole, KmsSigner, PublishedKey};
 pub use local::LocalSigner;
 
 use crate::Error;
@@ -49,8 +50,9 @@ pub trait Signer: Send + Sync {
     /// The public half of the current signing key.
     async fn public_key(&self) -> Result<Jwk, Error>;
 
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`.
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, by the key `kid`
+    /// names: the caller put that `kid` in the header it signs.
+    async fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, Error>;
 
     /// Every key a token still in flight may be signed with, current first.
     async fn verification_keys(&self) -> Result<Vec<Jwk>, Error> {
