@@ -450,6 +450,14 @@ async fn run(cli: Cli) -> Outcome {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Failures inside the shared code are logged with the AWS error code that
+    // explains them (e.g. AccessDeniedException); the operator sees those.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_target(false)
+        .without_time()
+        .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -375,3 +375,9 @@ fn signing_key_commands_name_a_missing_alias() {
     let err = stderr(&admin("", &["signing-key", "rotate"]));
     assert!(err.contains("--alias"), "{err}");
 }
+
+#[test]
+fn a_failing_aws_call_tells_the_operator_its_error_code() {
+    let err = stderr(&admin("otp-no-such-table", &["client", "list"]));
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+}
