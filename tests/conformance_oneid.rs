@@ -131,7 +131,7 @@ async fn confirm_success_answers_the_one_id_token_object() {
     assert_eq!(data["account_id"], "1234567890");
     assert_eq!(data["username"], "somchai.j");
     assert_eq!(data["login_by"], "mobile_and_idcard");
-    assert_eq!(data["expiration_date"], "2026-11-22 12:30:00");
+    assert_eq!(data["expiration_date"], "2100-11-22 12:30:00");
     let jwks = call(
         &t.app,
         Function::IssueToken,

@@ -38,8 +38,11 @@ pub const PLAIN_CLIENT_ID: &str = "plain-app";
 /// A client that serves only users in the directory.
 pub const REGISTERED_CLIENT_ID: &str = "registered-app";
 pub const SENDER_ID: &str = "TestSender";
-/// 2026-11-22T04:30:00Z.
-pub const START_MS: i64 = 1_795_321_800_000;
+/// 2100-11-22T04:30:00Z, the manual clocks' start. Far in the future on
+/// purpose: DynamoDB Local deletes items whose `expires_at` has passed on the
+/// real clock, as DynamoDB does, so a start in the past would let its TTL
+/// sweeper remove challenges in the middle of a test.
+pub const START_MS: i64 = 4_130_541_000_000;
 pub const ISSUER: &str = "https://abc123defg.execute-api.us-east-1.amazonaws.com";
 
 pub fn test_settings() -> ClientSettings {

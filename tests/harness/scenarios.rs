@@ -467,7 +467,7 @@ pub async fn rule_6_confirm_answers_with_the_one_id_token_fields(t: &TestApp) {
         ]
     );
     // 04:30 UTC plus one hour, shown in UTC+7.
-    assert_eq!(data["expiration_date"], "2026-11-22 12:30:00");
+    assert_eq!(data["expiration_date"], "2100-11-22 12:30:00");
     assert_eq!(data["username"], data["account_id"]);
     assert_eq!(data["login_by"], "mobile");
     let keys = jwks(t).await;

@@ -26,8 +26,6 @@ pub enum KeyRole {
 }
 
 impl KeyRole {
-    pub const ALL: [KeyRole; 3] = [KeyRole::Current, KeyRole::Next, KeyRole::Previous];
-
     pub fn alias(self, base: &str) -> String {
         match self {
             KeyRole::Current => base.to_string(),
