@@ -2,6 +2,7 @@
 //! goes through the real handler of the function that owns its route.
 
 use otp_integration_tests::{TestApp, call};
+use otp_shared::config::{LambdaSettings, SecretSource};
 use otp_shared::http::Function;
 
 fn function_for(path: &str) -> Function {
@@ -39,4 +40,40 @@ async fn every_event_file_is_answered_by_its_function() {
         seen += 1;
     }
     assert_eq!(seen, 14, "one event per route");
+}
+
+/// `sam local invoke --env-vars events/env.json` (README, "Trying the Lambda
+/// build locally"): complete, valid settings for every function, the server
+/// secret read from Secrets Manager as in AWS, and every AWS endpoint on the
+/// host's engines, DynamoDB Local on 8000 and moto on 5000. That sam local
+/// applies them at all (it ignores variables the template does not declare)
+/// is checked by tests/template_checks.py.
+#[test]
+fn env_json_points_the_functions_at_dynamodb_local_and_moto() {
+    let path = format!("{}/events/env.json", env!("CARGO_MANIFEST_DIR"));
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let variables = env["Parameters"]
+        .as_object()
+        .expect("one set for every function");
+    let lookup = |name: &str| {
+        variables
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let settings = LambdaSettings::from_lookup(lookup).expect("complete, valid settings");
+    assert!(matches!(
+        settings.server_secret,
+        SecretSource::SecretsManager { .. }
+    ));
+    for (variable, port) in [
+        ("AWS_ENDPOINT_URL_DYNAMODB", 8000),
+        ("AWS_ENDPOINT_URL_SNS", 5000),
+        ("AWS_ENDPOINT_URL_KMS", 5000),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", 5000),
+    ] {
+        let expected = format!("http://host.docker.internal:{port}");
+        assert_eq!(lookup(variable), Some(expected), "{variable}");
+    }
 }

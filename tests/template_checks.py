@@ -1,8 +1,10 @@
 """Checks of template.yaml that linters do not make, run by `make test` with the
 project venv's Python: least-privilege IAM per function, throttled OTP routes,
 the table's durability settings, the server secret kept out of parameters and
-environment, and every route served (the route set equals the routeKeys of
-events/, each of which tests/events.rs replays through its real handler).
+environment, every route served (the route set equals the routeKeys of
+events/, each of which tests/events.rs replays through its real handler), and
+events/env.json overriding only variables the template declares (`sam local`
+silently ignores the others) while the deployed endpoints stay AWS's own.
 
 Before checking, it breaks copies of the template in the ways it guards
 against and requires each to be caught, so the check itself can fail.
@@ -35,6 +37,13 @@ EXPECTED_ACTIONS = {
     },
 }
 OTP_FUNCTIONS = {"RequestOtpFunction", "ConfirmOtpFunction"}
+# Endpoint variables the template declares, and the AWS host each must name.
+ENDPOINT_HOSTS = {
+    "AWS_ENDPOINT_URL_DYNAMODB": "dynamodb",
+    "AWS_ENDPOINT_URL_SNS": "sns",
+    "AWS_ENDPOINT_URL_KMS": "kms",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER": "secretsmanager",
+}
 
 
 def as_list(value):
@@ -48,6 +57,12 @@ def route_keys_of_events():
         if "routeKey" in event:
             keys.add(event["routeKey"])
     return keys
+
+
+def sam_local_overrides():
+    """Every variable events/env.json sets, globally or for one function."""
+    sections = json.loads((ROOT / "events" / "env.json").read_text())
+    return {name for variables in sections.values() for name in variables}
 
 
 def check(template):
@@ -118,6 +133,14 @@ def check(template):
         failures.append("the server secret is an environment value")
     if any("secret" in p.lower() for p in template.get("Parameters", {})):
         failures.append("a parameter carries a secret")
+    for name, host in ENDPOINT_HOSTS.items():
+        regional = {"Fn::Sub": f"https://{host}.${{AWS::Region}}.${{AWS::URLSuffix}}"}
+        if environment.get(name) != regional:
+            failures.append(f"{name} is {environment.get(name)}, not AWS's regional endpoint")
+    undeclared = sam_local_overrides() - set(environment)
+    if undeclared:
+        failures.append(f"events/env.json sets {sorted(undeclared)}, which sam local ignores:"
+                        " the template does not declare them")
 
     alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched = {a["Properties"].get("MetricName") for a in alarms} | {
@@ -177,10 +200,18 @@ def no_spend_alarm(t):
     t["Resources"].pop("SmsSpendAlarm")
 
 
+def undeclare_a_local_override(t):
+    t["Globals"]["Function"]["Environment"]["Variables"].pop("AWS_ENDPOINT_URL_DYNAMODB")
+
+
+def redirect_an_endpoint(t):
+    t["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL_KMS"] = "http://10.0.0.1"
+
+
 BREAKAGES = [
     widen_table_access, publish_from_confirm, secret_on_every_resource,
     sign_with_any_key, unthrottle_a_route, drop_a_route, delete_the_table_with_the_stack,
-    secret_in_environment, no_spend_alarm,
+    secret_in_environment, no_spend_alarm, undeclare_a_local_override, redirect_an_endpoint,
 ]
 
 
@@ -205,7 +236,8 @@ def main():
         print(f"{path.name}: {failure}")
     if failures:
         return 1
-    print(f"{path.name}: IAM, routes, throttling, table, secret, alarms and outputs as required;"
+    print(f"{path.name}: IAM, routes, throttling, table, secret, alarms, outputs and"
+          f" sam local overrides as required;"
           f" {len(BREAKAGES)} deliberate breakages all caught")
     return 0
 
