@@ -1,4 +1,4 @@
-.PHONY: run test package fuzz
+.PHONY: run test package bench fuzz
 
 # The whole API on 127.0.0.1:$(PORT) with an embedded store; SMS are printed.
 run:
@@ -11,6 +11,10 @@ test:
 # The arm64 Lambda bundles and template in .aws-sam/build, for `sam deploy`.
 package:
 	scripts/package.sh
+
+# DESIGN §9's budgets, measured on release builds; see BENCHMARKS.md.
+bench:
+	scripts/bench.sh
 
 # Longer runs of every fuzz target (request parsers and every route's handler).
 fuzz:

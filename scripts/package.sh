@@ -19,6 +19,9 @@ for fn in RequestOtpFunction ConfirmOtpFunction IssueTokenFunction; do
   [ -x "$bin" ] || { echo "make package: $bin is missing" >&2; exit 1; }
   machine=$(od -An -t x2 -j 18 -N 2 "$bin" | tr -d ' ')
   [ "$machine" = "00b7" ] || { echo "make package: $bin is not an arm64 binary" >&2; exit 1; }
-  printf '%-22s %s bytes, arm64\n' "$fn" "$(stat -c %s "$bin")"
+  size=$(stat -c %s "$bin")
+  printf '%-22s %s bytes, arm64\n' "$fn" "$size"
+  # DESIGN §9: each function's stripped binary stays within 8 MB.
+  [ "$size" -le 8000000 ] || { echo "make package: $bin is over 8 MB" >&2; exit 1; }
 done
 echo "Next: sam deploy --guided (see README, Deploying)"

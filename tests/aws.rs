@@ -2,42 +2,14 @@
 //! SNS and KMS. The app is wired exactly as the Lambda functions wire it.
 
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, fresh_table,
-    http_get, kms_signing_alias, moto_url, test_settings, verify_jwt,
+    CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, code_in,
+    deployment, fresh_table, lambda_app, moto_sms, moto_url, verify_jwt,
 };
-use otp_shared::config::LambdaSettings;
-use otp_shared::domain::client::ClientRecord;
 use otp_shared::http::Function;
 use otp_shared::sms::{SmsMessage, SmsSender, SnsSender};
 use otp_shared::store::{DynamoStore, Store};
-use serde_json::{Value, json};
-use std::collections::HashMap;
+use serde_json::json;
 use std::sync::Arc;
-
-/// Every SMS moto's SNS has accepted, as (phone, message).
-fn moto_sms() -> Vec<(String, String)> {
-    let data: Value =
-        serde_json::from_str(&http_get(&format!("{}/moto-api/data.json", moto_url())))
-            .expect("moto data is JSON");
-    data["sns"]["SMS"]
-        .as_array()
-        .expect("moto lists sent SMS")
-        .iter()
-        .map(|sms| {
-            let field = |name: &str| sms[name].as_str().unwrap_or_default().to_string();
-            (field("phone_number"), field("message"))
-        })
-        .collect()
-}
-
-fn code_in(message: &str) -> String {
-    let start = message.find("code is ").expect("template names the code") + "code is ".len();
-    message[start..]
-        .split(' ')
-        .next()
-        .expect("a code")
-        .to_string()
-}
 
 #[tokio::test]
 async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
@@ -59,9 +31,9 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
         "DESIGN §5.2: not in any log"
     );
     assert!(
-        moto_sms().contains(&("+66899999999".to_string(), text)),
+        moto_sms(&moto_url()).contains(&("+66899999999".to_string(), text)),
         "{:?}",
-        moto_sms()
+        moto_sms(&moto_url())
     );
 }
 
@@ -69,37 +41,8 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
 /// code read back from moto; the token verified with the key from JWKS.
 #[tokio::test]
 async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
-    let sdk = aws_config().await;
-    let (dynamodb, table) = fresh_table().await;
-    let signing_alias = kms_signing_alias().await;
-    // The server secret as the stack keeps it: 64 generated characters in
-    // Secrets Manager, read at cold start.
-    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(format!("otp-server-secret-{}", std::process::id()))
-        .secret_string("S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tAbCd")
-        .send()
-        .await
-        .expect("moto keeps the secret");
-    let vars = HashMap::from([
-        ("OTP_TABLE_NAME", table.clone()),
-        ("OTP_SIGNING_KEY_ALIAS", signing_alias),
-        ("OTP_SERVER_SECRET_ARN", secret.arn().unwrap().to_string()),
-        // The stack's CodeLength parameter, for clients that set none.
-        ("OTP_CODE_LENGTH", "8".to_string()),
-    ]);
-    let settings = LambdaSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let app = otp_shared::aws::app(settings, &sdk)
-        .await
-        .expect("the Lambda wiring");
-    DynamoStore::new(dynamodb, table)
-        .put_client(&ClientRecord::new(
-            CLIENT_ID,
-            CLIENT_SECRET,
-            test_settings(),
-        ))
-        .await
-        .unwrap();
+    // The stack's CodeLength parameter, for clients that set none.
+    let app = lambda_app(&deployment(&[("OTP_CODE_LENGTH", "8")]).await).await;
 
     let phone = "+66 86 123 4567";
     let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": phone});
@@ -110,7 +53,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     );
     let sent = call(&app, Function::RequestOtp, request).await;
     assert_eq!(sent.status, 200, "{sent:?}");
-    let (to, message) = moto_sms()
+    let (to, message) = moto_sms(&moto_url())
         .into_iter()
         .rev()
         .find(|(to, _)| to == "+66861234567")

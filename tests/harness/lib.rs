@@ -16,7 +16,7 @@ use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
 use otp_shared::App;
 use otp_shared::clock::{Clock, ManualClock, OsEntropy, SystemClock};
-use otp_shared::config::Config;
+use otp_shared::config::{Config, LambdaSettings};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::{ServerSecret, b64_decode};
 use otp_shared::domain::phone::PhoneNumber;
@@ -26,6 +26,7 @@ use otp_shared::signer::{KmsSigner, LocalSigner, Signer};
 use otp_shared::sms::{Outbox, OutboxEntry, SmsMessage, SmsRefused, SmsSender};
 use otp_shared::store::{DynamoStore, MemoryStore, Store};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -253,6 +254,15 @@ impl TestApp {
 /// The event `events/<name>.json` as the Lambda runtime would decode it, with
 /// the body (and its content type) replaced when given.
 pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -> Request {
+    otp_shared::http::lambda::request_from_event(
+        serde_json::from_value(api_event(name, body, content_type))
+            .expect("a valid API Gateway v2 event"),
+    )
+}
+
+/// The event `events/<name>.json` as API Gateway sends it, with the body (and
+/// its content type) replaced when given.
+pub fn api_event(name: &str, body: Option<&str>, content_type: Option<&str>) -> Value {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut event: Value = serde_json::from_str(&text).expect("event is JSON");
@@ -269,9 +279,7 @@ pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -
                 .remove("content-type");
         }
     }
-    otp_shared::http::lambda::request_from_event(
-        serde_json::from_value(event).expect("a valid API Gateway v2 event"),
-    )
+    event
 }
 
 /// The GET event `events/<name>.json` with `query` as its query string.
@@ -414,6 +422,31 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
     (client, name)
 }
 
+/// Every SMS moto's SNS at `moto` has accepted, as (phone, message).
+pub fn moto_sms(moto: &str) -> Vec<(String, String)> {
+    let data: Value = serde_json::from_str(&http_get(&format!("{moto}/moto-api/data.json")))
+        .expect("moto data is JSON");
+    data["sns"]["SMS"]
+        .as_array()
+        .expect("moto lists sent SMS")
+        .iter()
+        .map(|sms| {
+            let field = |name: &str| sms[name].as_str().unwrap_or_default().to_string();
+            (field("phone_number"), field("message"))
+        })
+        .collect()
+}
+
+/// The code in a message of the test client's English template.
+pub fn code_in(message: &str) -> String {
+    let start = message.find("code is ").expect("template names the code") + "code is ".len();
+    message[start..]
+        .split(' ')
+        .next()
+        .expect("a code")
+        .to_string()
+}
+
 pub async fn kms_client() -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(&aws_config().await)
 }
@@ -448,6 +481,51 @@ pub async fn kms_signing_alias() -> String {
 /// the aliases up on every use, so a test sees a rotation at once.
 pub async fn kms_signer(alias: &str) -> Arc<KmsSigner> {
     Arc::new(KmsSigner::new(kms_client().await, alias, Duration::ZERO))
+}
+
+/// A deployment as the stack makes it, on DynamoDB Local and moto: a fresh
+/// table holding the test client, an RSA signing key behind an alias, and the
+/// server secret in Secrets Manager (64 generated characters). Returns the
+/// functions' environment variables, with `extra` added.
+pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let (dynamodb, table) = fresh_table().await;
+    DynamoStore::new(dynamodb, table.clone())
+        .put_client(&ClientRecord::new(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            test_settings(),
+        ))
+        .await
+        .expect("client stored");
+    let secret = aws_sdk_secretsmanager::Client::new(&aws_config().await)
+        .create_secret()
+        .name(format!("otp-server-secret-{table}"))
+        .secret_string("S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tAbCd")
+        .send()
+        .await
+        .expect("moto keeps the secret");
+    let mut variables = HashMap::from([
+        ("OTP_TABLE_NAME".to_string(), table),
+        (
+            "OTP_SIGNING_KEY_ALIAS".to_string(),
+            kms_signing_alias().await,
+        ),
+        (
+            "OTP_SERVER_SECRET_ARN".to_string(),
+            secret.arn().expect("an ARN").to_string(),
+        ),
+    ]);
+    variables.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    variables
+}
+
+/// The app exactly as a Lambda function wires it, from `variables`.
+pub async fn lambda_app(variables: &HashMap<String, String>) -> App {
+    let settings = LambdaSettings::from_lookup(|name| variables.get(name).cloned())
+        .expect("valid Lambda settings");
+    otp_shared::aws::app(settings, &aws_config().await)
+        .await
+        .expect("the Lambda wiring")
 }
 
 pub fn now_ms() -> i64 {

@@ -1,0 +1,208 @@
+//! Sequential AWS round trips on the warm critical path (DESIGN §9: request
+//! ≤ 2, confirm ≤ 2, refresh ≤ 2, JWKS 0). The app is wired exactly as a
+//! Lambda function wires it, against DynamoDB Local and moto, each behind a
+//! proxy that holds every request for 100 ms before passing it on. A route
+//! then takes about 100 ms per sequential round trip, however many calls run
+//! side by side, and the proxies count the calls.
+//!
+//! `make bench` starts the engines and runs it; BENCHMARKS.md has the numbers.
+
+use otp_integration_tests::{
+    CLIENT_ID, CLIENT_SECRET, api_request, call, code_in, deployment, lambda_app, moto_sms,
+};
+use otp_shared::App;
+use otp_shared::http::Function;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+const DELAY: Duration = Duration::from_millis(100);
+const ROUNDS: usize = 5;
+
+/// Requests that went through the proxies.
+static REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Forwards connections from `listener` to `upstream`, holding each chunk a
+/// client sends for [`DELAY`] (in order, without adding up), and counting a
+/// request whenever a client speaks after the server has.
+async fn proxy(listener: TcpListener, upstream: String) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let Ok(server) = TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let (mut client_reads, mut client_writes) = client.into_split();
+            let (mut server_reads, mut server_writes) = server.into_split();
+            let answered = Arc::new(AtomicBool::new(true));
+            let (held, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+            let new_request = answered.clone();
+            let receive = async move {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = client_reads.read(&mut buffer).await {
+                    if new_request.swap(false, Ordering::SeqCst) {
+                        REQUESTS.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let _ = held.send((Instant::now() + DELAY, buffer[..n].to_vec()));
+                }
+            };
+            let forward = async move {
+                while let Some((at, bytes)) = due.recv().await {
+                    sleep_until(at).await;
+                    if server_writes.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = server_writes.shutdown().await;
+            };
+            let answer = async move {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = server_reads.read(&mut buffer).await {
+                    answered.store(true, Ordering::SeqCst);
+                    if client_writes.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::join!(receive, forward, answer);
+        });
+    }
+}
+
+/// The route's answer, how long it took and how many AWS calls it made.
+async fn measure(
+    app: &App,
+    function: Function,
+    event: &str,
+    body: &str,
+) -> (Value, Duration, usize) {
+    let content_type = if event == "token-refresh" {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    let request = api_request(event, Some(body), Some(content_type));
+    let (calls, started) = (REQUESTS.load(Ordering::SeqCst), Instant::now());
+    let answer = call(app, function, request).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200, "{event}: {answer:?}");
+    (answer.body, took, REQUESTS.load(Ordering::SeqCst) - calls)
+}
+
+/// One request → confirm → refresh → JWKS; each route's (duration, calls).
+async fn flow(app: &App, moto: &str, round: usize) -> [(Duration, usize); 4] {
+    let mobile_no = format!("+668{:08}", 10_000_000 + round);
+    let body =
+        json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
+    let (sent, request_took, request_calls) =
+        measure(app, Function::RequestOtp, "request-otp", &body.to_string()).await;
+
+    let moto = moto.to_string();
+    let sms = tokio::task::spawn_blocking(move || moto_sms(&moto))
+        .await
+        .unwrap();
+    let (_, message) = sms
+        .iter()
+        .rev()
+        .find(|(to, _)| *to == mobile_no)
+        .expect("the SMS reached SNS");
+    let body = json!({
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "token": sent["data"]["token"], "otp": code_in(message),
+    });
+    let (tokens, confirm_took, confirm_calls) =
+        measure(app, Function::ConfirmOtp, "confirm-otp", &body.to_string()).await;
+
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
+        tokens["data"]["refresh_token"].as_str().unwrap()
+    );
+    let (_, refresh_took, refresh_calls) =
+        measure(app, Function::IssueToken, "token-refresh", &form).await;
+
+    let (calls, started) = (REQUESTS.load(Ordering::SeqCst), Instant::now());
+    let jwks = call(app, Function::IssueToken, api_request("jwks", None, None)).await;
+    assert_eq!(jwks.status, 200);
+    let jwks_took = started.elapsed();
+    [
+        (request_took, request_calls),
+        (confirm_took, confirm_calls),
+        (refresh_took, refresh_calls),
+        (jwks_took, REQUESTS.load(Ordering::SeqCst) - calls),
+    ]
+}
+
+fn main() {
+    let endpoint = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run `make bench`, which starts the engines")
+        })
+    };
+    let (dynamodb, moto) = (
+        endpoint("AWS_ENDPOINT_URL_DYNAMODB"),
+        endpoint("AWS_ENDPOINT_URL_SNS"),
+    );
+    let listen = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let (dynamodb_proxy, moto_proxy) = (listen(), listen());
+    let through =
+        |listener: &std::net::TcpListener| format!("http://{}", listener.local_addr().unwrap());
+    // SAFETY: no other thread exists yet; the runtime starts below.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", through(&dynamodb_proxy));
+        for service in ["SNS", "KMS", "SECRETS_MANAGER"] {
+            std::env::set_var(format!("AWS_ENDPOINT_URL_{service}"), through(&moto_proxy));
+        }
+    }
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for (listener, upstream) in [(dynamodb_proxy, dynamodb), (moto_proxy, moto.clone())] {
+            listener.set_nonblocking(true).unwrap();
+            let listener = TcpListener::from_std(listener).unwrap();
+            let upstream = upstream.trim_start_matches("http://").to_string();
+            tokio::spawn(proxy(listener, upstream));
+        }
+        let app = lambda_app(&deployment(&[]).await).await;
+        // Warm: the client record and the signing key are cached from here on.
+        flow(&app, &moto, 0).await;
+        let mut rounds = vec![];
+        for round in 1..=ROUNDS {
+            rounds.push(flow(&app, &moto, round).await);
+        }
+
+        println!(
+            "{ROUNDS} warm rounds, every AWS call held {} ms",
+            DELAY.as_millis()
+        );
+        println!(
+            "{:<32} {:>10} {:>22} {:>12}",
+            "route", "median ms", "sequential round trips", "AWS calls"
+        );
+        let routes = [
+            "POST /v1/otp/request",
+            "POST /v1/otp/confirm",
+            "POST /v1/oauth/token",
+            "GET /.well-known/jwks.json",
+        ];
+        for (index, route) in routes.iter().enumerate() {
+            let mut took: Vec<Duration> = rounds.iter().map(|r| r[index].0).collect();
+            took.sort();
+            let median = took[took.len() / 2];
+            let calls: Vec<usize> = rounds.iter().map(|r| r[index].1).collect();
+            let sequential = median.as_millis() / DELAY.as_millis();
+            println!(
+                "{route:<32} {:>10.1} {sequential:>22} {:>12}",
+                median.as_secs_f64() * 1e3,
+                format!("{calls:?}")
+            );
+        }
+    });
+}

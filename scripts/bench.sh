@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make bench`: DESIGN §9's budgets, measured on release builds (as deployed)
+# against DynamoDB Local and moto, started as for the tests. BENCHMARKS.md
+# reports what it prints; `make package` prints the arm64 binary sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+. scripts/engines.sh
+
+say "release builds: the three functions and the hello-world yardstick"
+cargo build --release --locked -p request-otp -p confirm-otp -p issue-token -p hello-lambda
+
+say "handler CPU per route"
+cargo bench --locked --bench handler_cpu
+say "sequential AWS round trips per route"
+cargo bench --locked --bench aws_round_trips
+say "cold start and peak memory"
+cargo bench --locked --bench cold_start
