@@ -8,7 +8,8 @@
 //! `make bench` starts the engines and runs it; BENCHMARKS.md has the numbers.
 
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, api_request, call, code_in, deployment, lambda_app, moto_sms,
+    CLIENT_ID, CLIENT_SECRET, api_request, call, code_in, deployment, lambda_app, refresh_form,
+    sms_to,
 };
 use otp_shared::App;
 use otp_shared::http::Function;
@@ -105,26 +106,15 @@ async fn flow(app: &App, moto: &str, round: usize) -> [(Duration, usize); 4] {
     let (sent, request_took, request_calls) =
         measure(app, Function::RequestOtp, "request-otp", &body.to_string()).await;
 
-    let moto = moto.to_string();
-    let sms = tokio::task::spawn_blocking(move || moto_sms(&moto))
-        .await
-        .unwrap();
-    let (_, message) = sms
-        .iter()
-        .rev()
-        .find(|(to, _)| *to == mobile_no)
-        .expect("the SMS reached SNS");
+    let message = sms_to(moto, &mobile_no).await;
     let body = json!({
         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-        "token": sent["data"]["token"], "otp": code_in(message),
+        "token": sent["data"]["token"], "otp": code_in(&message),
     });
     let (tokens, confirm_took, confirm_calls) =
         measure(app, Function::ConfirmOtp, "confirm-otp", &body.to_string()).await;
 
-    let form = format!(
-        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
-        tokens["data"]["refresh_token"].as_str().unwrap()
-    );
+    let form = refresh_form(tokens["data"]["refresh_token"].as_str().unwrap());
     let (_, refresh_took, refresh_calls) =
         measure(app, Function::IssueToken, "token-refresh", &form).await;
 

@@ -15,7 +15,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, api_event, code_in, deployment, moto_sms, moto_url,
+    CLIENT_ID, CLIENT_SECRET, api_event, code_in, deployment, moto_url, refresh_form, sms_to,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -357,22 +357,11 @@ async fn main() {
             code_request(requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let (status, sent) = request.invoke(&event).await;
         assert_eq!(status, 200, "{sent}");
-        let moto = moto.clone();
-        let sms = tokio::task::spawn_blocking(move || moto_sms(&moto))
-            .await
-            .unwrap();
-        let (_, message) = sms
-            .iter()
-            .rev()
-            .find(|(to, _)| *to == mobile_no)
-            .expect("the SMS reached SNS");
-        let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": sent["data"]["token"], "otp": code_in(message)});
+        let message = sms_to(&moto, &mobile_no).await;
+        let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": sent["data"]["token"], "otp": code_in(&message)});
         let (status, tokens) = confirm.invoke(&json_event("confirm-otp", &body)).await;
         assert_eq!(status, 200, "{tokens}");
-        let form = format!(
-            "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
-            tokens["data"]["refresh_token"].as_str().unwrap()
-        );
+        let form = refresh_form(tokens["data"]["refresh_token"].as_str().unwrap());
         let refresh = api_event(
             "token-refresh",
             Some(&form),

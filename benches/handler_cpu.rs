@@ -7,7 +7,9 @@
 //! `cargo bench --bench handler_cpu` (release profile, as deployed); the
 //! method and the numbers are in BENCHMARKS.md.
 
-use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_request, call, local_signer};
+use otp_integration_tests::{
+    CLIENT_ID, CLIENT_SECRET, TestApp, api_request, call, local_signer, refresh_form,
+};
 use otp_shared::http::Function;
 use otp_shared::signer::Signer;
 use serde_json::{Value, json};
@@ -76,10 +78,7 @@ async fn main() {
         .await;
         confirm.push(took);
 
-        let form = format!(
-            "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
-            tokens["data"]["refresh_token"].as_str().unwrap()
-        );
+        let form = refresh_form(tokens["data"]["refresh_token"].as_str().unwrap());
         let (_, took) = timed(
             &t,
             Function::IssueToken,

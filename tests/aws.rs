@@ -3,7 +3,7 @@
 
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, code_in,
-    deployment, fresh_table, lambda_app, moto_sms, moto_url, verify_jwt,
+    deployment, fresh_table, lambda_app, moto_sms, moto_url, refresh_form, sms_to, verify_jwt,
 };
 use otp_shared::http::Function;
 use otp_shared::sms::{SmsMessage, SmsSender, SnsSender};
@@ -53,12 +53,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     );
     let sent = call(&app, Function::RequestOtp, request).await;
     assert_eq!(sent.status, 200, "{sent:?}");
-    let (to, message) = moto_sms(&moto_url())
-        .into_iter()
-        .rev()
-        .find(|(to, _)| to == "+66861234567")
-        .expect("the SMS reached SNS");
-    assert_eq!(to, "+66861234567");
+    let message = sms_to(&moto_url(), "+66861234567").await;
     let ref_code = sent.body["data"]["ref_code"].as_str().unwrap();
     assert!(message.contains(ref_code));
     assert_eq!(code_in(&message).len(), 8, "the deployment's code length");
@@ -87,10 +82,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
         "https://abc123defg.execute-api.us-east-1.amazonaws.com"
     );
 
-    let form = format!(
-        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
-        confirmed.body["data"]["refresh_token"].as_str().unwrap()
-    );
+    let form = refresh_form(confirmed.body["data"]["refresh_token"].as_str().unwrap());
     let request = api_request(
         "token-refresh",
         Some(&form),

@@ -5,7 +5,7 @@
 use otp_integration_tests::faults::{FaultySigner, FaultyStore};
 use otp_integration_tests::{
     Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, aws_config,
-    call, dynamo_store, local_signer,
+    call, dynamo_store, local_signer, refresh_form,
 };
 use otp_shared::http::Function;
 use otp_shared::sms::SmsSender;
@@ -36,9 +36,7 @@ fn assert_opaque_500(answer: &Answer) {
 }
 
 async fn refresh(t: &TestApp, token: &str) -> Answer {
-    let form = format!(
-        "grant_type=refresh_token&refresh_token={token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
-    );
+    let form = refresh_form(token);
     let request = api_request(
         "token-refresh",
         Some(&form),

@@ -77,16 +77,13 @@ async fn rule_5_7_twenty_concurrent_wrong_guesses_evaluate_at_most_five() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rule_6_two_concurrent_refreshes_yield_exactly_one_success() {
-    use otp_integration_tests::{CLIENT_SECRET, api_request, call};
+    use otp_integration_tests::{api_request, call, refresh_form};
     use otp_shared::http::Function;
     let (t, _, _) = dynamodb_app().await;
     let t = Arc::new(t);
     let (token, _, code) = t.code_for("0812345678").await;
     let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
-    let form = format!(
-        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}",
-        confirmed.body["data"]["refresh_token"].as_str().unwrap()
-    );
+    let form = refresh_form(confirmed.body["data"]["refresh_token"].as_str().unwrap());
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..2 {
         let (t, form) = (t.clone(), form.clone());

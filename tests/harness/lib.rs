@@ -437,6 +437,26 @@ pub fn moto_sms(moto: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The newest SMS moto's SNS at `moto` accepted for `e164`.
+pub async fn sms_to(moto: &str, e164: &str) -> String {
+    let moto = moto.to_string();
+    let sent = tokio::task::spawn_blocking(move || moto_sms(&moto))
+        .await
+        .expect("moto read");
+    sent.into_iter()
+        .rev()
+        .find(|(to, _)| to == e164)
+        .map(|(_, message)| message)
+        .unwrap_or_else(|| panic!("no SMS to {e164} reached SNS"))
+}
+
+/// The test client's refresh request (RFC 6749 §6), form-encoded.
+pub fn refresh_form(refresh_token: &str) -> String {
+    format!(
+        "grant_type=refresh_token&refresh_token={refresh_token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+    )
+}
+
 /// The code in a message of the test client's English template.
 pub fn code_in(message: &str) -> String {
     let start = message.find("code is ").expect("template names the code") + "code is ".len();
