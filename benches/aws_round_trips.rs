@@ -7,13 +7,14 @@
 //!
 //! `make bench` starts the engines and runs it; BENCHMARKS.md has the numbers.
 
+use lambda_http::Request;
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, api_request, call, code_in, deployment, lambda_app, refresh_form,
-    sms_to,
+    api_request, code_in, code_request_body, deployment, json_request, lambda_app, quantile,
+    refresh_request, sms_to, timed_ok, token_confirm_body,
 };
 use otp_shared::App;
 use otp_shared::http::Function;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -78,55 +79,37 @@ async fn proxy(listener: TcpListener, upstream: String) {
     }
 }
 
-/// The route's answer, how long it took and how many AWS calls it made.
-async fn measure(
-    app: &App,
-    function: Function,
-    event: &str,
-    body: &str,
-) -> (Value, Duration, usize) {
-    let content_type = if event == "token-refresh" {
-        "application/x-www-form-urlencoded"
-    } else {
-        "application/json"
-    };
-    let request = api_request(event, Some(body), Some(content_type));
-    let (calls, started) = (REQUESTS.load(Ordering::SeqCst), Instant::now());
-    let answer = call(app, function, request).await;
-    let took = started.elapsed();
-    assert_eq!(answer.status, 200, "{event}: {answer:?}");
-    (answer.body, took, REQUESTS.load(Ordering::SeqCst) - calls)
+/// The route's answer (a 200), how long it took and how many AWS calls it made.
+async fn measure(app: &App, function: Function, request: Request) -> (Value, Duration, usize) {
+    let calls = REQUESTS.load(Ordering::SeqCst);
+    let (body, took) = timed_ok(app, function, request).await;
+    (body, took, REQUESTS.load(Ordering::SeqCst) - calls)
 }
 
 /// One request → confirm → refresh → JWKS; each route's (duration, calls).
 async fn flow(app: &App, moto: &str, round: usize) -> [(Duration, usize); 4] {
     let mobile_no = format!("+668{:08}", 10_000_000 + round);
-    let body =
-        json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
-    let (sent, request_took, request_calls) =
-        measure(app, Function::RequestOtp, "request-otp", &body.to_string()).await;
+    let request_otp = json_request("request-otp", &code_request_body(&mobile_no));
+    let (sent, request_took, request_calls) = measure(app, Function::RequestOtp, request_otp).await;
 
-    let message = sms_to(moto, &mobile_no).await;
-    let body = json!({
-        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-        "token": sent["data"]["token"], "otp": code_in(&message),
-    });
+    let code = code_in(&sms_to(moto, &mobile_no).await);
+    let confirm_otp = json_request(
+        "confirm-otp",
+        &token_confirm_body(&sent["data"]["token"], &code),
+    );
     let (tokens, confirm_took, confirm_calls) =
-        measure(app, Function::ConfirmOtp, "confirm-otp", &body.to_string()).await;
+        measure(app, Function::ConfirmOtp, confirm_otp).await;
 
-    let form = refresh_form(tokens["data"]["refresh_token"].as_str().unwrap());
-    let (_, refresh_took, refresh_calls) =
-        measure(app, Function::IssueToken, "token-refresh", &form).await;
+    let token_refresh = refresh_request(tokens["data"]["refresh_token"].as_str().unwrap());
+    let (_, refresh_took, refresh_calls) = measure(app, Function::IssueToken, token_refresh).await;
 
-    let (calls, started) = (REQUESTS.load(Ordering::SeqCst), Instant::now());
-    let jwks = call(app, Function::IssueToken, api_request("jwks", None, None)).await;
-    assert_eq!(jwks.status, 200);
-    let jwks_took = started.elapsed();
+    let jwks = api_request("jwks", None, None);
+    let (_, jwks_took, jwks_calls) = measure(app, Function::IssueToken, jwks).await;
     [
         (request_took, request_calls),
         (confirm_took, confirm_calls),
         (refresh_took, refresh_calls),
-        (jwks_took, REQUESTS.load(Ordering::SeqCst) - calls),
+        (jwks_took, jwks_calls),
     ]
 }
 
@@ -184,8 +167,7 @@ fn main() {
         ];
         for (index, route) in routes.iter().enumerate() {
             let mut took: Vec<Duration> = rounds.iter().map(|r| r[index].0).collect();
-            took.sort();
-            let median = took[took.len() / 2];
+            let median = quantile(&mut took, 0.5);
             let calls: Vec<usize> = rounds.iter().map(|r| r[index].1).collect();
             let sequential = median.as_millis() / DELAY.as_millis();
             println!(

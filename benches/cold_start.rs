@@ -15,7 +15,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, api_event, code_in, deployment, moto_url, refresh_form, sms_to,
+    CLIENT_ID, CLIENT_SECRET, api_event, code_in, code_request_body, deployment, json_event,
+    moto_url, quantile, refresh_event, sms_to, token_confirm_body,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -229,25 +230,14 @@ fn binary(name: &str) -> PathBuf {
     deps.parent().and_then(|d| d.parent()).unwrap().join(name)
 }
 
-fn json_event(name: &str, body: &Value) -> Value {
-    api_event(name, Some(&body.to_string()), Some("application/json"))
-}
-
 /// A code request for the `n`th number from the `n`th address, so that no
 /// cooldown or rate limit refuses it.
 fn code_request(n: u32) -> (String, Value) {
     let mobile_no = format!("+669{n:04}{n:04}");
-    let body =
-        json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
-    let mut event = json_event("request-otp", &body);
+    let mut event = json_event("request-otp", &code_request_body(&mobile_no));
     event["requestContext"]["http"]["sourceIp"] =
         json!(format!("198.51.{}.{}", n / 250, n % 250 + 1));
     (mobile_no, event)
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 /// Medians of `STARTS` cold starts: exec to the first poll for an event (the
@@ -277,9 +267,9 @@ async fn cold_start(
         assert_eq!(status, expected, "{name}: {body}");
     }
     ColdStart {
-        init: median(&mut init),
-        first_answer: median(&mut first_answer),
-        cpu: median(&mut cpu),
+        init: quantile(&mut init, 0.5),
+        first_answer: quantile(&mut first_answer, 0.5),
+        cpu: quantile(&mut cpu, 0.5),
     }
 }
 
@@ -357,16 +347,11 @@ async fn main() {
             code_request(requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let (status, sent) = request.invoke(&event).await;
         assert_eq!(status, 200, "{sent}");
-        let message = sms_to(&moto, &mobile_no).await;
-        let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": sent["data"]["token"], "otp": code_in(&message)});
+        let code = code_in(&sms_to(&moto, &mobile_no).await);
+        let body = token_confirm_body(&sent["data"]["token"], &code);
         let (status, tokens) = confirm.invoke(&json_event("confirm-otp", &body)).await;
         assert_eq!(status, 200, "{tokens}");
-        let form = refresh_form(tokens["data"]["refresh_token"].as_str().unwrap());
-        let refresh = api_event(
-            "token-refresh",
-            Some(&form),
-            Some("application/x-www-form-urlencoded"),
-        );
+        let refresh = refresh_event(tokens["data"]["refresh_token"].as_str().unwrap());
         let (status, refreshed) = token.invoke(&refresh).await;
         assert_eq!(status, 200, "{refreshed}");
         assert_eq!(token.invoke(&jwks()).await.0, 200);

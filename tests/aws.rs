@@ -3,7 +3,8 @@
 
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, code_in,
-    deployment, fresh_table, lambda_app, moto_sms, moto_url, refresh_form, sms_to, verify_jwt,
+    code_request_body, deployment, fresh_table, json_request, lambda_app, moto_sms, moto_url,
+    refresh_request, sms_to, token_confirm_body, verify_jwt,
 };
 use otp_shared::http::Function;
 use otp_shared::sms::{SmsMessage, SmsSender, SnsSender};
@@ -45,12 +46,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     let app = lambda_app(&deployment(&[("OTP_CODE_LENGTH", "8")]).await).await;
 
     let phone = "+66 86 123 4567";
-    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": phone});
-    let request = api_request(
-        "request-otp",
-        Some(&body.to_string()),
-        Some("application/json"),
-    );
+    let request = json_request("request-otp", &code_request_body(phone));
     let sent = call(&app, Function::RequestOtp, request).await;
     assert_eq!(sent.status, 200, "{sent:?}");
     let message = sms_to(&moto_url(), "+66861234567").await;
@@ -58,16 +54,13 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
     assert!(message.contains(ref_code));
     assert_eq!(code_in(&message).len(), 8, "the deployment's code length");
 
-    let body = json!({
-        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-        "token": sent.body["data"]["token"], "otp": code_in(&message),
-    });
-    let request = api_request(
-        "confirm-otp",
-        Some(&body.to_string()),
-        Some("application/json"),
-    );
-    let confirmed = call(&app, Function::ConfirmOtp, request).await;
+    let body = token_confirm_body(&sent.body["data"]["token"], &code_in(&message));
+    let confirmed = call(
+        &app,
+        Function::ConfirmOtp,
+        json_request("confirm-otp", &body),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
 
     let jwks = call(&app, Function::IssueToken, api_request("jwks", None, None))
@@ -82,12 +75,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
         "https://abc123defg.execute-api.us-east-1.amazonaws.com"
     );
 
-    let form = refresh_form(confirmed.body["data"]["refresh_token"].as_str().unwrap());
-    let request = api_request(
-        "token-refresh",
-        Some(&form),
-        Some("application/x-www-form-urlencoded"),
-    );
+    let request = refresh_request(confirmed.body["data"]["refresh_token"].as_str().unwrap());
     let refreshed = call(&app, Function::IssueToken, request).await;
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     verify_jwt(refreshed.body["access_token"].as_str().unwrap(), &jwks).unwrap();

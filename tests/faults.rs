@@ -5,7 +5,7 @@
 use otp_integration_tests::faults::{FaultySigner, FaultyStore};
 use otp_integration_tests::{
     Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, aws_config,
-    call, dynamo_store, local_signer, refresh_form,
+    call, dynamo_store, local_signer, refresh_request,
 };
 use otp_shared::http::Function;
 use otp_shared::sms::SmsSender;
@@ -36,13 +36,7 @@ fn assert_opaque_500(answer: &Answer) {
 }
 
 async fn refresh(t: &TestApp, token: &str) -> Answer {
-    let form = refresh_form(token);
-    let request = api_request(
-        "token-refresh",
-        Some(&form),
-        Some("application/x-www-form-urlencoded"),
-    );
-    call(&t.app, Function::IssueToken, request).await
+    call(&t.app, Function::IssueToken, refresh_request(token)).await
 }
 
 #[tokio::test]

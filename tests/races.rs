@@ -77,24 +77,17 @@ async fn rule_5_7_twenty_concurrent_wrong_guesses_evaluate_at_most_five() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rule_6_two_concurrent_refreshes_yield_exactly_one_success() {
-    use otp_integration_tests::{api_request, call, refresh_form};
+    use otp_integration_tests::{call, refresh_request};
     use otp_shared::http::Function;
     let (t, _, _) = dynamodb_app().await;
     let t = Arc::new(t);
     let (token, _, code) = t.code_for("0812345678").await;
     let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
-    let form = refresh_form(confirmed.body["data"]["refresh_token"].as_str().unwrap());
+    let refresh_token = confirmed.body["data"]["refresh_token"].as_str().unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..2 {
-        let (t, form) = (t.clone(), form.clone());
-        tasks.spawn(async move {
-            let request = api_request(
-                "token-refresh",
-                Some(&form),
-                Some("application/x-www-form-urlencoded"),
-            );
-            call(&t.app, Function::IssueToken, request).await
-        });
+        let (t, request) = (t.clone(), refresh_request(refresh_token));
+        tasks.spawn(async move { call(&t.app, Function::IssueToken, request).await });
     }
     let mut statuses = vec![];
     while let Some(answer) = tasks.join_next().await {

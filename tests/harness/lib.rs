@@ -202,14 +202,11 @@ impl TestApp {
     /// Feeds the API Gateway event `events/<event>.json`, with `body` as its
     /// JSON body, to `function`'s handler.
     pub async fn call(&self, function: Function, event: &str, body: &Value) -> Answer {
-        let request = api_request(event, Some(&body.to_string()), Some("application/json"));
-        call(&self.app, function, request).await
+        call(&self.app, function, json_request(event, body)).await
     }
 
     pub async fn request_otp(&self, mobile_no: &str) -> Answer {
-        let body = serde_json::json!({
-            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no,
-        });
+        let body = code_request_body(mobile_no);
         self.call(Function::RequestOtp, "request-otp", &body).await
     }
 
@@ -254,10 +251,41 @@ impl TestApp {
 /// The event `events/<name>.json` as the Lambda runtime would decode it, with
 /// the body (and its content type) replaced when given.
 pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -> Request {
+    request_of(api_event(name, body, content_type))
+}
+
+/// The request `event` stands for, as the Lambda runtime decodes it.
+fn request_of(event: Value) -> Request {
     otp_shared::http::lambda::request_from_event(
-        serde_json::from_value(api_event(name, body, content_type))
-            .expect("a valid API Gateway v2 event"),
+        serde_json::from_value(event).expect("a valid API Gateway v2 event"),
     )
+}
+
+/// The event `events/<name>.json` with `body` as its JSON body.
+pub fn json_event(name: &str, body: &Value) -> Value {
+    api_event(name, Some(&body.to_string()), Some("application/json"))
+}
+
+/// The request `events/<name>.json` with `body` as its JSON body.
+pub fn json_request(name: &str, body: &Value) -> Request {
+    request_of(json_event(name, body))
+}
+
+/// The test client's refresh (RFC 6749 §6, form-encoded) as an event.
+pub fn refresh_event(refresh_token: &str) -> Value {
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={refresh_token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+    );
+    api_event(
+        "token-refresh",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    )
+}
+
+/// The test client's refresh as a request.
+pub fn refresh_request(refresh_token: &str) -> Request {
+    request_of(refresh_event(refresh_token))
 }
 
 /// The event `events/<name>.json` as API Gateway sends it, with the body (and
@@ -284,17 +312,14 @@ pub fn api_event(name: &str, body: Option<&str>, content_type: Option<&str>) -> 
 
 /// The GET event `events/<name>.json` with `query` as its query string.
 pub fn api_get(name: &str, query: &str) -> Request {
-    let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut event: Value = serde_json::from_str(&text).expect("event is JSON");
+    // The GET events carry no body and no content type to replace.
+    let mut event = api_event(name, None, None);
     event["rawQueryString"] = Value::String(query.to_string());
     event
         .as_object_mut()
         .unwrap()
         .remove("queryStringParameters");
-    otp_shared::http::lambda::request_from_event(
-        serde_json::from_value(event).expect("a valid API Gateway v2 event"),
-    )
+    request_of(event)
 }
 
 pub async fn call(app: &App, function: Function, request: Request) -> Answer {
@@ -312,6 +337,21 @@ pub async fn call(app: &App, function: Function, request: Request) -> Answer {
         headers: parts.headers,
         body,
     }
+}
+
+/// `call`, timed; the answer must be a 200. Returns its body.
+pub async fn timed_ok(app: &App, function: Function, request: Request) -> (Value, Duration) {
+    let started = std::time::Instant::now();
+    let answer = call(app, function, request).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    (answer.body, took)
+}
+
+/// The `q` quantile of `samples` (0.5: the median), which it sorts.
+pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q) as usize]
 }
 
 /// Verifies an RS256 JWT against a JWKS document the way a relying party
@@ -450,11 +490,14 @@ pub async fn sms_to(moto: &str, e164: &str) -> String {
         .unwrap_or_else(|| panic!("no SMS to {e164} reached SNS"))
 }
 
-/// The test client's refresh request (RFC 6749 §6), form-encoded.
-pub fn refresh_form(refresh_token: &str) -> String {
-    format!(
-        "grant_type=refresh_token&refresh_token={refresh_token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
-    )
+/// The test client's native request for a code to `mobile_no`.
+pub fn code_request_body(mobile_no: &str) -> Value {
+    serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no})
+}
+
+/// The test client's native confirm of the challenge `token` with `otp`.
+pub fn token_confirm_body(token: &Value, otp: &str) -> Value {
+    serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token, "otp": otp})
 }
 
 /// The code in a message of the test client's English template.
