@@ -1,9 +1,12 @@
-//! eSMS conformance: GENCODE and CHECKCODE replayed through the real handlers
-//! against DynamoDB Local, as GET with a query string and as POST with JSON,
-//! every outcome answered with its CodeResult.
+//! eSMS conformance: GENCODE and CHECKCODE as eSMS documents them (GET with a
+//! query string) replayed through the real handlers against DynamoDB Local.
+//! Every answer is HTTP 200 with `CodeResult` a JSON string from eSMS's own
+//! table and `CountRegenerate` a JSON number. Expected bodies are written out
+//! in full; the only values taken from elsewhere are the code and the
+//! reference, read from the SMS the test's outbox received.
 
 use otp_integration_tests::{
-    Answer, CLIENT_SECRET, RefusingSms, TestApp, api_get, api_request, call, dynamo_store,
+    Answer, CLIENT_SECRET, RefusingSms, TestApp, api_get, call, dynamo_store,
 };
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::http::Function;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 
 const API_KEY: &str = "esms-app";
 const BRAND: &str = "Baotrixemay";
-const TEMPLATE: &str = "{OTP} la ma xac minh dang ky Baotrixemay cua ban";
+const TEMPLATE: &str = "{OTP} la ma xac minh dang ky Baotrixemay cua ban (ma {REF})";
 const PHONE: &str = "0901888484";
 
 async fn app_with(sms: Option<Arc<dyn SmsSender>>) -> TestApp {
@@ -39,14 +42,42 @@ async fn app() -> TestApp {
     app_with(None).await
 }
 
-fn gencode_params() -> Value {
-    json!({
-        "Phone": PHONE, "ApiKey": API_KEY, "SecretKey": CLIENT_SECRET, "TimeAlive": "5",
-        "NumCharOfCode": "6", "Brandname": BRAND, "Type": "2", "message": TEMPLATE, "IsNumber": "1",
-    })
+/// GENCODE's parameters as eSMS's documentation spells them.
+fn gencode_params() -> Vec<(String, String)> {
+    [
+        ("Phone", PHONE),
+        ("ApiKey", API_KEY),
+        ("SecretKey", CLIENT_SECRET),
+        ("TimeAlive", "5"),
+        ("NumCharOfCode", "6"),
+        ("Brandname", BRAND),
+        ("Type", "2"),
+        ("message", TEMPLATE),
+        ("IsNumber", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
-fn query(params: &Value) -> String {
+/// `params` with `name` (matched in any case) set to `value`, or added.
+fn with(mut params: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    match params
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+    {
+        Some(param) => param.1 = value.to_string(),
+        None => params.push((name.to_string(), value.to_string())),
+    }
+    params
+}
+
+fn without(mut params: Vec<(String, String)>, name: &str) -> Vec<(String, String)> {
+    params.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    params
+}
+
+fn query(params: &[(String, String)]) -> String {
     let encode = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -58,212 +89,285 @@ fn query(params: &Value) -> String {
             .collect::<String>()
     };
     params
-        .as_object()
-        .unwrap()
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                encode(v.as_str().map_or(v.to_string(), str::to_string).as_str())
-            )
-        })
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
 
-async fn gencode_get(t: &TestApp, params: &Value) -> Answer {
-    call(
-        &t.app,
-        Function::RequestOtp,
-        api_get("esms-gencode-get", &query(params)),
-    )
-    .await
-}
-
-async fn gencode_post(t: &TestApp, params: &Value) -> Answer {
-    let request = api_request(
-        "esms-gencode-post",
-        Some(&params.to_string()),
-        Some("application/json"),
-    );
+async fn gencode(t: &TestApp, params: &[(String, String)]) -> Answer {
+    let request = api_get("esms-gencode-get", &query(params));
     call(&t.app, Function::RequestOtp, request).await
 }
 
-async fn check_get(t: &TestApp, code: &str) -> Answer {
-    let params =
-        json!({"ApiKey": API_KEY, "SecretKey": CLIENT_SECRET, "Phone": PHONE, "Code": code});
-    call(
-        &t.app,
-        Function::ConfirmOtp,
-        api_get("esms-check-get", &query(&params)),
-    )
-    .await
+fn check_params(code: &str) -> Vec<(String, String)> {
+    [
+        ("ApiKey", API_KEY),
+        ("SecretKey", CLIENT_SECRET),
+        ("Phone", PHONE),
+        ("Code", code),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
-async fn check_post(t: &TestApp, code: &str) -> Answer {
-    let params =
-        json!({"ApiKey": API_KEY, "SecretKey": CLIENT_SECRET, "Phone": PHONE, "Code": code});
-    let request = api_request(
-        "esms-check-post",
-        Some(&params.to_string()),
-        Some("application/json"),
-    );
+async fn check_with(t: &TestApp, params: &[(String, String)]) -> Answer {
+    let request = api_get("esms-check-get", &query(params));
     call(&t.app, Function::ConfirmOtp, request).await
 }
 
-fn with(mut params: Value, name: &str, value: Value) -> Value {
-    params[name] = value;
-    params
+async fn check(t: &TestApp, code: &str) -> Answer {
+    check_with(t, &check_params(code)).await
 }
 
-fn assert_code(answer: &Answer, code: &str) {
-    assert_eq!(answer.body["CodeResult"], code, "{answer:?}");
-    assert_eq!(answer.body["CountRegenerate"], 0);
-    if code != "100" {
-        assert!(
-            answer.body["ErrorMessage"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
-    }
+/// HTTP 200 and exactly `expected`.
+fn assert_answer(answer: &Answer, expected: Value) {
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, expected, "{answer:?}");
+}
+
+/// A GENCODE or CHECKCODE refusal without a checked phone.
+fn refusal(code: &str, message: &str) -> Value {
+    json!({"CodeResult": code, "CountRegenerate": 0, "ErrorMessage": message})
+}
+
+/// A CHECKCODE refusal of the code for `PHONE`: never the code itself.
+fn code_invalid(state: &str) -> Value {
+    json!({
+        "CodeResult": "117",
+        "CountRegenerate": 0,
+        "ErrorMessage": format!("{PHONE}, Content: Code Invalid"),
+        "Content": state,
+    })
+}
+
+/// The reference in an SMS of [`TEMPLATE`], `(ma XXXXXX)`.
+fn ref_in(message: &str) -> String {
+    let start = message.find("(ma ").expect("the template names the ref") + "(ma ".len();
+    message[start..].split(')').next().unwrap().to_string()
+}
+
+/// GENCODE answered 100 with the SMS's reference as `SMSID`.
+fn assert_sent(t: &TestApp, answer: &Answer) {
+    let sms = t.last_sms();
+    let expected =
+        json!({"CodeResult": "100", "CountRegenerate": 0, "SMSID": ref_in(&sms.message)});
+    assert_answer(answer, expected);
 }
 
 #[tokio::test]
-async fn gencode_get_sends_the_registered_template_and_answers_100() {
+async fn gencode_sends_the_registered_template_and_answers_100_with_the_smsid() {
     let t = app().await;
-    let answer = gencode_get(&t, &gencode_params()).await;
-    assert_eq!(answer.status, 200);
+    let answer = gencode(&t, &gencode_params()).await;
+    assert_sent(&t, &answer);
     let sms = t.last_sms();
-    assert_eq!(
-        answer.body,
-        json!({"CodeResult": "100", "CountRegenerate": 0, "SMSID": answer.body["SMSID"]})
-    );
     assert_eq!(sms.to, "+84901888484");
     assert_eq!(sms.sender_id.as_deref(), Some(BRAND));
-    assert_eq!(sms.message, TEMPLATE.replace("{OTP}", &sms.code));
+    let expected_text = TEMPLATE
+        .replace("{OTP}", &sms.code)
+        .replace("{REF}", &ref_in(&sms.message));
+    assert_eq!(sms.message, expected_text);
     assert!(sms.code.len() == 6 && sms.code.bytes().all(|b| b.is_ascii_digit()));
 }
 
 #[tokio::test]
-async fn check_get_answers_100_then_expired_or_used() {
+async fn parameter_names_match_in_any_case_and_extras_are_ignored() {
     let t = app().await;
-    gencode_get(&t, &gencode_params()).await;
-    let code = t.last_sms().code;
-    let answer = check_get(&t, &code).await;
-    assert_eq!(
-        answer.body,
-        json!({"CodeResult": "100", "CountRegenerate": 0, "Content": "Success"})
+    let spellings: [fn(&str) -> String; 3] = [
+        str::to_lowercase,
+        str::to_uppercase,
+        // `Message` with a capital M, as one deployed client sends it.
+        |name| {
+            let mut chars = name.chars();
+            chars.next().map_or(String::new(), |c| {
+                c.to_uppercase()
+                    .chain(chars.map(|c| c.to_ascii_lowercase()))
+                    .collect()
+            })
+        },
+    ];
+    for (n, spell) in spellings.into_iter().enumerate() {
+        let phone = format!("090188849{n}");
+        let params: Vec<_> = with(gencode_params(), "Phone", &phone)
+            .into_iter()
+            .map(|(k, v)| (spell(&k), v))
+            .chain([
+                ("SmsType".to_string(), "2".to_string()),
+                ("Sandbox".to_string(), "0".to_string()),
+            ])
+            .collect();
+        assert_sent(&t, &gencode(&t, &params).await);
+        let code = t.last_sms().code;
+        let checked = check_with(
+            &t,
+            &with(check_params(&code), "Phone", &phone)
+                .into_iter()
+                .map(|(k, v)| (spell(&k), v))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        assert_eq!(checked.body["CodeResult"], "100", "{checked:?}");
+    }
+    let twice = [
+        gencode_params(),
+        vec![("phone".to_string(), "0901888499".to_string())],
+    ]
+    .concat();
+    assert_answer(
+        &gencode(&t, &twice).await,
+        refusal("147", "Invalid parameter"),
     );
-    let again = check_get(&t, &code).await;
-    assert_code(&again, "161");
-    assert_eq!(again.body["Content"], "Expired or used");
 }
 
 #[tokio::test]
-async fn post_routes_take_json_with_numbers_or_text() {
+async fn checkcode_answers_success_with_the_phone_then_117_once_used() {
+    let t = app().await;
+    gencode(&t, &gencode_params()).await;
+    let code = t.last_sms().code;
+    assert_answer(
+        &check(&t, &code).await,
+        json!({
+            "CodeResult": "100",
+            "CountRegenerate": 0,
+            "ErrorMessage": format!("{PHONE}, Content: Success!"),
+            "Content": "Success",
+        }),
+    );
+    assert_answer(&check(&t, &code).await, code_invalid("Expired or used"));
+}
+
+#[tokio::test]
+async fn timealive_above_ten_minutes_is_shortened_to_ten() {
+    let t = app().await;
+    for (n, minutes) in ["45", "10"].into_iter().enumerate() {
+        let phone = format!("090188848{n}");
+        let params = with(
+            with(gencode_params(), "TimeAlive", minutes),
+            "Phone",
+            &phone,
+        );
+        assert_sent(&t, &gencode(&t, &params).await);
+    }
+    let sent = t.outbox.entries();
+    t.clock.advance_secs(599);
+    let alive = check_with(
+        &t,
+        &with(check_params(&sent[0].code), "Phone", "0901888480"),
+    )
+    .await;
+    assert_eq!(alive.body["CodeResult"], "100", "{alive:?}");
+    t.clock.advance_secs(1);
+    let dead = check_with(
+        &t,
+        &with(check_params(&sent[1].code), "Phone", "0901888481"),
+    )
+    .await;
+    assert_eq!(dead.body["CodeResult"], "117", "{dead:?}");
+}
+
+#[tokio::test]
+async fn code_length_charset_and_two_minute_lifetime_are_honoured() {
     let t = app().await;
     let params = with(
         with(
-            with(gencode_params(), "TimeAlive", json!(2)),
+            with(gencode_params(), "TimeAlive", "2"),
             "NumCharOfCode",
-            json!(8),
+            "8",
         ),
         "IsNumber",
-        json!(0),
+        "0",
     );
-    assert_code(&gencode_post(&t, &params).await, "100");
+    assert_sent(&t, &gencode(&t, &params).await);
     let code = t.last_sms().code;
     assert_eq!(code.len(), 8);
     assert!(
         code.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     );
-    // TimeAlive 2: the code dies after two minutes.
     t.clock.advance_secs(120);
-    assert_code(&check_post(&t, &code).await, "161");
+    assert_answer(&check(&t, &code).await, code_invalid("Expired or used"));
 }
 
 #[tokio::test]
-async fn gencode_failures() {
+async fn gencode_refusals_use_esms_codes() {
     let t = app().await;
     let p = gencode_params;
-    assert_code(
-        &gencode_get(&t, &with(p(), "SecretKey", json!("wrong"))).await,
-        "101",
-    );
-    assert_code(
-        &gencode_get(&t, &with(p(), "Brandname", json!("SomeoneElse"))).await,
-        "104",
-    );
-    assert_code(
-        &gencode_get(
-            &t,
-            &with(p(), "message", json!("{OTP} transfer approved, call 0900")),
-        )
-        .await,
-        "145",
-    );
-    assert_code(
-        &gencode_get(&t, &with(p(), "message", json!("la ma xac minh"))).await,
-        "145",
-    );
-    for (name, bad) in [
-        ("TimeAlive", "1"),
-        ("TimeAlive", "11"),
-        ("TimeAlive", "five"),
-        ("NumCharOfCode", "3"),
-        ("NumCharOfCode", "11"),
-        ("IsNumber", "2"),
-        ("Type", "1"),
-    ] {
-        assert_code(&gencode_get(&t, &with(p(), name, json!(bad))).await, "146");
+    let cases = [
+        (with(p(), "SecretKey", "wrong"), "101", "Authorize Failed"),
+        (
+            with(p(), "Brandname", "SomeoneElse"),
+            "104",
+            "Brand name code is not exist",
+        ),
+        (
+            with(p(), "message", "{OTP} transfer approved, call 0900"),
+            "146",
+            "Wrong customer care template",
+        ),
+        (
+            with(p(), "message", "la ma xac minh"),
+            "146",
+            "Wrong customer care template",
+        ),
+        (with(p(), "Type", "1"), "118", "Unsupported message type"),
+        (with(p(), "TimeAlive", "1"), "147", "Invalid parameter"),
+        (with(p(), "TimeAlive", "five"), "147", "Invalid parameter"),
+        (with(p(), "NumCharOfCode", "3"), "147", "Invalid parameter"),
+        (with(p(), "NumCharOfCode", "11"), "147", "Invalid parameter"),
+        (with(p(), "IsNumber", "2"), "147", "Invalid parameter"),
+        (without(p(), "Phone"), "147", "Invalid parameter"),
+        (without(p(), "message"), "147", "Invalid parameter"),
+        (
+            with(p(), "Phone", "09018"),
+            "108",
+            "Phone number is not in correct format",
+        ),
+        (
+            with(p(), "Phone", "66812345678"),
+            "99",
+            "The phone number is blocked in the system",
+        ),
+    ];
+    for (params, code, message) in cases {
+        assert_answer(&gencode(&t, &params).await, refusal(code, message));
     }
-    let mut missing = p();
-    missing.as_object_mut().unwrap().remove("Phone");
-    assert_code(&gencode_get(&t, &missing).await, "146");
-    assert_code(
-        &gencode_get(&t, &with(p(), "Phone", json!("09018"))).await,
-        "147",
-    );
-    assert_code(
-        &gencode_get(&t, &with(p(), "Phone", json!("66812345678"))).await,
-        "148",
-    );
     assert!(t.outbox.entries().is_empty());
-    assert_code(&gencode_get(&t, &p()).await, "100");
-    let again = gencode_get(&t, &p()).await;
-    assert_code(&again, "149");
+    assert_sent(&t, &gencode(&t, &p()).await);
+    let again = gencode(&t, &p()).await;
+    assert_answer(&again, refusal("160", "TPS exceeded"));
     assert_eq!(again.header("retry-after"), Some("60"));
 }
 
 #[tokio::test]
 async fn gencode_answers_150_when_the_sms_cannot_be_sent() {
     let t = app_with(Some(Arc::new(RefusingSms::default()))).await;
-    assert_code(&gencode_get(&t, &gencode_params()).await, "150");
+    assert_answer(
+        &gencode(&t, &gencode_params()).await,
+        refusal("150", "The SMS could not be sent"),
+    );
 }
 
 #[tokio::test]
-async fn checkcode_failures() {
+async fn checkcode_refusals_use_esms_codes_and_never_echo_the_code() {
     let t = app().await;
-    assert_code(&check_get(&t, "123456").await, "161");
-    gencode_get(&t, &gencode_params()).await;
+    assert_answer(&check(&t, "123456").await, code_invalid("Expired or used"));
+    gencode(&t, &gencode_params()).await;
     let code = t.last_sms().code;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..4 {
-        let answer = check_get(&t, wrong).await;
-        assert_code(&answer, "160");
-        assert_eq!(answer.body["Content"], "Wrong code");
+        assert_answer(&check(&t, wrong).await, code_invalid("Wrong code"));
     }
-    assert_code(&check_get(&t, wrong).await, "162");
-    let locked = check_get(&t, &code).await;
-    assert_code(&locked, "162");
-    assert_eq!(locked.body["Content"], "Locked");
-    let params = json!({"ApiKey": API_KEY, "SecretKey": "wrong", "Phone": PHONE, "Code": code});
-    let bad_key = call(
-        &t.app,
-        Function::ConfirmOtp,
-        api_get("esms-check-get", &query(&params)),
-    )
-    .await;
-    assert_code(&bad_key, "101");
+    assert_answer(&check(&t, wrong).await, code_invalid("Locked"));
+    assert_answer(&check(&t, &code).await, code_invalid("Locked"));
+    let bad_key = with(check_params(&code), "SecretKey", "wrong");
+    assert_answer(
+        &check_with(&t, &bad_key).await,
+        refusal("101", "Authorize Failed"),
+    );
+    let bad_phone = with(check_params(&code), "Phone", "09018");
+    assert_answer(
+        &check_with(&t, &bad_phone).await,
+        refusal("108", "Phone number is not in correct format"),
+    );
 }

@@ -40,12 +40,14 @@ async fn app_for_the_events() -> TestApp {
 fn expected(name: &str) -> (u16, &'static str, &'static str) {
     match name {
         "request-otp" | "oneid-request" => (200, "/result", "Success"),
-        "thaibulksms-request" => (200, "/data/status", "success"),
-        "esms-gencode-get" | "esms-gencode-post" => (200, "/CodeResult", "100"),
+        "thaibulksms-request" => (200, "/status", "success"),
+        "thaibulksms-v1-request" => (200, "/data/status", "success"),
+        "esms-gencode-get" => (200, "/CodeResult", "100"),
         "confirm-otp" => (400, "/error", "otp_expired"),
         "oneid-confirm" => (404, "/errorMessage", "otp invalid"),
-        "thaibulksms-verify" => (400, "/data/status", "expired"),
-        "esms-check-get" | "esms-check-post" => (200, "/CodeResult", "161"),
+        "thaibulksms-verify" => (400, "/errors/0/message", "Token is expire."),
+        "thaibulksms-v1-verify" => (400, "/error/errors/0/message", "Token is expire."),
+        "esms-check-get" => (200, "/CodeResult", "117"),
         "token-refresh" => (400, "/error", "invalid_grant"),
         "revoke" => (200, "", ""),
         "jwks" => (200, "/keys/0/alg", "RS256"),

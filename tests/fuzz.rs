@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Copy)]
 enum Dialect {
     Native,
+    /// `/v1/otp/request`: native, or ThaiBulkSMS v1 for ThaiBulkSMS's fields.
+    NativeOrThaiBulkSmsV1,
+    ThaiBulkSmsV1,
     OAuth,
     OneId,
     ThaiBulkSms,
@@ -20,7 +23,12 @@ enum Dialect {
 
 /// (event, function, dialect, GET?)
 const ROUTES: &[(&str, Function, Dialect, bool)] = &[
-    ("request-otp", Function::RequestOtp, Dialect::Native, false),
+    (
+        "request-otp",
+        Function::RequestOtp,
+        Dialect::NativeOrThaiBulkSmsV1,
+        false,
+    ),
     ("confirm-otp", Function::ConfirmOtp, Dialect::Native, false),
     ("token-refresh", Function::IssueToken, Dialect::OAuth, false),
     ("revoke", Function::IssueToken, Dialect::OAuth, false),
@@ -44,17 +52,11 @@ const ROUTES: &[(&str, Function, Dialect, bool)] = &[
         Dialect::Esms,
         true,
     ),
-    (
-        "esms-gencode-post",
-        Function::RequestOtp,
-        Dialect::Esms,
-        false,
-    ),
     ("esms-check-get", Function::ConfirmOtp, Dialect::Esms, true),
     (
-        "esms-check-post",
+        "thaibulksms-v1-verify",
         Function::ConfirmOtp,
-        Dialect::Esms,
+        Dialect::ThaiBulkSmsV1,
         false,
     ),
 ];
@@ -156,11 +158,18 @@ fn content_type() -> impl Strategy<Value = Option<&'static str>> {
 
 fn assert_in_format(dialect: Dialect, body: &Value) -> Result<(), TestCaseError> {
     let has = |key: &str| body.get(key).is_some();
+    let native = has("result") && has("code");
+    let thaibulksms_v1 = body["data"]["status"].is_string() || body["error"]["errors"].is_array();
     let ok = match dialect {
-        Dialect::Native => has("result") && has("code"),
+        Dialect::Native => native,
+        Dialect::NativeOrThaiBulkSmsV1 => native || thaibulksms_v1,
+        Dialect::ThaiBulkSmsV1 => thaibulksms_v1,
         Dialect::OAuth => has("error") || has("access_token") || body == &Value::Object(Map::new()),
         Dialect::OneId => has("result") && has("data") && has("errorMessage") && has("code"),
-        Dialect::ThaiBulkSms => body["data"]["status"].is_string(),
+        Dialect::ThaiBulkSms => {
+            (body["status"].is_string() && body["data"]["status"] == body["status"])
+                || (body["errors"].is_array() && body["code"].is_u64())
+        }
         Dialect::Esms => body["CodeResult"].is_string(),
     };
     prop_assert!(ok, "{dialect:?} answered out of format: {body}");

@@ -1,27 +1,12 @@
 //! The README walkthrough against the real `make run` binary: request → SMS
 //! in the outbox → confirm → refresh, and the tokens verify against JWKS.
 
+mod common;
+
+use common::LocalServer;
 use otp_integration_tests::{http_get, http_request, verify_jwt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::io::BufRead;
 
 fn post_json(url: &str, body: &Value) -> (u16, Value) {
     let (status, text) = http_request("POST", url, "application/json", &body.to_string());
@@ -30,31 +15,12 @@ fn post_json(url: &str, body: &Value) -> (u16, Value) {
 
 #[test]
 fn readme_walkthrough_yields_tokens_that_verify_against_jwks() {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otp-local"))
-        .env("PORT", port.to_string())
-        .env("OTP_DEMO_CLIENT_ID", "demo")
-        .env("OTP_DEMO_CLIENT_SECRET", "demo-secret")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the local server starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let server = Server(child);
-    let mut banner = String::new();
-    while !banner.contains("/_local/outbox") {
-        assert_ne!(
-            stdout.read_line(&mut banner).unwrap(),
-            0,
-            "server exited: {banner}"
-        );
-    }
-    assert!(
-        banner.contains(&format!("http://127.0.0.1:{port}")),
-        "{banner}"
-    );
+    let mut server = LocalServer::start();
+    let base = server.base.clone();
+    let banner = &server.banner;
+    assert!(banner.contains(&base), "{banner}");
     assert!(banner.contains("demo client_id:     demo"), "{banner}");
 
-    let base = format!("http://127.0.0.1:{port}");
     let credentials = json!({"client_id": "demo", "client_secret": "demo-secret"});
     let mut request = credentials.clone();
     request["mobile_no"] = json!("081-234-5678");
@@ -62,7 +28,7 @@ fn readme_walkthrough_yields_tokens_that_verify_against_jwks() {
     assert_eq!(status, 200, "{sent}");
 
     let mut printed = String::new();
-    stdout.read_line(&mut printed).unwrap();
+    server.stdout.read_line(&mut printed).unwrap();
     assert!(
         printed.starts_with("SMS to +66812345678 from OTPDemo: "),
         "{printed}"

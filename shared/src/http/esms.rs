@@ -1,16 +1,20 @@
-//! The eSMS.vn dialect: GENCODE (`SendMessageAutoGenCode_V4_get` with a query
-//! string, `_V4_post` with a JSON body) and CHECKCODE (`CheckCodeGen_V4_get`,
-//! `_V4_post`). An eSMS client works against this service by changing only
-//! its base URL. Unknown parameters are ignored, as eSMS does.
+//! The eSMS.vn dialect: GENCODE (`GET …/SendMessageAutoGenCode_V4_get`) and
+//! CHECKCODE (`GET …/CheckCodeGen_V4_get`), the two calls eSMS documents. An
+//! eSMS client works against this service by changing only its base URL.
+//!
+//! Parameter names match in any case (`Message` and `message` both occur in
+//! deployed clients) and unknown ones are ignored (`SmsType`, `Sandbox`), as
+//! eSMS does. Every business result is HTTP 200 with a `CodeResult` from
+//! eSMS's own table of error codes; only this service's own faults are 5xx.
 
-use super::{Fields, bare_international, fields, issuer, json_response, query_fields, source_ip};
+use super::{Fields, bare_international, issuer, json_response, query_fields, source_ip};
 use crate::domain::client::Overrides;
 use crate::domain::code::Charset;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
-use lambda_http::http::{HeaderValue, Method, header};
+use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -18,45 +22,60 @@ use serde_json::json;
 /// is refused, and after it a new code replaces the old one.
 const COUNT_REGENERATE: u64 = 0;
 
-/// `CodeResult` and `ErrorMessage` of each failure (the README's
-/// "Migrating from eSMS" table lists the same). Only "100" and "101" are
-/// eSMS's own; the others are this service's.
+/// eSMS takes `TimeAlive` up to 15 minutes and deployed clients send more;
+/// this service's codes live at most 10 (DESIGN §5.5), so longer asks are
+/// shortened to that rather than refused.
+const MAX_TIME_ALIVE_MINUTES: u32 = 10;
+
+/// GENCODE's `Type`: eSMS sends auto-generated codes as customer-care (2)
+/// messages only.
+const UNSUPPORTED_TYPE: &str = "Type must be 2";
+
+/// `CodeResult` and `ErrorMessage` of each failure. The numbers are eSMS's
+/// own wherever its table has the case (the README's "Migrating from eSMS"
+/// lists the mapping); `147`, `150` and `500` are this service's, for cases
+/// eSMS's table has no number for.
 fn code_result(error: &Error) -> (&'static str, &'static str) {
     match error {
-        Error::InvalidClient => ("101", "ApiKey or SecretKey is invalid"),
-        Error::SenderNotRegistered => ("104", "Brandname is not registered"),
-        Error::TemplateNotRegistered => ("145", "message is not a registered template with {OTP}"),
-        Error::InvalidRequest(_) | Error::InvalidIdCard => ("146", "invalid parameter"),
-        Error::InvalidMobile => ("147", "invalid Phone"),
-        Error::MobileNotAllowed => ("148", "Phone is in a country this account does not serve"),
-        Error::Cooldown { .. } | Error::RateLimited { .. } => {
-            ("149", "please wait before requesting a new code")
-        }
-        Error::SmsFailed => ("150", "the SMS could not be sent"),
-        Error::OtpInvalid => ("160", "Code is wrong"),
-        Error::OtpExpired | Error::UserNotFound | Error::IdCardMismatch => {
-            ("161", "Code is expired or already used")
-        }
-        Error::OtpAttemptsExceeded => ("162", "too many wrong codes, request a new code"),
-        _ => ("99", "unexpected error"),
+        Error::InvalidClient => ("101", "Authorize Failed"),
+        Error::SenderNotRegistered => ("104", "Brand name code is not exist"),
+        Error::InvalidMobile => ("108", "Phone number is not in correct format"),
+        Error::MobileNotAllowed => ("99", "The phone number is blocked in the system"),
+        Error::TemplateNotRegistered => ("146", "Wrong customer care template"),
+        Error::Cooldown { .. } | Error::RateLimited { .. } => ("160", "TPS exceeded"),
+        Error::OtpInvalid
+        | Error::OtpExpired
+        | Error::OtpAttemptsExceeded
+        | Error::UserNotFound
+        | Error::IdCardMismatch => ("117", "Code Invalid"),
+        Error::InvalidRequest(UNSUPPORTED_TYPE) => ("118", "Unsupported message type"),
+        Error::InvalidRequest(_) | Error::InvalidIdCard => ("147", "Invalid parameter"),
+        Error::SmsFailed => ("150", "The SMS could not be sent"),
+        _ => ("500", "Internal Server Error"),
     }
 }
 
-/// A failure; `content` is the code's state, which CHECKCODE answers carry.
-fn failure(error: &Error, content: Option<&str>) -> Response<Body> {
+/// A failure. CHECKCODE failures name the phone as eSMS does
+/// (`"<Phone>, Content: Code Invalid"`, never the code) and the code's state
+/// in `Content`.
+fn failure(error: &Error, checked_phone: Option<&str>) -> Response<Body> {
     let (code, message) = code_result(error);
     let mut body = json!({
         "CodeResult": code,
         "CountRegenerate": COUNT_REGENERATE,
         "ErrorMessage": message,
     });
-    if let Some(content) = content {
-        body["Content"] = json!(content);
+    if let Some(phone) = checked_phone.filter(|_| code == "117") {
+        body["ErrorMessage"] = json!(format!("{phone}, Content: {message}"));
+        body["Content"] = json!(match error {
+            Error::OtpInvalid => "Wrong code",
+            Error::OtpAttemptsExceeded => "Locked",
+            _ => "Expired or used",
+        });
     }
     if let Some(incident) = error.incident() {
         body["ErrorId"] = json!(incident.id);
     }
-    // Like eSMS, answers are 200 with a CodeResult; only our own faults are 5xx.
     let status = if error.incident().is_some() { 500 } else { 200 };
     let mut response = json_response(status, &body, false);
     if let Some(secs) = error.retry_after() {
@@ -67,32 +86,25 @@ fn failure(error: &Error, content: Option<&str>) -> Response<Body> {
     response
 }
 
-/// The query string of a `_get` route, the JSON body of a `_post` one.
+/// The query string, with names in lower case.
 fn parameters(request: &Request) -> Result<Fields, Error> {
-    let f = if request.method() == Method::GET {
-        query_fields(request)?
-    } else {
-        fields(request, false)?
-    };
-    Ok(f.with_numbers_as_text())
+    query_fields(request)?.with_names_in_lower_case()
 }
 
+/// `name` is the parameter's lower-case name.
 fn required(f: &Fields, name: &'static str) -> Result<String, Error> {
-    f.required(
-        name,
-        "missing parameter",
-        "parameters must be text or numbers",
-    )
+    f.required(name, "missing parameter", "invalid parameter")
 }
 
 fn optional(f: &Fields, name: &'static str) -> Result<Option<String>, Error> {
-    f.optional(name, "parameters must be text or numbers")
+    Ok(f.optional(name, "invalid parameter")?
+        .filter(|v| !v.trim().is_empty()))
 }
 
 fn credentials(f: &Fields) -> Result<ClientCredentials, Error> {
     Ok(ClientCredentials {
-        client_id: required(f, "ApiKey")?,
-        client_secret: required(f, "SecretKey")?,
+        client_id: required(f, "apikey")?,
+        client_secret: required(f, "secretkey")?,
     })
 }
 
@@ -108,27 +120,27 @@ fn number<T: std::str::FromStr>(f: &Fields, name: &'static str) -> Result<Option
 
 fn parse_gencode(request: &Request) -> Result<OtpRequest, Error> {
     let f = parameters(request)?;
-    if optional(&f, "Type")?.is_some_and(|t| t.trim() != "2") {
-        return Err(Error::InvalidRequest("Type must be 2"));
+    if optional(&f, "type")?.is_some_and(|t| t.trim() != "2") {
+        return Err(Error::InvalidRequest(UNSUPPORTED_TYPE));
     }
-    let code_charset = match optional(&f, "IsNumber")?.as_deref().map(str::trim) {
+    let code_charset = match optional(&f, "isnumber")?.as_deref().map(str::trim) {
         None => None,
         Some("1") => Some(Charset::Digits),
         Some("0") => Some(Charset::Alphanumeric),
         Some(_) => return Err(Error::InvalidRequest("IsNumber must be 0 or 1")),
     };
-    let minutes: Option<u32> = number(&f, "TimeAlive")?;
+    let minutes = number::<u32>(&f, "timealive")?.map(|m| m.min(MAX_TIME_ALIVE_MINUTES));
     Ok(OtpRequest {
         client: credentials(&f)?,
-        mobile_no: bare_international(&required(&f, "Phone")?),
+        mobile_no: bare_international(&required(&f, "phone")?),
         id_card_num: None,
-        sms_sender: Some(required(&f, "Brandname")?),
+        sms_sender: Some(required(&f, "brandname")?),
         locale: None,
         source_ip: source_ip(request),
         overrides: Overrides {
-            code_length: number(&f, "NumCharOfCode")?,
+            code_length: number(&f, "numcharofcode")?,
             code_charset,
-            lifetime_secs: minutes.map(|m| m.saturating_mul(60)),
+            lifetime_secs: minutes.map(|m| m * 60),
             template: Some(required(&f, "message")?),
         },
         unknown_users: UnknownUsers::AnswerAsKnown,
@@ -152,17 +164,21 @@ pub(super) async fn gencode(app: &App, request: &Request) -> Response<Body> {
     }
 }
 
-/// CHECKCODE by `Phone` and `Code`: `CodeResult` "100" and `Content` on
-/// success; `Content` names the code's state on every check answer.
+/// CHECKCODE by `Phone` and `Code`, against the phone's current code:
+/// `{"CodeResult":"100","CountRegenerate":0,"ErrorMessage":"<Phone>, Content: Success!","Content":"Success"}`.
 pub(super) async fn checkcode(app: &App, request: &Request) -> Response<Body> {
+    let mut phone = None;
     let checked = async {
         let f = parameters(request)?;
+        let client = credentials(&f)?;
+        let mobile_no = required(&f, "phone")?;
+        phone = Some(mobile_no.trim().to_string());
         let confirm = OtpConfirm {
-            client: credentials(&f)?,
+            client,
             challenge: ChallengeRef::Mobile {
-                mobile_no: bare_international(&required(&f, "Phone")?),
+                mobile_no: bare_international(&mobile_no),
             },
-            otp: required(&f, "Code")?,
+            otp: required(&f, "code")?,
             wants_tokens: false,
         };
         app.confirm_otp(&confirm, &issuer(app, request)).await
@@ -171,17 +187,14 @@ pub(super) async fn checkcode(app: &App, request: &Request) -> Response<Body> {
     match checked {
         Ok(Confirmed::CodeCorrect | Confirmed::Tokens(_)) => json_response(
             200,
-            &json!({"CodeResult": "100", "CountRegenerate": COUNT_REGENERATE, "Content": "Success"}),
+            &json!({
+                "CodeResult": "100",
+                "CountRegenerate": COUNT_REGENERATE,
+                "ErrorMessage": format!("{}, Content: Success!", phone.unwrap_or_default()),
+                "Content": "Success",
+            }),
             false,
         ),
-        Err(e) => {
-            let state = match e {
-                Error::OtpInvalid => Some("Wrong code"),
-                Error::OtpExpired => Some("Expired or used"),
-                Error::OtpAttemptsExceeded => Some("Locked"),
-                _ => None,
-            };
-            failure(&e, state)
-        }
+        Err(e) => failure(&e, phone.as_deref()),
     }
 }

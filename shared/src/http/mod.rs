@@ -19,6 +19,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value};
 use std::convert::Infallible;
+use thaibulksms::Version;
 
 /// The three Lambda functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +39,8 @@ enum Route {
     Discovery,
     OneIdRequest,
     OneIdConfirm,
-    ThaiBulkSmsRequest,
-    ThaiBulkSmsVerify,
+    ThaiBulkSmsRequest(Version),
+    ThaiBulkSmsVerify(Version),
     EsmsGencode,
     EsmsCheckcode,
 }
@@ -66,26 +67,30 @@ const ROUTES: &[(Method, &str, Route)] = &[
         "/api/v1/citizen/oauth/mobile-and-idcard/otp/confirm",
         Route::OneIdConfirm,
     ),
-    (Method::POST, "/v2/otp/request", Route::ThaiBulkSmsRequest),
-    (Method::POST, "/v2/otp/verify", Route::ThaiBulkSmsVerify),
+    // `POST /v1/otp/request` is ThaiBulkSMS v1's too: see `dispatch`.
+    (
+        Method::POST,
+        "/v1/otp/verify",
+        Route::ThaiBulkSmsVerify(Version::V1),
+    ),
+    (
+        Method::POST,
+        "/v2/otp/request",
+        Route::ThaiBulkSmsRequest(Version::V2),
+    ),
+    (
+        Method::POST,
+        "/v2/otp/verify",
+        Route::ThaiBulkSmsVerify(Version::V2),
+    ),
     (
         Method::GET,
         "/MainService.svc/json/SendMessageAutoGenCode_V4_get",
         Route::EsmsGencode,
     ),
     (
-        Method::POST,
-        "/MainService.svc/json/SendMessageAutoGenCode_V4_post",
-        Route::EsmsGencode,
-    ),
-    (
         Method::GET,
         "/MainService.svc/json/CheckCodeGen_V4_get",
-        Route::EsmsCheckcode,
-    ),
-    (
-        Method::POST,
-        "/MainService.svc/json/CheckCodeGen_V4_post",
         Route::EsmsCheckcode,
     ),
 ];
@@ -95,11 +100,11 @@ impl Route {
         match self {
             Route::OtpRequest
             | Route::OneIdRequest
-            | Route::ThaiBulkSmsRequest
+            | Route::ThaiBulkSmsRequest(_)
             | Route::EsmsGencode => Function::RequestOtp,
             Route::OtpConfirm
             | Route::OneIdConfirm
-            | Route::ThaiBulkSmsVerify
+            | Route::ThaiBulkSmsVerify(_)
             | Route::EsmsCheckcode => Function::ConfirmOtp,
             Route::Token | Route::Revoke | Route::Jwks | Route::Discovery => Function::IssueToken,
         }
@@ -147,14 +152,24 @@ async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Re
             Err(Error::RouteNotFound)
         }
     });
+    let found = match found {
+        Ok(Route::OtpRequest) if thaibulksms::is_v1_request(&request).await => {
+            Ok(Route::ThaiBulkSmsRequest(Version::V1))
+        }
+        other => other,
+    };
     match found {
         Ok(Route::OtpRequest) => native::request_otp(app, &request).await,
         Ok(Route::OtpConfirm) => native::confirm_otp(app, &request).await,
         Ok(Route::Token) => oauth::token(app, &request).await,
         Ok(Route::OneIdRequest) => oneid::request_otp(app, &request).await,
         Ok(Route::OneIdConfirm) => oneid::confirm_otp(app, &request).await,
-        Ok(Route::ThaiBulkSmsRequest) => thaibulksms::request_otp(app, &request).await,
-        Ok(Route::ThaiBulkSmsVerify) => thaibulksms::verify_otp(app, &request).await,
+        Ok(Route::ThaiBulkSmsRequest(version)) => {
+            thaibulksms::request_otp(app, &request, version).await
+        }
+        Ok(Route::ThaiBulkSmsVerify(version)) => {
+            thaibulksms::verify_otp(app, &request, version).await
+        }
         Ok(Route::EsmsGencode) => esms::gencode(app, &request).await,
         Ok(Route::EsmsCheckcode) => esms::checkcode(app, &request).await,
         Ok(Route::Revoke) => oauth::revoke(app, &request).await,
@@ -182,13 +197,22 @@ fn body_bytes(request: &Request) -> Result<&[u8], Error> {
     Ok(bytes)
 }
 
+/// The media type of a `Content-Type` value, lower case, without parameters.
+fn content_type_of(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 fn content_type(request: &Request) -> String {
     request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
+        .map(content_type_of)
         .unwrap_or_default()
 }
 
@@ -209,6 +233,40 @@ fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
         }));
     }
     json_object(bytes).map(Fields)
+}
+
+/// The fields of a multipart/form-data body, or `None` for another content
+/// type. Every part is read as text.
+async fn multipart_fields(request: &Request) -> Option<Result<Fields, Error>> {
+    let content_type = request.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let boundary = match multer::parse_boundary(content_type) {
+        Ok(boundary) => boundary,
+        Err(_) if content_type_of(content_type) == "multipart/form-data" => {
+            return Some(Err(Error::InvalidRequest(
+                "multipart/form-data needs a boundary",
+            )));
+        }
+        Err(_) => return None,
+    };
+    Some(
+        async {
+            let malformed =
+                || Error::InvalidRequest("request body is not valid multipart/form-data");
+            let bytes = bytes::Bytes::copy_from_slice(body_bytes(request)?);
+            let body = futures_util::stream::once(async move { Ok::<_, Infallible>(bytes) });
+            let mut parts = multer::Multipart::new(body, boundary);
+            let mut map = Map::new();
+            while let Some(part) = parts.next_field().await.map_err(|_| malformed())? {
+                let name = part.name().ok_or_else(malformed)?.to_string();
+                let value = part.text().await.map_err(|_| malformed())?;
+                if map.insert(name, Value::String(value)).is_some() {
+                    return Err(Error::InvalidRequest("a field appears more than once"));
+                }
+            }
+            Ok(Fields(map))
+        }
+        .await,
+    )
 }
 
 /// A JSON object whose keys are all distinct. A key given twice is refused:
@@ -314,6 +372,23 @@ impl Fields {
             return Err(Error::InvalidRequest("request has an unknown field"));
         }
         Ok(self)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Names in lower case, for dialects whose clients spell them either way
+    /// (`Message`, `message`). Two spellings of one name are refused, as a
+    /// field given twice is.
+    fn with_names_in_lower_case(self) -> Result<Self, Error> {
+        let mut map = Map::new();
+        for (name, value) in self.0 {
+            if map.insert(name.to_lowercase(), value).is_some() {
+                return Err(Error::InvalidRequest("a field appears more than once"));
+            }
+        }
+        Ok(Self(map))
     }
 
     /// JSON numbers read as their text: gateways' clients send `5` and `"5"`
