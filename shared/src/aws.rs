@@ -1,30 +1,14 @@
-//! AWS plumbing shared by the adapters: one `SdkConfig` per cold start, with
-//! endpoints from the SDK's own settings (`AWS_ENDPOINT_URL`,
-//! `AWS_ENDPOINT_URL_DYNAMODB`, …), and error reduction to safe log text.
+//! The composition root of the Lambda functions: one `SdkConfig` per cold
+//! start, with endpoints from the SDK's own settings (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, …), and the adapters built from it.
 
-use crate::Error;
 use crate::config::SecretSource;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use crate::sdk::sdk_failure;
 
 /// Loads the SDK configuration once: region, credentials and endpoints from
 /// the environment, as every AWS tool reads them.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
-
-/// An SDK failure as an opaque internal error. Only the operation and the
-/// service's error code are logged: service messages can quote request data
-/// such as phone numbers.
-pub fn sdk_failure<E: ProvideErrorMetadata, R>(operation: &str, err: &SdkError<E, R>) -> Error {
-    let detail = match err {
-        SdkError::ServiceError(service) => service.err().code().unwrap_or("unknown service error"),
-        SdkError::TimeoutError(_) => "timeout",
-        SdkError::DispatchFailure(_) => "dispatch failure",
-        SdkError::ResponseError(_) => "unparseable response",
-        SdkError::ConstructionFailure(_) => "request construction failure",
-        _ => "unknown sdk failure",
-    };
-    Error::internal(operation, detail)
 }
 
 /// The app as a Lambda function runs it: settings from the environment,

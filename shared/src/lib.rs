@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+mod sdk;
 pub mod service;
 pub mod signer;
 pub mod sms;

@@ -1,6 +1,6 @@
 use super::{Jwk, Signer};
 use crate::Error;
-use crate::aws::sdk_failure;
+use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_lc_rs::rsa::{PublicKey, PublicKeyComponents};
 use aws_sdk_kms::Client;

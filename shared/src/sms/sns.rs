@@ -1,5 +1,5 @@
 use super::{SmsMessage, SmsRefused, SmsSender};
-use crate::aws::sdk_failure;
+use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;

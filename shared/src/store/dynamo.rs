@@ -4,7 +4,6 @@
 
 use super::{StartOutcome, Store, UserRequirement};
 use crate::Error;
-use crate::aws::sdk_failure;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use crate::domain::client::{ClientRecord, ClientSettings};
@@ -13,6 +12,7 @@ use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use crate::domain::user::User;
+use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;

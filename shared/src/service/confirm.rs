@@ -1,0 +1,137 @@
+//! Confirming a code, and the tokens of a first login.
+
+use super::{App, ChallengeRef, Confirmed, OtpConfirm, seconds_until};
+use crate::Error;
+use crate::domain::challenge::{ChallengeKey, ChallengeToken, Refusal, Selector};
+use crate::domain::code::{MAX_CODE_LENGTH, random_bytes};
+use crate::domain::keys::{constant_time_eq, sha256};
+use crate::domain::limits::failed_confirm_limit;
+use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken};
+use crate::domain::user::User;
+
+impl App {
+    /// Checks a code; on success consumes the challenge and issues tokens
+    /// (DESIGN §5.5–5.7). The attempt is counted before the code is compared,
+    /// so concurrent guesses cannot exceed the limit.
+    pub async fn confirm_otp(
+        &self,
+        confirm: &OtpConfirm,
+        issuer: &str,
+    ) -> Result<Confirmed, Error> {
+        let client = self.authenticate(&confirm.client).await?;
+        let otp = confirm.otp.trim().to_ascii_uppercase();
+        if otp.is_empty()
+            || otp.len() > MAX_CODE_LENGTH as usize
+            || !otp.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(Error::InvalidRequest(
+                "otp must be 4 to 10 letters or digits",
+            ));
+        }
+        let (phone_key, selector) = match &confirm.challenge {
+            ChallengeRef::Token(token) => {
+                let (phone_key, hash) = ChallengeToken::parse(token).ok_or(Error::OtpExpired)?;
+                (phone_key, Selector::TokenHash(hash))
+            }
+            ChallengeRef::MobileAndRef {
+                mobile_no,
+                ref_code,
+            } => {
+                let phone = self.parse_phone(&client, mobile_no)?;
+                let ref_code = ref_code.trim().to_ascii_uppercase();
+                (self.secret.phone_key(&phone), Selector::RefCode(ref_code))
+            }
+            ChallengeRef::Mobile { mobile_no } => {
+                let phone = self.parse_phone(&client, mobile_no)?;
+                (self.secret.phone_key(&phone), Selector::Current)
+            }
+        };
+        let key = ChallengeKey {
+            client_id: client.client_id.clone(),
+            phone_key: phone_key.clone(),
+        };
+        let now = self.clock.now_ms();
+        // The directory entry and the day's wrong codes for this phone are read
+        // alongside the attempt: one round trip.
+        let failures = failed_confirm_limit(&client.settings, &phone_key, now);
+        let (counted, user, failed_today) = tokio::join!(
+            self.store.count_attempt(&key, &selector, now),
+            self.store.user(&phone_key),
+            self.store.counted(&failures)
+        );
+        if failed_today? >= failures.limit {
+            return Err(Error::RateLimited {
+                retry_after_secs: seconds_until(failures.window_end_ms, now),
+            });
+        }
+        let counted = counted?.map_err(|refusal| match refusal {
+            Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
+            Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
+        })?;
+        let expected = self.secret.code_hash(&counted.token_hash, &otp);
+        if !constant_time_eq(&expected, &counted.code_hash) {
+            tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
+            self.store.count(&failures).await?;
+            return Err(if counted.attempts >= counted.max_attempts {
+                Error::OtpAttemptsExceeded
+            } else {
+                Error::OtpInvalid
+            });
+        }
+
+        // A first login makes an account whose only name is its id.
+        let user = user?.unwrap_or_else(|| {
+            let account_id = self.secret.account_id(&phone_key);
+            User {
+                username: account_id.clone(),
+                account_id,
+                phone_key,
+                id_card_hash: None,
+            }
+        });
+        if !(client.settings.issue_tokens && confirm.wants_tokens) {
+            let consumed = self
+                .store
+                .consume(&key, &counted.token_hash, now, &user, None)
+                .await?;
+            return if consumed {
+                Ok(Confirmed::CodeCorrect)
+            } else {
+                Err(Error::OtpExpired)
+            };
+        }
+        let family_id = RefreshToken::new_family_id(&random_bytes(self.entropy.as_ref()));
+        let refresh_token = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
+        let family = RefreshFamily {
+            family_id,
+            client_id: client.client_id.clone(),
+            account_id: user.account_id.clone(),
+            username: user.username.clone(),
+            login_by: counted.login_by.clone(),
+            current_hash: sha256(refresh_token.as_bytes()),
+            spent_hashes: vec![],
+            revoked: false,
+            created_at_ms: now,
+            idle_expires_at_ms: now + IDLE_LIFETIME_MS,
+        };
+        // Consuming and signing run side by side (one round trip): a signature
+        // made for a lost race is simply dropped.
+        let (consumed, access) = tokio::join!(
+            self.store
+                .consume(&key, &counted.token_hash, now, &user, Some(&family)),
+            self.access_token(&client.client_id, &family, issuer, now)
+        );
+        // The dialects name these two failures apart (One ID has a text for each).
+        if !consumed.map_err(Error::into_refresh_failure)? {
+            return Err(Error::OtpExpired);
+        }
+        let access = access.map_err(Error::into_signing_failure);
+        tracing::info!(client_id = %client.client_id, account_id = %family.account_id, "otp confirmed");
+        Ok(Confirmed::Tokens(self.token_set(
+            access?,
+            refresh_token,
+            &family,
+            now,
+        )))
+    }
+}

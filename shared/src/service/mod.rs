@@ -1,0 +1,219 @@
+//! The use cases: one method per user action, written against the ports;
+//! a file each for requesting a code, confirming it, and the tokens.
+
+mod confirm;
+mod request;
+mod tokens;
+
+use crate::Error;
+use crate::clock::{Clock, Entropy, Millis};
+use crate::config::Config;
+use crate::domain::client::{ClientRecord, Overrides};
+use crate::domain::keys::ServerSecret;
+use crate::domain::phone::{PhoneError, PhoneNumber};
+use crate::signer::Signer;
+use crate::sms::SmsSender;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+/// Client records are cached this long (DESIGN §9) to keep one store read
+/// off the critical path.
+const CLIENT_CACHE_MS: Millis = 60_000;
+const CLIENT_CACHE_MAX: usize = 1024;
+
+/// How this login was proven; the `login_by` claim.
+pub const LOGIN_BY_MOBILE: &str = "mobile";
+pub const LOGIN_BY_MOBILE_AND_ID_CARD: &str = "mobile_and_idcard";
+
+/// The ports and settings one deployment runs with.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub sms: Arc<dyn SmsSender>,
+    pub signer: Arc<dyn Signer>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub secret: ServerSecret,
+    pub config: Config,
+    clients: Mutex<HashMap<String, (ClientRecord, Millis)>>,
+    /// How long sends take lately (moving average, µs): a decoy waits as
+    /// long, so timing does not tell registered numbers apart.
+    send_micros: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpRequest {
+    pub client: ClientCredentials,
+    pub mobile_no: String,
+    /// A Thai ID card number the directory must hold for this phone.
+    pub id_card_num: Option<String>,
+    pub sms_sender: Option<String>,
+    pub locale: Option<String>,
+    /// Per-request code, lifetime and template choices (eSMS).
+    pub overrides: Overrides,
+    /// The caller's IP as API Gateway saw it, for the per-IP limit.
+    pub source_ip: Option<String>,
+    /// How to answer a phone the directory does not know (or whose ID card
+    /// does not match) when the client requires registered users.
+    pub unknown_users: UnknownUsers,
+}
+
+/// DESIGN §5.9: the native routes answer an unknown number exactly as a
+/// known one and send nothing; the One ID routes keep One ID's explicit 404s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownUsers {
+    /// A decoy challenge, indistinguishable from a real one, and no SMS.
+    AnswerAsKnown,
+    /// `UserNotFound` / `IdCardMismatch`.
+    Reveal,
+}
+
+/// What the caller learns about a sent code (never the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpSent {
+    pub ref_code: String,
+    pub token: String,
+    pub expires_in: u64,
+    pub resend_after: u64,
+    /// The fixed code of a test number (DESIGN §3 lets it be answered).
+    pub test_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeRef {
+    Token(String),
+    MobileAndRef {
+        mobile_no: String,
+        ref_code: String,
+    },
+    /// The phone's current challenge, whichever it is (eSMS checks codes by
+    /// phone alone).
+    Mobile {
+        mobile_no: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpConfirm {
+    pub client: ClientCredentials,
+    pub challenge: ChallengeRef,
+    pub otp: String,
+    /// False for dialects that only verify codes: no tokens are made even
+    /// for clients that issue them.
+    pub wants_tokens: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub issued_at_ms: Millis,
+    pub account_id: String,
+    pub username: String,
+    pub login_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// For clients that do not issue tokens.
+    CodeCorrect,
+    Tokens(TokenSet),
+}
+
+/// Seconds until `until_ms`, rounded up: what `Retry-After` says.
+fn seconds_until(until_ms: Millis, now: Millis) -> u64 {
+    ((until_ms - now).max(1) as u64).div_ceil(1000)
+}
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sms: Arc<dyn SmsSender>,
+        signer: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        secret: ServerSecret,
+        config: Config,
+    ) -> Self {
+        Self {
+            store,
+            sms,
+            signer,
+            clock,
+            entropy,
+            secret,
+            config,
+            clients: Mutex::default(),
+            send_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// The client, if `credentials` are its own and it is enabled.
+    async fn authenticate(&self, credentials: &ClientCredentials) -> Result<ClientRecord, Error> {
+        let id = &credentials.client_id;
+        let well_formed = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(Error::InvalidClient);
+        }
+        let now = self.clock.now_ms();
+        let cached = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .filter(|(_, at)| now - at < CLIENT_CACHE_MS)
+            .map(|(record, _)| record.clone());
+        let record = match cached {
+            Some(record) => record,
+            None => {
+                let record = self.store.client(id).await?.ok_or(Error::InvalidClient)?;
+                let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= CLIENT_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(id.clone(), (record.clone(), now));
+                record
+            }
+        };
+        if self.config.production && !record.settings.test_numbers.is_empty() {
+            // Fixed codes in production would be a standing backdoor.
+            tracing::error!(
+                alert = "test_numbers_in_production",
+                client_id = %record.client_id,
+                "client has test numbers in the prod stage: refused until they are removed"
+            );
+            return Err(Error::internal(
+                "service.authenticate",
+                "test numbers in prod",
+            ));
+        }
+        if record.authenticates(&credentials.client_secret) {
+            Ok(record)
+        } else {
+            Err(Error::InvalidClient)
+        }
+    }
+
+    fn parse_phone(&self, client: &ClientRecord, raw: &str) -> Result<PhoneNumber, Error> {
+        let s = &client.settings;
+        let allowed = if s.allowed_calling_codes.is_empty() {
+            &self.config.default_allowed_calling_codes
+        } else {
+            &s.allowed_calling_codes
+        };
+        PhoneNumber::parse_allowed(raw, &s.default_calling_code, allowed).map_err(|e| match e {
+            PhoneError::Invalid => Error::InvalidMobile,
+            PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
+        })
+    }
+}

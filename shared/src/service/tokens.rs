@@ -1,0 +1,130 @@
+//! Refresh, revocation and the public keys.
+
+use super::{App, ClientCredentials, TokenSet};
+use crate::Error;
+use crate::clock::Millis;
+use crate::domain::code::random_bytes;
+use crate::domain::keys::{b64, sha256};
+use crate::domain::refresh::{RefreshFamily, RefreshToken, RotationRefusal};
+use crate::signer::{AccessClaims, Jwk, sign_access_token};
+
+impl App {
+    /// Exchanges a refresh token for a new pair (DESIGN §6): one conditional
+    /// write rotates it; a spent token revokes its whole family.
+    pub async fn refresh(
+        &self,
+        credentials: &ClientCredentials,
+        refresh_token: &str,
+        issuer: &str,
+    ) -> Result<TokenSet, Error> {
+        let client = self.authenticate(credentials).await?;
+        let (family_id, presented_hash) =
+            RefreshToken::parse(refresh_token).ok_or(Error::InvalidGrant)?;
+        let next = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
+        let next_hash = sha256(next.as_bytes());
+        let now = self.clock.now_ms();
+        let rotated = self
+            .store
+            .rotate_refresh(
+                &family_id,
+                &presented_hash,
+                &client.client_id,
+                &next_hash,
+                now,
+            )
+            .await?;
+        let family = match rotated {
+            Ok(family) => family,
+            Err(RotationRefusal::Reused) => {
+                tracing::warn!(client_id = %client.client_id, "spent refresh token presented; family revoked");
+                self.store
+                    .revoke_family(&family_id, &client.client_id, &presented_hash)
+                    .await?;
+                return Err(Error::InvalidGrant);
+            }
+            Err(RotationRefusal::Invalid) => return Err(Error::InvalidGrant),
+        };
+        let access = match self
+            .access_token(&client.client_id, &family, issuer, now)
+            .await
+        {
+            Ok(access) => access,
+            Err(e) => {
+                // The caller never gets the new token: make the one it holds
+                // current again, or its next use would look like theft.
+                if let Err(undo) = self
+                    .store
+                    .unrotate_refresh(&family_id, &presented_hash, &next_hash)
+                    .await
+                {
+                    tracing::error!(error = %undo, "refresh rotation could not be undone");
+                }
+                return Err(e.into_signing_failure());
+            }
+        };
+        Ok(self.token_set(access, next, &family, now))
+    }
+
+    /// RFC 7009 revocation. A refresh token of this client ends its whole
+    /// family; anything else that is not an access token is answered as
+    /// revoked too, so callers learn nothing about unknown tokens.
+    pub async fn revoke(&self, credentials: &ClientCredentials, token: &str) -> Result<(), Error> {
+        let client = self.authenticate(credentials).await?;
+        if token.split('.').count() == 3 {
+            return Err(Error::UnsupportedTokenType);
+        }
+        if let Some((family_id, hash)) = RefreshToken::parse(token)
+            && self
+                .store
+                .revoke_family(&family_id, &client.client_id, &hash)
+                .await?
+        {
+            tracing::info!(client_id = %client.client_id, "refresh token family revoked");
+        }
+        Ok(())
+    }
+
+    /// The public keys tokens may be signed with: the current key first, then
+    /// the previous one while tokens it signed can still be in flight.
+    pub async fn jwks(&self) -> Result<Vec<Jwk>, Error> {
+        self.signer.verification_keys().await
+    }
+
+    pub(super) async fn access_token(
+        &self,
+        client_id: &str,
+        family: &RefreshFamily,
+        issuer: &str,
+        now: Millis,
+    ) -> Result<String, Error> {
+        let iat = now / 1000;
+        let claims = AccessClaims {
+            iss: issuer.to_string(),
+            aud: client_id.to_string(),
+            sub: family.account_id.clone(),
+            exp: iat + i64::from(self.config.access_token_ttl_secs),
+            iat,
+            jti: b64(&random_bytes::<16>(self.entropy.as_ref())),
+            login_by: family.login_by.clone(),
+        };
+        sign_access_token(self.signer.as_ref(), &claims).await
+    }
+
+    pub(super) fn token_set(
+        &self,
+        access_token: String,
+        refresh_token: String,
+        family: &RefreshFamily,
+        now: Millis,
+    ) -> TokenSet {
+        TokenSet {
+            access_token,
+            refresh_token,
+            expires_in: self.config.access_token_ttl_secs.into(),
+            issued_at_ms: now,
+            account_id: family.account_id.clone(),
+            username: family.username.clone(),
+            login_by: family.login_by.clone(),
+        }
+    }
+}
