@@ -44,4 +44,6 @@ against_both_stores!(
     rule_5_8_limits_count_with_the_challenge_and_refuse_when_spent,
     rule_5_8_concurrent_starts_never_exceed_a_limit,
     rule_5_8_counters_stop_at_their_limit,
+    rule_5_8_concurrent_counts_never_exceed_a_limit,
+    uncount_gives_back_one_and_never_goes_below_zero,
 );

@@ -34,6 +34,11 @@ pub enum Error {
     },
     /// SNS refused the message; the challenge is dead, the cooldown holds.
     SmsFailed,
+    /// Writes kept losing conflicts with concurrent ones (DESIGN §7) after
+    /// every retry; nothing was changed. Worth trying again shortly.
+    Busy {
+        retry_after_secs: u64,
+    },
     /// Wrong code; attempts remain.
     OtpInvalid,
     /// Unknown, replaced, expired or already used challenge.
@@ -115,7 +120,7 @@ impl Error {
             Error::MethodNotAllowed => 405,
             Error::Cooldown { .. } | Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::SigningFailed(_) | Error::RefreshTokenFailed(_) => 500,
-            Error::SmsFailed => 503,
+            Error::SmsFailed | Error::Busy { .. } => 503,
         }
     }
 
@@ -133,6 +138,7 @@ impl Error {
             Error::InvalidClient => "invalid_client",
             Error::Cooldown { .. } | Error::RateLimited { .. } => "rate_limited",
             Error::SmsFailed => "sms_failed",
+            Error::Busy { .. } => "temporarily_unavailable",
             Error::OtpInvalid => "otp_invalid",
             Error::OtpExpired => "otp_expired",
             Error::OtpAttemptsExceeded => "otp_attempts_exceeded",
@@ -167,6 +173,9 @@ impl Error {
                 format!("please wait {retry_after_secs} seconds before requesting another code")
             }
             Error::SmsFailed => "the SMS could not be sent, please try again later".into(),
+            Error::Busy { retry_after_secs } => {
+                format!("the service is busy, please try again in {retry_after_secs} seconds")
+            }
             Error::OtpInvalid => "otp invalid".into(),
             Error::OtpExpired => "otp expired or already used, please request a new code".into(),
             Error::OtpAttemptsExceeded => "too many wrong codes, please request a new code".into(),
@@ -191,9 +200,9 @@ impl Error {
     /// Seconds for a `Retry-After` header, where one applies.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::Cooldown { retry_after_secs } | Error::RateLimited { retry_after_secs } => {
-                Some(*retry_after_secs)
-            }
+            Error::Cooldown { retry_after_secs }
+            | Error::RateLimited { retry_after_secs }
+            | Error::Busy { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }

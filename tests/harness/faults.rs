@@ -84,6 +84,10 @@ impl Store for FaultyStore {
         self.check("count")?;
         self.inner.count(limit).await
     }
+    async fn uncount(&self, limit: &RateLimit) -> Result<(), Error> {
+        self.check("uncount")?;
+        self.inner.uncount(limit).await
+    }
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
         self.check("mark_undeliverable")?;
         self.inner.mark_undeliverable(key, token_hash).await

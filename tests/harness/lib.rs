@@ -205,6 +205,11 @@ impl TestApp {
         call(&self.app, function, json_request(event, body)).await
     }
 
+    /// Feeds `event` (an API Gateway event) to `function`'s handler.
+    pub async fn call_event(&self, function: Function, event: Value) -> Answer {
+        call(&self.app, function, request_of(event)).await
+    }
+
     pub async fn request_otp(&self, mobile_no: &str) -> Answer {
         let body = code_request_body(mobile_no);
         self.call(Function::RequestOtp, "request-otp", &body).await
@@ -254,8 +259,14 @@ pub fn api_request(name: &str, body: Option<&str>, content_type: Option<&str>) -
     request_of(api_event(name, body, content_type))
 }
 
+/// `event` with the header `name: value` added.
+pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = Value::String(value.to_string());
+    event
+}
+
 /// The request `event` stands for, as the Lambda runtime decodes it.
-fn request_of(event: Value) -> Request {
+pub fn request_of(event: Value) -> Request {
     otp_shared::http::lambda::request_from_event(
         serde_json::from_value(event).expect("a valid API Gateway v2 event"),
     )

@@ -644,3 +644,41 @@ pub async fn rule_5_8_counters_stop_at_their_limit(store: Arc<dyn Store>) {
     assert!(!store.count(&fails).await.unwrap());
     assert_eq!(store.counted(&fails).await.unwrap(), 3);
 }
+
+pub async fn rule_5_8_concurrent_counts_never_exceed_a_limit(store: Arc<dyn Store>) {
+    let shard = limit("client-minute#app#0#s3", 5);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (store, shard) = (store.clone(), shard.clone());
+        tasks.spawn(async move { store.count(&shard).await });
+    }
+    let mut counted = 0;
+    while let Some(answer) = tasks.join_next().await {
+        counted += usize::from(answer.unwrap().unwrap());
+    }
+    assert_eq!(counted, 5);
+    assert_eq!(store.counted(&shard).await.unwrap(), 5);
+}
+
+pub async fn uncount_gives_back_one_and_never_goes_below_zero(store: Arc<dyn Store>) {
+    let shard = limit("prefix-hour#pre#0#s0", 2);
+    store.uncount(&shard).await.unwrap();
+    assert_eq!(
+        store.counted(&shard).await.unwrap(),
+        0,
+        "nothing to give back"
+    );
+    assert!(store.count(&shard).await.unwrap());
+    assert!(store.count(&shard).await.unwrap());
+    assert!(!store.count(&shard).await.unwrap());
+    store.uncount(&shard).await.unwrap();
+    assert_eq!(store.counted(&shard).await.unwrap(), 1);
+    assert!(
+        store.count(&shard).await.unwrap(),
+        "the unit given back is usable"
+    );
+    for _ in 0..4 {
+        store.uncount(&shard).await.unwrap();
+    }
+    assert_eq!(store.counted(&shard).await.unwrap(), 0);
+}

@@ -70,8 +70,13 @@ pub struct ClientSettings {
     /// Codes per phone per hour (at most 5) and per day (at most 10).
     pub sends_per_phone_per_hour: u32,
     pub sends_per_phone_per_day: u32,
-    /// Codes per source IP per minute.
+    /// Codes per end-user address (IPv6: per /64) per minute.
     pub sends_per_ip_per_minute: u32,
+    /// The client calls from its users' own devices (an app without a
+    /// backend): without a forwarded end-user address, the per-IP limit
+    /// counts the calling address. Off, a backend that forwards none is not
+    /// limited by its own servers' address.
+    pub callers_are_end_users: bool,
     /// Codes this client may have sent per minute.
     pub sends_per_client_per_minute: u32,
     /// Codes per number prefix (all but the last four digits) per hour.
@@ -107,6 +112,7 @@ impl Default for ClientSettings {
             sends_per_phone_per_hour: 5,
             sends_per_phone_per_day: 10,
             sends_per_ip_per_minute: 10,
+            callers_are_end_users: false,
             sends_per_client_per_minute: 100,
             sends_per_prefix_per_hour: 30,
             sms_ceiling_per_hour: 1000,

@@ -1,5 +1,19 @@
 //! Rate limits (DESIGN §5.8) and the SMS-pumping defences: fixed-window
-//! counters, each checked and incremented atomically with the write it guards.
+//! counters, built for DynamoDB's rules (DESIGN §7).
+//!
+//! Two kinds of counter:
+//! - **own** counters belong to one phone or one end user. Few requests write
+//!   each, so they are checked and counted exactly, inside the challenge's
+//!   own transaction: either every one has room and all count, or nothing is
+//!   written.
+//! - **shared** counters would be written by every request of a client (its
+//!   per-minute cap, its hourly SMS ceiling) or of a number range. One item
+//!   takes about 1,000 writes a second and a transaction touching an item
+//!   another transaction holds is cancelled, so each is split over up to
+//!   [`SHARDS`] items whose limits add up to the whole, and a request counts
+//!   on one of them, outside the transaction. A shared limit therefore never
+//!   admits more than its value; it can refuse a little early when its
+//!   shards fill unevenly (see [`RateLimit::shard`]).
 
 use super::client::ClientSettings;
 use crate::clock::Millis;
@@ -8,11 +22,16 @@ const MINUTE_MS: Millis = 60_000;
 const HOUR_MS: Millis = 3_600_000;
 const DAY_MS: Millis = 86_400_000;
 
+/// How many items a shared counter is spread over (fewer when its limit is
+/// smaller than this, so that no shard has a limit of 0).
+pub const SHARDS: u32 = 8;
+
 /// One counter a request must pass: at most `limit` counts in the window
 /// that ends at `window_end_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Scope, subject and window, e.g. `phone-hour#<phone key>#<window>`.
+    /// Scope, subject and window, e.g. `phone-hour#<phone key>#<window>`;
+    /// a shard of a shared counter ends in `#s<shard>`.
     pub key: String,
     pub limit: u32,
     pub window_end_ms: Millis,
@@ -32,6 +51,30 @@ impl RateLimit {
     pub fn ttl_epoch_secs(&self) -> i64 {
         self.window_end_ms / 1000 + 86_400
     }
+
+    /// How many shards this counter is spread over when shared.
+    pub fn shard_count(&self) -> u32 {
+        self.limit.clamp(1, SHARDS)
+    }
+
+    /// The shard the `sequence`-th request of this window counts on. Shard
+    /// `i` of `k` has `limit / k` units, plus one for the first
+    /// `limit % k` shards: the shards' limits add up to exactly `limit`.
+    /// Requests taken in sequence (`sequence` 0, 1, 2, … in one window) fill
+    /// them evenly, so one caller is refused exactly when the whole limit is
+    /// spent; several callers each spreading their own requests can fill one
+    /// shard before the others, and are refused early by at most that
+    /// imbalance, never admitted beyond the limit.
+    pub fn shard(&self, sequence: u64) -> RateLimit {
+        let shards = self.shard_count();
+        let index = (sequence % u64::from(shards)) as u32;
+        let extra = u32::from(index < self.limit % shards);
+        RateLimit {
+            key: format!("{}#s{index}", self.key),
+            limit: self.limit / shards + extra,
+            window_end_ms: self.window_end_ms,
+        }
+    }
 }
 
 /// Whom a new code's counters count.
@@ -42,25 +85,36 @@ pub struct SendSubject<'a> {
     /// Keyed hash of the number without its last four digits: SMS pumping
     /// walks through ranges of numbers.
     pub prefix_key: &'a str,
-    pub source_ip: Option<&'a str>,
+    /// What the per-IP limit counts: the end user's address (see
+    /// `EndUserAddress::limit_subject`), or none.
+    pub ip_subject: Option<&'a str>,
 }
 
-const SMS_CEILING: &str = "client-sms-hour";
+/// Which of a request's shared counters refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedLimit {
+    ClientPerMinute,
+    /// Numbers sharing all but their last four digits, per hour.
+    RangePerHour,
+    /// The client's hourly SMS ceiling: once spent, its circuit is open
+    /// until the hour is over; requests are answered without sending.
+    SmsCeiling,
+}
 
-/// The counters a new code must pass: per phone per hour and per day (across
-/// clients: they protect the phone's owner), per number prefix per hour, per
-/// client per minute, per source IP per minute, and last the client's hourly
-/// SMS ceiling (see [`is_sms_ceiling`]).
-pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) -> Vec<RateLimit> {
+/// The counters a new code must pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendLimits {
+    /// Per phone per hour and per day (across clients: they protect the
+    /// phone's owner), and per end-user address per minute.
+    pub own: Vec<RateLimit>,
+    /// The whole counters of the client and the number range; a request
+    /// counts on one shard of each (`RateLimit::shard`).
+    pub shared: Vec<(SharedLimit, RateLimit)>,
+}
+
+pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) -> SendLimits {
     let s = settings;
-    let mut limits = vec![
-        RateLimit::window(
-            "prefix-hour",
-            who.prefix_key,
-            HOUR_MS,
-            s.sends_per_prefix_per_hour,
-            now,
-        ),
+    let mut own = vec![
         RateLimit::window(
             "phone-hour",
             who.phone_key,
@@ -75,17 +129,10 @@ pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) ->
             s.sends_per_phone_per_day,
             now,
         ),
-        RateLimit::window(
-            "client-minute",
-            who.client_id,
-            MINUTE_MS,
-            s.sends_per_client_per_minute,
-            now,
-        ),
     ];
-    if let Some(ip) = who.source_ip {
+    if let Some(ip) = who.ip_subject {
         let subject = format!("{}#{ip}", who.client_id);
-        limits.push(RateLimit::window(
+        own.push(RateLimit::window(
             "ip-minute",
             &subject,
             MINUTE_MS,
@@ -93,21 +140,39 @@ pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) ->
             now,
         ));
     }
-    limits.push(RateLimit::window(
-        SMS_CEILING,
-        who.client_id,
-        HOUR_MS,
-        s.sms_ceiling_per_hour,
-        now,
-    ));
-    limits
-}
-
-/// The client's hourly SMS ceiling: once spent, its circuit is open until
-/// the hour is over; requests are answered without sending and an alert is
-/// logged.
-pub fn is_sms_ceiling(limit: &RateLimit) -> bool {
-    limit.key.starts_with(SMS_CEILING)
+    let shared = vec![
+        (
+            SharedLimit::ClientPerMinute,
+            RateLimit::window(
+                "client-minute",
+                who.client_id,
+                MINUTE_MS,
+                s.sends_per_client_per_minute,
+                now,
+            ),
+        ),
+        (
+            SharedLimit::RangePerHour,
+            RateLimit::window(
+                "prefix-hour",
+                who.prefix_key,
+                HOUR_MS,
+                s.sends_per_prefix_per_hour,
+                now,
+            ),
+        ),
+        (
+            SharedLimit::SmsCeiling,
+            RateLimit::window(
+                "client-sms-hour",
+                who.client_id,
+                HOUR_MS,
+                s.sms_ceiling_per_hour,
+                now,
+            ),
+        ),
+    ];
+    SendLimits { own, shared }
 }
 
 /// Wrong codes per phone per day, whatever challenge they were for: a resend
@@ -121,29 +186,82 @@ pub fn failed_confirm_limit(settings: &ClientSettings, phone_key: &str, now: Mil
 mod tests {
     use super::*;
 
-    #[test]
-    fn rule_5_8_windows_are_fixed_and_end_where_the_next_begins() {
-        let settings = ClientSettings::default();
-        let who = |ip| SendSubject {
+    fn who(ip: Option<&str>) -> SendSubject<'_> {
+        SendSubject {
             client_id: "app",
             phone_key: "p",
             prefix_key: "pre",
-            source_ip: ip,
-        };
+            ip_subject: ip,
+        }
+    }
+
+    #[test]
+    fn rule_5_8_windows_are_fixed_and_end_where_the_next_begins() {
+        let settings = ClientSettings::default();
         let at = |now| send_limits(&settings, &who(Some("203.0.113.1")), now);
         let first = at(3 * HOUR_MS + 5);
-        assert_eq!(first[0].key, "prefix-hour#pre#3");
-        assert_eq!(first[1].key, "phone-hour#p#3");
-        assert_eq!(first[1].window_end_ms, 4 * HOUR_MS);
-        assert_eq!((first[1].limit, first[2].limit), (5, 10));
+        assert_eq!(first.own[0].key, "phone-hour#p#3");
+        assert_eq!(first.own[0].window_end_ms, 4 * HOUR_MS);
+        assert_eq!((first.own[0].limit, first.own[1].limit), (5, 10));
         let minute = (3 * HOUR_MS + 5) / MINUTE_MS;
-        assert_eq!(first[4].key, format!("ip-minute#app#203.0.113.1#{minute}"));
-        assert!(is_sms_ceiling(&first[5]) && !first[..5].iter().any(is_sms_ceiling));
-        assert_eq!(at(4 * HOUR_MS - 1)[1].key, "phone-hour#p#3");
-        assert_eq!(at(4 * HOUR_MS)[1].key, "phone-hour#p#4");
-        assert_eq!(send_limits(&settings, &who(None), 0).len(), 5);
+        assert_eq!(
+            first.own[2].key,
+            format!("ip-minute#app#203.0.113.1#{minute}")
+        );
+        assert_eq!(first.shared[1].1.key, "prefix-hour#pre#3");
+        assert_eq!(first.shared[2].0, SharedLimit::SmsCeiling);
+        assert_eq!(at(4 * HOUR_MS - 1).own[0].key, "phone-hour#p#3");
+        assert_eq!(at(4 * HOUR_MS).own[0].key, "phone-hour#p#4");
         let fails = failed_confirm_limit(&settings, "p", DAY_MS + 1);
         assert_eq!(fails.key, "confirm-fail-day#p#1");
         assert_eq!((fails.limit, fails.window_end_ms), (20, 2 * DAY_MS));
+    }
+
+    #[test]
+    fn rule_5_8_without_an_end_user_address_there_is_no_per_ip_counter() {
+        let limits = send_limits(&ClientSettings::default(), &who(None), 0);
+        assert_eq!(limits.own.len(), 2);
+        assert!(limits.own.iter().all(|l| l.key.starts_with("phone-")));
+    }
+
+    #[test]
+    fn rule_7_shards_of_a_shared_counter_add_up_to_its_limit() {
+        for limit in [1, 2, 7, 8, 9, 30, 100, 1000, 1001] {
+            let whole = RateLimit {
+                key: "client-minute#app#0".into(),
+                limit,
+                window_end_ms: MINUTE_MS,
+            };
+            let shards = whole.shard_count();
+            assert!(shards <= SHARDS && shards <= limit);
+            let parts: Vec<_> = (0..u64::from(shards)).map(|i| whole.shard(i)).collect();
+            assert_eq!(parts.iter().map(|s| s.limit).sum::<u32>(), limit, "{limit}");
+            assert!(parts.iter().all(|s| s.limit >= 1));
+            let keys: std::collections::BTreeSet<_> = parts.iter().map(|s| &s.key).collect();
+            assert_eq!(keys.len(), shards as usize, "distinct items");
+            assert_eq!(whole.shard(u64::from(shards)), parts[0], "round robin");
+        }
+    }
+
+    #[test]
+    fn rule_7_requests_in_sequence_fill_the_shards_to_exactly_the_limit() {
+        for limit in [1, 5, 8, 30, 100, 101] {
+            let whole = RateLimit {
+                key: "prefix-hour#pre#0".into(),
+                limit,
+                window_end_ms: HOUR_MS,
+            };
+            let mut counts = std::collections::HashMap::<String, u32>::new();
+            let mut admitted = 0;
+            for sequence in 0..u64::from(limit) * 3 {
+                let shard = whole.shard(sequence);
+                let count = counts.entry(shard.key.clone()).or_default();
+                if *count < shard.limit {
+                    *count += 1;
+                    admitted += 1;
+                }
+            }
+            assert_eq!(admitted, limit, "{limit}");
+        }
     }
 }

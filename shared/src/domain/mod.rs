@@ -1,6 +1,7 @@
 //! Pure rules of the service. Nothing here does I/O; time and randomness come
 //! in as arguments.
 
+pub mod address;
 pub mod challenge;
 pub mod client;
 pub mod code;

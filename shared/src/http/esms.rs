@@ -7,14 +7,16 @@
 //! eSMS does. Every business result is HTTP 200 with a `CodeResult` from
 //! eSMS's own table of error codes; only this service's own faults are 5xx.
 
-use super::{Fields, bare_international, issuer, json_response, query_fields, source_ip};
+use super::{
+    Fields, bare_international, end_user_ip, issuer, json_response, query_fields, source_ip,
+    with_retry_after,
+};
 use crate::domain::client::Overrides;
 use crate::domain::code::Charset;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
-use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -42,7 +44,9 @@ fn code_result(error: &Error) -> (&'static str, &'static str) {
         Error::InvalidMobile => ("108", "Phone number is not in correct format"),
         Error::MobileNotAllowed => ("99", "The phone number is blocked in the system"),
         Error::TemplateNotRegistered => ("146", "Wrong customer care template"),
-        Error::Cooldown { .. } | Error::RateLimited { .. } => ("160", "TPS exceeded"),
+        Error::Cooldown { .. } | Error::RateLimited { .. } | Error::Busy { .. } => {
+            ("160", "TPS exceeded")
+        }
         Error::OtpInvalid
         | Error::OtpExpired
         | Error::OtpAttemptsExceeded
@@ -76,14 +80,13 @@ fn failure(error: &Error, checked_phone: Option<&str>) -> Response<Body> {
     if let Some(incident) = error.incident() {
         body["ErrorId"] = json!(incident.id);
     }
-    let status = if error.incident().is_some() { 500 } else { 200 };
-    let mut response = json_response(status, &body, false);
-    if let Some(secs) = error.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
+    // Business results are 200s; this service's own faults are not.
+    let status = match error {
+        Error::Busy { .. } => 503,
+        _ if error.incident().is_some() => 500,
+        _ => 200,
+    };
+    with_retry_after(json_response(status, &body, false), error)
 }
 
 /// The query string, with names in lower case.
@@ -136,6 +139,7 @@ fn parse_gencode(request: &Request) -> Result<OtpRequest, Error> {
         id_card_num: None,
         sms_sender: Some(required(&f, "brandname")?),
         locale: None,
+        end_user_ip: end_user_ip(request, None)?,
         source_ip: source_ip(request),
         overrides: Overrides {
             code_length: number(&f, "numcharofcode")?,

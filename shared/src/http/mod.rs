@@ -12,6 +12,7 @@ mod oneid;
 mod thaibulksms;
 
 use crate::clock::local_date_time;
+use crate::service::END_USER_IP_INVALID;
 use crate::service::TokenSet;
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -449,6 +450,16 @@ fn json_response(status: u16, body: &Value, cacheable: bool) -> Response<Body> {
     response
 }
 
+/// `response` with `Retry-After` when `error` says when to try again.
+fn with_retry_after(mut response: Response<Body>, error: &Error) -> Response<Body> {
+    if let Some(secs) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 /// One ID's token object, which the native confirm answers with too.
 fn token_fields(app: &App, t: &TokenSet) -> Value {
     let expires_at_ms = t.issued_at_ms + t.expires_in * 1000;
@@ -462,6 +473,36 @@ fn token_fields(app: &App, t: &TokenSet) -> Value {
         "username": t.username,
         "login_by": t.login_by,
     })
+}
+
+/// The header through which a client forwards the address of the person it
+/// serves, on every request route.
+const END_USER_IP_HEADER: &str = "x-end-user-ip";
+
+/// The end user's address a client forwards: from `X-End-User-IP`, or the
+/// native `field` (`end_user_ip`); when both are given they must agree. The
+/// service validates it, after authenticating the client.
+fn end_user_ip(request: &Request, field: Option<String>) -> Result<Option<String>, Error> {
+    let mut values = request.headers().get_all(END_USER_IP_HEADER).iter();
+    let header = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(
+            value
+                .to_str()
+                .map_err(|_| Error::InvalidRequest(END_USER_IP_INVALID))?
+                .trim()
+                .to_string(),
+        ),
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidRequest("X-End-User-IP must be given once"));
+        }
+    };
+    match (field, header) {
+        (Some(field), Some(header)) if field.trim() != header => Err(Error::InvalidRequest(
+            "end_user_ip and X-End-User-IP must agree",
+        )),
+        (field, header) => Ok(field.or(header)),
+    }
 }
 
 /// The caller's address as API Gateway saw it.

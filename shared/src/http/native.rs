@@ -1,12 +1,13 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
-use super::{Fields, fields, issuer, json_response, source_ip, token_fields};
+use super::{
+    Fields, end_user_ip, fields, issuer, json_response, source_ip, token_fields, with_retry_after,
+};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
-use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
@@ -30,13 +31,7 @@ pub(super) fn failure(error: &Error) -> Response<Body> {
     if let Some(incident) = error.incident() {
         body["errorId"] = json!(incident.id);
     }
-    let mut response = json_response(error.status(), &body, false);
-    if let Some(secs) = error.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
+    with_retry_after(json_response(error.status(), &body, false), error)
 }
 
 fn credentials(f: &Fields) -> Result<ClientCredentials, Error> {
@@ -62,6 +57,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         "id_card_num",
         "sms_sender",
         "locale",
+        "end_user_ip",
     ])?;
     Ok(OtpRequest {
         client: credentials(&f)?,
@@ -72,6 +68,10 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         )?,
         id_card_num: f.optional("id_card_num", "id_card_num must be a string")?,
         unknown_users: UnknownUsers::AnswerAsKnown,
+        end_user_ip: end_user_ip(
+            request,
+            f.optional("end_user_ip", "end_user_ip must be a string")?,
+        )?,
         source_ip: source_ip(request),
         overrides: Overrides::default(),
         sms_sender: f.optional("sms_sender", "sms_sender must be a string")?,

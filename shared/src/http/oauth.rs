@@ -1,6 +1,6 @@
 //! The OAuth routes: RFC 6749 token endpoint (refresh grant) and JWKS.
 
-use super::{Fields, fields, issuer, json_response};
+use super::{Fields, fields, issuer, json_response, with_retry_after};
 use crate::domain::keys::b64_decode;
 use crate::service::ClientCredentials;
 use crate::{App, Error};
@@ -15,7 +15,8 @@ fn failure(error: &Error) -> Response<Body> {
         Error::InvalidClient
         | Error::InvalidGrant
         | Error::UnsupportedGrantType
-        | Error::UnsupportedTokenType => error.code(),
+        | Error::UnsupportedTokenType
+        | Error::Busy { .. } => error.code(),
         _ if error.incident().is_some() => "server_error",
         _ => "invalid_request",
     };
@@ -23,7 +24,7 @@ fn failure(error: &Error) -> Response<Body> {
     if let Some(incident) = error.incident() {
         body["error_id"] = json!(incident.id);
     }
-    let mut response = json_response(error.status(), &body, false);
+    let mut response = with_retry_after(json_response(error.status(), &body, false), error);
     if matches!(error, Error::InvalidClient) {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -2,7 +2,9 @@
 //! against this service by changing only its base URL. Requests are JSON or
 //! form-urlencoded; unknown fields are ignored, as One ID does.
 
-use super::{Fields, fields, issuer, json_response, source_ip, token_fields};
+use super::{
+    Fields, end_user_ip, fields, issuer, json_response, source_ip, token_fields, with_retry_after,
+};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -28,6 +30,7 @@ fn status_and_text(error: &Error) -> (u16, &'static str) {
         Error::OtpInvalid | Error::OtpExpired | Error::OtpAttemptsExceeded => (404, "otp invalid"),
         Error::SigningFailed(_) => (400, "generate access token unsuccessful"),
         Error::RefreshTokenFailed(_) => (400, "generate refresh token unsuccessful"),
+        Error::Busy { .. } => (503, "Service Unavailable"),
         Error::InvalidRequest(_)
         | Error::InvalidMobile
         | Error::MobileNotAllowed
@@ -44,7 +47,7 @@ fn success(data: Value) -> Response<Body> {
 fn failure(error: &Error) -> Response<Body> {
     let (status, text) = status_and_text(error);
     let body = json!({"result": "Fail", "data": null, "errorMessage": text, "code": status});
-    json_response(status, &body, false)
+    with_retry_after(json_response(status, &body, false), error)
 }
 
 /// Every One ID field is a string; a missing or ill-typed one is
@@ -69,6 +72,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         sms_sender: f.optional("sms_sender", "invalid request")?,
         locale: None,
         unknown_users: UnknownUsers::Reveal,
+        end_user_ip: end_user_ip(request, None)?,
         source_ip: source_ip(request),
         overrides: Overrides::default(),
     })

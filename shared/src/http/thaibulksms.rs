@@ -20,15 +20,14 @@
 //!   `{"code","message","errors":[{"message","detail":[]}]}`.
 
 use super::{
-    Fields, bare_international, body_bytes, fields, issuer, json_response, multipart_fields,
-    query_fields, source_ip,
+    Fields, bare_international, body_bytes, end_user_ip, fields, issuer, json_response,
+    multipart_fields, query_fields, source_ip, with_retry_after,
 };
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
-use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
@@ -58,6 +57,7 @@ fn status_and_message(error: &Error) -> (u16, &'static str) {
             (429, "Please wait before requesting a new OTP.")
         }
         Error::SmsFailed => (503, "The OTP could not be sent."),
+        Error::Busy { .. } => (503, "Please try again later."),
         Error::OtpInvalid => (400, "Code is invalid."),
         Error::OtpExpired | Error::UserNotFound | Error::IdCardMismatch => (400, TOKEN_EXPIRED),
         Error::OtpAttemptsExceeded => (400, "Too many wrong codes. Please request a new OTP."),
@@ -91,13 +91,7 @@ fn failure(version: Version, error: &Error) -> Response<Body> {
         Version::V1 => json!({ "error": fault }),
         Version::V2 => fault,
     };
-    let mut response = json_response(status, &body, false);
-    if let Some(secs) = error.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
+    with_retry_after(json_response(status, &body, false), error)
 }
 
 /// The request's fields in any encoding the vendor's clients use. Numbers
@@ -151,6 +145,7 @@ pub(super) async fn request_otp(app: &App, request: &Request, version: Version) 
             sms_sender: None,
             locale: None,
             unknown_users: UnknownUsers::AnswerAsKnown,
+            end_user_ip: end_user_ip(request, None)?,
             source_ip: source_ip(request),
             overrides: Overrides::default(),
         };

@@ -5,6 +5,8 @@ mod confirm;
 mod request;
 mod tokens;
 
+pub use request::END_USER_IP_INVALID;
+
 use crate::Error;
 use crate::clock::{Clock, Entropy, Millis};
 use crate::config::Config;
@@ -40,6 +42,9 @@ pub struct App {
     /// How long sends take lately (moving average, µs): a decoy waits as
     /// long, so timing does not tell registered numbers apart.
     send_micros: AtomicU64,
+    /// Per shared counter and window, how many requests this instance has
+    /// counted on it (and the window's end): which shard is next.
+    shard_sequences: Mutex<HashMap<String, (u64, Millis)>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +63,12 @@ pub struct OtpRequest {
     pub locale: Option<String>,
     /// Per-request code, lifetime and template choices (eSMS).
     pub overrides: Overrides,
-    /// The caller's IP as API Gateway saw it, for the per-IP limit.
+    /// The address of the person the calling backend serves, as the client
+    /// forwards it (`end_user_ip`, `X-End-User-IP`): what the per-IP limit
+    /// counts. Validated here; only an authenticated client's counts.
+    pub end_user_ip: Option<String>,
+    /// The caller's address as API Gateway saw it: counted by the per-IP
+    /// limit only for clients whose callers are the end users' devices.
     pub source_ip: Option<String>,
     /// How to answer a phone the directory does not know (or whose ID card
     /// does not match) when the client requires registered users.
@@ -152,6 +162,7 @@ impl App {
             config,
             clients: Mutex::default(),
             send_micros: AtomicU64::new(0),
+            shard_sequences: Mutex::default(),
         }
     }
 

@@ -6,16 +6,23 @@ use super::{
 };
 use crate::Error;
 use crate::clock::Millis;
+use crate::domain::address::EndUserAddress;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, ChallengeToken};
 use crate::domain::client::OverrideError;
 use crate::domain::code::{generate_code, generate_ref_code, random_bytes};
 use crate::domain::keys::{b64, sha256};
-use crate::domain::limits::{RateLimit, SendSubject, is_sms_ceiling, send_limits};
+use crate::domain::limits::{RateLimit, SendSubject, SharedLimit, send_limits};
 use crate::domain::user::ThaiIdCard;
 use crate::sms::SmsMessage;
 use crate::store::{StartOutcome, UserRequirement};
+use futures_util::future::join_all;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// Shard sequences kept before old windows' are dropped.
+const SHARD_SEQUENCES_MAX: usize = 1024;
+
+pub const END_USER_IP_INVALID: &str = "end_user_ip must be an IPv4 or IPv6 address";
 
 /// The error for a start refused by its cooldown or a rate limit.
 fn limited_error(outcome: StartOutcome, limits: &[RateLimit], now: Millis) -> Error {
@@ -97,39 +104,76 @@ impl App {
             test_code: test_code.clone(),
         };
 
+        let ip_subject = self.ip_subject(settings.callers_are_end_users, request)?;
         let subject = SendSubject {
             client_id: &client.client_id,
             phone_key: &phone_key,
             prefix_key: &self.secret.prefix_key(&phone),
-            source_ip: request.source_ip.as_deref(),
+            ip_subject: ip_subject.as_deref(),
         };
         let limits = send_limits(settings, &subject, now);
-        match self
-            .store
-            .start_challenge(&challenge, now, requirement.as_ref(), &limits)
-            .await?
-        {
-            StartOutcome::Started => {}
-            refused @ (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch) => {
-                if request.unknown_users == UnknownUsers::Reveal {
-                    return Err(if refused == StartOutcome::UserNotFound {
-                        Error::UserNotFound
-                    } else {
-                        Error::IdCardMismatch
-                    });
-                }
-                return self.decoy(challenge, now, &limits, sent).await;
+        let shards: Vec<(SharedLimit, RateLimit)> = limits
+            .shared
+            .iter()
+            .map(|(kind, whole)| (*kind, self.next_shard(whole, now)))
+            .collect();
+        // One round trip: the challenge and its own counters in one
+        // transaction, one shard of each shared counter beside it.
+        let (started, shared) = tokio::join!(
+            self.store
+                .start_challenge(&challenge, now, requirement.as_ref(), &limits.own),
+            join_all(shards.iter().map(|(_, shard)| self.store.count(shard)))
+        );
+        let shared = SharedOutcome::of(&shards, shared);
+        let started = match started {
+            Ok(started) => started,
+            Err(e) => {
+                self.give_back(&shared, None, &challenge).await;
+                return Err(e);
             }
-            StartOutcome::RateLimited { index } if is_sms_ceiling(&limits[index]) => {
+        };
+        match (started, shared.refusal(now)) {
+            (StartOutcome::Started, None) => {}
+            (StartOutcome::Started, Some(Refused::SmsCeiling)) => {
                 tracing::error!(
                     alert = "sms_ceiling_reached",
                     client_id = %client.client_id,
-                    ceiling_per_hour = limits[index].limit,
+                    ceiling_per_hour = settings.sms_ceiling_per_hour,
                     "SMS ceiling reached: circuit open, answering without sending until the hour is over"
                 );
-                return self.decoy(challenge, now, &limits[..index], sent).await;
+                // Answered as sent and counted as one; its code is never
+                // texted, so no one can know it.
+                return self.as_if_sent(sent).await;
             }
-            limited => return Err(limited_error(limited, &limits, now)),
+            (StartOutcome::Started, Some(Refused::Denied(e))) => {
+                self.give_back(&shared, Some(&limits.own), &challenge).await;
+                return Err(e);
+            }
+            (refused @ (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch), _)
+                if request.unknown_users == UnknownUsers::Reveal =>
+            {
+                self.give_back(&shared, None, &challenge).await;
+                return Err(if refused == StartOutcome::UserNotFound {
+                    Error::UserNotFound
+                } else {
+                    Error::IdCardMismatch
+                });
+            }
+            (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch, refusal) => {
+                return match refusal {
+                    None | Some(Refused::SmsCeiling) => {
+                        self.decoy(challenge, now, &limits.own, &shared, sent).await
+                    }
+                    Some(Refused::Denied(e)) => {
+                        self.give_back(&shared, None, &challenge).await;
+                        Err(e)
+                    }
+                };
+            }
+            (limited, _) => {
+                self.give_back(&shared, None, &challenge).await;
+                return Err(limited_error(limited, &limits.own, now));
+            }
         }
 
         if test_code.is_some() {
@@ -168,15 +212,16 @@ impl App {
         self.send_micros.store(new, Ordering::Relaxed);
     }
 
-    /// For a phone the directory refused: the same challenge, cooldown and
-    /// answer as for a known user, but its code is unguessable random bytes
-    /// and nothing is sent, so neither answers nor later confirms tell the
-    /// caller whether the number is registered.
+    /// For a phone the directory refused: the same challenge, cooldown,
+    /// counters and answer as for a known user, but its code is unguessable
+    /// random bytes and nothing is sent, so neither answers nor later
+    /// confirms tell the caller whether the number is registered.
     async fn decoy(
         &self,
         challenge: Challenge,
         now: Millis,
-        limits: &[RateLimit],
+        own: &[RateLimit],
+        shared: &SharedOutcome<'_>,
         sent: OtpSent,
     ) -> Result<OtpSent, Error> {
         let unguessable = b64(&random_bytes::<32>(self.entropy.as_ref()));
@@ -184,17 +229,147 @@ impl App {
             code_hash: self.secret.code_hash(&challenge.token_hash, &unguessable),
             ..challenge
         };
-        match self
-            .store
-            .start_challenge(&decoy, now, None, limits)
-            .await?
-        {
-            StartOutcome::Started => {
-                let typical_send = self.send_micros.load(Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_micros(typical_send)).await;
-                Ok(sent)
+        match self.store.start_challenge(&decoy, now, None, own).await {
+            Ok(StartOutcome::Started) => self.as_if_sent(sent).await,
+            Ok(limited) => {
+                self.give_back(shared, None, &decoy).await;
+                Err(limited_error(limited, own, now))
             }
-            limited => Err(limited_error(limited, limits, now)),
+            Err(e) => {
+                self.give_back(shared, None, &decoy).await;
+                Err(e)
+            }
         }
+    }
+
+    /// Answers a request that sends nothing as a sent one, after as long as
+    /// sends take lately, so timing does not tell the two apart.
+    async fn as_if_sent(&self, sent: OtpSent) -> Result<OtpSent, Error> {
+        let typical_send = self.send_micros.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_micros(typical_send)).await;
+        Ok(sent)
+    }
+
+    /// The shard of the shared counter `whole` this request counts on: this
+    /// instance takes them in turn, from the first, in each window (see
+    /// `RateLimit::shard`).
+    fn next_shard(&self, whole: &RateLimit, now: Millis) -> RateLimit {
+        let mut sequences = self
+            .shard_sequences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if sequences.len() >= SHARD_SEQUENCES_MAX {
+            sequences.retain(|_, (_, window_end)| *window_end > now);
+        }
+        let (next, _) = sequences
+            .entry(whole.key.clone())
+            .or_insert((0, whole.window_end_ms));
+        let sequence = *next;
+        *next += 1;
+        whole.shard(sequence)
+    }
+
+    /// What the per-IP limit counts for this request: the end user's address
+    /// the client forwarded; without one, the calling address only for
+    /// clients whose callers are the end users' own devices.
+    fn ip_subject(
+        &self,
+        callers_are_end_users: bool,
+        request: &OtpRequest,
+    ) -> Result<Option<String>, Error> {
+        let forwarded = match &request.end_user_ip {
+            Some(text) => Some(
+                EndUserAddress::parse(text).ok_or(Error::InvalidRequest(END_USER_IP_INVALID))?,
+            ),
+            None => None,
+        };
+        let caller = || {
+            request
+                .source_ip
+                .as_deref()
+                .filter(|_| callers_are_end_users)
+                .and_then(EndUserAddress::parse)
+        };
+        Ok(forwarded.or_else(caller).map(|a| a.limit_subject()))
+    }
+
+    /// Gives back what a refused request counted: its shared shards, its own
+    /// counters (when `own` is given, because its challenge was started) and
+    /// that challenge. Best effort: what cannot be given back stays counted
+    /// until its window ends, which only ever refuses more.
+    async fn give_back(
+        &self,
+        shared: &SharedOutcome<'_>,
+        own: Option<&[RateLimit]>,
+        challenge: &Challenge,
+    ) {
+        let counted = shared.counted().chain(own.into_iter().flatten());
+        let (uncounted, retired) = tokio::join!(
+            join_all(counted.map(|limit| self.store.uncount(limit))),
+            async {
+                match own {
+                    Some(_) => {
+                        self.store
+                            .mark_undeliverable(&challenge.key, &challenge.token_hash)
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            }
+        );
+        if let Some(e) = uncounted.into_iter().chain([retired]).find_map(Result::err) {
+            tracing::warn!(error = %e, "a refused request could not give back all it counted");
+        }
+    }
+}
+
+/// How a request's shared counters answered.
+struct SharedOutcome<'a> {
+    answers: Vec<(SharedLimit, &'a RateLimit, Result<bool, Error>)>,
+}
+
+/// Why the shared counters refused a request.
+enum Refused {
+    /// A failure, or a spent limit (429).
+    Denied(Error),
+    /// The SMS ceiling: answered as if sent.
+    SmsCeiling,
+}
+
+impl<'a> SharedOutcome<'a> {
+    fn of(shards: &'a [(SharedLimit, RateLimit)], answers: Vec<Result<bool, Error>>) -> Self {
+        Self {
+            answers: shards
+                .iter()
+                .zip(answers)
+                .map(|((kind, shard), answer)| (*kind, shard, answer))
+                .collect(),
+        }
+    }
+
+    /// The shards this request was counted on.
+    fn counted(&self) -> impl Iterator<Item = &'a RateLimit> + '_ {
+        self.answers
+            .iter()
+            .filter(|(_, _, answer)| matches!(answer, Ok(true)))
+            .map(|(_, shard, _)| *shard)
+    }
+
+    /// A failure first, then a spent limit (429), then the SMS ceiling.
+    fn refusal(&self, now: Millis) -> Option<Refused> {
+        if let Some(e) = self.answers.iter().find_map(|(_, _, a)| a.as_ref().err()) {
+            return Some(Refused::Denied(e.clone()));
+        }
+        let spent = |ceiling: bool| {
+            self.answers.iter().find(|(kind, _, answer)| {
+                (*kind == SharedLimit::SmsCeiling) == ceiling && matches!(answer, Ok(false))
+            })
+        };
+        if let Some((_, shard, _)) = spent(false) {
+            return Some(Refused::Denied(Error::RateLimited {
+                retry_after_secs: seconds_until(shard.window_end_ms, now),
+            }));
+        }
+        spent(true).map(|_| Refused::SmsCeiling)
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{StartOutcome, Store, UserRequirement};
 use crate::Error;
-use crate::clock::Millis;
+use crate::clock::{Entropy, Millis, OsEntropy};
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use crate::domain::client::{ClientRecord, ClientSettings};
 use crate::domain::limits::RateLimit;
@@ -15,8 +15,9 @@ use crate::domain::user::User;
 use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValue,
@@ -25,10 +26,6 @@ use aws_sdk_dynamodb::types::{
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
-
-/// Transactions that collide with another on the same item are cancelled
-/// whole; they are retried this many times before the conflict is reported.
-const TRANSACTION_CONFLICT_RETRIES: u32 = 4;
 
 pub struct DynamoStore {
     client: Client,
@@ -244,64 +241,137 @@ fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Option<Option<&I
     }
 }
 
-impl DynamoStore {
-    /// Runs a transaction. `Ok(Err(reasons))` when conditions cancelled it:
-    /// one reason per item, with the old item where a condition failed.
-    /// Cancellations by conflicting transactions are retried first.
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
-        let mut conflicts = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(e) = result else { return Ok(Ok(())) };
-            let reasons = match &e {
-                SdkError::ServiceError(service) => match service.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons().to_vec()
-                    }
-                    _ => vec![],
-                },
-                _ => vec![],
-            };
-            let failed = |code: &str| reasons.iter().any(|r| r.code() == Some(code));
-            if failed("ConditionalCheckFailed") {
-                return Ok(Err(reasons));
+/// Conflicts with concurrent transactions (DESIGN §7) are retried this many
+/// times before the request is answered `Busy`.
+const CONFLICT_RETRIES: u32 = 6;
+/// The first wait's ceiling; each retry doubles it, up to the cap.
+const CONFLICT_BACKOFF_BASE_MS: u64 = 10;
+const CONFLICT_BACKOFF_CAP_MS: u64 = 320;
+
+/// A wait before retry `attempt` (from 0): "full jitter", uniform from zero
+/// to a ceiling that doubles each time, so requests that collided once do
+/// not all come back at the same moment and collide again.
+async fn conflict_backoff(attempt: u32) {
+    let ceiling = (CONFLICT_BACKOFF_BASE_MS << attempt).min(CONFLICT_BACKOFF_CAP_MS);
+    let mut bytes = [0; 8];
+    OsEntropy.fill(&mut bytes);
+    let wait = u64::from_le_bytes(bytes) % (ceiling + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+}
+
+/// Whether a single-item write failed because the item is held by a
+/// transaction in flight.
+fn held_by_a_transaction<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("TransactionConflictException")
+}
+
+/// The cancellation reasons of a cancelled transaction.
+fn cancellation_reasons(err: &SdkError<TransactWriteItemsError>) -> Vec<CancellationReason> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().to_vec()
+        }
+        _ => vec![],
+    }
+}
+
+/// Whether a transaction was cancelled only because another one held one of
+/// its items (no condition of its own failed).
+fn lost_a_conflict(err: &SdkError<TransactWriteItemsError>) -> bool {
+    let reasons = cancellation_reasons(err);
+    let failed = |code: &str| reasons.iter().any(|r| r.code() == Some(code));
+    failed("TransactionConflict") && !failed("ConditionalCheckFailed")
+}
+
+/// Sends a request until it no longer loses a conflict with a transaction in
+/// flight, waiting a jittered while between tries; after the last retry the
+/// answer is `Busy`, never an internal error: nothing was written.
+async fn retrying_conflicts<T, E, R, Fut>(
+    operation: &'static str,
+    lost_conflict: impl Fn(&SdkError<E, R>) -> bool,
+    mut send: impl FnMut() -> Fut,
+) -> Result<Result<T, SdkError<E, R>>, Error>
+where
+    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(e) if lost_conflict(&e) => {
+                if attempt == CONFLICT_RETRIES {
+                    tracing::warn!(
+                        operation,
+                        retries = attempt,
+                        "conflicts outlasted the retries"
+                    );
+                    return Err(Error::Busy {
+                        retry_after_secs: 1,
+                    });
+                }
+                conflict_backoff(attempt).await;
+                attempt += 1;
             }
-            if failed("TransactionConflict") && conflicts < TRANSACTION_CONFLICT_RETRIES {
-                conflicts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(10 * conflicts as u64)).await;
-                continue;
-            }
-            return Err(sdk_failure("dynamodb.TransactWriteItems", &e));
+            result => return Ok(result),
         }
     }
 }
 
 impl DynamoStore {
-    /// Adds one to a rate-limit counter unless it is spent; shared by the
-    /// start transaction and `count`.
-    fn count_update(
+    /// Runs a transaction. `Ok(Err(reasons))` when conditions cancelled it:
+    /// one reason per item, with the old item where a condition failed.
+    async fn transact(
         &self,
-        limit: &RateLimit,
-    ) -> Result<Update, aws_sdk_dynamodb::error::BuildError> {
-        Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(rate_pk(limit)))
-            .update_expression("ADD #count :one SET expires_at = :ttl")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n(limit.ttl_epoch_secs()))
-            .expression_attribute_values(":limit", n(limit.limit.into()))
-            .build()
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
+        let request = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items));
+        let result = retrying_conflicts("dynamodb.TransactWriteItems", lost_a_conflict, || {
+            request.clone().send()
+        })
+        .await?;
+        let Err(e) = result else { return Ok(Ok(())) };
+        let reasons = cancellation_reasons(&e);
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+        {
+            return Ok(Err(reasons));
+        }
+        Err(sdk_failure("dynamodb.TransactWriteItems", &e))
     }
+
+    /// Sends a single-item update, retrying while a transaction holds the
+    /// item.
+    async fn update(
+        &self,
+        request: UpdateItemFluentBuilder,
+    ) -> Result<Result<UpdateItemOutput, SdkError<UpdateItemError>>, Error> {
+        retrying_conflicts("dynamodb.UpdateItem", held_by_a_transaction, || {
+            request.clone().send()
+        })
+        .await
+    }
+}
+
+/// The conditional increment of a rate-limit counter: unless it is spent,
+/// add one and keep the counter a day past its window. The start
+/// transaction counts own limits with it, `count` shared ones.
+const COUNT_UPDATE: &str = "ADD #count :one SET expires_at = :ttl";
+const COUNT_CONDITION: &str = "attribute_not_exists(#count) OR #count < :limit";
+
+fn count_values(limit: &RateLimit) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":one".to_string(), n(1)),
+        (":ttl".to_string(), n(limit.ttl_epoch_secs())),
+        (":limit".to_string(), n(limit.limit.into())),
+    ])
+}
+
+fn count_names() -> HashMap<String, String> {
+    HashMap::from([("#count".to_string(), "count".to_string())])
 }
 
 fn condition_failed(reason: Option<&CancellationReason>) -> bool {
@@ -422,7 +492,15 @@ impl Store for DynamoStore {
         }
         items.push(TransactWriteItem::builder().put(put).build());
         for limit in limits {
-            let update = self.count_update(limit).map_err(build)?;
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(rate_pk(limit)))
+                .update_expression(COUNT_UPDATE)
+                .condition_expression(COUNT_CONDITION)
+                .set_expression_attribute_names(Some(count_names()))
+                .set_expression_attribute_values(Some(count_values(limit)))
+                .build()
+                .map_err(build)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
         let Err(reasons) = self.transact(items).await? else {
@@ -473,15 +551,35 @@ impl Store for DynamoStore {
     }
 
     async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
-        let update = self
-            .count_update(limit)
-            .map_err(|_| Error::internal("dynamodb.build", "count"))?;
-        let item = TransactWriteItem::builder().update(update).build();
-        Ok(self.transact(vec![item]).await?.is_ok())
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(limit)))
+            .update_expression(COUNT_UPDATE)
+            .condition_expression(COUNT_CONDITION)
+            .set_expression_attribute_names(Some(count_names()))
+            .set_expression_attribute_values(Some(count_values(limit)));
+        applied(self.update(request).await?)
+    }
+
+    async fn uncount(&self, limit: &RateLimit) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(limit)))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .set_expression_attribute_names(Some(count_names()))
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0));
+        // Not applied: nothing left to give back.
+        applied(self.update(request).await?).map(drop)
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -493,11 +591,9 @@ impl Store for DynamoStore {
                 ":undeliverable",
                 s(ChallengeState::Undeliverable.as_str()),
             )
-            .expression_attribute_values(":token_hash", s(token_hash))
-            .send()
-            .await;
+            .expression_attribute_values(":token_hash", s(token_hash));
         // Not applied: the slot holds a newer challenge, nothing to mark.
-        applied(result).map(drop)
+        applied(self.update(request).await?).map(drop)
     }
 
     async fn count_attempt(
@@ -519,7 +615,7 @@ impl Store for DynamoStore {
         if let Some(value) = selector_value {
             values.insert(":selector".to_string(), s(value));
         }
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -532,9 +628,8 @@ impl Store for DynamoStore {
             .expression_attribute_names("#state", "state")
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let result = self.update(request).await?;
         settle_update(result, challenge_from, |old| match old {
             None => Ok(Refusal::NotFound),
             // The condition failed, so the domain must find a reason; if it
@@ -606,7 +701,7 @@ impl Store for DynamoStore {
         new_hash: &str,
         now: Millis,
     ) -> Result<Result<RefreshFamily, RotationRefusal>, Error> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -628,9 +723,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":born_after", n(now - ABSOLUTE_LIFETIME_MS))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let result = self.update(request).await?;
         settle_update(result, family_from, |old| match old {
             None => Ok(RotationRefusal::Invalid),
             Some(old) => Ok(family_from(old)?
@@ -664,7 +758,7 @@ impl Store for DynamoStore {
         let Some(last) = last.filter(|&i| family.spent_hashes[i] == presented_hash) else {
             return Ok(());
         };
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -676,9 +770,8 @@ impl Store for DynamoStore {
                 "current_hash = :new AND spent_hashes[{last}] = :presented"
             ))
             .expression_attribute_values(":new", s(new_hash))
-            .expression_attribute_values(":presented", s(presented_hash))
-            .send()
-            .await;
+            .expression_attribute_values(":presented", s(presented_hash));
+        let result = self.update(request).await?;
         applied(result).map(drop)
     }
 
@@ -688,7 +781,7 @@ impl Store for DynamoStore {
         client_id: &str,
         token_hash: &str,
     ) -> Result<bool, Error> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -699,9 +792,8 @@ impl Store for DynamoStore {
             )
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":client", s(client_id))
-            .expression_attribute_values(":hash", s(token_hash))
-            .send()
-            .await;
+            .expression_attribute_values(":hash", s(token_hash));
+        let result = self.update(request).await?;
         applied(result)
     }
 }

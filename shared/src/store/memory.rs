@@ -138,6 +138,13 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn uncount(&self, limit: &RateLimit) -> Result<(), Error> {
+        if let Some((n, _)) = self.tables().counters.get_mut(&limit.key) {
+            *n = n.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
         if let Some(c) = self.tables().challenges.get_mut(key)
             && c.token_hash == token_hash

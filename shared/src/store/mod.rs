@@ -71,11 +71,17 @@ pub trait Store: Send + Sync {
     async fn counted(&self, limit: &RateLimit) -> Result<u32, Error>;
 
     /// Counts one against `limit`, atomically; `false` (and nothing counted)
-    /// when it is already spent.
+    /// when it is already spent. A single conditional write, never part of a
+    /// transaction: shared counters are counted this way.
     async fn count(&self, limit: &RateLimit) -> Result<bool, Error>;
 
-    /// After a failed send: the challenge can no longer be confirmed (its
-    /// cooldown stays). A no-op if the slot holds another challenge by now.
+    /// Gives back one count of `limit` (a request it counted was refused
+    /// later); never below zero.
+    async fn uncount(&self, limit: &RateLimit) -> Result<(), Error>;
+
+    /// After a failed send, or a request refused after its challenge was
+    /// started: the challenge can no longer be confirmed (its cooldown
+    /// stays). A no-op if the slot holds another challenge by now.
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error>;
 
     /// Counts one attempt before the code is compared, so concurrent guesses

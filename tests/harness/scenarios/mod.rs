@@ -1,6 +1,10 @@
 //! Whole-route scenarios through the real handlers, fed API Gateway events;
 //! tests/handlers.rs runs each against the in-memory store and DynamoDB Local.
 
+mod end_users;
+
+pub use end_users::*;
+
 use crate::test_settings;
 use crate::{
     Answer, CLIENT_ID, CLIENT_SECRET, ISSUER, PLAIN_CLIENT_ID, REGISTERED_CLIENT_ID, SENDER_ID,
@@ -712,46 +716,6 @@ pub async fn rule_5_8_ten_codes_per_phone_per_day_then_429(t: &TestApp) {
     assert_eq!((eleventh.status, eleventh.error()), (429, "rate_limited"));
     // 06:00 now; the day ends at midnight UTC.
     assert_eq!(eleventh.header("retry-after"), Some("64800"));
-}
-
-pub async fn rule_5_8_per_source_ip_and_per_client_limits(t: &TestApp) {
-    // Every event comes from 203.0.113.10: ten codes a minute from it.
-    for n in 0..10 {
-        assert_eq!(t.request_otp(&format!("08100000{n:02}")).await.status, 200);
-    }
-    let from_same_ip = t.request_otp("0810000099").await;
-    assert_eq!(
-        (from_same_ip.status, from_same_ip.error()),
-        (429, "rate_limited")
-    );
-    t.clock.set(START_MS + 60_000);
-    assert_eq!(
-        t.request_otp("0810000099").await.status,
-        200,
-        "a new minute"
-    );
-
-    let tight = ClientSettings {
-        sends_per_client_per_minute: 2,
-        ..test_settings()
-    };
-    t.store
-        .put_client(&ClientRecord::new("tight-app", CLIENT_SECRET, tight))
-        .await
-        .unwrap();
-    let ask = |mobile_no: &str| json!({"client_id": "tight-app", "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
-    for mobile_no in ["0820000001", "0820000002"] {
-        assert_eq!(
-            t.call(Function::RequestOtp, "request-otp", &ask(mobile_no))
-                .await
-                .status,
-            200
-        );
-    }
-    let third = t
-        .call(Function::RequestOtp, "request-otp", &ask("0820000003"))
-        .await;
-    assert_eq!((third.status, third.error()), (429, "rate_limited"));
 }
 
 pub async fn rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends(t: &TestApp) {
