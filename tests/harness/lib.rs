@@ -2,7 +2,9 @@
 //! HTTP API (payload v2) events from `events/`, the engines `make test`
 //! starts, and JWT verification the way a relying party does it.
 
+pub mod conflicts;
 pub mod faults;
+pub mod load;
 pub mod logs;
 pub mod scenarios;
 pub mod storage_suite;
@@ -421,6 +423,11 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     otp_shared::aws::load_sdk_config().await
 }
 
+/// Where `make test`'s DynamoDB Local listens.
+pub fn dynamodb_local_url() -> String {
+    endpoint("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local")
+}
+
 pub fn moto_url() -> String {
     endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)")
 }
@@ -609,6 +616,19 @@ pub fn now_ms() -> i64 {
 pub async fn dynamo_store() -> DynamoStore {
     let (client, table) = fresh_table().await;
     DynamoStore::new(client, table)
+}
+
+/// A store on a fresh table, through the layer that applies DynamoDB's
+/// transaction conflict rule (`conflicts`), and the table's name.
+pub async fn conflicting_dynamo_store() -> (DynamoStore, String) {
+    let (_, table) = fresh_table().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
+        .endpoint_url(&conflicts::ConflictLayer::get().url)
+        .build();
+    (
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table.clone()),
+        table,
+    )
 }
 
 pub fn memory_store() -> MemoryStore {

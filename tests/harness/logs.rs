@@ -20,27 +20,48 @@ impl Write for Buffer {
     }
 }
 
-fn subscriber(buffer: &Arc<Mutex<Vec<u8>>>) -> impl tracing::Subscriber + Send + Sync {
+fn subscriber(
+    buffer: &Arc<Mutex<Vec<u8>>>,
+    level: tracing::Level,
+) -> impl tracing::Subscriber + Send + Sync {
     let writer = Buffer(buffer.clone());
     tracing_subscriber::fmt()
         .json()
         // Timestamps carry digit runs that could pass for codes.
         .without_time()
-        .with_max_level(tracing::Level::TRACE)
+        .with_max_level(level)
         .with_writer(move || writer.clone())
         .finish()
 }
 
-/// Every log line of this test process: installed the first time it is asked
-/// for (when the first `TestApp` is made).
-fn process_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
+static PROCESS_LOGS: OnceLock<(Arc<Mutex<Vec<u8>>>, tracing::Level)> = OnceLock::new();
+
+fn install_process_capture(
+    level: tracing::Level,
+) -> &'static (Arc<Mutex<Vec<u8>>>, tracing::Level) {
+    PROCESS_LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        // Only fails if a global subscriber exists already; then logs go there.
-        let _ = tracing::subscriber::set_global_default(subscriber(&buffer));
-        buffer
+        tracing::subscriber::set_global_default(subscriber(&buffer, level))
+            .expect("no other global subscriber: the process's logs are captured here");
+        (buffer, level)
     })
+}
+
+/// Every log line of this test process, at every level (the SDK's TRACE
+/// output included) unless [`capture_process_at`] chose another: installed
+/// the first time it is asked for (when the first `TestApp` is made).
+fn process_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    &install_process_capture(tracing::Level::TRACE).0
+}
+
+/// Captures this process's logs at `level` instead of TRACE; for test
+/// binaries that measure throughput, at the level the functions run at in
+/// AWS (INFO), where formatting the SDK's TRACE output would be what is
+/// measured. Called before the first `TestApp`; panics if the capture was
+/// installed at another level.
+pub fn capture_process_at(level: tracing::Level) {
+    let (_, installed) = install_process_capture(level);
+    assert_eq!(*installed, level, "the process's logs are captured already");
 }
 
 /// Where the process's logs stand now.
@@ -66,7 +87,7 @@ pub struct CapturedLogs {
 /// this sees all of a test's handlers.
 pub fn capture() -> CapturedLogs {
     let buffer = Arc::new(Mutex::new(Vec::new()));
-    let guard = tracing::subscriber::set_default(subscriber(&buffer));
+    let guard = tracing::subscriber::set_default(subscriber(&buffer, tracing::Level::TRACE));
     CapturedLogs {
         buffer,
         _guard: guard,

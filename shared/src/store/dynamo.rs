@@ -243,10 +243,11 @@ fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Option<Option<&I
 
 /// Conflicts with concurrent transactions (DESIGN §7) are retried this many
 /// times before the request is answered `Busy`.
-const CONFLICT_RETRIES: u32 = 6;
-/// The first wait's ceiling; each retry doubles it, up to the cap.
+const CONFLICT_RETRIES: u32 = 8;
+/// The first wait's ceiling; each retry doubles it, up to the cap: at most
+/// about 2 s of waiting in all, well within a function's timeout.
 const CONFLICT_BACKOFF_BASE_MS: u64 = 10;
-const CONFLICT_BACKOFF_CAP_MS: u64 = 320;
+const CONFLICT_BACKOFF_CAP_MS: u64 = 400;
 
 /// A wait before retry `attempt` (from 0): "full jitter", uniform from zero
 /// to a ceiling that doubles each time, so requests that collided once do

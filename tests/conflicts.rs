@@ -1,0 +1,196 @@
+//! The layer that applies DynamoDB's transaction conflict rule in front of
+//! DynamoDB Local (tests/harness/conflicts.rs) does what DynamoDB does, and
+//! DynamoDB Local alone does not.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use otp_integration_tests::conflicts::ConflictLayer;
+use otp_integration_tests::{START_MS, aws_config, fresh_table};
+use otp_shared::Error;
+use otp_shared::domain::challenge::{Challenge, ChallengeKey, ChallengeState};
+use otp_shared::domain::limits::RateLimit;
+use otp_shared::store::{DynamoStore, StartOutcome, Store};
+use std::sync::Arc;
+
+async fn through_the_layer() -> Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
+        .endpoint_url(&ConflictLayer::get().url)
+        .build();
+    Client::from_conf(config)
+}
+
+fn add_one(table: &str, pk: &str) -> TransactWriteItem {
+    let update = Update::builder()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .update_expression("ADD hits :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .build()
+        .unwrap();
+    TransactWriteItem::builder().update(update).build()
+}
+
+/// `n` concurrent transactions, each adding one to the item `hot` and to an
+/// item of its own; the cancellation reasons of those that were cancelled.
+async fn concurrent_transactions(client: &Client, table: &str, n: usize) -> Vec<Vec<String>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (client, table) = (client.clone(), table.to_string());
+        tasks.spawn(async move {
+            client
+                .transact_write_items()
+                .transact_items(add_one(&table, "hot"))
+                .transact_items(add_one(&table, &format!("own-{i}")))
+                .send()
+                .await
+        });
+    }
+    let mut cancelled = vec![];
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(_) => {}
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => cancelled.push(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or_default().to_string())
+                        .collect(),
+                ),
+                other => panic!("unexpected error {other:?}"),
+            },
+        }
+    }
+    cancelled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_layer_cancels_transactions_that_touch_an_item_another_one_holds() {
+    let (direct, table) = fresh_table().await;
+    // DynamoDB Local alone: every transaction goes through, one at a time.
+    assert!(
+        concurrent_transactions(&direct, &table, 30)
+            .await
+            .is_empty()
+    );
+
+    let layer = ConflictLayer::get();
+    let cancelled = concurrent_transactions(&through_the_layer().await, &table, 30).await;
+    assert!(
+        !cancelled.is_empty(),
+        "30 transactions on one item, no conflict"
+    );
+    for reasons in &cancelled {
+        // One reason per item, in the request's order, as DynamoDB gives them.
+        assert_eq!(reasons, &["TransactionConflict", "None"]);
+    }
+    assert_eq!(layer.conflicts_on(&table), cancelled.len() as u64);
+    // Nothing of a cancelled transaction was written.
+    let hot = direct
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("hot".into()))
+        .send()
+        .await
+        .unwrap();
+    let hits: usize = hot.item().unwrap()["hits"].as_n().unwrap().parse().unwrap();
+    assert_eq!(hits, 30 + 30 - cancelled.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_single_write_to_an_item_a_transaction_holds_fails_with_a_transaction_conflict() {
+    let (_, table) = fresh_table().await;
+    let client = through_the_layer().await;
+    let mut conflicts = 0;
+    for _ in 0..20 {
+        let transaction = {
+            let (client, table) = (client.clone(), table.clone());
+            tokio::spawn(async move {
+                client
+                    .transact_write_items()
+                    .transact_items(add_one(&table, "held"))
+                    .send()
+                    .await
+            })
+        };
+        // Single writes to the same item while the transaction is in flight.
+        while !transaction.is_finished() {
+            let written = client
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S("held".into()))
+                .update_expression("ADD hits :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await;
+            if let Err(e) = written {
+                assert_eq!(e.code(), Some("TransactionConflictException"), "{e:?}");
+                conflicts += 1;
+            }
+        }
+        transaction
+            .await
+            .unwrap()
+            .expect("the transaction itself commits");
+    }
+    assert!(conflicts > 0, "no single write ever met the transaction");
+}
+
+fn challenge(phone: usize) -> Challenge {
+    Challenge {
+        key: ChallengeKey {
+            client_id: "app".into(),
+            phone_key: format!("phone-{phone}"),
+        },
+        token_hash: "t".into(),
+        ref_code: "REF123".into(),
+        code_hash: "h".into(),
+        attempts: 0,
+        max_attempts: 5,
+        created_at_ms: START_MS,
+        expires_at_ms: START_MS + 300_000,
+        resend_after_ms: START_MS + 60_000,
+        state: ChallengeState::Active,
+        login_by: "mobile".into(),
+    }
+}
+
+/// Why counters are not in the challenge's transaction any more: with one
+/// counter of the client in every request's transaction, a burst of one
+/// client's requests conflicts on it under DynamoDB's rule, and only the
+/// retries save it. Each request here is retried as the service retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_counter_in_every_transaction_makes_one_clients_burst_conflict() {
+    let (_, table) = fresh_table().await;
+    let store = Arc::new(DynamoStore::new(through_the_layer().await, table.clone()));
+    let per_client = RateLimit {
+        key: "client-minute#app#0".into(),
+        limit: 1000,
+        window_end_ms: START_MS + 60_000,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for phone in 0..50 {
+        let (store, per_client) = (store.clone(), per_client.clone());
+        tasks.spawn(async move {
+            store
+                .start_challenge(&challenge(phone), START_MS, None, &[per_client])
+                .await
+        });
+    }
+    let (mut started, mut busy) = (0, 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Ok(StartOutcome::Started) => started += 1,
+            Err(Error::Busy { .. }) => busy += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let conflicts = ConflictLayer::get().conflicts_on(&table);
+    println!("50 at once: {started} started, {busy} busy, {conflicts} conflicts retried");
+    assert!(
+        conflicts > 0,
+        "a counter in every transaction never conflicted"
+    );
+    assert_eq!(started + busy, 50);
+}

@@ -1,0 +1,77 @@
+//! DESIGN §7 and §9: one client's bursts, and one number range's, through
+//! the layer that applies DynamoDB's transaction conflict rule, bounded for
+//! `make test` (`make bench` runs them larger and reports the numbers).
+//! No request may end in a 5xx; with the default limits exactly the
+//! requests over a limit get 429.
+
+use otp_integration_tests::load::{
+    DefaultLimit, LoadReport, burst_against_a_default_limit, burst_of_one_client,
+    burst_of_one_range_across_clients, sustained_one_client,
+};
+use otp_integration_tests::logs::capture_process_at;
+
+/// Logs are captured, and checked for secrets, at the functions' deployed
+/// level: formatting the SDK's TRACE output of thousands of calls would be
+/// what this measures otherwise.
+fn deployed_log_level() {
+    capture_process_at(tracing::Level::INFO);
+}
+
+fn assert_no_failures(report: &LoadReport) {
+    assert!(
+        report.other.is_empty(),
+        "{} answers that were neither 200 nor 429, e.g. {:?}",
+        report.other.len(),
+        report.other.first()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_7_a_burst_of_200_code_requests_of_one_client_all_succeed() {
+    deployed_log_level();
+    let report = burst_of_one_client(200).await;
+    println!("{}", report.row("200 at once, one client"));
+    assert_no_failures(&report);
+    assert_eq!(report.ok, 200, "{report:?}");
+    // No item is in the transaction of every request of a client.
+    assert_eq!(report.conflicts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_7_a_burst_of_200_numbers_of_one_range_across_200_clients_all_succeed() {
+    deployed_log_level();
+    let report = burst_of_one_range_across_clients(200).await;
+    println!("{}", report.row("200 at once, one range, 200 clients"));
+    assert_no_failures(&report);
+    assert_eq!(report.ok, 200, "{report:?}");
+    // No item is in the transaction of every request of a number range.
+    assert_eq!(report.conflicts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_7_sustained_200_a_second_of_one_client_never_fail() {
+    deployed_log_level();
+    let report = sustained_one_client(200, 2).await;
+    println!("{}", report.row("200/s for 2 s, one client"));
+    assert_no_failures(&report);
+    assert_eq!(report.ok, 400, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_5_8_default_limits_refuse_exactly_the_requests_over_them() {
+    deployed_log_level();
+    for (limit, n) in [
+        (DefaultLimit::ClientPerMinute, 150),
+        (DefaultLimit::EndUserPerMinute, 40),
+        (DefaultLimit::RangePerHour, 50),
+    ] {
+        let report = burst_against_a_default_limit(limit, n).await;
+        println!("{}", report.row(&format!("{n} at once against {limit:?}")));
+        assert_no_failures(&report);
+        assert_eq!(
+            (report.ok, report.limited),
+            (limit.value(), n - limit.value()),
+            "{limit:?}"
+        );
+    }
+}
