@@ -16,3 +16,5 @@ say "sequential AWS round trips per route"
 cargo bench --locked --bench aws_round_trips
 say "cold start and peak memory"
 cargo bench --locked --bench cold_start
+say "one client's bursts and sustained load, through DynamoDB's conflict rule"
+cargo bench --locked --bench load

@@ -65,7 +65,7 @@ async fn rule_5_8_default_limits_refuse_exactly_the_requests_over_them() {
         (DefaultLimit::EndUserPerMinute, 40),
         (DefaultLimit::RangePerHour, 50),
     ] {
-        let report = burst_against_a_default_limit(limit, n).await;
+        let report = burst_against_a_default_limit(limit, n, 1).await;
         println!("{}", report.row(&format!("{n} at once against {limit:?}")));
         assert_no_failures(&report);
         assert_eq!(

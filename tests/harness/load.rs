@@ -121,9 +121,10 @@ impl CodeRequest {
 }
 
 /// Sends `requests`, each `interval` after the previous (all at once when
-/// zero), and waits for every answer.
+/// zero), to the `instances` in turn (as Lambda spreads requests over its
+/// instances), and waits for every answer.
 pub async fn run(
-    t: &Arc<TestApp>,
+    instances: &[Arc<TestApp>],
     table: &str,
     requests: Vec<CodeRequest>,
     interval: Duration,
@@ -134,11 +135,11 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     let mut ticks = tokio::time::interval(interval.max(Duration::from_nanos(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    for request in requests {
+    for (i, request) in requests.into_iter().enumerate() {
         if !interval.is_zero() {
             ticks.tick().await;
         }
-        let t = t.clone();
+        let t = instances[i % instances.len()].clone();
         tasks.spawn(async move { request.send(&t).await });
     }
     let mut report = LoadReport::default();
@@ -174,7 +175,7 @@ pub async fn burst_of_one_client(n: usize) -> LoadReport {
     let requests = (0..n)
         .map(|i| CodeRequest::new("burst-app", number_in_range(i)))
         .collect();
-    run(&t, &table, requests, Duration::ZERO).await
+    run(&[t], &table, requests, Duration::ZERO).await
 }
 
 /// DESIGN §9: `n` concurrent code requests for `n` numbers of one range,
@@ -191,7 +192,7 @@ pub async fn burst_of_one_range_across_clients(n: usize) -> LoadReport {
         .enumerate()
         .map(|(i, id)| CodeRequest::new(id, number_in_range(i)))
         .collect();
-    run(&t, &table, requests, Duration::ZERO).await
+    run(&[t], &table, requests, Duration::ZERO).await
 }
 
 /// `per_second` code requests of one client a second for `seconds`, limits
@@ -201,7 +202,7 @@ pub async fn sustained_one_client(per_second: u32, seconds: u32) -> LoadReport {
     let requests = (0..(per_second * seconds) as usize)
         .map(|i| CodeRequest::new("steady-app", number_in_range(i)))
         .collect();
-    run(&t, &table, requests, Duration::from_secs(1) / per_second).await
+    run(&[t], &table, requests, Duration::from_secs(1) / per_second).await
 }
 
 /// The default limits under bursts, each on a client and table of its own:
@@ -226,8 +227,18 @@ impl DefaultLimit {
     }
 }
 
-pub async fn burst_against_a_default_limit(limit: DefaultLimit, n: usize) -> LoadReport {
+/// `n` concurrent requests against `limit`, spread over `instances` apps
+/// (Lambda instances) that share one table.
+pub async fn burst_against_a_default_limit(
+    limit: DefaultLimit,
+    n: usize,
+    instances: usize,
+) -> LoadReport {
     let (t, table) = app_with_clients(&[("default-app", test_settings())]).await;
+    let mut apps = vec![t.clone()];
+    for _ in 1..instances {
+        apps.push(Arc::new(TestApp::over(t.store.clone(), None).await));
+    }
     let requests = (0..n)
         .map(|i| match limit {
             DefaultLimit::ClientPerMinute => {
@@ -240,5 +251,5 @@ pub async fn burst_against_a_default_limit(limit: DefaultLimit, n: usize) -> Loa
             DefaultLimit::RangePerHour => CodeRequest::new("default-app", number_in_range(i)),
         })
         .collect();
-    run(&t, &table, requests, Duration::ZERO).await
+    run(&apps, &table, requests, Duration::ZERO).await
 }
