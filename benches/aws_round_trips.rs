@@ -1,13 +1,15 @@
 //! Sequential AWS round trips on the warm critical path (DESIGN §9: request
 //! ≤ 2, confirm ≤ 2, refresh ≤ 2, JWKS 0). The app is wired exactly as a
 //! Lambda function wires it, against DynamoDB Local and moto, each behind a
-//! proxy that holds every request for 100 ms before passing it on. A route
+//! proxy (`otp_integration_tests::delay`) that holds every request for 100 ms
+//! before passing it on. A route
 //! then takes about 100 ms per sequential round trip, however many calls run
 //! side by side, and the proxies count the calls.
 //!
 //! `make bench` starts the engines and runs it; BENCHMARKS.md has the numbers.
 
 use lambda_http::Request;
+use otp_integration_tests::delay::DelayingProxy;
 use otp_integration_tests::{
     api_request, code_in, code_request_body, deployment, json_request, lambda_app, quantile,
     refresh_request, sms_to, timed_ok, token_confirm_body,
@@ -15,75 +17,26 @@ use otp_integration_tests::{
 use otp_shared::App;
 use otp_shared::http::Function;
 use serde_json::Value;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
 
 const DELAY: Duration = Duration::from_millis(100);
 const ROUNDS: usize = 5;
 
-/// Requests that went through the proxies.
-static REQUESTS: AtomicUsize = AtomicUsize::new(0);
+/// The two proxies: DynamoDB Local's and moto's.
+static PROXIES: OnceLock<[DelayingProxy; 2]> = OnceLock::new();
 
-/// Forwards connections from `listener` to `upstream`, holding each chunk a
-/// client sends for [`DELAY`] (in order, without adding up), and counting a
-/// request whenever a client speaks after the server has.
-async fn proxy(listener: TcpListener, upstream: String) {
-    loop {
-        let Ok((client, _)) = listener.accept().await else {
-            return;
-        };
-        let upstream = upstream.clone();
-        tokio::spawn(async move {
-            let Ok(server) = TcpStream::connect(&upstream).await else {
-                return;
-            };
-            let (mut client_reads, mut client_writes) = client.into_split();
-            let (mut server_reads, mut server_writes) = server.into_split();
-            let answered = Arc::new(AtomicBool::new(true));
-            let (held, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-            let new_request = answered.clone();
-            let receive = async move {
-                let mut buffer = vec![0; 64 * 1024];
-                while let Ok(n @ 1..) = client_reads.read(&mut buffer).await {
-                    if new_request.swap(false, Ordering::SeqCst) {
-                        REQUESTS.fetch_add(1, Ordering::SeqCst);
-                    }
-                    let _ = held.send((Instant::now() + DELAY, buffer[..n].to_vec()));
-                }
-            };
-            let forward = async move {
-                while let Some((at, bytes)) = due.recv().await {
-                    sleep_until(at).await;
-                    if server_writes.write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = server_writes.shutdown().await;
-            };
-            let answer = async move {
-                let mut buffer = vec![0; 64 * 1024];
-                while let Ok(n @ 1..) = server_reads.read(&mut buffer).await {
-                    answered.store(true, Ordering::SeqCst);
-                    if client_writes.write_all(&buffer[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            };
-            tokio::join!(receive, forward, answer);
-        });
-    }
+fn requests() -> usize {
+    PROXIES
+        .get()
+        .map_or(0, |p| p.iter().map(DelayingProxy::requests).sum())
 }
 
 /// The route's answer (a 200), how long it took and how many AWS calls it made.
 async fn measure(app: &App, function: Function, request: Request) -> (Value, Duration, usize) {
-    let calls = REQUESTS.load(Ordering::SeqCst);
+    let calls = requests();
     let (body, took) = timed_ok(app, function, request).await;
-    (body, took, REQUESTS.load(Ordering::SeqCst) - calls)
+    (body, took, requests() - calls)
 }
 
 /// One request → confirm → refresh → JWKS; each route's (duration, calls).
@@ -123,26 +76,23 @@ fn main() {
         endpoint("AWS_ENDPOINT_URL_DYNAMODB"),
         endpoint("AWS_ENDPOINT_URL_SNS"),
     );
-    let listen = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let (dynamodb_proxy, moto_proxy) = (listen(), listen());
-    let through =
-        |listener: &std::net::TcpListener| format!("http://{}", listener.local_addr().unwrap());
+    let proxies = PROXIES.get_or_init(|| {
+        [
+            DelayingProxy::bind(&dynamodb, DELAY),
+            DelayingProxy::bind(&moto, DELAY),
+        ]
+    });
     // SAFETY: no other thread exists yet; the runtime starts below.
     unsafe {
-        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", through(&dynamodb_proxy));
+        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &proxies[0].url);
         for service in ["SNS", "KMS", "SECRETS_MANAGER"] {
-            std::env::set_var(format!("AWS_ENDPOINT_URL_{service}"), through(&moto_proxy));
+            std::env::set_var(format!("AWS_ENDPOINT_URL_{service}"), &proxies[1].url);
         }
     }
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        for (listener, upstream) in [(dynamodb_proxy, dynamodb), (moto_proxy, moto.clone())] {
-            listener.set_nonblocking(true).unwrap();
-            let listener = TcpListener::from_std(listener).unwrap();
-            let upstream = upstream.trim_start_matches("http://").to_string();
-            tokio::spawn(proxy(listener, upstream));
-        }
+        proxies.iter().for_each(DelayingProxy::serve);
         let app = lambda_app(&deployment(&[]).await).await;
         // Warm: the client record and the signing key are cached from here on.
         flow(&app, &moto, 0).await;

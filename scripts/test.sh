@@ -26,7 +26,12 @@ echo "cfn-lint and sam validate --lint: template.yaml clean; tests/templates/bro
 .venv/bin/python tests/template_checks.py
 
 say "unit, handler and integration tests"
+# The harness records every AWS call the functions make here, for the IAM check.
+export OTP_AWS_CALLS="$logs/aws-calls"
 cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log"
 # One total for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' \
   "$logs/cargo-test.log"
+
+say "least privilege from behaviour: each function's policy against the AWS calls it made"
+.venv/bin/python tests/iam_from_calls.py "$OTP_AWS_CALLS"

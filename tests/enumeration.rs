@@ -1,12 +1,20 @@
 //! DESIGN §5.9: for a client that serves only registered users, an unknown
 //! number gets the answer a known one gets — same status, same body shape,
-//! similar latency — and nothing is sent. Sends are given an SNS-like delay.
+//! similar latency — and nothing is sent. Sends are given an SNS-like delay;
+//! on DynamoDB, the AWS calls are counted and timed through proxies that
+//! hold each one for a fixed delay.
 
 use async_trait::async_trait;
-use otp_integration_tests::{Answer, CLIENT_SECRET, TestApp, memory_store, test_settings};
+use otp_integration_tests::delay::DelayingProxy;
+use otp_integration_tests::{
+    Answer, CLIENT_SECRET, TestApp, aws_config, dynamodb_local_url, fresh_table, memory_store,
+    moto_url, test_settings,
+};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::http::Function;
+use otp_shared::sms::SnsSender;
 use otp_shared::sms::{SmsMessage, SmsRefused, SmsSender};
+use otp_shared::store::DynamoStore;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,13 +63,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-#[tokio::test]
-async fn rule_5_9_unknown_numbers_answer_like_known_ones_and_send_nothing() {
-    let sms = Arc::new(SlowSms {
-        delay: Duration::from_millis(15),
-        sent: AtomicUsize::new(0),
-    });
-    let t = TestApp::over(Arc::new(memory_store()), Some(sms.clone())).await;
+async fn members_only_client(t: &TestApp) {
     let settings = ClientSettings {
         require_registered_users: true,
         sends_per_ip_per_minute: 10_000,
@@ -73,6 +75,16 @@ async fn rule_5_9_unknown_numbers_answer_like_known_ones_and_send_nothing() {
         .put_client(&ClientRecord::new(CLIENT, CLIENT_SECRET, settings))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn rule_5_9_unknown_numbers_answer_like_known_ones_and_send_nothing() {
+    let sms = Arc::new(SlowSms {
+        delay: Duration::from_millis(15),
+        sent: AtomicUsize::new(0),
+    });
+    let t = TestApp::over(Arc::new(memory_store()), Some(sms.clone())).await;
+    members_only_client(&t).await;
     for i in 0..ROUNDS + 5 {
         t.register(
             &known(i),
@@ -108,4 +120,97 @@ async fn rule_5_9_unknown_numbers_answer_like_known_ones_and_send_nothing() {
         gap <= Duration::from_millis(5).max(k / 4),
         "median latency known {k:?} vs unknown {u:?}"
     );
+}
+
+/// What one request cost: sequential round trips (its duration in whole
+/// proxy delays), DynamoDB calls, SNS calls.
+#[derive(Debug, PartialEq, Eq)]
+struct Cost {
+    round_trips: u128,
+    dynamodb_calls: usize,
+    sns_calls: usize,
+}
+
+const HELD: Duration = Duration::from_millis(100);
+
+async fn cost(
+    t: &TestApp,
+    proxies: &[DelayingProxy; 2],
+    mobile_no: &str,
+    id_card_num: Option<&str>,
+) -> Cost {
+    let mut body =
+        json!({"client_id": CLIENT, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
+    if let Some(card) = id_card_num {
+        body["id_card_num"] = json!(card);
+    }
+    let before = [proxies[0].requests(), proxies[1].requests()];
+    let started = Instant::now();
+    let answer = t.call(Function::RequestOtp, "request-otp", &body).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    Cost {
+        round_trips: (took.as_millis() + HELD.as_millis() / 2) / HELD.as_millis(),
+        dynamodb_calls: proxies[0].requests() - before[0],
+        sns_calls: proxies[1].requests() - before[1],
+    }
+}
+
+/// On DynamoDB, a known number, an unknown one and a known one with another
+/// ID card cost the same: the same DynamoDB calls and the same sequential
+/// round trips, the SNS publish of a known number matched by a wait as long
+/// as sends take. Counted through proxies that hold every call 100 ms, so
+/// one round trip more or less shows as a whole step, not in a median.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_5_9_unknown_numbers_cost_the_same_round_trips_and_calls_on_dynamodb() {
+    let proxies = [
+        DelayingProxy::start(&dynamodb_local_url(), HELD),
+        DelayingProxy::start(&moto_url(), HELD),
+    ];
+    let sdk = aws_config().await;
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(&proxies[0].url)
+        .build();
+    let sns = aws_sdk_sns::config::Builder::from(&sdk)
+        .endpoint_url(&proxies[1].url)
+        .build();
+    let (_, table) = fresh_table().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), table);
+    let sender = SnsSender::new(aws_sdk_sns::Client::from_conf(sns));
+    let t = TestApp::over(Arc::new(store), Some(Arc::new(sender))).await;
+    members_only_client(&t).await;
+    for i in 0..3 {
+        let account = format!("acc-{i}");
+        t.register(&known(i), "1234567890121", &account, &account)
+            .await;
+    }
+    // Warm: the client record is cached and the send time learned.
+    cost(&t, &proxies, &known(0), None).await;
+
+    let known_number = cost(&t, &proxies, &known(1), None).await;
+    let unknown_number = cost(&t, &proxies, &unknown(1), None).await;
+    let other_id_card = cost(&t, &proxies, &known(2), Some("1101700230708")).await;
+    assert_eq!(
+        known_number,
+        Cost {
+            round_trips: 2,
+            dynamodb_calls: known_number.dynamodb_calls,
+            sns_calls: 1
+        }
+    );
+    let nothing_sent = |cost: &Cost| Cost {
+        sns_calls: 1,
+        ..*cost
+    };
+    assert_eq!(
+        nothing_sent(&unknown_number),
+        known_number,
+        "unknown number"
+    );
+    assert_eq!(
+        nothing_sent(&other_id_card),
+        known_number,
+        "another ID card"
+    );
+    assert_eq!((unknown_number.sns_calls, other_id_card.sns_calls), (0, 0));
 }

@@ -73,5 +73,7 @@ async fn rule_5_8_default_limits_refuse_exactly_the_requests_over_them() {
             (limit.value(), n - limit.value()),
             "{limit:?}"
         );
+        // Different phones: no two requests share an item of a transaction.
+        assert_eq!(report.conflicts, 0, "{limit:?}");
     }
 }

@@ -2,7 +2,9 @@
 //! HTTP API (payload v2) events from `events/`, the engines `make test`
 //! starts, and JWT verification the way a relying party does it.
 
+pub mod calls;
 pub mod conflicts;
+pub mod delay;
 pub mod faults;
 pub mod load;
 pub mod logs;
@@ -336,7 +338,7 @@ pub fn api_get(name: &str, query: &str) -> Request {
 }
 
 pub async fn call(app: &App, function: Function, request: Request) -> Answer {
-    let response = handle(app, function, request)
+    let response = calls::as_function(function, handle(app, function, request))
         .await
         .unwrap_or_else(|never| match never {});
     let (parts, body) = response.into_parts();
@@ -420,7 +422,17 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)");
     endpoint("AWS_ENDPOINT_URL_KMS", "moto (KMS)");
     endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto (Secrets Manager)");
-    otp_shared::aws::load_sdk_config().await
+    // Every call on the wire is recorded for the IAM check (`calls`), around
+    // the HTTPS client the SDK builds by default (hyper 1, rustls, aws-lc).
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    otp_shared::aws::load_sdk_config()
+        .await
+        .into_builder()
+        .http_client(calls::recording(http))
+        .build()
 }
 
 /// Where `make test`'s DynamoDB Local listens.
@@ -604,7 +616,7 @@ pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
 pub async fn lambda_app(variables: &HashMap<String, String>) -> App {
     let settings = LambdaSettings::from_lookup(|name| variables.get(name).cloned())
         .expect("valid Lambda settings");
-    otp_shared::aws::app(settings, &aws_config().await)
+    calls::at_cold_start(otp_shared::aws::app(settings, &aws_config().await))
         .await
         .expect("the Lambda wiring")
 }

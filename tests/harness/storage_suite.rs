@@ -10,7 +10,8 @@ use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use otp_shared::domain::user::User;
-use otp_shared::store::{StartOutcome, Store, UserRequirement};
+use otp_shared::domain::user::UserRequirement;
+use otp_shared::store::{StartOutcome, Store};
 use std::sync::Arc;
 
 const NOW: i64 = START_MS;
@@ -35,6 +36,7 @@ fn challenge(phone: &str, token_hash: &str) -> Challenge {
         resend_after_ms: NOW + 60_000,
         state: ChallengeState::Active,
         login_by: "mobile".into(),
+        directory: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! DynamoDB's condition expressions cannot drift apart.
 
 use super::keys::{opaque_token, parse_opaque_token};
+use super::user::UserRequirement;
 use crate::clock::Millis;
 
 /// A challenge lives in one slot per client and phone: a new request replaces
@@ -61,6 +62,10 @@ pub struct Challenge {
     pub state: ChallengeState,
     /// How the login is proven: the `login_by` claim.
     pub login_by: String,
+    /// For clients that serve only registered users: what the directory
+    /// must hold for the confirm to succeed. Checked at the confirm, so that
+    /// a request for an unknown number costs what a known one costs.
+    pub directory: Option<UserRequirement>,
 }
 
 /// How a confirm names its challenge.
@@ -152,6 +157,7 @@ mod tests {
             resend_after_ms: 60_000,
             state: ChallengeState::Active,
             login_by: "mobile".into(),
+            directory: None,
         }
     }
 

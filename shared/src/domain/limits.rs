@@ -1,19 +1,20 @@
 //! Rate limits (DESIGN §5.8) and the SMS-pumping defences: fixed-window
 //! counters, built for DynamoDB's rules (DESIGN §7).
 //!
-//! Two kinds of counter:
-//! - **own** counters belong to one phone or one end user. Few requests write
-//!   each, so they are checked and counted exactly, inside the challenge's
-//!   own transaction: either every one has room and all count, or nothing is
-//!   written.
-//! - **shared** counters would be written by every request of a client (its
-//!   per-minute cap, its hourly SMS ceiling) or of a number range. One item
-//!   takes about 1,000 writes a second and a transaction touching an item
-//!   another transaction holds is cancelled, so each is split over up to
-//!   [`SHARDS`] items whose limits add up to the whole, and a request counts
-//!   on one of them, outside the transaction. A shared limit therefore never
-//!   admits more than its value; it can refuse a little early when its
-//!   shards fill unevenly (see [`RateLimit::shard`]).
+//! A transaction touching an item another transaction holds is cancelled,
+//! and one item takes about 1,000 writes a second. So:
+//! - the **phone's** counters (per hour, per day) are counted exactly inside
+//!   the challenge's own transaction, which holds the phone's challenge slot
+//!   anyway: either both have room and both count, or nothing is written;
+//! - every other counter is counted **beside** the transaction, by a single
+//!   conditional write that no transaction ever holds, so requests that
+//!   share it never conflict: the end user's (per address per minute), and
+//!   the ones every request of a client (its per-minute cap, its hourly SMS
+//!   ceiling) or of a number range would write. Those last three are split
+//!   over up to [`SHARDS`] items whose limits add up to the whole, and a
+//!   request counts on one of them: such a limit never admits more than its
+//!   value, and can refuse a little early when its shards fill unevenly (see
+//!   [`RateLimit::shard`]).
 
 use super::client::ClientSettings;
 use crate::clock::Millis;
@@ -52,12 +53,8 @@ impl RateLimit {
         self.window_end_ms / 1000 + 86_400
     }
 
-    /// How many shards this counter is spread over when shared.
-    pub fn shard_count(&self) -> u32 {
-        self.limit.clamp(1, SHARDS)
-    }
-
-    /// The shard the `sequence`-th request of this window counts on. Shard
+    /// The shard the `sequence`-th request of this window counts on, when
+    /// the counter is spread over `shards` items (at most its limit). Shard
     /// `i` of `k` has `limit / k` units, plus one for the first
     /// `limit % k` shards: the shards' limits add up to exactly `limit`.
     /// Requests taken in sequence (`sequence` 0, 1, 2, … in one window) fill
@@ -65,8 +62,8 @@ impl RateLimit {
     /// spent; several callers each spreading their own requests can fill one
     /// shard before the others, and are refused early by at most that
     /// imbalance, never admitted beyond the limit.
-    pub fn shard(&self, sequence: u64) -> RateLimit {
-        let shards = self.shard_count();
+    pub fn shard(&self, sequence: u64, shards: u32) -> RateLimit {
+        let shards = shards.clamp(1, self.limit.max(1));
         let index = (sequence % u64::from(shards)) as u32;
         let extra = u32::from(index < self.limit % shards);
         RateLimit {
@@ -90,9 +87,11 @@ pub struct SendSubject<'a> {
     pub ip_subject: Option<&'a str>,
 }
 
-/// Which of a request's shared counters refused it.
+/// A counter counted beside the challenge's transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SharedLimit {
+pub enum Beside {
+    /// The end user's address, per minute: one item.
+    EndUserPerMinute,
     ClientPerMinute,
     /// Numbers sharing all but their last four digits, per hour.
     RangePerHour,
@@ -101,20 +100,32 @@ pub enum SharedLimit {
     SmsCeiling,
 }
 
+impl Beside {
+    /// How many items the counter is spread over: the end user's is written
+    /// by one person's requests only; the others by a whole client's or a
+    /// whole number range's.
+    pub fn shards(self) -> u32 {
+        match self {
+            Beside::EndUserPerMinute => 1,
+            _ => SHARDS,
+        }
+    }
+}
+
 /// The counters a new code must pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendLimits {
     /// Per phone per hour and per day (across clients: they protect the
-    /// phone's owner), and per end-user address per minute.
-    pub own: Vec<RateLimit>,
-    /// The whole counters of the client and the number range; a request
-    /// counts on one shard of each (`RateLimit::shard`).
-    pub shared: Vec<(SharedLimit, RateLimit)>,
+    /// phone's owner): in the challenge's transaction.
+    pub in_transaction: Vec<RateLimit>,
+    /// The whole of each counter counted beside it; a request counts on one
+    /// shard of each (`RateLimit::shard`).
+    pub beside: Vec<(Beside, RateLimit)>,
 }
 
 pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) -> SendLimits {
     let s = settings;
-    let mut own = vec![
+    let in_transaction = vec![
         RateLimit::window(
             "phone-hour",
             who.phone_key,
@@ -130,19 +141,9 @@ pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) ->
             now,
         ),
     ];
-    if let Some(ip) = who.ip_subject {
-        let subject = format!("{}#{ip}", who.client_id);
-        own.push(RateLimit::window(
-            "ip-minute",
-            &subject,
-            MINUTE_MS,
-            s.sends_per_ip_per_minute,
-            now,
-        ));
-    }
-    let shared = vec![
+    let mut beside = vec![
         (
-            SharedLimit::ClientPerMinute,
+            Beside::ClientPerMinute,
             RateLimit::window(
                 "client-minute",
                 who.client_id,
@@ -152,7 +153,7 @@ pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) ->
             ),
         ),
         (
-            SharedLimit::RangePerHour,
+            Beside::RangePerHour,
             RateLimit::window(
                 "prefix-hour",
                 who.prefix_key,
@@ -162,7 +163,7 @@ pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) ->
             ),
         ),
         (
-            SharedLimit::SmsCeiling,
+            Beside::SmsCeiling,
             RateLimit::window(
                 "client-sms-hour",
                 who.client_id,
@@ -172,7 +173,16 @@ pub fn send_limits(settings: &ClientSettings, who: &SendSubject, now: Millis) ->
             ),
         ),
     ];
-    SendLimits { own, shared }
+    if let Some(ip) = who.ip_subject {
+        let subject = format!("{}#{ip}", who.client_id);
+        let per_minute = s.sends_per_ip_per_minute;
+        let counter = RateLimit::window("ip-minute", &subject, MINUTE_MS, per_minute, now);
+        beside.insert(0, (Beside::EndUserPerMinute, counter));
+    }
+    SendLimits {
+        in_transaction,
+        beside,
+    }
 }
 
 /// Wrong codes per phone per day, whatever challenge they were for: a resend
@@ -200,18 +210,18 @@ mod tests {
         let settings = ClientSettings::default();
         let at = |now| send_limits(&settings, &who(Some("203.0.113.1")), now);
         let first = at(3 * HOUR_MS + 5);
-        assert_eq!(first.own[0].key, "phone-hour#p#3");
-        assert_eq!(first.own[0].window_end_ms, 4 * HOUR_MS);
-        assert_eq!((first.own[0].limit, first.own[1].limit), (5, 10));
+        let phone_hour = &first.in_transaction[0];
+        assert_eq!(phone_hour.key, "phone-hour#p#3");
+        assert_eq!(phone_hour.window_end_ms, 4 * HOUR_MS);
+        assert_eq!((phone_hour.limit, first.in_transaction[1].limit), (5, 10));
         let minute = (3 * HOUR_MS + 5) / MINUTE_MS;
-        assert_eq!(
-            first.own[2].key,
-            format!("ip-minute#app#203.0.113.1#{minute}")
-        );
-        assert_eq!(first.shared[1].1.key, "prefix-hour#pre#3");
-        assert_eq!(first.shared[2].0, SharedLimit::SmsCeiling);
-        assert_eq!(at(4 * HOUR_MS - 1).own[0].key, "phone-hour#p#3");
-        assert_eq!(at(4 * HOUR_MS).own[0].key, "phone-hour#p#4");
+        let (kind, per_ip) = &first.beside[0];
+        assert_eq!(*kind, Beside::EndUserPerMinute);
+        assert_eq!(per_ip.key, format!("ip-minute#app#203.0.113.1#{minute}"));
+        assert_eq!(first.beside[2].1.key, "prefix-hour#pre#3");
+        assert_eq!(first.beside[3].0, Beside::SmsCeiling);
+        assert_eq!(at(4 * HOUR_MS - 1).in_transaction[0].key, "phone-hour#p#3");
+        assert_eq!(at(4 * HOUR_MS).in_transaction[0].key, "phone-hour#p#4");
         let fails = failed_confirm_limit(&settings, "p", DAY_MS + 1);
         assert_eq!(fails.key, "confirm-fail-day#p#1");
         assert_eq!((fails.limit, fails.window_end_ms), (20, 2 * DAY_MS));
@@ -220,8 +230,13 @@ mod tests {
     #[test]
     fn rule_5_8_without_an_end_user_address_there_is_no_per_ip_counter() {
         let limits = send_limits(&ClientSettings::default(), &who(None), 0);
-        assert_eq!(limits.own.len(), 2);
-        assert!(limits.own.iter().all(|l| l.key.starts_with("phone-")));
+        assert!(
+            limits
+                .beside
+                .iter()
+                .all(|(kind, _)| *kind != Beside::EndUserPerMinute)
+        );
+        assert_eq!(limits.beside.len(), 3);
     }
 
     #[test]
@@ -232,14 +247,20 @@ mod tests {
                 limit,
                 window_end_ms: MINUTE_MS,
             };
-            let shards = whole.shard_count();
-            assert!(shards <= SHARDS && shards <= limit);
-            let parts: Vec<_> = (0..u64::from(shards)).map(|i| whole.shard(i)).collect();
+            let shards = SHARDS.min(limit);
+            let parts: Vec<_> = (0..u64::from(shards))
+                .map(|i| whole.shard(i, SHARDS))
+                .collect();
             assert_eq!(parts.iter().map(|s| s.limit).sum::<u32>(), limit, "{limit}");
             assert!(parts.iter().all(|s| s.limit >= 1));
             let keys: std::collections::BTreeSet<_> = parts.iter().map(|s| &s.key).collect();
             assert_eq!(keys.len(), shards as usize, "distinct items");
-            assert_eq!(whole.shard(u64::from(shards)), parts[0], "round robin");
+            assert_eq!(
+                whole.shard(u64::from(shards), SHARDS),
+                parts[0],
+                "round robin"
+            );
+            assert_eq!(whole.shard(7, 1).limit, limit, "one shard: the whole");
         }
     }
 
@@ -254,7 +275,7 @@ mod tests {
             let mut counts = std::collections::HashMap::<String, u32>::new();
             let mut admitted = 0;
             for sequence in 0..u64::from(limit) * 3 {
-                let shard = whole.shard(sequence);
+                let shard = whole.shard(sequence, SHARDS);
                 let count = counts.entry(shard.key.clone()).or_default();
                 if *count < shard.limit {
                     *count += 1;

@@ -12,6 +12,21 @@ pub struct User {
     pub id_card_hash: Option<String>,
 }
 
+/// What a client that serves only registered users requires of the
+/// directory for a phone (DESIGN §5.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRequirement {
+    /// The user's ID card hash must be this one, when given.
+    pub id_card_hash: Option<String>,
+}
+
+impl UserRequirement {
+    /// Whether the directory entry `user` (none: no entry) meets it.
+    pub fn met_by(&self, user: Option<&User>) -> bool {
+        user.is_some_and(|u| self.id_card_hash.is_none() || u.id_card_hash == self.id_card_hash)
+    }
+}
+
 /// A 13-digit Thai ID card number with a valid check digit.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ThaiIdCard(String);

@@ -68,8 +68,16 @@ impl App {
             Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
             Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
         })?;
+        let user = user?;
         let expected = self.secret.code_hash(&counted.token_hash, &otp);
-        if !constant_time_eq(&expected, &counted.code_hash) {
+        let code_right = constant_time_eq(&expected, &counted.code_hash);
+        // A challenge for a number the directory does not hold (any more)
+        // refuses every code as wrong, as its request answered as if sent.
+        let directory_holds = counted
+            .directory
+            .as_ref()
+            .is_none_or(|required| required.met_by(user.as_ref()));
+        if !(code_right && directory_holds) {
             tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
             self.store.count(&failures).await?;
             return Err(if counted.attempts >= counted.max_attempts {
@@ -80,7 +88,7 @@ impl App {
         }
 
         // A first login makes an account whose only name is its id.
-        let user = user?.unwrap_or_else(|| {
+        let user = user.unwrap_or_else(|| {
             let account_id = self.secret.account_id(&phone_key);
             User {
                 username: account_id.clone(),

@@ -10,11 +10,12 @@ use crate::domain::address::EndUserAddress;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, ChallengeToken};
 use crate::domain::client::OverrideError;
 use crate::domain::code::{generate_code, generate_ref_code, random_bytes};
-use crate::domain::keys::{b64, sha256};
-use crate::domain::limits::{RateLimit, SendSubject, SharedLimit, send_limits};
+use crate::domain::keys::sha256;
+use crate::domain::limits::{Beside, RateLimit, SendSubject, send_limits};
 use crate::domain::user::ThaiIdCard;
+use crate::domain::user::UserRequirement;
 use crate::sms::SmsMessage;
-use crate::store::{StartOutcome, UserRequirement};
+use crate::store::StartOutcome;
 use futures_util::future::join_all;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -71,6 +72,10 @@ impl App {
         let phone_key = self.secret.phone_key(&phone);
         let token = ChallengeToken::make(&phone_key, &random_bytes(entropy));
         let token_hash = sha256(token.as_bytes());
+        let directory =
+            (settings.require_registered_users || id_card.is_some()).then(|| UserRequirement {
+                id_card_hash: id_card.as_ref().map(|card| self.secret.id_card_hash(card)),
+            });
         let challenge = Challenge {
             key: ChallengeKey {
                 client_id: client.client_id.clone(),
@@ -91,11 +96,8 @@ impl App {
                 LOGIN_BY_MOBILE
             }
             .to_string(),
+            directory: directory.clone(),
         };
-        let requirement =
-            (settings.require_registered_users || id_card.is_some()).then(|| UserRequirement {
-                id_card_hash: id_card.as_ref().map(|card| self.secret.id_card_hash(card)),
-            });
         let sent = OtpSent {
             ref_code: ref_code.clone(),
             token,
@@ -112,19 +114,38 @@ impl App {
             ip_subject: ip_subject.as_deref(),
         };
         let limits = send_limits(settings, &subject, now);
-        let shards: Vec<(SharedLimit, RateLimit)> = limits
-            .shared
+        let shards: Vec<(Beside, RateLimit)> = limits
+            .beside
             .iter()
-            .map(|(kind, whole)| (*kind, self.next_shard(whole, now)))
+            .map(|(kind, whole)| (*kind, self.next_shard(whole, kind.shards(), now)))
             .collect();
-        // One round trip: the challenge and its own counters in one
-        // transaction, one shard of each shared counter beside it.
-        let (started, shared) = tokio::join!(
+        // Clients that reveal unknown users (One ID) refuse them with the
+        // start, in its transaction; the others start the challenge either
+        // way and read the directory beside it, so that a known and an
+        // unknown number cost the same calls, and the confirm checks it.
+        let (refused_at_start, read_beside) = match request.unknown_users {
+            UnknownUsers::Reveal => (directory.as_ref(), None),
+            UnknownUsers::AnswerAsKnown => (None, directory.as_ref()),
+        };
+        // One round trip: the challenge and the phone's counters in one
+        // transaction; beside it, one shard of each other counter and the
+        // directory entry.
+        let (started, shared, known) = tokio::join!(
             self.store
-                .start_challenge(&challenge, now, requirement.as_ref(), &limits.own),
-            join_all(shards.iter().map(|(_, shard)| self.store.count(shard)))
+                .start_challenge(&challenge, now, refused_at_start, &limits.in_transaction),
+            join_all(shards.iter().map(|(_, shard)| self.store.count(shard))),
+            async {
+                match read_beside {
+                    Some(required) => self
+                        .store
+                        .user(&phone_key)
+                        .await
+                        .map(|user| required.met_by(user.as_ref())),
+                    None => Ok(true),
+                }
+            }
         );
-        let shared = SharedOutcome::of(&shards, shared);
+        let shared = BesideOutcome::of(&shards, shared);
         let started = match started {
             Ok(started) => started,
             Err(e) => {
@@ -132,7 +153,11 @@ impl App {
                 return Err(e);
             }
         };
-        match (started, shared.refusal(now)) {
+        let refusal = match &known {
+            Ok(_) => shared.refusal(now),
+            Err(e) => Some(Refused::Denied(e.clone())),
+        };
+        match (started, refusal) {
             (StartOutcome::Started, None) => {}
             (StartOutcome::Started, Some(Refused::SmsCeiling)) => {
                 tracing::error!(
@@ -146,12 +171,11 @@ impl App {
                 return self.as_if_sent(sent).await;
             }
             (StartOutcome::Started, Some(Refused::Denied(e))) => {
-                self.give_back(&shared, Some(&limits.own), &challenge).await;
+                self.give_back(&shared, Some(&limits.in_transaction), &challenge)
+                    .await;
                 return Err(e);
             }
-            (refused @ (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch), _)
-                if request.unknown_users == UnknownUsers::Reveal =>
-            {
+            (refused @ (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch), _) => {
                 self.give_back(&shared, None, &challenge).await;
                 return Err(if refused == StartOutcome::UserNotFound {
                     Error::UserNotFound
@@ -159,21 +183,16 @@ impl App {
                     Error::IdCardMismatch
                 });
             }
-            (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch, refusal) => {
-                return match refusal {
-                    None | Some(Refused::SmsCeiling) => {
-                        self.decoy(challenge, now, &limits.own, &shared, sent).await
-                    }
-                    Some(Refused::Denied(e)) => {
-                        self.give_back(&shared, None, &challenge).await;
-                        Err(e)
-                    }
-                };
-            }
             (limited, _) => {
                 self.give_back(&shared, None, &challenge).await;
-                return Err(limited_error(limited, &limits.own, now));
+                return Err(limited_error(limited, &limits.in_transaction, now));
             }
+        }
+        if known == Ok(false) {
+            // A number the directory does not know (or whose ID card is not
+            // the one given): the same challenge, counters and answer as for
+            // a known one, and nothing sent; the confirm refuses every code.
+            return self.as_if_sent(sent).await;
         }
 
         if test_code.is_some() {
@@ -212,36 +231,6 @@ impl App {
         self.send_micros.store(new, Ordering::Relaxed);
     }
 
-    /// For a phone the directory refused: the same challenge, cooldown,
-    /// counters and answer as for a known user, but its code is unguessable
-    /// random bytes and nothing is sent, so neither answers nor later
-    /// confirms tell the caller whether the number is registered.
-    async fn decoy(
-        &self,
-        challenge: Challenge,
-        now: Millis,
-        own: &[RateLimit],
-        shared: &SharedOutcome<'_>,
-        sent: OtpSent,
-    ) -> Result<OtpSent, Error> {
-        let unguessable = b64(&random_bytes::<32>(self.entropy.as_ref()));
-        let decoy = Challenge {
-            code_hash: self.secret.code_hash(&challenge.token_hash, &unguessable),
-            ..challenge
-        };
-        match self.store.start_challenge(&decoy, now, None, own).await {
-            Ok(StartOutcome::Started) => self.as_if_sent(sent).await,
-            Ok(limited) => {
-                self.give_back(shared, None, &decoy).await;
-                Err(limited_error(limited, own, now))
-            }
-            Err(e) => {
-                self.give_back(shared, None, &decoy).await;
-                Err(e)
-            }
-        }
-    }
-
     /// Answers a request that sends nothing as a sent one, after as long as
     /// sends take lately, so timing does not tell the two apart.
     async fn as_if_sent(&self, sent: OtpSent) -> Result<OtpSent, Error> {
@@ -250,10 +239,10 @@ impl App {
         Ok(sent)
     }
 
-    /// The shard of the shared counter `whole` this request counts on: this
-    /// instance takes them in turn, from the first, in each window (see
-    /// `RateLimit::shard`).
-    fn next_shard(&self, whole: &RateLimit, now: Millis) -> RateLimit {
+    /// The shard of the counter `whole`, spread over `shards` items, this
+    /// request counts on: this instance takes them in turn, from the first,
+    /// in each window (see `RateLimit::shard`).
+    fn next_shard(&self, whole: &RateLimit, shards: u32, now: Millis) -> RateLimit {
         let mut sequences = self
             .shard_sequences
             .lock()
@@ -266,7 +255,7 @@ impl App {
             .or_insert((0, whole.window_end_ms));
         let sequence = *next;
         *next += 1;
-        whole.shard(sequence)
+        whole.shard(sequence, shards)
     }
 
     /// What the per-IP limit counts for this request: the end user's address
@@ -293,13 +282,13 @@ impl App {
         Ok(forwarded.or_else(caller).map(|a| a.limit_subject()))
     }
 
-    /// Gives back what a refused request counted: its shared shards, its own
-    /// counters (when `own` is given, because its challenge was started) and
-    /// that challenge. Best effort: what cannot be given back stays counted
+    /// Gives back what a refused request counted: the shards it counted on
+    /// beside the transaction, the phone's counters (when `own` is given,
+    /// because its challenge was started) and that challenge. Best effort: what cannot be given back stays counted
     /// until its window ends, which only ever refuses more.
     async fn give_back(
         &self,
-        shared: &SharedOutcome<'_>,
+        shared: &BesideOutcome<'_>,
         own: Option<&[RateLimit]>,
         challenge: &Challenge,
     ) {
@@ -323,12 +312,12 @@ impl App {
     }
 }
 
-/// How a request's shared counters answered.
-struct SharedOutcome<'a> {
-    answers: Vec<(SharedLimit, &'a RateLimit, Result<bool, Error>)>,
+/// How the counters beside a request's transaction answered.
+struct BesideOutcome<'a> {
+    answers: Vec<(Beside, &'a RateLimit, Result<bool, Error>)>,
 }
 
-/// Why the shared counters refused a request.
+/// Why the counters beside the transaction refused a request.
 enum Refused {
     /// A failure, or a spent limit (429).
     Denied(Error),
@@ -336,8 +325,8 @@ enum Refused {
     SmsCeiling,
 }
 
-impl<'a> SharedOutcome<'a> {
-    fn of(shards: &'a [(SharedLimit, RateLimit)], answers: Vec<Result<bool, Error>>) -> Self {
+impl<'a> BesideOutcome<'a> {
+    fn of(shards: &'a [(Beside, RateLimit)], answers: Vec<Result<bool, Error>>) -> Self {
         Self {
             answers: shards
                 .iter()
@@ -362,7 +351,7 @@ impl<'a> SharedOutcome<'a> {
         }
         let spent = |ceiling: bool| {
             self.answers.iter().find(|(kind, _, answer)| {
-                (*kind == SharedLimit::SmsCeiling) == ceiling && matches!(answer, Ok(false))
+                (*kind == Beside::SmsCeiling) == ceiling && matches!(answer, Ok(false))
             })
         };
         if let Some((_, shard, _)) = spent(false) {

@@ -2,7 +2,7 @@
 //! Every state change is a single conditional write or one transaction;
 //! failed conditions return the old item, which the domain classifies.
 
-use super::{StartOutcome, Store, UserRequirement};
+use super::{StartOutcome, Store};
 use crate::Error;
 use crate::clock::{Entropy, Millis, OsEntropy};
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
@@ -11,7 +11,7 @@ use crate::domain::limits::RateLimit;
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
-use crate::domain::user::User;
+use crate::domain::user::{User, UserRequirement};
 use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -132,7 +132,7 @@ fn client_from(item: &Item) -> Result<ClientRecord, Error> {
 }
 
 fn challenge_item(c: &Challenge) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         ("pk".into(), s(challenge_pk(&c.key))),
         ("client_id".into(), s(&c.key.client_id)),
         ("phone_key".into(), s(&c.key.phone_key)),
@@ -147,7 +147,14 @@ fn challenge_item(c: &Challenge) -> Item {
         ("state".into(), s(c.state.as_str())),
         ("login_by".into(), s(&c.login_by)),
         ("expires_at".into(), n(c.ttl_epoch_secs())),
-    ])
+    ]);
+    if let Some(required) = &c.directory {
+        item.insert("directory_required".into(), AttributeValue::Bool(true));
+        if let Some(hash) = &required.id_card_hash {
+            item.insert("directory_id_card_hash".into(), s(hash));
+        }
+    }
+    item
 }
 
 fn challenge_from(item: &Item) -> Result<Challenge, Error> {
@@ -167,6 +174,16 @@ fn challenge_from(item: &Item) -> Result<Challenge, Error> {
         resend_after_ms: get_n(item, "resend_after_ms")?,
         state: ChallengeState::parse(&get_s(item, "state")?).ok_or_else(|| corrupt("state"))?,
         login_by: get_s(item, "login_by")?,
+        directory: match item.get("directory_required") {
+            Some(AttributeValue::Bool(true)) => Some(UserRequirement {
+                id_card_hash: item
+                    .get("directory_id_card_hash")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned(),
+            }),
+            None | Some(AttributeValue::Bool(false)) => None,
+            Some(_) => return Err(corrupt("directory_required")),
+        },
     })
 }
 
@@ -359,7 +376,7 @@ impl DynamoStore {
 
 /// The conditional increment of a rate-limit counter: unless it is spent,
 /// add one and keep the counter a day past its window. The start
-/// transaction counts own limits with it, `count` shared ones.
+/// transaction counts the phone's limits with it, `count` the others.
 const COUNT_UPDATE: &str = "ADD #count :one SET expires_at = :ttl";
 const COUNT_CONDITION: &str = "attribute_not_exists(#count) OR #count < :limit";
 

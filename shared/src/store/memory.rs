@@ -1,14 +1,14 @@
 //! The in-memory store: for local mode and fast tests. Each operation runs
 //! under one lock, which gives it the atomicity DynamoDB's conditions give.
 
-use super::{StartOutcome, Store, UserRequirement};
+use super::{StartOutcome, Store};
 use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::limits::RateLimit;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
-use crate::domain::user::User;
+use crate::domain::user::{User, UserRequirement};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};

@@ -15,15 +15,8 @@ use crate::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::limits::RateLimit;
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
-use crate::domain::user::User;
+use crate::domain::user::{User, UserRequirement};
 use async_trait::async_trait;
-
-/// What a challenge for a pre-registered user requires of the directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRequirement {
-    /// The user's ID card hash must be this one, when given.
-    pub id_card_hash: Option<String>,
-}
 
 /// Whether a challenge was started; nothing is written unless `Started`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

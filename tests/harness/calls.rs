@@ -1,0 +1,220 @@
+//! Every AWS call the code under test makes, recorded with the function whose
+//! handler made it, so that `tests/iam_from_calls.py` can hold each
+//! function's policy in `template.yaml` to what the functions really do
+//! (DESIGN §7). Neither DynamoDB Local nor moto enforces IAM: nothing else
+//! would notice a missing permission before AWS does.
+//!
+//! The recorder sits in the SDK's HTTP client of [`crate::aws_config`], so
+//! it sees the calls of every client built from it, the Lambda wiring's
+//! included, as they go on the wire: after signing, one per attempt. DynamoDB
+//! authorises each part of a transaction by its own action, so a
+//! `TransactWriteItems` is recorded as the `PutItem`, `UpdateItem`,
+//! `DeleteItem` and `ConditionCheckItem` actions of its parts.
+//!
+//! Calls are recorded only while a handler runs ([`as_function`], which
+//! `crate::call` uses) or a function starts ([`at_cold_start`]), and only
+//! when `OTP_AWS_CALLS` names a directory (`make test` sets it); each test
+//! process appends JSON lines to a file of its own there.
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use otp_shared::http::Function;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+/// Who makes the calls: a function's template resource name, or every
+/// function (a cold start).
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    Function(&'static str),
+    EveryFunction,
+}
+
+tokio::task_local! {
+    static CALLER: Caller;
+}
+
+/// The function's resource name in `template.yaml`.
+pub fn resource_name(function: Function) -> &'static str {
+    match function {
+        Function::RequestOtp => "RequestOtpFunction",
+        Function::ConfirmOtp => "ConfirmOtpFunction",
+        Function::IssueToken => "IssueTokenFunction",
+    }
+}
+
+/// Runs `work` as `function`'s handler: its AWS calls are that function's.
+pub async fn as_function<F: Future>(function: Function, work: F) -> F::Output {
+    CALLER
+        .scope(Caller::Function(resource_name(function)), work)
+        .await
+}
+
+/// Runs `work` as a cold start: every function makes its AWS calls.
+pub async fn at_cold_start<F: Future>(work: F) -> F::Output {
+    CALLER.scope(Caller::EveryFunction, work).await
+}
+
+/// `inner`, recording each request it sends.
+pub fn recording(inner: SharedHttpClient) -> SharedHttpClient {
+    SharedHttpClient::new(Recording(inner))
+}
+
+#[derive(Debug)]
+struct Recording(SharedHttpClient);
+
+impl HttpClient for Recording {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RecordingConnector(
+            self.0.http_connector(settings, components),
+        ))
+    }
+}
+
+#[derive(Debug)]
+struct RecordingConnector(SharedHttpConnector);
+
+impl HttpConnector for RecordingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Ok(caller) = CALLER.try_with(|caller| *caller) {
+            record(caller, &request);
+        }
+        self.0.call(request)
+    }
+}
+
+/// Where this process appends its calls, if recording is on.
+fn sink() -> Option<&'static Mutex<std::fs::File>> {
+    static SINK: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let dir = std::env::var_os("OTP_AWS_CALLS")?;
+        std::fs::create_dir_all(&dir).expect("the calls directory");
+        let path = std::path::Path::new(&dir).join(format!("{}.jsonl", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the calls file");
+        Some(Mutex::new(file))
+    })
+    .as_ref()
+}
+
+/// The service a request is signed for (`dynamodb`, `kms`, `sns`,
+/// `secretsmanager`), from its SigV4 credential scope.
+fn service(request: &HttpRequest) -> Option<String> {
+    let authorization = request.headers().get("authorization")?;
+    let scope = authorization
+        .split("Credential=")
+        .nth(1)?
+        .split(',')
+        .next()?;
+    scope.split('/').nth(3).map(str::to_string)
+}
+
+/// The (action, resource) pairs IAM authorises for one request.
+fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
+    let body = request.body().bytes().unwrap_or_default();
+    if service == "sns" {
+        // The query protocol: a form body.
+        let form: Vec<(String, String)> = form_pairs(body);
+        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let action = field("Action").unwrap_or_default();
+        let resource = match (field("PhoneNumber"), field("TopicArn")) {
+            (Some(_), _) => json!({"kind": "phone number"}),
+            (_, Some(arn)) => json!({"kind": "topic", "name": arn}),
+            _ => json!({"kind": "none"}),
+        };
+        return vec![(format!("sns:{action}"), resource)];
+    }
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|target| target.rsplit('.').next())
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match (service, operation.as_str()) {
+        ("dynamodb", "TransactWriteItems") => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let (part, action) = [
+                    ("Put", "PutItem"),
+                    ("Update", "UpdateItem"),
+                    ("Delete", "DeleteItem"),
+                    ("ConditionCheck", "ConditionCheckItem"),
+                ]
+                .into_iter()
+                .find(|(part, _)| item.get(*part).is_some())?;
+                let table = &item[part]["TableName"];
+                Some((
+                    format!("dynamodb:{action}"),
+                    json!({"kind": "table", "name": table}),
+                ))
+            })
+            .collect(),
+        ("dynamodb", _) => vec![(
+            format!("dynamodb:{operation}"),
+            json!({"kind": "table", "name": body["TableName"]}),
+        )],
+        ("kms", _) => {
+            let key = body["KeyId"].as_str().unwrap_or_default();
+            let resource = match key.strip_prefix("alias/") {
+                Some(alias) if alias.ends_with("-next") => json!({"kind": "alias", "role": "next"}),
+                Some(alias) if alias.ends_with("-previous") => {
+                    json!({"kind": "alias", "role": "previous"})
+                }
+                Some(_) => json!({"kind": "alias", "role": "current"}),
+                None => json!({"kind": "key behind an alias"}),
+            };
+            vec![(format!("kms:{operation}"), resource)]
+        }
+        ("secretsmanager", _) => vec![(
+            format!("secretsmanager:{operation}"),
+            json!({"kind": "secret", "name": body["SecretId"]}),
+        )],
+        (other, _) => vec![(format!("{other}:{operation}"), json!({"kind": "unknown"}))],
+    }
+}
+
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn record(caller: Caller, request: &HttpRequest) {
+    let Some(sink) = sink() else { return };
+    let Some(service) = service(request) else {
+        return;
+    };
+    let callers = match caller {
+        Caller::Function(name) => vec![name],
+        Caller::EveryFunction => vec![
+            "RequestOtpFunction",
+            "ConfirmOtpFunction",
+            "IssueTokenFunction",
+        ],
+    };
+    let mut file = sink.lock().unwrap();
+    for (action, resource) in actions(&service, request) {
+        for function in &callers {
+            let line = json!({"function": function, "action": action, "resource": resource});
+            writeln!(file, "{line}").expect("the calls file is writable");
+        }
+    }
+}
