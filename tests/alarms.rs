@@ -1,8 +1,12 @@
 //! The template's log metric filters, behind `SmsRefusedAlarm` and
-//! `SmsCeilingAlarm`, match the lines request-otp writes, in the JSON the
-//! functions log; so renaming a log message cannot silence an alarm.
+//! `SmsCeilingAlarm`, match the lines request-otp writes, as the deployed
+//! function writes them: through the Lambda runtime's own subscriber (the one
+//! each `main` installs), in the format and at the level `template.yaml`
+//! gives the functions. So renaming a log message, logging it below the
+//! deployed level, or dropping the template's JSON log format, silences no
+//! alarm unnoticed.
 
-use otp_integration_tests::logs::capture;
+use otp_integration_tests::logs::{Capture, capture_process, process_log_mark, process_logs_since};
 use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, memory_store};
 use otp_shared::http::Function;
 use serde_json::{Value, json};
@@ -69,14 +73,17 @@ fn filter(metric: &str) -> MetricFilter {
         .unwrap_or_else(|| panic!("template.yaml has no metric filter for {metric}"))
 }
 
+/// One test, so that no other test's lines land in what it counts.
 #[tokio::test]
-async fn sms_refused_alarm_counts_each_publish_sns_refuses() {
+async fn the_alarms_count_what_the_deployed_functions_log() {
+    capture_process(Capture::AsDeployed);
+
+    let mark = process_log_mark();
     let t = TestApp::over(
         Arc::new(memory_store()),
         Some(Arc::new(RefusingSms::default())),
     )
     .await;
-    let logs = capture();
     let answer = t
         .call(
             Function::RequestOtp,
@@ -85,18 +92,19 @@ async fn sms_refused_alarm_counts_each_publish_sns_refuses() {
         )
         .await;
     assert_eq!(answer.status, 503, "{answer:?}");
-    assert_eq!(filter("SmsRefused").count(&logs.text()), 1);
-    assert_eq!(filter("SmsCeilingReached").count(&logs.text()), 0);
-}
+    drop(t);
+    let logged = process_logs_since(mark);
+    assert_eq!(filter("SmsRefused").count(&logged), 1, "{logged}");
+    assert_eq!(filter("SmsCeilingReached").count(&logged), 0);
 
-#[tokio::test]
-async fn sms_ceiling_alarm_counts_requests_past_a_clients_hourly_ceiling() {
+    let mark = process_log_mark();
     let t = TestApp::memory().await;
-    let logs = capture();
     otp_integration_tests::scenarios::sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(&t)
         .await;
-    assert_eq!(filter("SmsCeilingReached").count(&logs.text()), 1);
-    assert_eq!(filter("SmsRefused").count(&logs.text()), 0);
+    drop(t);
+    let logged = process_logs_since(mark);
+    assert_eq!(filter("SmsCeilingReached").count(&logged), 1, "{logged}");
+    assert_eq!(filter("SmsRefused").count(&logged), 0);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The AWS adapters against real engines: DynamoDB Local for storage, moto for
 //! SNS and KMS. The app is wired exactly as the Lambda functions wire it.
 
+use otp_integration_tests::logs::LogCheck;
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, api_request, aws_config, call, code_in,
     code_request_body, deployment, fresh_table, json_request, lambda_app, moto_sms, moto_url,
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 #[tokio::test]
 async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
+    let _logs = LogCheck::new();
     // Everything the SDK logs, down to TRACE, while it publishes.
     let logs = otp_integration_tests::logs::capture();
     let sns = SnsSender::new(aws_sdk_sns::Client::new(&aws_config().await));
@@ -42,6 +44,7 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
 /// code read back from moto; the token verified with the key from JWKS.
 #[tokio::test]
 async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
+    let _logs = LogCheck::new();
     // The stack's CodeLength parameter, for clients that set none.
     let app = lambda_app(&deployment(&[("OTP_CODE_LENGTH", "8")]).await).await;
 
@@ -85,6 +88,7 @@ async fn lambda_wiring_texts_a_code_and_issues_kms_signed_tokens() {
 /// cooldown holds, so a retry cannot be used to spam.
 #[tokio::test]
 async fn rule_5_10_unreachable_sns_answers_503_and_keeps_the_cooldown() {
+    let _logs = LogCheck::new();
     let config = aws_sdk_sns::config::Builder::from(&aws_config().await)
         .endpoint_url("http://127.0.0.1:9")
         .build();
@@ -129,12 +133,14 @@ async fn refused_sms_leaves_a_dead_challenge(store: Arc<dyn Store>) {
 
 #[tokio::test]
 async fn rule_5_10_refused_sms_leaves_a_dead_challenge_in_dynamodb() {
+    let _logs = LogCheck::new();
     refused_sms_leaves_a_dead_challenge(Arc::new(otp_integration_tests::dynamo_store().await))
         .await;
 }
 
 #[tokio::test]
 async fn rule_5_10_refused_sms_leaves_a_dead_challenge_in_memory() {
+    let _logs = LogCheck::new();
     refused_sms_leaves_a_dead_challenge(Arc::new(otp_integration_tests::memory_store())).await;
 }
 
@@ -142,6 +148,7 @@ async fn rule_5_10_refused_sms_leaves_a_dead_challenge_in_memory() {
 /// phone number, no client secret and no token: only (keyed) hashes.
 #[tokio::test]
 async fn rule_5_2_dynamodb_holds_no_code_and_no_phone_number() {
+    let _logs = LogCheck::new();
     let (client, table) = fresh_table().await;
     let t = TestApp::over(
         Arc::new(DynamoStore::new(client.clone(), table.clone())),

@@ -2,7 +2,6 @@
 //! through the real handlers against DynamoDB Local, each outcome answered
 //! with One ID's status, envelope and exact error text.
 
-use otp_integration_tests::faults::FaultyStore;
 use otp_integration_tests::{
     Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, SENDER_ID, TestApp, api_request, call,
     dynamo_store, kms_signer, verify_jwt,
@@ -18,12 +17,10 @@ const ID_CARD: &str = "1234567890121";
 const OTHER_VALID_ID_CARD: &str = "1101700230708";
 
 async fn one_id(t: &TestApp, function: Function, event: &str, body: &Value) -> Answer {
-    call(
-        &t.app,
-        function,
-        api_request(event, Some(&body.to_string()), Some("application/json")),
-    )
-    .await
+    let request = api_request(event, Some(&body.to_string()), Some("application/json"));
+    let answer = call(&t.app, function, request).await;
+    t.assert_tells_nothing(&answer, None);
+    answer
 }
 
 fn request_body(mobile_no: &str, id_card_num: &str) -> Value {
@@ -308,16 +305,15 @@ async fn generate_access_token_unsuccessful() {
 
 #[tokio::test]
 async fn generate_refresh_token_unsuccessful() {
-    let store = Arc::new(FaultyStore::new(Arc::new(dynamo_store().await)));
-    let t = registered(store.clone(), None).await;
+    let t = registered(Arc::new(dynamo_store().await), None).await;
     let (ref_code, code) = code(&t).await;
-    store.fail("consume");
+    t.faults.fail("consume");
     assert_fails(
         &confirm(&t, &ref_code, &code).await,
         400,
         "generate refresh token unsuccessful",
     );
     // Nothing was consumed: once the store is back, the code still works.
-    store.heal();
+    t.faults.heal();
     assert_eq!(confirm(&t, &ref_code, &code).await.status, 200);
 }

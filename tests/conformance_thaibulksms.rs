@@ -106,7 +106,9 @@ async fn send(t: &TestApp, event: Value) -> Answer {
     let request = otp_shared::http::lambda::request_from_event(
         serde_json::from_value(event).expect("a valid API Gateway event"),
     );
-    call(&t.app, function, request).await
+    let answer = call(&t.app, function, request).await;
+    t.assert_tells_nothing(&answer, None);
+    answer
 }
 
 async fn request(t: &TestApp, version: Version, encoding: Encoding, msisdn: &str) -> Answer {

@@ -2,7 +2,7 @@
 //! operation answers 5xx with an opaque error id and leaves no half state.
 //! Each test checks what is stored once the fault is gone.
 
-use otp_integration_tests::faults::{FaultySigner, FaultyStore};
+use otp_integration_tests::faults::{FaultySigner, HarnessStore};
 use otp_integration_tests::{
     Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, aws_config,
     call, dynamo_store, local_signer, refresh_request,
@@ -14,10 +14,18 @@ use std::sync::Arc;
 
 const PHONE: &str = "0812345678";
 
-async fn faulty(sms: Option<Arc<dyn SmsSender>>) -> (TestApp, Arc<FaultyStore>, Arc<FaultySigner>) {
-    let store = Arc::new(FaultyStore::new(Arc::new(dynamo_store().await)));
+async fn faulty(
+    sms: Option<Arc<dyn SmsSender>>,
+) -> (TestApp, Arc<HarnessStore>, Arc<FaultySigner>) {
     let signer = Arc::new(FaultySigner::new(local_signer()));
-    let t = TestApp::build(store.clone(), sms, signer.clone(), START_MS).await;
+    let t = TestApp::build(
+        Arc::new(dynamo_store().await),
+        sms,
+        signer.clone(),
+        START_MS,
+    )
+    .await;
+    let store = t.faults.clone();
     (t, store, signer)
 }
 

@@ -69,6 +69,7 @@ against_both_stores!(
     sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing,
     rule_5_11_test_numbers_have_a_fixed_code_and_never_reach_sms,
     clients_without_an_allow_list_use_the_deployment_default,
+    stored_client_settings_out_of_bounds_fail_closed_with_an_alert,
 );
 
 mod production {

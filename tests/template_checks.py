@@ -25,6 +25,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # derives it from the calls the functions make in the tests.
 FUNCTIONS = {"RequestOtpFunction", "ConfirmOtpFunction", "IssueTokenFunction"}
 OTP_FUNCTIONS = {"RequestOtpFunction", "ConfirmOtpFunction"}
+# Signing goes through the stack's alias, the next key's and the previous
+# key's: exactly these.
+SIGNING_ALIASES = [
+    {"Ref": "SigningKeyAlias"},
+    {"Fn::Sub": "${SigningKeyAlias}-next"},
+    {"Fn::Sub": "${SigningKeyAlias}-previous"},
+]
 # Endpoint variables the template declares, and the AWS host each must name.
 ENDPOINT_HOSTS = {
     "AWS_ENDPOINT_URL_DYNAMODB": "dynamodb",
@@ -65,23 +72,36 @@ def check(template):
     routes = set()
     for name, function in functions.items():
         props = function["Properties"]
-        statements = [s for p in props.get("Policies", []) for s in p.get("Statement", [])]
+        policies = props.get("Policies", [])
+        if any(not isinstance(p, dict) or set(p) != {"Statement"} for p in policies):
+            failures.append(f"{name}: a policy that is not a plain statement list"
+                            " (SAM policy templates and managed policies grant unseen actions)")
+        statements = [s for p in policies if isinstance(p, dict) for s in p.get("Statement", [])]
         actions = set()
         for statement in statements:
             if statement.get("Effect") != "Allow":
                 continue
             these = set(as_list(statement["Action"]))
+            targets = as_list(statement["Resource"])
             actions |= these
             if any("*" in a for a in these):
                 failures.append(f"{name}: wildcard action in {sorted(these)}")
-            if statement["Resource"] == "*" and these != {"sns:Publish"}:
+            if "*" in targets and these != {"sns:Publish"}:
                 failures.append(f"{name}: {sorted(these)} on every resource")
+            if any(a.startswith("dynamodb:") for a in these) and targets != [
+                    {"Fn::GetAtt": ["Table", "Arn"]}]:
+                failures.append(f"{name}: {sorted(these)} on {targets}, not only the table")
             if any(a.startswith("kms:") for a in these):
                 aliases = statement.get("Condition", {}).get("ForAnyValue:StringEquals", {})
-                if "kms:ResourceAliases" not in aliases:
+                if as_list(aliases.get("kms:ResourceAliases", [])) != SIGNING_ALIASES:
                     failures.append(f"{name}: {sorted(these)} not limited to the signing aliases")
         if "sns:Publish" in actions and name != "RequestOtpFunction":
             failures.append(f"{name}: may send SMS")
+        variables = props.get("Environment", {}).get("Variables", {})
+        if "OTP_SERVER_SECRET" in variables:
+            failures.append(f"{name}: the server secret is an environment value")
+        if "LoggingConfig" in props:
+            failures.append(f"{name}: logs otherwise than the functions' global JSON")
 
         for event_name, event in props.get("Events", {}).items():
             if event["Type"] != "HttpApi":
@@ -114,9 +134,14 @@ def check(template):
     if not props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
         failures.append("the table has no point-in-time recovery")
 
-    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    globals_ = template["Globals"]["Function"]
+    environment = globals_["Environment"]["Variables"]
     if "OTP_SERVER_SECRET" in environment:
         failures.append("the server secret is an environment value")
+    # The alarms' metric filters match JSON log lines (tests/alarms.rs logs
+    # as the deployed functions do, from this setting).
+    if globals_.get("LoggingConfig", {}).get("LogFormat") != "JSON":
+        failures.append("the functions do not log JSON: the log-metric alarms would never fire")
     if any("secret" in p.lower() for p in template.get("Parameters", {})):
         failures.append("a parameter carries a secret")
     for name, host in ENDPOINT_HOSTS.items():
@@ -133,7 +158,8 @@ def check(template):
         m.get("MetricStat", {}).get("Metric", {}).get("MetricName")
         for a in alarms for m in a["Properties"].get("Metrics", [])
     }
-    for metric in ["5xx", "SmsRefused", "NumberOfNotificationsFailed", "SMSMonthToDateSpentUSD"]:
+    for metric in ["5xx", "SmsRefused", "SmsCeilingReached", "NumberOfNotificationsFailed",
+                   "SMSMonthToDateSpentUSD"]:
         if metric not in watched:
             failures.append(f"no alarm on {metric}")
 
@@ -194,10 +220,49 @@ def redirect_an_endpoint(t):
     t["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL_KMS"] = "http://10.0.0.1"
 
 
+def every_resource_as_a_list(t):
+    statements_of(t, "ConfirmOtpFunction")[0]["Resource"] = ["*"]
+
+
+def every_table(t):
+    statements_of(t, "IssueTokenFunction")[0]["Resource"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"}
+
+
+def a_sam_policy_template(t):
+    t["Resources"]["RequestOtpFunction"]["Properties"]["Policies"].append(
+        {"DynamoDBCrudPolicy": {"TableName": {"Ref": "Table"}}})
+
+
+def sign_through_any_alias(t):
+    condition = statements_of(t, "ConfirmOtpFunction")[2]["Condition"]["ForAnyValue:StringEquals"]
+    condition["kms:ResourceAliases"] = condition["kms:ResourceAliases"] + [
+        {"Fn::Sub": "alias/${AWS::StackName}/*"}]
+
+
+def secret_in_a_functions_environment(t):
+    t["Resources"]["IssueTokenFunction"]["Properties"]["Environment"] = {
+        "Variables": {"OTP_SERVER_SECRET": "x"}}
+
+
+def no_ceiling_alarm(t):
+    t["Resources"].pop("SmsCeilingAlarm")
+
+
+def plain_text_logs(t):
+    t["Globals"]["Function"]["LoggingConfig"].pop("LogFormat")
+
+
+def one_function_logs_text(t):
+    t["Resources"]["RequestOtpFunction"]["Properties"]["LoggingConfig"] = {"LogFormat": "Text"}
+
+
 BREAKAGES = [
     widen_table_access, publish_from_confirm, secret_on_every_resource,
     sign_with_any_key, unthrottle_a_route, drop_a_route, delete_the_table_with_the_stack,
     secret_in_environment, no_spend_alarm, undeclare_a_local_override, redirect_an_endpoint,
+    every_resource_as_a_list, every_table, a_sam_policy_template, sign_through_any_alias,
+    secret_in_a_functions_environment, no_ceiling_alarm, plain_text_logs, one_function_logs_text,
 ]
 
 

@@ -1,37 +1,58 @@
-//! Fault injection: a store that passes every call to a real one, except the
-//! operations told to fail, which fail as an unreachable DynamoDB would.
+//! The store every `TestApp` works through, and fault injection: it passes
+//! every call to a real store, tells the log checker the keyed hash of every
+//! challenge started (its code may never have been texted), and fails the
+//! operations it is told to, as an unreachable DynamoDB would: before the
+//! call, or after it (the write happened, its answer was lost).
 
 use async_trait::async_trait;
 use otp_shared::Error;
 use otp_shared::clock::Millis;
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
+use otp_shared::domain::keys::ServerSecret;
 use otp_shared::domain::limits::RateLimit;
 use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
-use otp_shared::domain::user::User;
-use otp_shared::domain::user::UserRequirement;
+use otp_shared::domain::user::{User, UserRequirement};
 use otp_shared::signer::{Jwk, Signer};
 use otp_shared::store::{StartOutcome, Store};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub struct FaultyStore {
-    inner: Arc<dyn Store>,
-    failing: Mutex<HashSet<&'static str>>,
+/// When an injected fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The call never reaches the store.
+    Before,
+    /// The call is made; its answer is lost.
+    After,
 }
 
-impl FaultyStore {
-    pub fn new(inner: Arc<dyn Store>) -> Self {
+pub struct HarnessStore {
+    inner: Arc<dyn Store>,
+    secret: Arc<ServerSecret>,
+    failing: Mutex<HashSet<(&'static str, Fault)>>,
+}
+
+impl HarnessStore {
+    /// Over `inner`, for an app whose server secret is `secret`.
+    pub fn new(inner: Arc<dyn Store>, secret: Arc<ServerSecret>) -> Self {
         Self {
             inner,
+            secret,
             failing: Mutex::default(),
         }
     }
 
-    /// From now on, `operation` (a `Store` method name) fails.
+    /// From now on, `operation` (a `Store` method name) fails before the
+    /// call reaches the store.
     pub fn fail(&self, operation: &'static str) {
-        self.failing.lock().unwrap().insert(operation);
+        self.fail_at(operation, Fault::Before);
+    }
+
+    /// From now on, `operation` fails as `fault` says.
+    pub fn fail_at(&self, operation: &'static str, fault: Fault) {
+        self.failing.lock().unwrap().insert((operation, fault));
     }
 
     /// Every operation works again.
@@ -39,31 +60,42 @@ impl FaultyStore {
         self.failing.lock().unwrap().clear();
     }
 
-    fn check(&self, operation: &'static str) -> Result<(), Error> {
-        if self.failing.lock().unwrap().contains(operation) {
+    fn fails(&self, operation: &'static str, fault: Fault) -> Result<(), Error> {
+        if self.failing.lock().unwrap().contains(&(operation, fault)) {
             return Err(Error::internal(operation, "injected: DynamoDB unreachable"));
         }
         Ok(())
     }
+
+    /// Runs `call` as `operation`, unless a fault strikes before or after.
+    async fn run<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.fails(operation, Fault::Before)?;
+        let answer = call.await;
+        self.fails(operation, Fault::After)?;
+        answer
+    }
 }
 
 #[async_trait]
-impl Store for FaultyStore {
+impl Store for HarnessStore {
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, Error> {
-        self.check("client")?;
-        self.inner.client(client_id).await
+        self.run("client", self.inner.client(client_id)).await
     }
     async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {
-        self.check("put_client")?;
-        self.inner.put_client(client).await
+        for (number, code) in &client.settings.test_numbers {
+            crate::logs::secrets().test_number(number, code);
+        }
+        self.run("put_client", self.inner.put_client(client)).await
     }
     async fn user(&self, phone_key: &str) -> Result<Option<User>, Error> {
-        self.check("user")?;
-        self.inner.user(phone_key).await
+        self.run("user", self.inner.user(phone_key)).await
     }
     async fn put_user(&self, user: &User) -> Result<(), Error> {
-        self.check("put_user")?;
-        self.inner.put_user(user).await
+        self.run("put_user", self.inner.put_user(user)).await
     }
     async fn start_challenge(
         &self,
@@ -72,26 +104,31 @@ impl Store for FaultyStore {
         requirement: Option<&UserRequirement>,
         limits: &[RateLimit],
     ) -> Result<StartOutcome, Error> {
-        self.check("start_challenge")?;
-        self.inner
-            .start_challenge(challenge, now, requirement, limits)
-            .await
+        crate::logs::secrets().hashed_code(
+            self.secret.clone(),
+            &challenge.token_hash,
+            &challenge.code_hash,
+        );
+        let started = self
+            .inner
+            .start_challenge(challenge, now, requirement, limits);
+        self.run("start_challenge", started).await
     }
     async fn counted(&self, limit: &RateLimit) -> Result<u32, Error> {
-        self.check("counted")?;
-        self.inner.counted(limit).await
+        self.run("counted", self.inner.counted(limit)).await
     }
     async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
-        self.check("count")?;
-        self.inner.count(limit).await
+        self.run("count", self.inner.count(limit)).await
     }
     async fn uncount(&self, limit: &RateLimit) -> Result<(), Error> {
-        self.check("uncount")?;
-        self.inner.uncount(limit).await
+        self.run("uncount", self.inner.uncount(limit)).await
     }
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
-        self.check("mark_undeliverable")?;
-        self.inner.mark_undeliverable(key, token_hash).await
+        self.run(
+            "mark_undeliverable",
+            self.inner.mark_undeliverable(key, token_hash),
+        )
+        .await
     }
     async fn count_attempt(
         &self,
@@ -99,8 +136,11 @@ impl Store for FaultyStore {
         selector: &Selector,
         now: Millis,
     ) -> Result<Result<Challenge, Refusal>, Error> {
-        self.check("count_attempt")?;
-        self.inner.count_attempt(key, selector, now).await
+        self.run(
+            "count_attempt",
+            self.inner.count_attempt(key, selector, now),
+        )
+        .await
     }
     async fn consume(
         &self,
@@ -110,8 +150,11 @@ impl Store for FaultyStore {
         user: &User,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error> {
-        self.check("consume")?;
-        self.inner.consume(key, token_hash, now, user, family).await
+        self.run(
+            "consume",
+            self.inner.consume(key, token_hash, now, user, family),
+        )
+        .await
     }
     async fn rotate_refresh(
         &self,
@@ -121,10 +164,12 @@ impl Store for FaultyStore {
         new_hash: &str,
         now: Millis,
     ) -> Result<Result<RefreshFamily, RotationRefusal>, Error> {
-        self.check("rotate_refresh")?;
-        self.inner
-            .rotate_refresh(family_id, presented_hash, client_id, new_hash, now)
-            .await
+        self.run(
+            "rotate_refresh",
+            self.inner
+                .rotate_refresh(family_id, presented_hash, client_id, new_hash, now),
+        )
+        .await
     }
     async fn unrotate_refresh(
         &self,
@@ -132,10 +177,12 @@ impl Store for FaultyStore {
         presented_hash: &str,
         new_hash: &str,
     ) -> Result<(), Error> {
-        self.check("unrotate_refresh")?;
-        self.inner
-            .unrotate_refresh(family_id, presented_hash, new_hash)
-            .await
+        self.run(
+            "unrotate_refresh",
+            self.inner
+                .unrotate_refresh(family_id, presented_hash, new_hash),
+        )
+        .await
     }
     async fn revoke_family(
         &self,
@@ -143,10 +190,11 @@ impl Store for FaultyStore {
         client_id: &str,
         token_hash: &str,
     ) -> Result<bool, Error> {
-        self.check("revoke_family")?;
-        self.inner
-            .revoke_family(family_id, client_id, token_hash)
-            .await
+        self.run(
+            "revoke_family",
+            self.inner.revoke_family(family_id, client_id, token_hash),
+        )
+        .await
     }
 }
 

@@ -38,6 +38,8 @@ use std::time::Duration;
 
 pub const CLIENT_ID: &str = "test-app";
 pub const CLIENT_SECRET: &str = "test-secret-0123456789abcdefghijkl";
+/// The server secret of every `TestApp`.
+const SERVER_SECRET: &[u8] = b"a test server secret, 32 bytes or more";
 /// A client whose confirm answers "Code is correct." without tokens.
 pub const PLAIN_CLIENT_ID: &str = "plain-app";
 /// A client that serves only users in the directory.
@@ -59,7 +61,7 @@ pub fn test_settings() -> ClientSettings {
 }
 
 pub fn server_secret() -> ServerSecret {
-    ServerSecret::new(b"a test server secret, 32 bytes or more").expect("valid secret")
+    ServerSecret::new(SERVER_SECRET).expect("valid secret")
 }
 
 /// RSA key generation is slow; one in-process key serves a whole test binary.
@@ -84,6 +86,7 @@ impl RefusingSms {
 #[async_trait::async_trait]
 impl SmsSender for RefusingSms {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused> {
+        logs::secrets().code(&message.code);
         self.0.lock().unwrap().push(message.clone());
         Err(SmsRefused)
     }
@@ -93,7 +96,10 @@ impl SmsSender for RefusingSms {
 /// [`START_MS`] and the two test clients registered.
 pub struct TestApp {
     pub app: Arc<App>,
+    /// The app's store: `faults`, over the store it was made with.
     pub store: Arc<dyn Store>,
+    /// The same store, to inject faults with.
+    pub faults: Arc<faults::HarnessStore>,
     pub outbox: Arc<Outbox>,
     pub clock: Arc<ManualClock>,
     /// Where the process's logs stood when this app was made.
@@ -104,7 +110,8 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            logs::assert_no_secrets_since(self.log_mark, self);
+            self.remember_sent_secrets();
+            logs::assert_no_secrets_since(self.log_mark);
         }
     }
 }
@@ -168,6 +175,13 @@ impl TestApp {
         config: Config,
     ) -> Self {
         let log_mark = logs::process_log_mark();
+        {
+            let mut secrets = logs::secrets();
+            secrets.server_secret(std::str::from_utf8(SERVER_SECRET).unwrap());
+            secrets.client_secret(CLIENT_SECRET);
+        }
+        let faults = Arc::new(faults::HarnessStore::new(store, Arc::new(server_secret())));
+        let store: Arc<dyn Store> = faults.clone();
         let clock = Arc::new(ManualClock::new(start_ms));
         let outbox = Arc::new(Outbox::new(clock.clone(), false));
         for (id, issue_tokens, require_registered_users) in [
@@ -199,6 +213,7 @@ impl TestApp {
             store,
             outbox,
             clock,
+            faults,
             log_mark,
         }
     }
@@ -206,12 +221,43 @@ impl TestApp {
     /// Feeds the API Gateway event `events/<event>.json`, with `body` as its
     /// JSON body, to `function`'s handler.
     pub async fn call(&self, function: Function, event: &str, body: &Value) -> Answer {
-        call(&self.app, function, json_request(event, body)).await
+        let answer = call(&self.app, function, json_request(event, body)).await;
+        self.assert_tells_nothing(&answer, None);
+        answer
+    }
+
+    /// Tells the log checker the codes and numbers of every SMS sent.
+    pub fn remember_sent_secrets(&self) {
+        let mut secrets = logs::secrets();
+        for sms in self.outbox.entries() {
+            secrets.code(&sms.code);
+            secrets.phone(&sms.to);
+        }
+    }
+
+    /// DESIGN §3: an answer carries no code this app sent and no spelling of
+    /// a number it texted, whatever the dialect; `echo` is the caller's own
+    /// input where the provider's answer repeats it (eSMS's CHECKCODE names
+    /// the `Phone` it was given), and is left out of the check.
+    pub fn assert_tells_nothing(&self, answer: &Answer, echo: Option<&str>) {
+        let mut expected = logs::Secrets::default();
+        for sms in self.outbox.entries() {
+            expected.code(&sms.code);
+            expected.phone(&sms.to);
+        }
+        let mut text = answer.body.to_string();
+        if let Some(echo) = echo {
+            text = text.replace(&format!("\"{echo}, Content: "), "\"");
+        }
+        let found: Vec<_> = expected.kinds_in(&text).collect();
+        assert!(found.is_empty(), "{found:?} in the answer {answer:?}");
     }
 
     /// Feeds `event` (an API Gateway event) to `function`'s handler.
     pub async fn call_event(&self, function: Function, event: Value) -> Answer {
-        call(&self.app, function, request_of(event)).await
+        let answer = call(&self.app, function, request_of(event)).await;
+        self.assert_tells_nothing(&answer, None);
+        answer
     }
 
     pub async fn request_otp(&self, mobile_no: &str) -> Answer {
@@ -231,6 +277,11 @@ impl TestApp {
         let secret = server_secret();
         let phone = PhoneNumber::parse(mobile_no, "66").expect("a valid test number");
         let card = ThaiIdCard::parse(id_card).expect("a valid test ID card");
+        {
+            let mut secrets = logs::secrets();
+            secrets.phone(mobile_no);
+            secrets.id_card(id_card);
+        }
         let user = User {
             account_id: account_id.into(),
             username: username.into(),
@@ -338,6 +389,7 @@ pub fn api_get(name: &str, query: &str) -> Request {
 }
 
 pub async fn call(app: &App, function: Function, request: Request) -> Answer {
+    remember_secrets_of(&request);
     let response = calls::as_function(function, handle(app, function, request))
         .await
         .unwrap_or_else(|never| match never {});
@@ -347,10 +399,97 @@ pub async fn call(app: &App, function: Function, request: Request) -> Answer {
         Body::Binary(b) => serde_json::from_slice(&b).expect("every answer is JSON"),
         _ => Value::Null,
     };
+    remember_tokens_in(&body);
     Answer {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body,
+    }
+}
+
+/// Tells the log checker the phone numbers, ID cards and client secrets a
+/// request carries, in any dialect's names and encodings.
+fn remember_secrets_of(request: &Request) {
+    let mut fields: Vec<(String, String)> = form_pairs(request.uri().query().unwrap_or(""));
+    let body: &[u8] = match request.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => fields.extend(object.into_iter().map(|(k, v)| {
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            (k, text)
+        })),
+        _ => fields.extend(form_pairs(&String::from_utf8_lossy(body))),
+    }
+    let mut secrets = logs::secrets();
+    for (name, value) in fields {
+        match name.to_ascii_lowercase().as_str() {
+            "mobile_no" | "msisdn" | "phone" => {
+                if PhoneNumber::parse(&value, "66").is_ok()
+                    || PhoneNumber::parse(&value, "84").is_ok()
+                {
+                    secrets.phone(&value);
+                }
+            }
+            "id_card_num" if ThaiIdCard::parse(&value).is_some() => secrets.id_card(&value),
+            // Made-up wrong secrets ("wrong", "x") are no one's.
+            "client_secret" | "secret" | "secretkey" if value.len() >= 16 => {
+                secrets.client_secret(&value)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `a=1&b=2`, percent-decoded leniently.
+fn form_pairs(text: &str) -> Vec<(String, String)> {
+    let decode = |part: &str| {
+        let bytes = part.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// Tells the log checker the tokens an answer carries.
+fn remember_tokens_in(body: &Value) {
+    let mut secrets = logs::secrets();
+    let mut pending = vec![body];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(object) => {
+                for (name, value) in object {
+                    match (name.as_str(), value.as_str()) {
+                        ("access_token", Some(jwt)) => secrets.access_token(jwt),
+                        ("refresh_token" | "token", Some(token)) => secrets.opaque_token(token),
+                        _ => pending.push(value),
+                    }
+                }
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
     }
 }
 
@@ -513,6 +652,7 @@ pub async fn sms_to(moto: &str, e164: &str) -> String {
     let sent = tokio::task::spawn_blocking(move || moto_sms(&moto))
         .await
         .expect("moto read");
+    logs::secrets().phone(e164);
     sent.into_iter()
         .rev()
         .find(|(to, _)| to == e164)
@@ -533,11 +673,13 @@ pub fn token_confirm_body(token: &Value, otp: &str) -> Value {
 /// The code in a message of the test client's English template.
 pub fn code_in(message: &str) -> String {
     let start = message.find("code is ").expect("template names the code") + "code is ".len();
-    message[start..]
+    let code = message[start..]
         .split(' ')
         .next()
         .expect("a code")
-        .to_string()
+        .to_string();
+    logs::secrets().code(&code);
+    code
 }
 
 pub async fn kms_client() -> aws_sdk_kms::Client {
@@ -580,7 +722,17 @@ pub async fn kms_signer(alias: &str) -> Arc<KmsSigner> {
 /// table holding the test client, an RSA signing key behind an alias, and the
 /// server secret in Secrets Manager (64 generated characters). Returns the
 /// functions' environment variables, with `extra` added.
+/// The server secret `deployment` keeps in Secrets Manager (64 generated
+/// characters, as the stack makes it).
+const DEPLOYED_SERVER_SECRET: &str =
+    "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tAbCd";
+
 pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    {
+        let mut secrets = logs::secrets();
+        secrets.server_secret(DEPLOYED_SERVER_SECRET);
+        secrets.client_secret(CLIENT_SECRET);
+    }
     let (dynamodb, table) = fresh_table().await;
     DynamoStore::new(dynamodb, table.clone())
         .put_client(&ClientRecord::new(
@@ -593,7 +745,7 @@ pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
     let secret = aws_sdk_secretsmanager::Client::new(&aws_config().await)
         .create_secret()
         .name(format!("otp-server-secret-{table}"))
-        .secret_string("S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tAbCd")
+        .secret_string(DEPLOYED_SERVER_SECRET)
         .send()
         .await
         .expect("moto keeps the secret");

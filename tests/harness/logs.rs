@@ -1,9 +1,23 @@
-//! Log hygiene: capture what the service logs, as the Lambdas log it (JSON,
-//! every level), and look for what must never be there. Every [`TestApp`]
-//! checks the process's log lines of its lifetime when dropped; the handler
-//! scenarios are checked once more with a capture of their own.
+//! Log hygiene (DESIGN §5.2): capture what the service logs, as the Lambdas
+//! log it (JSON), and look for every secret the tests created.
+//!
+//! One checker, [`Secrets`], knows them all, process-wide: the codes of
+//! every challenge, sent or not (texted ones, refused ones and test numbers'
+//! by value; challenges never texted, such as a decoy's, by their keyed hash,
+//! which every code-shaped word of the logs is tried against); every spelling
+//! of every phone number a test typed; ID card numbers; the server secrets
+//! and every client secret a test presented; access tokens, refresh and
+//! challenge tokens, and the secret half of each. The harness feeds it as
+//! requests and answers go by (`crate::call`) and as apps are made.
+//!
+//! Every [`crate::TestApp`] checks the process's log lines of its lifetime
+//! when dropped, and so does a [`LogCheck`] in tests that make no app (the
+//! AWS wiring's); the handler scenarios are checked once more with a capture
+//! of their own. A capture that cannot be installed fails the test.
 
-use crate::{CLIENT_SECRET, TestApp};
+use otp_shared::domain::keys::ServerSecret;
+use otp_shared::domain::phone::PhoneNumber;
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -34,34 +48,89 @@ fn subscriber(
         .finish()
 }
 
-static PROCESS_LOGS: OnceLock<(Arc<Mutex<Vec<u8>>>, tracing::Level)> = OnceLock::new();
+/// How this process's logs are captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capture {
+    /// JSON at every level, the SDK's TRACE output included: the default.
+    Everything,
+    /// JSON at this level and above.
+    AtLevel(tracing::Level),
+    /// Exactly as the deployed functions log: the Lambda runtime's own
+    /// subscriber (the one the functions' `main` installs), in the format
+    /// and at the level `template.yaml` gives them.
+    AsDeployed,
+}
 
-fn install_process_capture(
-    level: tracing::Level,
-) -> &'static (Arc<Mutex<Vec<u8>>>, tracing::Level) {
+static PROCESS_LOGS: OnceLock<(Arc<Mutex<Vec<u8>>>, Capture)> = OnceLock::new();
+
+fn install(capture: Capture) -> &'static (Arc<Mutex<Vec<u8>>>, Capture) {
     PROCESS_LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        tracing::subscriber::set_global_default(subscriber(&buffer, level))
-            .expect("no other global subscriber: the process's logs are captured here");
-        (buffer, level)
+        let installed = match &capture {
+            Capture::Everything => {
+                tracing::subscriber::set_global_default(subscriber(&buffer, tracing::Level::TRACE))
+            }
+            Capture::AtLevel(level) => {
+                tracing::subscriber::set_global_default(subscriber(&buffer, *level))
+            }
+            Capture::AsDeployed => {
+                let (format, level) = deployed_logging();
+                // SAFETY: set before the subscriber that reads them exists,
+                // while every other caller waits on this `OnceLock`; the
+                // binaries that capture this way use no AWS SDK.
+                unsafe {
+                    std::env::set_var("AWS_LAMBDA_LOG_FORMAT", format);
+                    std::env::set_var("AWS_LAMBDA_LOG_LEVEL", level);
+                }
+                let writer = Buffer(buffer.clone());
+                lambda_http::tracing::init_default_subscriber_with_writer(move || writer.clone());
+                Ok(())
+            }
+        };
+        installed.expect("no other global subscriber: the process's logs are captured here");
+        (buffer, capture)
     })
 }
 
-/// Every log line of this test process, at every level (the SDK's TRACE
-/// output included) unless [`capture_process_at`] chose another: installed
-/// the first time it is asked for (when the first `TestApp` is made).
-fn process_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    &install_process_capture(tracing::Level::TRACE).0
+/// The functions' log format (`LoggingConfig.LogFormat`, `Text` when unset)
+/// and application log level (the `LogLevel` parameter's default), read from
+/// `template.yaml`.
+fn deployed_logging() -> (String, String) {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let lines: Vec<&str> = template.lines().map(str::trim).collect();
+    let format = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("LogFormat: "))
+        .unwrap_or("Text");
+    let level = lines
+        .iter()
+        .skip_while(|l| **l != "LogLevel:")
+        .find_map(|l| l.strip_prefix("Default: "))
+        .expect("the LogLevel parameter has a default");
+    (format.to_string(), level.to_string())
 }
 
-/// Captures this process's logs at `level` instead of TRACE; for test
-/// binaries that measure throughput, at the level the functions run at in
-/// AWS (INFO), where formatting the SDK's TRACE output would be what is
-/// measured. Called before the first `TestApp`; panics if the capture was
-/// installed at another level.
+/// Captures this process's logs as `capture` says, instead of the default.
+/// Called before anything logs (the first `TestApp`); panics if the capture
+/// was installed another way already.
+pub fn capture_process(capture: Capture) {
+    let (_, installed) = install(capture.clone());
+    assert_eq!(
+        *installed, capture,
+        "the process's logs are captured already"
+    );
+}
+
+/// As [`capture_process`] at `level`: for binaries that measure throughput,
+/// at the level the functions run at in AWS (INFO), where formatting the
+/// SDK's TRACE output would be what is measured.
 pub fn capture_process_at(level: tracing::Level) {
-    let (_, installed) = install_process_capture(level);
-    assert_eq!(*installed, level, "the process's logs are captured already");
+    capture_process(Capture::AtLevel(level));
+}
+
+fn process_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    &install(Capture::Everything).0
 }
 
 /// Where the process's logs stand now.
@@ -69,12 +138,40 @@ pub fn process_log_mark() -> usize {
     process_logs().lock().unwrap().len()
 }
 
-/// What the whole process logged since `mark` holds no secret of `t`. Tests
-/// running alongside are in there too, which is fine: no log line may hold
-/// any secret.
-pub fn assert_no_secrets_since(mark: usize, t: &TestApp) {
-    let logs = String::from_utf8_lossy(&process_logs().lock().unwrap()[mark..]).into_owned();
-    assert_clean(&logs, t);
+/// What the process logged since `mark`.
+pub fn process_logs_since(mark: usize) -> String {
+    String::from_utf8_lossy(&process_logs().lock().unwrap()[mark..]).into_owned()
+}
+
+/// What the whole process logged since `mark` holds no secret the tests
+/// created. Tests running alongside are in there too, which is fine: no log
+/// line may hold any secret.
+pub fn assert_no_secrets_since(mark: usize) {
+    assert_clean(&process_logs_since(mark));
+}
+
+/// Checks the process's logs of its lifetime when dropped: for tests that
+/// make no `TestApp`.
+pub struct LogCheck(usize);
+
+impl LogCheck {
+    pub fn new() -> Self {
+        Self(process_log_mark())
+    }
+}
+
+impl Default for LogCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for LogCheck {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_secrets_since(self.0);
+        }
+    }
 }
 
 /// Everything logged on this thread while it lives.
@@ -99,11 +196,13 @@ impl CapturedLogs {
         String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
 
-    /// As [`assert_no_secrets_since`], and the capture must have seen the
-    /// service log its sends.
-    pub fn assert_no_secrets(&self, t: &TestApp) {
+    /// No secret in what this thread logged while `t` worked, and the
+    /// capture must have seen `t` log its sends: a capture that missed them
+    /// proves nothing.
+    pub fn assert_no_secrets(&self, t: &crate::TestApp) {
         let logs = self.text();
-        assert_clean(&logs, t);
+        t.remember_sent_secrets();
+        assert_clean(&logs);
         assert!(
             logs.contains("otp sent") || t.outbox.entries().is_empty(),
             "nothing was captured"
@@ -111,63 +210,276 @@ impl CapturedLogs {
     }
 }
 
-/// `needle` in `text` not as part of a longer run of letters and digits: a
-/// random 7-digit SDK invocation id may well contain a 6-digit code.
-fn contains_word(text: &str, needle: &str) -> bool {
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    text.match_indices(needle).any(|(at, _)| {
-        !alnum(text[..at].chars().next_back()) && !alnum(text[at + needle.len()..].chars().next())
-    })
+/// A challenge's code, known only by its keyed hash.
+#[derive(Clone)]
+struct HashedCode {
+    secret: Arc<ServerSecret>,
+    token_hash: String,
+    code_hash: String,
 }
 
-/// Panics if `logs` hold a code or a number that was texted, the client
-/// secret, or anything shaped like a refresh or challenge token.
-fn assert_clean(logs: &str, t: &TestApp) {
-    for sms in t.outbox.entries() {
-        assert!(
-            !contains_word(logs, &sms.code),
-            "a code is in the logs: {logs}"
-        );
-        // The number in each form it could be logged in: E.164, without its
-        // plus, national (the test numbers have two-digit calling codes).
-        let national = format!("0{}", &sms.to[3..]);
-        for form in [sms.to.as_str(), &sms.to[1..], national.as_str()] {
-            assert!(
-                !contains_word(logs, form),
-                "a phone number is in the logs: {logs}"
-            );
+/// Every secret the tests created, and where each kind may not show.
+#[derive(Default)]
+pub struct Secrets {
+    /// (kind, value): found as a word of its own (not inside a longer run of
+    /// letters and digits), or anywhere for values with separators.
+    values: Vec<(&'static str, String)>,
+    known: HashSet<String>,
+    codes_by_hash: Vec<HashedCode>,
+    /// Not secret: test numbers and their fixed codes, which clients
+    /// configure in plain and the API answers outside production.
+    public: HashSet<String>,
+}
+
+impl Secrets {
+    fn add(&mut self, kind: &'static str, value: &str) {
+        let value = value.trim();
+        if value.len() >= 4 && !self.public.contains(value) && self.known.insert(value.to_string())
+        {
+            self.values.push((kind, value.to_string()));
         }
     }
-    assert!(
-        !logs.contains(CLIENT_SECRET),
-        "the client secret is in the logs"
-    );
+
+    /// A test number and its fixed code (DESIGN §5.11): not secrets.
+    pub fn test_number(&mut self, e164: &str, code: &str) {
+        let spellings = phone_spellings(e164);
+        self.public.extend(spellings.iter().cloned());
+        self.public.insert(code.to_string());
+        self.values
+            .retain(|(_, value)| !spellings.contains(value) && value != code);
+    }
+
+    pub fn code(&mut self, code: &str) {
+        self.add("a code", code);
+    }
+
+    /// A phone number as a test typed it, and every spelling of it a log
+    /// could hold (see [`phone_spellings`]).
+    pub fn phone(&mut self, typed: &str) {
+        let spellings = phone_spellings(typed);
+        if spellings.iter().any(|s| self.public.contains(s)) {
+            return;
+        }
+        for spelling in spellings {
+            self.add("a phone number", &spelling);
+        }
+    }
+
+    /// An ID card number, bare and grouped as printed on the card.
+    pub fn id_card(&mut self, digits: &str) {
+        let digits: String = digits.chars().filter(char::is_ascii_digit).collect();
+        self.add("an ID card number", &digits);
+        if digits.len() == 13 {
+            let grouped = format!(
+                "{}-{}-{}-{}-{}",
+                &digits[..1],
+                &digits[1..5],
+                &digits[5..10],
+                &digits[10..12],
+                &digits[12..]
+            );
+            self.add("an ID card number", &grouped);
+        }
+    }
+
+    pub fn client_secret(&mut self, secret: &str) {
+        self.add("a client secret", secret);
+    }
+
+    pub fn server_secret(&mut self, text: &str) {
+        self.add("the server secret", text);
+    }
+
+    /// A JWT, and its signature alone.
+    pub fn access_token(&mut self, jwt: &str) {
+        self.add("an access token", jwt);
+        if let Some(signature) = jwt.rsplit('.').next() {
+            self.add("an access token's signature", signature);
+        }
+    }
+
+    /// A refresh or challenge token (`<locator>.<secret>`), and its secret
+    /// half alone.
+    pub fn opaque_token(&mut self, token: &str) {
+        self.add("a token", token);
+        if let Some((_, secret)) = token.split_once('.') {
+            self.add("a token's secret half", secret);
+        }
+    }
+
+    /// A challenge whose code only its keyed hash tells.
+    pub fn hashed_code(&mut self, secret: Arc<ServerSecret>, token_hash: &str, code_hash: &str) {
+        self.codes_by_hash.push(HashedCode {
+            secret,
+            token_hash: token_hash.to_string(),
+            code_hash: code_hash.to_string(),
+        });
+    }
+
+    /// What of these secrets `logs` hold, as "<kind> in: <line>", once per
+    /// kind and line; and any word shaped like a token, whoever made it.
+    pub fn leaks(&self, logs: &str) -> Vec<String> {
+        let mut leaks = vec![];
+        for line in logs.lines() {
+            leaks.extend(self.kinds_in(line).map(|kind| format!("{kind} in: {line}")));
+            if let Some(token) = token_shaped(line) {
+                leaks.push(format!(
+                    "something shaped like a token ({token}) in: {line}"
+                ));
+            }
+        }
+        leaks
+    }
+
+    /// The kinds of secret `text` holds.
+    pub fn kinds_in(&self, text: &str) -> impl Iterator<Item = &'static str> {
+        let mut kinds = std::collections::BTreeSet::new();
+        let words = words(text);
+        let found = |value: &str| {
+            if value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                words.contains(value)
+            } else {
+                text.contains(value)
+            }
+        };
+        for (kind, value) in &self.values {
+            if found(value) {
+                kinds.insert(*kind);
+            }
+        }
+        let codes_shaped = words.iter().filter(|w| {
+            (4..=10).contains(&w.len())
+                && w.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+                && !self.public.contains(**w)
+        });
+        for word in codes_shaped {
+            let mut hashes = self.codes_by_hash.iter();
+            if hashes.any(|h| h.secret.code_hash(&h.token_hash, word) == h.code_hash) {
+                kinds.insert("the code of a challenge never texted");
+            }
+        }
+        kinds.into_iter()
+    }
+}
+
+/// A phone number as typed, and every spelling of it a log could hold:
+/// E.164, without its plus, with 00, national with its trunk 0, the bare
+/// national digits, and grouped as it is written.
+fn phone_spellings(typed: &str) -> Vec<String> {
+    let mut spellings = vec![typed.trim().to_string()];
+    for region in ["66", "84"] {
+        let Ok(phone) = PhoneNumber::parse(typed, region) else {
+            continue;
+        };
+        let e164 = phone.e164();
+        let calling_code = if e164.starts_with("+66") { "66" } else { "84" };
+        let national = &e164[1 + calling_code.len()..];
+        spellings.extend([
+            e164.to_string(),
+            e164[1..].to_string(),
+            format!("00{}", &e164[1..]),
+            format!("0{national}"),
+            national.to_string(),
+            format!("0{}-{}-{}", &national[..2], &national[2..5], &national[5..]),
+        ]);
+        break;
+    }
+    spellings
+}
+
+/// The runs of letters and digits of `line`.
+fn words(line: &str) -> HashSet<&str> {
+    line.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// A word shaped like a refresh or challenge token (`<22>.<43>` or
+/// `<43>.<22>` base64url characters), whoever made it.
+fn token_shaped(line: &str) -> Option<&str> {
     let b64 = |s: &str, n: usize| {
         s.len() == n
             && s.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
     };
-    let token_shaped = logs
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
         .find(|word| {
             word.split_once('.')
                 .is_some_and(|(a, b)| (b64(a, 22) && b64(b, 43)) || (b64(a, 43) && b64(b, 22)))
-        });
-    assert_eq!(token_shaped, None, "a token is in the logs");
+        })
+}
+
+/// The process's secrets.
+pub fn secrets() -> std::sync::MutexGuard<'static, Secrets> {
+    static SECRETS: OnceLock<Mutex<Secrets>> = OnceLock::new();
+    SECRETS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Panics if `logs` hold any secret the tests created.
+fn assert_clean(logs: &str) {
+    let leaks = secrets().leaks(logs);
+    assert!(leaks.is_empty(), "DESIGN §5.2: {leaks:#?}");
 }
 
 #[cfg(test)]
 mod tests {
-    use super::contains_word;
+    use super::*;
+
+    fn secret() -> Arc<ServerSecret> {
+        Arc::new(ServerSecret::new(b"a unit test's server secret, 32 bytes").unwrap())
+    }
+
+    /// The checker bites: a log line with one secret of each kind is
+    /// reported, the same line without it is not.
+    #[test]
+    fn rule_5_2_every_kind_of_secret_in_a_log_line_is_found() {
+        let mut s = Secrets::default();
+        s.code("482913");
+        s.phone("081-234-5678");
+        s.id_card("1234567890121");
+        s.client_secret("another-clients-secret-0123456789");
+        s.server_secret("a unit test's server secret, 32 bytes");
+        s.access_token("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg");
+        s.opaque_token("cmVmcmVzaC1mYW1pbHktaWQx.c2VjcmV0LWhhbGYtb2YtdGhlLXJlZnJlc2gtdG9rZW4");
+        let code_hash = secret().code_hash("token-hash", "735102");
+        s.hashed_code(secret(), "token-hash", &code_hash);
+        let leaking = [
+            "code 482913 sent",
+            "to +66812345678",
+            "to 66812345678",
+            "to 0066812345678",
+            "to 0812345678",
+            "to 812345678",
+            "to 081-234-5678",
+            "card 1234567890121",
+            "card 1-2345-67890-12-1",
+            "secret another-clients-secret-0123456789",
+            "key a unit test's server secret, 32 bytes",
+            "bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg",
+            "sig c2lnbmF0dXJlLW9mLXRoZS10b2tlbg",
+            "refresh c2VjcmV0LWhhbGYtb2YtdGhlLXJlZnJlc2gtdG9rZW4",
+            r#"{"fields":{"decoy":"735102"}}"#,
+            "token AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+        ];
+        for line in leaking {
+            assert!(!s.leaks(line).is_empty(), "{line}");
+        }
+        for clean in [
+            "code sent to +66*****5678 (ref GJENTF)",
+            "sdk_invocation_id 3482913",
+            "card ending 0121",
+            "status 200 in 735 ms",
+        ] {
+            assert_eq!(s.leaks(clean), Vec::<String>::new(), "{clean}");
+        }
+    }
 
     #[test]
-    fn codes_are_found_as_words_only() {
-        assert!(contains_word(r#"{"code":"123456"}"#, "123456"));
-        assert!(contains_word("code 123456.", "123456"));
-        assert!(!contains_word(r#""sdk_invocation_id":3123456"#, "123456"));
-        assert!(!contains_word("A123456", "123456"));
-        assert!(contains_word(r#"{"phone":"+66812345678"}"#, "+66812345678"));
-        assert!(contains_word("to 66812345678", "66812345678"));
-        assert!(!contains_word("+66*****5678", "+66812345678"));
+    fn the_deployed_log_format_and_level_come_from_the_template() {
+        assert_eq!(deployed_logging(), ("JSON".to_string(), "INFO".to_string()));
     }
 }

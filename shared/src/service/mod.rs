@@ -188,6 +188,21 @@ impl App {
             Some(record) => record,
             None => {
                 let record = self.store.client(id).await?.ok_or(Error::InvalidClient)?;
+                // Records are written by otp-admin, which validates them, but
+                // anyone with write access to the table can write one: an
+                // out-of-bounds record is refused, never half-honoured.
+                if let Err(reason) = record.settings.validate() {
+                    tracing::error!(
+                        alert = "client_settings_invalid",
+                        client_id = %record.client_id,
+                        reason,
+                        "stored client settings are out of bounds: the client is refused until they are fixed"
+                    );
+                    return Err(Error::internal(
+                        "service.authenticate",
+                        "client settings out of bounds",
+                    ));
+                }
                 let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() >= CLIENT_CACHE_MAX {
                     cache.clear();

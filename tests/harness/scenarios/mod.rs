@@ -849,6 +849,35 @@ pub async fn rule_5_11_test_numbers_are_refused_in_production(t: &TestApp) {
     assert_eq!(t.request_otp(PHONE).await.status, 200);
 }
 
+/// DESIGN §5, §7: a client record is validated when read, not only when
+/// otp-admin writes it; one out of the design's bounds (written to the table
+/// by other means) fails closed, with an alert for the operators.
+pub async fn stored_client_settings_out_of_bounds_fail_closed_with_an_alert(t: &TestApp) {
+    let logs = crate::logs::capture();
+    let lax = ClientSettings {
+        max_attempts: 50,
+        sends_per_phone_per_hour: 500,
+        ..test_settings()
+    };
+    assert!(lax.validate().is_err());
+    client_with(t, "lax-app", lax).await;
+    let refused = request_as(t, "lax-app", PHONE).await;
+    assert_eq!((refused.status, refused.error()), (500, "internal_error"));
+    assert!(t.outbox.entries().is_empty());
+    let confirm = json!({"client_id": "lax-app", "client_secret": CLIENT_SECRET, "token": "t", "otp": "123456"});
+    let refused = t.call(Function::ConfirmOtp, "confirm-otp", &confirm).await;
+    assert_eq!(refused.status, 500, "{refused:?}");
+    let alerts: Vec<Value> = logs
+        .text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["alert"] == "client_settings_invalid")
+        .collect();
+    assert_eq!(alerts.len(), 2, "one alert per refused request");
+    assert_eq!(alerts[0]["fields"]["client_id"], "lax-app");
+    assert_eq!(alerts[0]["fields"]["reason"], "max_attempts must be 1 to 5");
+}
+
 pub async fn clients_without_an_allow_list_use_the_deployment_default(t: &TestApp) {
     // The test clients have no list of their own: the default is 66 and 84.
     assert_eq!(t.request_otp("+84912345678").await.status, 200);
