@@ -426,12 +426,11 @@ fn remember_secrets_of(request: &Request) {
     let mut secrets = logs::secrets();
     for (name, value) in fields {
         match name.to_ascii_lowercase().as_str() {
-            "mobile_no" | "msisdn" | "phone" => {
+            "mobile_no" | "msisdn" | "phone"
                 if PhoneNumber::parse(&value, "66").is_ok()
-                    || PhoneNumber::parse(&value, "84").is_ok()
-                {
-                    secrets.phone(&value);
-                }
+                    || PhoneNumber::parse(&value, "84").is_ok() =>
+            {
+                secrets.phone(&value)
             }
             "id_card_num" if ThaiIdCard::parse(&value).is_some() => secrets.id_card(&value),
             // Made-up wrong secrets ("wrong", "x") are no one's.
