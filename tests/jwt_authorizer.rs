@@ -277,3 +277,66 @@ async fn rule_6_a_warm_function_keeps_kid_and_signature_in_step_across_a_rotatio
         authorize(token, &discovery, &jwks, CLIENT_ID).expect("verifiable after the rotation");
     }
 }
+
+/// Rotates the signing key the moment the app has read the public key whose
+/// `kid` it is about to put in a token's header: the signer's key cache
+/// refreshes (it looks the aliases up on every use) between that read and
+/// the signature. A signer that signed with whatever key is current then,
+/// instead of the one the `kid` names, would make a token whose header and
+/// signature disagree.
+struct RotatesAfterReadingTheKey {
+    signer: Arc<KmsSigner>,
+    kms: aws_sdk_kms::Client,
+    alias: String,
+    rotated: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Signer for RotatesAfterReadingTheKey {
+    async fn public_key(&self) -> Result<otp_shared::signer::Jwk, otp_shared::Error> {
+        let key = self.signer.public_key().await?;
+        if !self.rotated.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            rotate(&self.kms, &self.alias, PUBLISH_FOR, true)
+                .await
+                .unwrap();
+            rotate(&self.kms, &self.alias, PUBLISH_FOR, true)
+                .await
+                .unwrap();
+        }
+        Ok(key)
+    }
+    async fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, otp_shared::Error> {
+        self.signer.sign(kid, message).await
+    }
+    async fn verification_keys(&self) -> Result<Vec<otp_shared::signer::Jwk>, otp_shared::Error> {
+        self.signer.verification_keys().await
+    }
+}
+
+#[tokio::test]
+async fn rule_6_a_key_cache_refresh_between_reading_the_key_and_signing_keeps_kid_and_signature_in_step()
+ {
+    let alias = kms_signing_alias().await;
+    let kms = kms_client().await;
+    let signer = Arc::new(RotatesAfterReadingTheKey {
+        signer: kms_signer(&alias).await,
+        kms: kms.clone(),
+        alias: alias.clone(),
+        rotated: Default::default(),
+    });
+    let before = kms_signer(&alias).await.public_key().await.unwrap();
+    let t = with_signer(signer, now_ms()).await;
+    let crossed = access_token(&t).await;
+    let after = access_token(&t).await;
+    assert_eq!(
+        kid(&crossed),
+        json!(before.kid),
+        "named the key read before the rotation"
+    );
+    assert_ne!(kid(&after), json!(before.kid), "the rotation happened");
+    let (discovery, jwks) = published_keys(&t).await;
+    for token in [&crossed, &after] {
+        authorize(token, &discovery, &jwks, CLIENT_ID)
+            .expect("each token's signature is by the key its kid names");
+    }
+}
