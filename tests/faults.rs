@@ -2,7 +2,7 @@
 //! operation answers 5xx with an opaque error id and leaves no half state.
 //! Each test checks what is stored once the fault is gone.
 
-use otp_integration_tests::faults::{FaultySigner, HarnessStore};
+use otp_integration_tests::faults::{Fault, FaultySigner, HarnessStore};
 use otp_integration_tests::{
     Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, aws_config,
     call, dynamo_store, local_signer, refresh_request,
@@ -236,4 +236,117 @@ async fn unrotate_only_undoes_the_rotation_it_names() {
         .await
         .unwrap();
     assert_eq!(refresh(&t, &third).await.status, 200);
+}
+
+/// The rotation was written, its answer lost: the service gives it back (the
+/// undo is conditional, a no-op if nothing was written), so the token the
+/// caller holds still works instead of being taken for a stolen one.
+#[tokio::test]
+async fn a_refresh_rotation_whose_answer_was_lost_is_given_back() {
+    let (t, store, _) = faulty(None).await;
+    let refresh_token = logged_in(&t).await;
+    store.fail_at("rotate_refresh", Fault::After);
+    let failed = refresh(&t, &refresh_token).await;
+    assert_eq!(
+        (failed.status, failed.body["error"].as_str()),
+        (500, Some("server_error"))
+    );
+    store.heal();
+    let after = refresh(&t, &refresh_token).await;
+    assert_eq!(after.status, 200, "the held token still works: {after:?}");
+}
+
+/// Signing fails and undoing the rotation fails too: the rotation stands,
+/// the caller never got its new token, and the one it holds is spent. Its
+/// next use is taken for theft and ends the family: the user logs in again.
+/// Fail closed, never a second valid token.
+#[tokio::test]
+async fn signing_and_its_undo_both_failing_end_the_family_and_the_user_logs_in_again() {
+    let (t, store, signer) = faulty(None).await;
+    let refresh_token = logged_in(&t).await;
+    signer.set_failing(true);
+    store.fail("unrotate_refresh");
+    let failed = refresh(&t, &refresh_token).await;
+    assert_eq!(
+        (failed.status, failed.body["error"].as_str()),
+        (500, Some("server_error"))
+    );
+    signer.set_failing(false);
+    store.heal();
+    let again = refresh(&t, &refresh_token).await;
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    t.clock.advance_secs(61);
+    logged_in(&t).await;
+}
+
+/// The revocation was written, its answer lost: a 500, and the family is
+/// revoked all the same; revoking again answers 200.
+#[tokio::test]
+async fn a_revocation_whose_answer_was_lost_still_revoked() {
+    let (t, store, _) = faulty(None).await;
+    let refresh_token = logged_in(&t).await;
+    store.fail_at("revoke_family", Fault::After);
+    assert_eq!(revoke(&t, &refresh_token).await.status, 500);
+    store.heal();
+    assert_eq!(revoke(&t, &refresh_token).await.status, 200);
+    let refused = refresh(&t, &refresh_token).await;
+    assert_eq!(refused.body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn jwks_answers_500_while_kms_is_unreachable() {
+    let (t, _, signer) = faulty(None).await;
+    signer.set_failing(true);
+    let answer = call(
+        &t.app,
+        Function::IssueToken,
+        api_request("jwks", None, None),
+    )
+    .await;
+    assert_opaque_500(&answer);
+    signer.set_failing(false);
+    let answer = call(
+        &t.app,
+        Function::IssueToken,
+        api_request("jwks", None, None),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+}
+
+/// A mark that was written while its answer was lost: the caller hears a
+/// 500, the challenge is dead all the same and the cooldown holds.
+#[tokio::test]
+async fn a_refused_sms_whose_mark_answer_was_lost_fails_closed() {
+    let sms = Arc::new(RefusingSms::default());
+    let (t, store, _) = faulty(Some(sms.clone())).await;
+    store.fail_at("mark_undeliverable", Fault::After);
+    let sent = t.request_otp(PHONE).await;
+    assert_opaque_500(&sent);
+    store.heal();
+    assert_eq!(t.request_otp(PHONE).await.status, 429);
+}
+
+/// Logs the test client in: its refresh token.
+async fn logged_in(t: &TestApp) -> String {
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    confirmed.body["data"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn revoke(t: &TestApp, token: &str) -> Answer {
+    let form = format!("token={token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
+    let request = api_request(
+        "revoke",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    );
+    call(&t.app, Function::IssueToken, request).await
 }

@@ -14,6 +14,7 @@ use otp_shared::domain::limits::RateLimit;
 use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
 use otp_shared::domain::user::{User, UserRequirement};
 use otp_shared::signer::{Jwk, Signer};
+use otp_shared::sms::{Outbox, SmsMessage, SmsRefused, SmsSender};
 use otp_shared::store::{StartOutcome, Store};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,6 +221,12 @@ impl FaultySigner {
 #[async_trait]
 impl Signer for FaultySigner {
     async fn public_key(&self) -> Result<Jwk, Error> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(Error::internal(
+                "kms.GetPublicKey",
+                "injected: KMS unreachable",
+            ));
+        }
         self.inner.public_key().await
     }
     async fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, Error> {
@@ -227,5 +234,23 @@ impl Signer for FaultySigner {
             return Err(Error::internal("kms.Sign", "injected: KMS unreachable"));
         }
         self.inner.sign(kid, message).await
+    }
+}
+
+/// An SMS sender whose messages go out (to `outbox`) while SNS's answer is
+/// lost, as a timeout after the publish would lose it: the service hears a
+/// failure for a message the phone got.
+pub struct LosingSms {
+    pub outbox: Arc<Outbox>,
+}
+
+#[async_trait]
+impl SmsSender for LosingSms {
+    async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused> {
+        self.outbox
+            .send(message)
+            .await
+            .expect("the outbox takes every message");
+        Err(SmsRefused)
     }
 }

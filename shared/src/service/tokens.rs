@@ -32,7 +32,16 @@ impl App {
                 &next_hash,
                 now,
             )
-            .await?;
+            .await;
+        let rotated = match rotated {
+            Ok(rotated) => rotated,
+            Err(e) => {
+                // The rotation may have been written with its answer lost.
+                self.give_back_rotation(&family_id, &presented_hash, &next_hash)
+                    .await;
+                return Err(e);
+            }
+        };
         let family = match rotated {
             Ok(family) => family,
             Err(RotationRefusal::Reused) => {
@@ -50,19 +59,27 @@ impl App {
         {
             Ok(access) => access,
             Err(e) => {
-                // The caller never gets the new token: make the one it holds
-                // current again, or its next use would look like theft.
-                if let Err(undo) = self
-                    .store
-                    .unrotate_refresh(&family_id, &presented_hash, &next_hash)
-                    .await
-                {
-                    tracing::error!(error = %undo, "refresh rotation could not be undone");
-                }
+                self.give_back_rotation(&family_id, &presented_hash, &next_hash)
+                    .await;
                 return Err(e.into_signing_failure());
             }
         };
         Ok(self.token_set(access, next, &family, now))
+    }
+
+    /// The caller never gets the new token: makes the one it holds current
+    /// again, if the rotation to `next_hash` stands, or its next use would
+    /// look like theft and end the family. Best effort: if it cannot be
+    /// undone either, the caller's next use ends the family, and it logs in
+    /// again.
+    async fn give_back_rotation(&self, family_id: &str, presented_hash: &str, next_hash: &str) {
+        if let Err(undo) = self
+            .store
+            .unrotate_refresh(family_id, presented_hash, next_hash)
+            .await
+        {
+            tracing::error!(error = %undo, "refresh rotation could not be undone");
+        }
     }
 
     /// RFC 7009 revocation. A refresh token of this client ends its whole

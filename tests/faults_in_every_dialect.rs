@@ -1,0 +1,297 @@
+//! Fail closed (DESIGN §5.10) in every dialect, for faults before a call
+//! (DynamoDB unreachable) and after it (the write happened, its answer was
+//! lost), and for an SMS that went out while SNS's answer was lost. Each
+//! case checks the answer (a 5xx in the route's own format, or the dialect's
+//! own refusal, with nothing internal in it) and then what was left stored,
+//! through what the user can do next. README "Failures and what the user
+//! sees" lists the outcomes.
+
+use otp_integration_tests::faults::{Fault, LosingSms};
+use otp_integration_tests::{
+    Answer, CLIENT_ID, CLIENT_SECRET, SENDER_ID, START_MS, TestApp, api_event, call, json_event,
+    memory_store, request_of, test_settings,
+};
+use otp_shared::clock::ManualClock;
+use otp_shared::http::Function;
+use otp_shared::sms::Outbox;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const PHONE: &str = "0812345678";
+const ID_CARD: &str = "1234567890121";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dialect {
+    Native,
+    OneId,
+    ThaiBulkSmsV1,
+    ThaiBulkSmsV2,
+    Esms,
+}
+
+const DIALECTS: [Dialect; 5] = [
+    Dialect::Native,
+    Dialect::OneId,
+    Dialect::ThaiBulkSmsV1,
+    Dialect::ThaiBulkSmsV2,
+    Dialect::Esms,
+];
+
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn esms_event(name: &str, params: &[(&str, &str)]) -> Value {
+    let mut event = api_event(name, None, None);
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encoded(v)))
+        .collect();
+    event["rawQueryString"] = json!(query.join("&"));
+    event
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
+    event
+}
+
+impl Dialect {
+    /// A request for a code to `PHONE` (a registered user, for One ID).
+    async fn request(self, t: &TestApp) -> Answer {
+        let tbs = json!({"key": CLIENT_ID, "secret": CLIENT_SECRET, "msisdn": PHONE});
+        let event = match self {
+            Dialect::Native => json_event(
+                "request-otp",
+                &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": PHONE}),
+            ),
+            Dialect::OneId => json_event(
+                "oneid-request",
+                &json!({
+                    "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "mobile_no": PHONE, "id_card_num": ID_CARD, "sms_sender": SENDER_ID,
+                }),
+            ),
+            Dialect::ThaiBulkSmsV1 => json_event("thaibulksms-v1-request", &tbs),
+            Dialect::ThaiBulkSmsV2 => json_event("thaibulksms-request", &tbs),
+            Dialect::Esms => esms_event(
+                "esms-gencode-get",
+                &[
+                    ("Phone", PHONE),
+                    ("ApiKey", CLIENT_ID),
+                    ("SecretKey", CLIENT_SECRET),
+                    ("Brandname", SENDER_ID),
+                    ("Type", "2"),
+                    ("message", &test_settings().templates["en"]),
+                ],
+            ),
+        };
+        t.call_event(Function::RequestOtp, event).await
+    }
+
+    /// Confirms `code` for the challenge `sent` names.
+    async fn confirm(self, t: &TestApp, sent: &Value, code: &str) -> Answer {
+        let data = &sent["data"];
+        let tbs = |token: &Value| json!({"key": CLIENT_ID, "secret": CLIENT_SECRET, "token": token, "pin": code});
+        let event = match self {
+            Dialect::Native => json_event(
+                "confirm-otp",
+                &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": data["token"], "otp": code}),
+            ),
+            Dialect::OneId => json_event(
+                "oneid-confirm",
+                &json!({
+                    "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "mobile_no": PHONE, "ref_code": data["ref_code"], "otp": code,
+                }),
+            ),
+            Dialect::ThaiBulkSmsV1 => json_event("thaibulksms-v1-verify", &tbs(&data["token"])),
+            Dialect::ThaiBulkSmsV2 => json_event("thaibulksms-verify", &tbs(&sent["token"])),
+            Dialect::Esms => {
+                let params = [
+                    ("ApiKey", CLIENT_ID),
+                    ("SecretKey", CLIENT_SECRET),
+                    ("Phone", PHONE),
+                    ("Code", code),
+                ];
+                let answer = call(
+                    &t.app,
+                    Function::ConfirmOtp,
+                    request_of(esms_event("esms-check-get", &params)),
+                )
+                .await;
+                // eSMS's CHECKCODE answer names the phone it was given.
+                t.assert_tells_nothing(&answer, Some(PHONE));
+                return answer;
+            }
+        };
+        t.call_event(Function::ConfirmOtp, event).await
+    }
+
+    fn succeeded(self, answer: &Answer) -> bool {
+        answer.status == 200
+            && match self {
+                Dialect::Native | Dialect::OneId => answer.body["result"] == "Success",
+                Dialect::ThaiBulkSmsV1 => answer.body["data"]["status"] == "success",
+                Dialect::ThaiBulkSmsV2 => answer.body["status"] == "success",
+                Dialect::Esms => answer.body["CodeResult"] == "100",
+            }
+    }
+
+    /// The route's own answer to an internal fault: a 5xx with an opaque id
+    /// (One ID's format has none), nothing internal.
+    fn assert_internal_fault(self, answer: &Answer) {
+        assert!(
+            !answer.body.to_string().contains("injected"),
+            "{self:?}: internal detail leaked: {answer:?}"
+        );
+        let id = match self {
+            Dialect::Native => {
+                assert_eq!(answer.error(), "internal_error", "{answer:?}");
+                answer.body["errorId"].as_str()
+            }
+            Dialect::OneId => {
+                assert_eq!(answer.body["errorMessage"], "Internal Server Error");
+                Some("")
+            }
+            Dialect::ThaiBulkSmsV1 => answer.body["error"]["error_id"].as_str(),
+            Dialect::ThaiBulkSmsV2 => answer.body["error_id"].as_str(),
+            Dialect::Esms => {
+                assert_eq!(answer.body["CodeResult"], "500", "{answer:?}");
+                answer.body["ErrorId"].as_str()
+            }
+        };
+        assert_eq!(answer.status, 500, "{self:?}: {answer:?}");
+        assert!(id.is_some(), "{self:?}: no error id in {answer:?}");
+    }
+}
+
+/// Faults strike above the store, whichever it is: the in-memory store, with
+/// DynamoDB's semantics (tests/storage.rs), keeps the 70 cases fast;
+/// tests/faults.rs injects them over DynamoDB Local.
+async fn app() -> TestApp {
+    let t = TestApp::memory().await;
+    t.register(PHONE, ID_CARD, "acc-1", "user.1").await;
+    t
+}
+
+/// A fault at each store call a code request makes, before the call or
+/// after it: a 5xx, nothing sent; once the store is back, the same phone
+/// gets a code (at once if nothing was written, after the cooldown if the
+/// challenge was) and logs in with it.
+#[tokio::test]
+async fn request_faults_before_and_after_each_store_call_fail_closed_in_every_dialect() {
+    for dialect in DIALECTS {
+        for operation in ["client", "start_challenge", "count"] {
+            for fault in [Fault::Before, Fault::After] {
+                let case = format!("{dialect:?}, {operation} {fault:?}");
+                let t = app().await;
+                t.faults.fail_at(operation, fault);
+                dialect.assert_internal_fault(&dialect.request(&t).await);
+                t.faults.heal();
+                assert!(t.outbox.entries().is_empty(), "{case}: sent");
+
+                let nothing_written = operation == "client"
+                    || (operation, fault) == ("start_challenge", Fault::Before);
+                let at_once = dialect.request(&t).await;
+                assert_eq!(
+                    dialect.succeeded(&at_once),
+                    nothing_written,
+                    "{case}: {at_once:?}"
+                );
+                t.clock.advance_secs(61);
+                let sent = dialect.request(&t).await;
+                assert!(dialect.succeeded(&sent), "{case}: {sent:?}");
+                let confirmed = dialect.confirm(&t, &sent.body, &t.last_sms().code).await;
+                assert!(dialect.succeeded(&confirmed), "{case}: {confirmed:?}");
+            }
+        }
+    }
+}
+
+/// A fault at each store call a confirm makes, before or after: a 5xx (One
+/// ID names a failed consume "generate refresh token unsuccessful"); once
+/// the store is back, the code still works, unless the fault struck after
+/// the consume was written: then it is spent, as it would be had the answer
+/// arrived, and the user asks for a new one.
+#[tokio::test]
+async fn confirm_faults_before_and_after_each_store_call_fail_closed_in_every_dialect() {
+    for dialect in DIALECTS {
+        // The client record was read (and cached) by the request.
+        for operation in ["count_attempt", "user", "counted", "consume"] {
+            for fault in [Fault::Before, Fault::After] {
+                let case = format!("{dialect:?}, {operation} {fault:?}");
+                let t = app().await;
+                let sent = dialect.request(&t).await;
+                assert!(dialect.succeeded(&sent), "{case}: {sent:?}");
+                let code = t.last_sms().code;
+                t.faults.fail_at(operation, fault);
+                let failed = dialect.confirm(&t, &sent.body, &code).await;
+                match (dialect, operation) {
+                    (Dialect::OneId, "consume") => assert_eq!(
+                        (failed.status, failed.body["errorMessage"].as_str()),
+                        (400, Some("generate refresh token unsuccessful")),
+                        "{case}"
+                    ),
+                    _ => dialect.assert_internal_fault(&failed),
+                }
+                t.faults.heal();
+                let spent = (operation, fault) == ("consume", Fault::After);
+                let again = dialect.confirm(&t, &sent.body, &code).await;
+                assert_eq!(dialect.succeeded(&again), !spent, "{case}: {again:?}");
+            }
+        }
+    }
+}
+
+/// The SMS went out, SNS's answer was lost: the service cannot know it
+/// arrived, so it answers as for a refused SMS in the dialect's own words,
+/// the code it carries is dead, and the cooldown holds.
+#[tokio::test]
+async fn an_sms_whose_answer_was_lost_fails_closed_in_every_dialect() {
+    for dialect in DIALECTS {
+        let outbox = Arc::new(Outbox::new(Arc::new(ManualClock::new(START_MS)), false));
+        let sms = Arc::new(LosingSms {
+            outbox: outbox.clone(),
+        });
+        let t = TestApp::over(Arc::new(memory_store()), Some(sms)).await;
+        t.register(PHONE, ID_CARD, "acc-1", "user.1").await;
+        let answer = dialect.request(&t).await;
+        let expected = match dialect {
+            Dialect::Native => (503, answer.error() == "sms_failed"),
+            Dialect::OneId => (
+                400,
+                answer.body["errorMessage"]
+                    == "sent otp fail please wait about 1 minute before request OTP again",
+            ),
+            Dialect::ThaiBulkSmsV1 => (
+                503,
+                answer.body["error"]["message"] == "The OTP could not be sent.",
+            ),
+            Dialect::ThaiBulkSmsV2 => (503, answer.body["message"] == "The OTP could not be sent."),
+            Dialect::Esms => (200, answer.body["CodeResult"] == "150"),
+        };
+        assert_eq!((answer.status, true), expected, "{dialect:?}: {answer:?}");
+        let delivered = outbox.entries().pop().expect("the SMS went out");
+        {
+            let mut secrets = otp_integration_tests::logs::secrets();
+            secrets.code(&delivered.code);
+            secrets.phone(&delivered.to);
+        }
+        // The token or ref the failure answer would have carried: none, so
+        // eSMS (by phone) is the one dialect that can even try the code.
+        if dialect == Dialect::Esms {
+            let tried = dialect.confirm(&t, &Value::Null, &delivered.code).await;
+            assert!(!dialect.succeeded(&tried), "the code is dead: {tried:?}");
+        }
+        let at_once = dialect.request(&t).await;
+        assert!(
+            !dialect.succeeded(&at_once),
+            "{dialect:?}: the cooldown holds"
+        );
+    }
+}
