@@ -20,3 +20,4 @@ bench:
 fuzz:
 	PROPTEST_CASES=50000 cargo test --locked -p otp-shared fuzz_
 	PROPTEST_CASES=50000 cargo test --locked --test fuzz
+	PROPTEST_CASES=50000 cargo test --locked --test fuzz_flows -- --nocapture

@@ -4,6 +4,7 @@
 //! operations it is told to, as an unreachable DynamoDB would: before the
 //! call, or after it (the write happened, its answer was lost).
 
+use crate::logs::HashedCode;
 use async_trait::async_trait;
 use otp_shared::Error;
 use otp_shared::clock::Millis;
@@ -33,6 +34,7 @@ pub struct HarnessStore {
     inner: Arc<dyn Store>,
     secret: Arc<ServerSecret>,
     failing: Mutex<HashSet<(&'static str, Fault)>>,
+    started: Mutex<Vec<HashedCode>>,
 }
 
 impl HarnessStore {
@@ -42,7 +44,14 @@ impl HarnessStore {
             inner,
             secret,
             failing: Mutex::default(),
+            started: Mutex::default(),
         }
+    }
+
+    /// The code of every challenge started through this store, by its keyed
+    /// hash: texted or not.
+    pub fn hashed_codes(&self) -> Vec<HashedCode> {
+        self.started.lock().unwrap().clone()
     }
 
     /// From now on, `operation` (a `Store` method name) fails before the
@@ -105,11 +114,11 @@ impl Store for HarnessStore {
         requirement: Option<&UserRequirement>,
         limits: &[RateLimit],
     ) -> Result<StartOutcome, Error> {
-        crate::logs::secrets().hashed_code(
-            self.secret.clone(),
-            &challenge.token_hash,
-            &challenge.code_hash,
-        );
+        self.started.lock().unwrap().push(HashedCode {
+            secret: self.secret.clone(),
+            token_hash: challenge.token_hash.clone(),
+            code_hash: challenge.code_hash.clone(),
+        });
         let started = self
             .inner
             .start_challenge(challenge, now, requirement, limits);

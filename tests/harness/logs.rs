@@ -146,8 +146,8 @@ pub fn process_logs_since(mark: usize) -> String {
 /// What the whole process logged since `mark` holds no secret the tests
 /// created. Tests running alongside are in there too, which is fine: no log
 /// line may hold any secret.
-pub fn assert_no_secrets_since(mark: usize) {
-    assert_clean(&process_logs_since(mark));
+pub fn assert_no_secrets_since(mark: usize, hashed: &[HashedCode]) {
+    assert_clean(&process_logs_since(mark), hashed);
 }
 
 /// Checks the process's logs of its lifetime when dropped: for tests that
@@ -169,7 +169,7 @@ impl Default for LogCheck {
 impl Drop for LogCheck {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            assert_no_secrets_since(self.0);
+            assert_no_secrets_since(self.0, &[]);
         }
     }
 }
@@ -202,7 +202,7 @@ impl CapturedLogs {
     pub fn assert_no_secrets(&self, t: &crate::TestApp) {
         let logs = self.text();
         t.remember_sent_secrets();
-        assert_clean(&logs);
+        assert_clean(&logs, &t.faults.hashed_codes());
         assert!(
             logs.contains("otp sent") || t.outbox.entries().is_empty(),
             "nothing was captured"
@@ -210,12 +210,19 @@ impl CapturedLogs {
     }
 }
 
-/// A challenge's code, known only by its keyed hash.
+/// A challenge's code, known only by its keyed hash: the store saw it
+/// started, whether or not its code was ever texted.
 #[derive(Clone)]
-struct HashedCode {
-    secret: Arc<ServerSecret>,
-    token_hash: String,
-    code_hash: String,
+pub struct HashedCode {
+    pub secret: Arc<ServerSecret>,
+    pub token_hash: String,
+    pub code_hash: String,
+}
+
+impl HashedCode {
+    fn is(&self, word: &str) -> bool {
+        self.secret.code_hash(&self.token_hash, word) == self.code_hash
+    }
 }
 
 /// Every secret the tests created, and where each kind may not show.
@@ -225,7 +232,6 @@ pub struct Secrets {
     /// letters and digits), or anywhere for values with separators.
     values: Vec<(&'static str, String)>,
     known: HashSet<String>,
-    codes_by_hash: Vec<HashedCode>,
     /// Not secret: test numbers and their fixed codes, which clients
     /// configure in plain and the API answers outside production.
     public: HashSet<String>,
@@ -307,21 +313,17 @@ impl Secrets {
         }
     }
 
-    /// A challenge whose code only its keyed hash tells.
-    pub fn hashed_code(&mut self, secret: Arc<ServerSecret>, token_hash: &str, code_hash: &str) {
-        self.codes_by_hash.push(HashedCode {
-            secret,
-            token_hash: token_hash.to_string(),
-            code_hash: code_hash.to_string(),
-        });
-    }
-
-    /// What of these secrets `logs` hold, as "<kind> in: <line>", once per
-    /// kind and line; and any word shaped like a token, whoever made it.
-    pub fn leaks(&self, logs: &str) -> Vec<String> {
-        let mut leaks = vec![];
-        for line in logs.lines() {
-            leaks.extend(self.kinds_in(line).map(|kind| format!("{kind} in: {line}")));
+    /// What of these secrets `text` holds, and of the codes of `hashed`, as
+    /// "<kind> in: <line>", once per kind and line; and any word shaped like
+    /// a token, whoever made it. One pass over the text for all the values,
+    /// one hash per distinct code-shaped word and challenge.
+    pub fn leaks(&self, text: &str, hashed: &[HashedCode]) -> Vec<String> {
+        let mut leaks: Vec<String> = self
+            .found(text, hashed)
+            .into_iter()
+            .map(|(at, kind)| format!("{kind} in: {}", line_at(text, at)))
+            .collect();
+        for line in text.lines() {
             if let Some(token) = token_shaped(line) {
                 leaks.push(format!(
                     "something shaped like a token ({token}) in: {line}"
@@ -332,35 +334,82 @@ impl Secrets {
     }
 
     /// The kinds of secret `text` holds.
-    pub fn kinds_in(&self, text: &str) -> impl Iterator<Item = &'static str> {
-        let mut kinds = std::collections::BTreeSet::new();
-        let words = words(text);
-        let found = |value: &str| {
-            if value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                words.contains(value)
-            } else {
-                text.contains(value)
-            }
-        };
-        for (kind, value) in &self.values {
-            if found(value) {
-                kinds.insert(*kind);
-            }
-        }
-        let codes_shaped = words.iter().filter(|w| {
-            (4..=10).contains(&w.len())
-                && w.bytes()
-                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-                && !self.public.contains(**w)
-        });
-        for word in codes_shaped {
-            let mut hashes = self.codes_by_hash.iter();
-            if hashes.any(|h| h.secret.code_hash(&h.token_hash, word) == h.code_hash) {
-                kinds.insert("the code of a challenge never texted");
-            }
-        }
-        kinds.into_iter()
+    pub fn kinds_in(&self, text: &str) -> Vec<&'static str> {
+        let kinds: std::collections::BTreeSet<_> = self
+            .found(text, &[])
+            .into_iter()
+            .map(|(_, kind)| kind)
+            .collect();
+        kinds.into_iter().collect()
     }
+
+    /// (start of the line, kind) of each secret `text` holds.
+    fn found(
+        &self,
+        text: &str,
+        hashed: &[HashedCode],
+    ) -> std::collections::BTreeSet<(usize, &'static str)> {
+        let mut found = std::collections::BTreeSet::new();
+        let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+        if !self.values.is_empty() {
+            let patterns = self.values.iter().map(|(_, value)| value);
+            let matcher =
+                aho_corasick::AhoCorasick::new(patterns).expect("the secrets as patterns");
+            for m in matcher.find_overlapping_iter(text) {
+                let (kind, value) = &self.values[m.pattern().as_usize()];
+                let bytes = text.as_bytes();
+                let inside_a_word = value.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && (alnum(m.start().checked_sub(1).and_then(|i| bytes.get(i)))
+                        || alnum(bytes.get(m.end())));
+                if !inside_a_word {
+                    found.insert((line_start(text, m.start()), *kind));
+                }
+            }
+        }
+        if !hashed.is_empty() {
+            let mut candidates = std::collections::HashMap::new();
+            for (at, word) in words_at(text) {
+                let code_shaped = (4..=10).contains(&word.len())
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+                    && !self.public.contains(word);
+                if code_shaped {
+                    candidates.entry(word).or_insert(at);
+                }
+            }
+            for (word, at) in candidates {
+                if hashed.iter().any(|h| h.is(word)) {
+                    found.insert((line_start(text, at), "the code of a challenge never texted"));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Each run of ASCII letters and digits of `text`, with where it starts.
+fn words_at(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() && !bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        (start < i).then(|| (start, &text[start..i]))
+    })
+}
+
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+fn line_at(text: &str, start: usize) -> &str {
+    text[start..].lines().next().unwrap_or_default()
 }
 
 /// A phone number as typed, and every spelling of it a log could hold:
@@ -388,13 +437,6 @@ fn phone_spellings(typed: &str) -> Vec<String> {
     spellings
 }
 
-/// The runs of letters and digits of `line`.
-fn words(line: &str) -> HashSet<&str> {
-    line.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
 /// A word shaped like a refresh or challenge token (`<22>.<43>` or
 /// `<43>.<22>` base64url characters), whoever made it.
 fn token_shaped(line: &str) -> Option<&str> {
@@ -419,9 +461,10 @@ pub fn secrets() -> std::sync::MutexGuard<'static, Secrets> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// Panics if `logs` hold any secret the tests created.
-fn assert_clean(logs: &str) {
-    let leaks = secrets().leaks(logs);
+/// Panics if `logs` hold any secret the tests created, or a code of
+/// `hashed`.
+fn assert_clean(logs: &str, hashed: &[HashedCode]) {
+    let leaks = secrets().leaks(logs, hashed);
     assert!(leaks.is_empty(), "DESIGN §5.2: {leaks:#?}");
 }
 
@@ -445,8 +488,11 @@ mod tests {
         s.server_secret("a unit test's server secret, 32 bytes");
         s.access_token("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg");
         s.opaque_token("cmVmcmVzaC1mYW1pbHktaWQx.c2VjcmV0LWhhbGYtb2YtdGhlLXJlZnJlc2gtdG9rZW4");
-        let code_hash = secret().code_hash("token-hash", "735102");
-        s.hashed_code(secret(), "token-hash", &code_hash);
+        let hashed = [HashedCode {
+            secret: secret(),
+            token_hash: "token-hash".into(),
+            code_hash: secret().code_hash("token-hash", "735102"),
+        }];
         let leaking = [
             "code 482913 sent",
             "to +66812345678",
@@ -466,7 +512,7 @@ mod tests {
             "token AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
         ];
         for line in leaking {
-            assert!(!s.leaks(line).is_empty(), "{line}");
+            assert!(!s.leaks(line, &hashed).is_empty(), "{line}");
         }
         for clean in [
             "code sent to +66*****5678 (ref GJENTF)",
@@ -474,7 +520,7 @@ mod tests {
             "card ending 0121",
             "status 200 in 735 ms",
         ] {
-            assert_eq!(s.leaks(clean), Vec::<String>::new(), "{clean}");
+            assert_eq!(s.leaks(clean, &hashed), Vec::<String>::new(), "{clean}");
         }
     }
 

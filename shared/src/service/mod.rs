@@ -17,7 +17,6 @@ use crate::signer::Signer;
 use crate::sms::SmsSender;
 use crate::store::Store;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// Client records are cached this long (DESIGN §9) to keep one store read
@@ -39,9 +38,9 @@ pub struct App {
     pub secret: ServerSecret,
     pub config: Config,
     clients: Mutex<HashMap<String, (ClientRecord, Millis)>>,
-    /// How long sends take lately (moving average, µs): a decoy waits as
+    /// How long sends take lately: a request that sends nothing waits as
     /// long, so timing does not tell registered numbers apart.
-    send_micros: AtomicU64,
+    send_times: request::SendTimes,
     /// Per shared counter and window, how many requests this instance has
     /// counted on it (and the window's end): which shard is next.
     shard_sequences: Mutex<HashMap<String, (u64, Millis)>>,
@@ -161,7 +160,7 @@ impl App {
             secret,
             config,
             clients: Mutex::default(),
-            send_micros: AtomicU64::new(0),
+            send_times: request::SendTimes::default(),
             shard_sequences: Mutex::default(),
         }
     }

@@ -17,7 +17,6 @@ use crate::domain::user::UserRequirement;
 use crate::sms::SmsMessage;
 use crate::store::StartOutcome;
 use futures_util::future::join_all;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Shard sequences kept before old windows' are dropped.
@@ -207,7 +206,7 @@ impl App {
         };
         let started = Instant::now();
         let delivered = self.sms.send(&message).await;
-        self.record_send_time(started.elapsed());
+        self.send_times.record(started.elapsed());
         if delivered.is_err() {
             tracing::warn!(client_id = %client.client_id, phone = %phone, "sms refused");
             self.store
@@ -219,23 +218,10 @@ impl App {
         Ok(sent)
     }
 
-    fn record_send_time(&self, took: Duration) {
-        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        // A lost update under concurrency only nudges the average.
-        let old = self.send_micros.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            sample
-        } else {
-            old - old / 8 + sample / 8
-        };
-        self.send_micros.store(new, Ordering::Relaxed);
-    }
-
     /// Answers a request that sends nothing as a sent one, after as long as
     /// sends take lately, so timing does not tell the two apart.
     async fn as_if_sent(&self, sent: OtpSent) -> Result<OtpSent, Error> {
-        let typical_send = self.send_micros.load(Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_micros(typical_send)).await;
+        tokio::time::sleep(self.send_times.typical()).await;
         Ok(sent)
     }
 
@@ -360,5 +346,39 @@ impl<'a> BesideOutcome<'a> {
             }));
         }
         spent(true).map(|_| Refused::SmsCeiling)
+    }
+}
+
+/// How long the last sends took: a request that sends nothing waits as long
+/// as a send typically takes. The median of the recent ones, so that one
+/// slow send (a cold connection, a retry) does not make those requests
+/// stand out for a while.
+#[derive(Default)]
+pub(super) struct SendTimes(std::sync::Mutex<std::collections::VecDeque<Duration>>);
+
+impl SendTimes {
+    const KEPT: usize = 16;
+
+    fn record(&self, took: Duration) {
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(took);
+    }
+
+    fn typical(&self) -> Duration {
+        let mut recent: Vec<Duration> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        recent.sort();
+        recent
+            .get(recent.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or_default()
     }
 }
