@@ -6,168 +6,41 @@
 //! through what the user can do next. README "Failures and what the user
 //! sees" lists the outcomes.
 
+use otp_integration_tests::dialects::{DIALECTS, Dialect, ID_CARD};
 use otp_integration_tests::faults::{Fault, LosingSms};
-use otp_integration_tests::{
-    Answer, CLIENT_ID, CLIENT_SECRET, SENDER_ID, START_MS, TestApp, api_event, call, json_event,
-    memory_store, request_of, test_settings,
-};
+use otp_integration_tests::{Answer, START_MS, TestApp, memory_store};
 use otp_shared::clock::ManualClock;
-use otp_shared::http::Function;
 use otp_shared::sms::Outbox;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 
 const PHONE: &str = "0812345678";
-const ID_CARD: &str = "1234567890121";
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Dialect {
-    Native,
-    OneId,
-    ThaiBulkSmsV1,
-    ThaiBulkSmsV2,
-    Esms,
-}
-
-const DIALECTS: [Dialect; 5] = [
-    Dialect::Native,
-    Dialect::OneId,
-    Dialect::ThaiBulkSmsV1,
-    Dialect::ThaiBulkSmsV2,
-    Dialect::Esms,
-];
-
-fn percent_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn esms_event(name: &str, params: &[(&str, &str)]) -> Value {
-    let mut event = api_event(name, None, None);
-    let query: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encoded(v)))
-        .collect();
-    event["rawQueryString"] = json!(query.join("&"));
-    event
-        .as_object_mut()
-        .unwrap()
-        .remove("queryStringParameters");
-    event
-}
-
-impl Dialect {
-    /// A request for a code to `PHONE` (a registered user, for One ID).
-    async fn request(self, t: &TestApp) -> Answer {
-        let tbs = json!({"key": CLIENT_ID, "secret": CLIENT_SECRET, "msisdn": PHONE});
-        let event = match self {
-            Dialect::Native => json_event(
-                "request-otp",
-                &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": PHONE}),
-            ),
-            Dialect::OneId => json_event(
-                "oneid-request",
-                &json!({
-                    "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                    "mobile_no": PHONE, "id_card_num": ID_CARD, "sms_sender": SENDER_ID,
-                }),
-            ),
-            Dialect::ThaiBulkSmsV1 => json_event("thaibulksms-v1-request", &tbs),
-            Dialect::ThaiBulkSmsV2 => json_event("thaibulksms-request", &tbs),
-            Dialect::Esms => esms_event(
-                "esms-gencode-get",
-                &[
-                    ("Phone", PHONE),
-                    ("ApiKey", CLIENT_ID),
-                    ("SecretKey", CLIENT_SECRET),
-                    ("Brandname", SENDER_ID),
-                    ("Type", "2"),
-                    ("message", &test_settings().templates["en"]),
-                ],
-            ),
-        };
-        t.call_event(Function::RequestOtp, event).await
-    }
-
-    /// Confirms `code` for the challenge `sent` names.
-    async fn confirm(self, t: &TestApp, sent: &Value, code: &str) -> Answer {
-        let data = &sent["data"];
-        let tbs = |token: &Value| json!({"key": CLIENT_ID, "secret": CLIENT_SECRET, "token": token, "pin": code});
-        let event = match self {
-            Dialect::Native => json_event(
-                "confirm-otp",
-                &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": data["token"], "otp": code}),
-            ),
-            Dialect::OneId => json_event(
-                "oneid-confirm",
-                &json!({
-                    "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                    "mobile_no": PHONE, "ref_code": data["ref_code"], "otp": code,
-                }),
-            ),
-            Dialect::ThaiBulkSmsV1 => json_event("thaibulksms-v1-verify", &tbs(&data["token"])),
-            Dialect::ThaiBulkSmsV2 => json_event("thaibulksms-verify", &tbs(&sent["token"])),
-            Dialect::Esms => {
-                let params = [
-                    ("ApiKey", CLIENT_ID),
-                    ("SecretKey", CLIENT_SECRET),
-                    ("Phone", PHONE),
-                    ("Code", code),
-                ];
-                let answer = call(
-                    &t.app,
-                    Function::ConfirmOtp,
-                    request_of(esms_event("esms-check-get", &params)),
-                )
-                .await;
-                // eSMS's CHECKCODE answer names the phone it was given.
-                t.assert_tells_nothing(&answer, Some(PHONE));
-                return answer;
-            }
-        };
-        t.call_event(Function::ConfirmOtp, event).await
-    }
-
-    fn succeeded(self, answer: &Answer) -> bool {
-        answer.status == 200
-            && match self {
-                Dialect::Native | Dialect::OneId => answer.body["result"] == "Success",
-                Dialect::ThaiBulkSmsV1 => answer.body["data"]["status"] == "success",
-                Dialect::ThaiBulkSmsV2 => answer.body["status"] == "success",
-                Dialect::Esms => answer.body["CodeResult"] == "100",
-            }
-    }
-
-    /// The route's own answer to an internal fault: a 5xx with an opaque id
-    /// (One ID's format has none), nothing internal.
-    fn assert_internal_fault(self, answer: &Answer) {
-        assert!(
-            !answer.body.to_string().contains("injected"),
-            "{self:?}: internal detail leaked: {answer:?}"
-        );
-        let id = match self {
-            Dialect::Native => {
-                assert_eq!(answer.error(), "internal_error", "{answer:?}");
-                answer.body["errorId"].as_str()
-            }
-            Dialect::OneId => {
-                assert_eq!(answer.body["errorMessage"], "Internal Server Error");
-                Some("")
-            }
-            Dialect::ThaiBulkSmsV1 => answer.body["error"]["error_id"].as_str(),
-            Dialect::ThaiBulkSmsV2 => answer.body["error_id"].as_str(),
-            Dialect::Esms => {
-                assert_eq!(answer.body["CodeResult"], "500", "{answer:?}");
-                answer.body["ErrorId"].as_str()
-            }
-        };
-        assert_eq!(answer.status, 500, "{self:?}: {answer:?}");
-        assert!(id.is_some(), "{self:?}: no error id in {answer:?}");
-    }
+/// The route's own answer to an internal fault: a 5xx with an opaque id
+/// (One ID's format has none), nothing internal.
+fn assert_internal_fault(dialect: Dialect, answer: &Answer) {
+    assert!(
+        !answer.body.to_string().contains("injected"),
+        "{dialect:?}: internal detail leaked: {answer:?}"
+    );
+    let id = match dialect {
+        Dialect::Native => {
+            assert_eq!(answer.error(), "internal_error", "{answer:?}");
+            answer.body["errorId"].as_str()
+        }
+        Dialect::OneId => {
+            assert_eq!(answer.body["errorMessage"], "Internal Server Error");
+            Some("")
+        }
+        Dialect::ThaiBulkSmsV1 => answer.body["error"]["error_id"].as_str(),
+        Dialect::ThaiBulkSmsV2 => answer.body["error_id"].as_str(),
+        Dialect::Esms => {
+            assert_eq!(answer.body["CodeResult"], "500", "{answer:?}");
+            answer.body["ErrorId"].as_str()
+        }
+    };
+    assert_eq!(answer.status, 500, "{dialect:?}: {answer:?}");
+    assert!(id.is_some(), "{dialect:?}: no error id in {answer:?}");
 }
 
 /// Faults strike above the store, whichever it is: the in-memory store, with
@@ -191,22 +64,24 @@ async fn request_faults_before_and_after_each_store_call_fail_closed_in_every_di
                 let case = format!("{dialect:?}, {operation} {fault:?}");
                 let t = app().await;
                 t.faults.fail_at(operation, fault);
-                dialect.assert_internal_fault(&dialect.request(&t).await);
+                assert_internal_fault(dialect, &dialect.request(&t, PHONE).await);
                 t.faults.heal();
                 assert!(t.outbox.entries().is_empty(), "{case}: sent");
 
                 let nothing_written = operation == "client"
                     || (operation, fault) == ("start_challenge", Fault::Before);
-                let at_once = dialect.request(&t).await;
+                let at_once = dialect.request(&t, PHONE).await;
                 assert_eq!(
                     dialect.succeeded(&at_once),
                     nothing_written,
                     "{case}: {at_once:?}"
                 );
                 t.clock.advance_secs(61);
-                let sent = dialect.request(&t).await;
+                let sent = dialect.request(&t, PHONE).await;
                 assert!(dialect.succeeded(&sent), "{case}: {sent:?}");
-                let confirmed = dialect.confirm(&t, &sent.body, &t.last_sms().code).await;
+                let confirmed = dialect
+                    .confirm_code(&t, &sent.body, PHONE, &t.last_sms().code)
+                    .await;
                 assert!(dialect.succeeded(&confirmed), "{case}: {confirmed:?}");
             }
         }
@@ -226,22 +101,22 @@ async fn confirm_faults_before_and_after_each_store_call_fail_closed_in_every_di
             for fault in [Fault::Before, Fault::After] {
                 let case = format!("{dialect:?}, {operation} {fault:?}");
                 let t = app().await;
-                let sent = dialect.request(&t).await;
+                let sent = dialect.request(&t, PHONE).await;
                 assert!(dialect.succeeded(&sent), "{case}: {sent:?}");
                 let code = t.last_sms().code;
                 t.faults.fail_at(operation, fault);
-                let failed = dialect.confirm(&t, &sent.body, &code).await;
+                let failed = dialect.confirm_code(&t, &sent.body, PHONE, &code).await;
                 match (dialect, operation) {
                     (Dialect::OneId, "consume") => assert_eq!(
                         (failed.status, failed.body["errorMessage"].as_str()),
                         (400, Some("generate refresh token unsuccessful")),
                         "{case}"
                     ),
-                    _ => dialect.assert_internal_fault(&failed),
+                    _ => assert_internal_fault(dialect, &failed),
                 }
                 t.faults.heal();
                 let spent = (operation, fault) == ("consume", Fault::After);
-                let again = dialect.confirm(&t, &sent.body, &code).await;
+                let again = dialect.confirm_code(&t, &sent.body, PHONE, &code).await;
                 assert_eq!(dialect.succeeded(&again), !spent, "{case}: {again:?}");
             }
         }
@@ -260,7 +135,7 @@ async fn an_sms_whose_answer_was_lost_fails_closed_in_every_dialect() {
         });
         let t = TestApp::over(Arc::new(memory_store()), Some(sms)).await;
         t.register(PHONE, ID_CARD, "acc-1", "user.1").await;
-        let answer = dialect.request(&t).await;
+        let answer = dialect.request(&t, PHONE).await;
         let expected = match dialect {
             Dialect::Native => (503, answer.error() == "sms_failed"),
             Dialect::OneId => (
@@ -285,10 +160,12 @@ async fn an_sms_whose_answer_was_lost_fails_closed_in_every_dialect() {
         // The token or ref the failure answer would have carried: none, so
         // eSMS (by phone) is the one dialect that can even try the code.
         if dialect == Dialect::Esms {
-            let tried = dialect.confirm(&t, &Value::Null, &delivered.code).await;
+            let tried = dialect
+                .confirm_code(&t, &Value::Null, PHONE, &delivered.code)
+                .await;
             assert!(!dialect.succeeded(&tried), "the code is dead: {tried:?}");
         }
-        let at_once = dialect.request(&t).await;
+        let at_once = dialect.request(&t, PHONE).await;
         assert!(
             !dialect.succeeded(&at_once),
             "{dialect:?}: the cooldown holds"

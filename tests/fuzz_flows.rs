@@ -8,31 +8,13 @@
 //! trimmed and in upper case, is the one texted. Prints how many cases
 //! reached sending and confirming; `make fuzz` runs many more cases.
 
-use otp_integration_tests::{
-    Answer, CLIENT_ID, CLIENT_SECRET, SENDER_ID, TestApp, api_event, call, request_of,
-    test_settings,
-};
+use otp_integration_tests::dialects::{Dialect, Encoding, ID_CARD};
+use otp_integration_tests::{TestApp, call, request_of};
 use otp_shared::http::Function;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Dialect {
-    Native,
-    OneId,
-    ThaiBulkSmsV1,
-    ThaiBulkSmsV2,
-    Esms,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Encoding {
-    Json,
-    Form,
-    Query,
-}
 
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -76,52 +58,6 @@ fn spelling(index: usize) -> String {
     spellings[index % spellings.len()].clone()
 }
 
-/// The dialect's valid code request: (name, value) in the dialect's order.
-fn valid_request(dialect: Dialect, phone: &str) -> Vec<(String, Value)> {
-    let fields: Vec<(&str, &str)> = match dialect {
-        Dialect::Native => vec![
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("mobile_no", phone),
-        ],
-        Dialect::OneId => vec![
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("mobile_no", phone),
-            ("id_card_num", "1234567890121"),
-            ("sms_sender", SENDER_ID),
-        ],
-        Dialect::ThaiBulkSmsV1 | Dialect::ThaiBulkSmsV2 => vec![
-            ("key", CLIENT_ID),
-            ("secret", CLIENT_SECRET),
-            ("msisdn", phone),
-        ],
-        Dialect::Esms => vec![
-            ("Phone", phone),
-            ("ApiKey", CLIENT_ID),
-            ("SecretKey", CLIENT_SECRET),
-            ("Brandname", SENDER_ID),
-            ("Type", "2"),
-        ],
-    };
-    let mut fields: Vec<(String, Value)> = fields
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    if dialect == Dialect::Esms {
-        fields.push(("message".into(), json!(test_settings().templates["en"])));
-    }
-    fields
-}
-
-fn phone_field(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Native | Dialect::OneId => "mobile_no",
-        Dialect::ThaiBulkSmsV1 | Dialect::ThaiBulkSmsV2 => "msisdn",
-        Dialect::Esms => "Phone",
-    }
-}
-
 fn mutate(fields: &mut Vec<(String, Value)>, mutation: &Mutation, dialect: Dialect) {
     let at = |i: usize, fields: &Vec<(String, Value)>| i % fields.len();
     match mutation {
@@ -149,76 +85,17 @@ fn mutate(fields: &mut Vec<(String, Value)>, mutation: &Mutation, dialect: Diale
         }
         Mutation::UnknownField => fields.push(("nickname".into(), json!("x"))),
         Mutation::PhoneSpelling(i) => {
-            let name = phone_field(dialect);
+            let name = dialect.phone_field();
             if let Some(field) = fields.iter_mut().find(|(k, _)| k == name) {
                 field.1 = json!(spelling(*i));
             }
         }
         Mutation::BrokenPhone(text) => {
-            let name = phone_field(dialect);
+            let name = dialect.phone_field();
             if let Some(field) = fields.iter_mut().find(|(k, _)| k == name) {
                 field.1 = json!(text);
             }
         }
-    }
-}
-
-fn percent_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn form(fields: &[(String, Value)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            format!("{}={}", percent_encoded(k), percent_encoded(&text))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The API Gateway event carrying `fields` to `event` in `encoding` (eSMS:
-/// always its query string).
-fn event(event: &str, fields: &[(String, Value)], encoding: Encoding, esms: bool) -> Value {
-    if esms || encoding == Encoding::Query {
-        let mut e = api_event(event, Some(""), None);
-        e["rawQueryString"] = json!(form(fields));
-        let object = e.as_object_mut().unwrap();
-        object.remove("queryStringParameters");
-        object.remove("body");
-        return e;
-    }
-    match encoding {
-        Encoding::Json => {
-            // A name given twice stays twice, as a client could send it.
-            let members: Vec<String> = fields
-                .iter()
-                .map(|(k, v)| format!("{}:{v}", json!(k)))
-                .collect();
-            let body = format!("{{{}}}", members.join(","));
-            api_event(event, Some(&body), Some("application/json"))
-        }
-        _ => api_event(
-            event,
-            Some(&form(fields)),
-            Some("application/x-www-form-urlencoded"),
-        ),
-    }
-}
-
-fn request_event(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Native => "request-otp",
-        Dialect::OneId => "oneid-request",
-        Dialect::ThaiBulkSmsV1 => "thaibulksms-v1-request",
-        Dialect::ThaiBulkSmsV2 => "thaibulksms-request",
-        Dialect::Esms => "esms-gencode-get",
     }
 }
 
@@ -241,46 +118,6 @@ fn mutate_code(code: &str, mutation: &CodeMutation) -> String {
             .collect(),
         CodeMutation::Other(text) => text.clone(),
     }
-}
-
-/// Confirms `otp` for the challenge the answer `sent` names, in `dialect`.
-async fn confirm(t: &TestApp, dialect: Dialect, sent: &Value, otp: &str) -> Answer {
-    let data = &sent["data"];
-    let (name, fields) = match dialect {
-        Dialect::Native => (
-            "confirm-otp",
-            json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": data["token"], "otp": otp}),
-        ),
-        Dialect::OneId => (
-            "oneid-confirm",
-            json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": format!("0{PHONE_DIGITS}"), "ref_code": data["ref_code"], "otp": otp}),
-        ),
-        Dialect::ThaiBulkSmsV1 => (
-            "thaibulksms-v1-verify",
-            json!({"key": CLIENT_ID, "secret": CLIENT_SECRET, "token": data["token"], "pin": otp}),
-        ),
-        Dialect::ThaiBulkSmsV2 => (
-            "thaibulksms-verify",
-            json!({"key": CLIENT_ID, "secret": CLIENT_SECRET, "token": sent["token"], "pin": otp}),
-        ),
-        Dialect::Esms => (
-            "esms-check-get",
-            json!({"ApiKey": CLIENT_ID, "SecretKey": CLIENT_SECRET, "Phone": format!("0{PHONE_DIGITS}"), "Code": otp}),
-        ),
-    };
-    let fields: Vec<(String, Value)> = fields.as_object().unwrap().clone().into_iter().collect();
-    let e = event(name, &fields, Encoding::Json, dialect == Dialect::Esms);
-    call(&t.app, Function::ConfirmOtp, request_of(e)).await
-}
-
-fn succeeded(dialect: Dialect, answer: &Answer) -> bool {
-    answer.status == 200
-        && match dialect {
-            Dialect::Native | Dialect::OneId => answer.body["result"] == "Success",
-            Dialect::ThaiBulkSmsV1 => answer.body["data"]["status"] == "success",
-            Dialect::ThaiBulkSmsV2 => answer.body["status"] == "success",
-            Dialect::Esms => answer.body["CodeResult"] == "100",
-        }
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -337,9 +174,9 @@ async fn run_case(
     codes: &[CodeMutation],
 ) -> Result<(), TestCaseError> {
     let t = TestApp::memory().await;
-    t.register(&format!("0{PHONE_DIGITS}"), "1234567890121", "acc", "user")
-        .await;
-    let mut fields = valid_request(dialect, &format!("0{PHONE_DIGITS}"));
+    let phone = format!("0{PHONE_DIGITS}");
+    t.register(&phone, ID_CARD, "acc", "user").await;
+    let mut fields = dialect.code_request(&phone);
     for m in mutations {
         mutate(&mut fields, m, dialect);
     }
@@ -349,31 +186,28 @@ async fn run_case(
         (Dialect::OneId, Encoding::Query) => Encoding::Form,
         _ => encoding,
     };
-    let e = event(
-        request_event(dialect),
-        &fields,
-        encoding,
-        dialect == Dialect::Esms,
-    );
+    let e = dialect.event(dialect.request_event(), &fields, encoding);
     CASES.fetch_add(1, Ordering::Relaxed);
     let sent = call(&t.app, Function::RequestOtp, request_of(e)).await;
     prop_assert!(sent.status < 500, "{dialect:?}: {sent:?}");
     let Some(sms) = t.outbox.entries().pop() else {
         prop_assert!(
-            !succeeded(dialect, &sent),
+            !dialect.succeeded(&sent),
             "answered as sent, nothing sent: {sent:?}"
         );
         return Ok(());
     };
     prop_assert!(
-        succeeded(dialect, &sent),
+        dialect.succeeded(&sent),
         "sent, answered otherwise: {sent:?}"
     );
     SENT.fetch_add(1, Ordering::Relaxed);
     let mut spent = false;
     for mutation in codes {
         let otp = mutate_code(&sms.code, mutation);
-        let answer = confirm(&t, dialect, &sent.body, &otp).await;
+        let fields = dialect.confirm(&sent.body, &phone, &otp);
+        let e = dialect.event(dialect.confirm_event(), &fields, Encoding::Json);
+        let answer = call(&t.app, Function::ConfirmOtp, request_of(e)).await;
         prop_assert!(answer.status < 500, "{dialect:?}: {answer:?}");
         let right = otp.trim().to_ascii_uppercase() == sms.code;
         let well_formed = (4..=10).contains(&otp.trim().len())
@@ -384,7 +218,7 @@ async fn run_case(
         // At most three tries: within the five attempts a challenge allows.
         let expected = right && !spent;
         prop_assert_eq!(
-            succeeded(dialect, &answer),
+            dialect.succeeded(&answer),
             expected,
             "{:?}: code {:?} for {:?}: {:?}",
             dialect,

@@ -5,6 +5,7 @@
 pub mod calls;
 pub mod conflicts;
 pub mod delay;
+pub mod dialects;
 pub mod faults;
 pub mod load;
 pub mod logs;
@@ -104,6 +105,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// Where the process's logs stood when this app was made.
     log_mark: usize,
+    /// Where the log checker's secrets stood then.
+    pub secrets_mark: u64,
 }
 
 /// DESIGN §5.2: no test using an app may end with a secret in the logs.
@@ -111,7 +114,11 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             self.remember_sent_secrets();
-            logs::assert_no_secrets_since(self.log_mark, &self.faults.hashed_codes());
+            logs::assert_no_secrets_since(
+                self.log_mark,
+                self.secrets_mark,
+                &self.faults.hashed_codes(),
+            );
         }
     }
 }
@@ -175,6 +182,7 @@ impl TestApp {
         config: Config,
     ) -> Self {
         let log_mark = logs::process_log_mark();
+        let secrets_mark = logs::secrets().mark();
         {
             let mut secrets = logs::secrets();
             secrets.server_secret(std::str::from_utf8(SERVER_SECRET).unwrap());
@@ -215,6 +223,7 @@ impl TestApp {
             clock,
             faults,
             log_mark,
+            secrets_mark,
         }
     }
 

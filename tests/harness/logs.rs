@@ -143,20 +143,21 @@ pub fn process_logs_since(mark: usize) -> String {
     String::from_utf8_lossy(&process_logs().lock().unwrap()[mark..]).into_owned()
 }
 
-/// What the whole process logged since `mark` holds no secret the tests
-/// created. Tests running alongside are in there too, which is fine: no log
-/// line may hold any secret.
-pub fn assert_no_secrets_since(mark: usize, hashed: &[HashedCode]) {
-    assert_clean(&process_logs_since(mark), hashed);
+/// What the whole process logged since `mark` holds none of the secrets
+/// given since `secrets_mark`, nor a code of `hashed`. Tests running
+/// alongside are in there too, which is fine: no log line may hold any
+/// secret.
+pub fn assert_no_secrets_since(mark: usize, secrets_mark: u64, hashed: &[HashedCode]) {
+    assert_clean(&process_logs_since(mark), hashed, secrets_mark);
 }
 
 /// Checks the process's logs of its lifetime when dropped: for tests that
 /// make no `TestApp`.
-pub struct LogCheck(usize);
+pub struct LogCheck(usize, u64);
 
 impl LogCheck {
     pub fn new() -> Self {
-        Self(process_log_mark())
+        Self(process_log_mark(), secrets().mark())
     }
 }
 
@@ -169,7 +170,7 @@ impl Default for LogCheck {
 impl Drop for LogCheck {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            assert_no_secrets_since(self.0, &[]);
+            assert_no_secrets_since(self.0, self.1, &[]);
         }
     }
 }
@@ -202,7 +203,7 @@ impl CapturedLogs {
     pub fn assert_no_secrets(&self, t: &crate::TestApp) {
         let logs = self.text();
         t.remember_sent_secrets();
-        assert_clean(&logs, &t.faults.hashed_codes());
+        assert_clean(&logs, &t.faults.hashed_codes(), t.secrets_mark);
         assert!(
             logs.contains("otp sent") || t.outbox.entries().is_empty(),
             "nothing was captured"
@@ -228,10 +229,16 @@ impl HashedCode {
 /// Every secret the tests created, and where each kind may not show.
 #[derive(Default)]
 pub struct Secrets {
-    /// (kind, value): found as a word of its own (not inside a longer run of
-    /// letters and digits), or anywhere for values with separators.
-    values: Vec<(&'static str, String)>,
-    known: HashSet<String>,
+    /// (kind, value, when it was last given): found as a word of its own
+    /// (not inside a longer run of letters and digits), or anywhere for
+    /// values with separators.
+    values: Vec<(&'static str, String, u64)>,
+    /// Where each value is in `values`.
+    known: std::collections::HashMap<String, usize>,
+    /// How many values were given so far: a check looks for those given
+    /// since its test began (a test's logs can hold only what it touched),
+    /// which keeps long fuzz runs linear.
+    given: u64,
     /// Not secret: test numbers and their fixed codes, which clients
     /// configure in plain and the API answers outside production.
     public: HashSet<String>,
@@ -240,10 +247,22 @@ pub struct Secrets {
 impl Secrets {
     fn add(&mut self, kind: &'static str, value: &str) {
         let value = value.trim();
-        if value.len() >= 4 && !self.public.contains(value) && self.known.insert(value.to_string())
-        {
-            self.values.push((kind, value.to_string()));
+        if value.len() < 4 || self.public.contains(value) {
+            return;
         }
+        self.given += 1;
+        match self.known.get(value) {
+            Some(&index) => self.values[index].2 = self.given,
+            None => {
+                self.known.insert(value.to_string(), self.values.len());
+                self.values.push((kind, value.to_string(), self.given));
+            }
+        }
+    }
+
+    /// Where a test begins: its checks look at what was given from here on.
+    pub fn mark(&self) -> u64 {
+        self.given + 1
     }
 
     /// A test number and its fixed code (DESIGN §5.11): not secrets.
@@ -252,7 +271,13 @@ impl Secrets {
         self.public.extend(spellings.iter().cloned());
         self.public.insert(code.to_string());
         self.values
-            .retain(|(_, value)| !spellings.contains(value) && value != code);
+            .retain(|(_, value, _)| !spellings.contains(value) && value != code);
+        self.known = self
+            .values
+            .iter()
+            .enumerate()
+            .map(|(index, (_, value, _))| (value.clone(), index))
+            .collect();
     }
 
     pub fn code(&mut self, code: &str) {
@@ -317,9 +342,9 @@ impl Secrets {
     /// "<kind> in: <line>", once per kind and line; and any word shaped like
     /// a token, whoever made it. One pass over the text for all the values,
     /// one hash per distinct code-shaped word and challenge.
-    pub fn leaks(&self, text: &str, hashed: &[HashedCode]) -> Vec<String> {
+    pub fn leaks(&self, text: &str, hashed: &[HashedCode], since: u64) -> Vec<String> {
         let mut leaks: Vec<String> = self
-            .found(text, hashed)
+            .found(text, hashed, since)
             .into_iter()
             .map(|(at, kind)| format!("{kind} in: {}", line_at(text, at)))
             .collect();
@@ -336,7 +361,7 @@ impl Secrets {
     /// The kinds of secret `text` holds.
     pub fn kinds_in(&self, text: &str) -> Vec<&'static str> {
         let kinds: std::collections::BTreeSet<_> = self
-            .found(text, &[])
+            .found(text, &[], 0)
             .into_iter()
             .map(|(_, kind)| kind)
             .collect();
@@ -348,15 +373,17 @@ impl Secrets {
         &self,
         text: &str,
         hashed: &[HashedCode],
+        since: u64,
     ) -> std::collections::BTreeSet<(usize, &'static str)> {
         let mut found = std::collections::BTreeSet::new();
         let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
-        if !self.values.is_empty() {
-            let patterns = self.values.iter().map(|(_, value)| value);
+        let values: Vec<_> = self.values.iter().filter(|v| v.2 >= since).collect();
+        if !values.is_empty() {
+            let patterns = values.iter().map(|(_, value, _)| value);
             let matcher =
                 aho_corasick::AhoCorasick::new(patterns).expect("the secrets as patterns");
             for m in matcher.find_overlapping_iter(text) {
-                let (kind, value) = &self.values[m.pattern().as_usize()];
+                let (kind, value, _) = values[m.pattern().as_usize()];
                 let bytes = text.as_bytes();
                 let inside_a_word = value.bytes().all(|b| b.is_ascii_alphanumeric())
                     && (alnum(m.start().checked_sub(1).and_then(|i| bytes.get(i)))
@@ -463,8 +490,8 @@ pub fn secrets() -> std::sync::MutexGuard<'static, Secrets> {
 
 /// Panics if `logs` hold any secret the tests created, or a code of
 /// `hashed`.
-fn assert_clean(logs: &str, hashed: &[HashedCode]) {
-    let leaks = secrets().leaks(logs, hashed);
+fn assert_clean(logs: &str, hashed: &[HashedCode], since: u64) {
+    let leaks = secrets().leaks(logs, hashed, since);
     assert!(leaks.is_empty(), "DESIGN §5.2: {leaks:#?}");
 }
 
@@ -512,7 +539,7 @@ mod tests {
             "token AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
         ];
         for line in leaking {
-            assert!(!s.leaks(line, &hashed).is_empty(), "{line}");
+            assert!(!s.leaks(line, &hashed, 0).is_empty(), "{line}");
         }
         for clean in [
             "code sent to +66*****5678 (ref GJENTF)",
@@ -520,7 +547,7 @@ mod tests {
             "card ending 0121",
             "status 200 in 735 ms",
         ] {
-            assert_eq!(s.leaks(clean, &hashed), Vec::<String>::new(), "{clean}");
+            assert_eq!(s.leaks(clean, &hashed, 0), Vec::<String>::new(), "{clean}");
         }
     }
 
