@@ -18,12 +18,11 @@ guards against and requires each to be caught.
 Usage: python tests/iam_from_calls.py <calls dir> [template]  (exit 1 on any failure)
 """
 
-import copy
 import json
 import pathlib
 import sys
 
-from cfnlint.decode import decode
+from template_checks import proven_failures, read_template
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = ["RequestOtpFunction", "ConfirmOtpFunction", "IssueTokenFunction"]
@@ -193,21 +192,14 @@ def main():
         print(f"{sys.argv[1]}: no recorded AWS calls: the tests did not record them")
         return 1
     path = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "template.yaml")
-    template, matches = decode(str(path))
-    if matches or template is None:
-        print(f"{path}: cannot be read: {matches}")
+    template = read_template(path)
+    breakages = [lambda subject, b=b: b(*subject) for b in BREAKAGES]
+    for wrapped, breakage in zip(breakages, BREAKAGES):
+        wrapped.__name__ = breakage.__name__
+    failures = template and proven_failures(
+        path.name, (template, calls), breakages, lambda subject: check(*subject))
+    if failures is None:
         return 1
-    for breakage in BREAKAGES:
-        broken, broken_calls = copy.deepcopy(template), set(calls)
-        try:
-            breakage(broken, broken_calls)
-        except (KeyError, IndexError):
-            print(f"{path.name}: cannot apply the breakage {breakage.__name__}")
-            return 1
-        if not check(broken, broken_calls):
-            print(f"{path.name}: the breakage {breakage.__name__} went unnoticed")
-            return 1
-    failures = check(template, calls)
     for failure in failures:
         print(f"{path.name}: {failure}")
     if failures:

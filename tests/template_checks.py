@@ -266,23 +266,37 @@ BREAKAGES = [
 ]
 
 
-def main():
-    path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "template.yaml")
-    template, matches = decode(str(path))
-    if matches or template is None:
-        print(f"{path}: cannot be read: {matches}")
-        return 1
-    for breakage in BREAKAGES:
-        broken = copy.deepcopy(template)
+def proven_failures(name, subject, breakages, check):
+    """The failures `check` finds in `subject`, after proving it catches each
+    of `breakages` (each breaks a copy of `subject` in place); None, with a
+    line printed, when a breakage cannot be applied or goes unnoticed."""
+    for breakage in breakages:
+        broken = copy.deepcopy(subject)
         try:
             breakage(broken)
         except (KeyError, IndexError, StopIteration):
-            print(f"{path.name}: cannot apply the breakage {breakage.__name__}")
-            return 1
+            print(f"{name}: cannot apply the breakage {breakage.__name__}")
+            return None
         if not check(broken):
-            print(f"{path.name}: the breakage {breakage.__name__} went unnoticed")
-            return 1
-    failures = check(template)
+            print(f"{name}: the breakage {breakage.__name__} went unnoticed")
+            return None
+    return check(subject)
+
+
+def read_template(path):
+    template, matches = decode(str(path))
+    if matches or template is None:
+        print(f"{path}: cannot be read: {matches}")
+        return None
+    return template
+
+
+def main():
+    path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "template.yaml")
+    template = read_template(path)
+    failures = template and proven_failures(path.name, template, BREAKAGES, check)
+    if failures is None:
+        return 1
     for failure in failures:
         print(f"{path.name}: {failure}")
     if failures:
