@@ -88,6 +88,8 @@ enum ClientCommand {
         /// Only users in the directory may log in.
         #[arg(long)]
         registered_users_only: bool,
+        #[command(flatten)]
+        autofill: Autofill,
     },
     /// Lists clients: id, state, brand and sender ids (never secrets).
     List,
@@ -103,6 +105,14 @@ enum ClientCommand {
         #[arg(long = "sender-id")]
         sender_id: String,
     },
+    /// Sets the lines that let phones fill the code in by themselves (set a
+    /// value to "" to remove it). Every template must still fit one SMS.
+    SetAutofill {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        autofill: Autofill,
+    },
     /// Sets a client's message template for a locale.
     SetTemplate {
         #[arg(long)]
@@ -113,6 +123,32 @@ enum ClientCommand {
         #[arg(long)]
         text: String,
     },
+}
+
+/// The autofill lines every SMS of a client ends with.
+#[derive(clap::Args)]
+struct Autofill {
+    /// WebOTP and iOS: the host whose pages may read the code, e.g.
+    /// login.example.com; adds the last line `@<host> #<code>`.
+    #[arg(long)]
+    webotp_domain: Option<String>,
+    /// Android SMS Retriever: the app's 11-character hash, on a line of its
+    /// own.
+    #[arg(long)]
+    android_app_hash: Option<String>,
+}
+
+impl Autofill {
+    /// Sets what was given; an empty value removes the line.
+    fn apply(self, settings: &mut ClientSettings) {
+        let given = |value: Option<String>, current: &mut Option<String>| {
+            if let Some(value) = value {
+                *current = (!value.is_empty()).then_some(value);
+            }
+        };
+        given(self.webotp_domain, &mut settings.webotp_domain);
+        given(self.android_app_hash, &mut settings.android_app_hash);
+    }
 }
 
 #[derive(Subcommand)]
@@ -225,9 +261,10 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
             allowed_calling_codes,
             no_tokens,
             registered_users_only,
+            autofill,
         } => {
             let defaults = ClientSettings::default();
-            let settings = ClientSettings {
+            let mut settings = ClientSettings {
                 brand,
                 sender_ids,
                 templates: if pairs.is_empty() {
@@ -249,6 +286,7 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
                 require_registered_users: registered_users_only,
                 ..defaults
             };
+            autofill.apply(&mut settings);
             settings.validate()?;
             let well_formed = (1..=64).contains(&id.len())
                 && id
@@ -305,6 +343,10 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
                 }
             })
             .await
+        }
+        ClientCommand::SetAutofill { id, autofill } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| autofill.apply(s)).await
         }
         ClientCommand::SetTemplate { id, locale, text } => {
             let client = load_client(store, &id).await?;

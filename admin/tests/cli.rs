@@ -51,6 +51,7 @@ fn every_command_has_help() {
         vec!["client", "disable", "--help"],
         vec!["client", "add-sender", "--help"],
         vec!["client", "set-template", "--help"],
+        vec!["client", "set-autofill", "--help"],
         vec!["users", "--help"],
         vec!["users", "import", "--help"],
         vec!["test-number", "--help"],
@@ -380,4 +381,95 @@ fn signing_key_commands_name_a_missing_alias() {
 fn a_failing_aws_call_tells_the_operator_its_error_code() {
     let err = stderr(&admin("otp-no-such-table", &["client", "list"]));
     assert!(err.contains("ResourceNotFoundException"), "{err}");
+}
+
+/// DESIGN §7: autofill lines are set at creation or later, and a template
+/// that would no longer fit one SMS with them is refused when registered.
+#[tokio::test]
+async fn autofill_lines_are_set_and_over_long_templates_refused() {
+    let (client, table) = fresh_table().await;
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "create",
+            "--id",
+            "app",
+            "--code-length",
+            "6",
+            "--webotp-domain",
+            "login.example.com",
+            "--template",
+            "en={BRAND}: your code is {OTP}",
+        ],
+    ));
+    let store = DynamoStore::new(client, table.clone());
+    let settings = store.client("app").await.unwrap().unwrap().settings;
+    assert_eq!(settings.webotp_domain.as_deref(), Some("login.example.com"));
+    assert_eq!(settings.android_app_hash, None);
+
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "set-autofill",
+            "--id",
+            "app",
+            "--android-app-hash",
+            "FA+9qCX9VSu",
+        ],
+    ));
+    let settings = store.client("app").await.unwrap().unwrap().settings;
+    assert_eq!(settings.android_app_hash.as_deref(), Some("FA+9qCX9VSu"));
+    assert_eq!(settings.webotp_domain.as_deref(), Some("login.example.com"));
+
+    let thai = format!("th={} {{OTP}}", "ก".repeat(60));
+    let refused = stderr(&admin(
+        &table,
+        &[
+            "client",
+            "set-template",
+            "--id",
+            "app",
+            "--locale",
+            "th",
+            "--text",
+            &thai[3..],
+        ],
+    ));
+    assert!(
+        refused.contains("template th with its autofill lines"),
+        "{refused}"
+    );
+    let bad = stderr(&admin(
+        &table,
+        &[
+            "client",
+            "set-autofill",
+            "--id",
+            "app",
+            "--webotp-domain",
+            "https://x.com",
+        ],
+    ));
+    assert!(bad.contains("webotp_domain"), "{bad}");
+
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "set-autofill",
+            "--id",
+            "app",
+            "--webotp-domain",
+            "",
+            "--android-app-hash",
+            "",
+        ],
+    ));
+    let settings = store.client("app").await.unwrap().unwrap().settings;
+    assert_eq!(
+        (settings.webotp_domain, settings.android_app_hash),
+        (None, None)
+    );
 }

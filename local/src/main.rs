@@ -1,6 +1,10 @@
 //! `make run`: the whole API as one local process on 127.0.0.1, with an
 //! in-memory store, an in-process signing key, and an outbox that prints each
-//! SMS. Requests go to the same handlers the Lambda functions run.
+//! SMS. Requests go to the same handlers the Lambda functions run. Besides
+//! the demo client, `OTP_LOCAL_CLIENTS` names a file of client definitions
+//! to load (see `clients`).
+
+mod clients;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -135,6 +139,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             id_card_hash: Some(secret.id_card_hash(&card)),
         })
         .await?;
+    let local_clients = match std::env::var_os("OTP_LOCAL_CLIENTS") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("OTP_LOCAL_CLIENTS {}: {e}", path.to_string_lossy()))?;
+            clients::parse(&text, &secret).map_err(|reason| {
+                format!("OTP_LOCAL_CLIENTS {}: {reason}", path.to_string_lossy())
+            })?
+        }
+        None => vec![],
+    };
+    for client in &local_clients {
+        store.put_client(&client.record).await?;
+        for user in &client.users {
+            store.put_user(user).await?;
+        }
+    }
     let issuer = format!("http://127.0.0.1:{port}");
     let app = App::new(
         store,
@@ -155,6 +175,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("demo client_id:     {client_id}");
     println!("demo client_secret: {client_secret}");
     println!("demo user (One ID):  mobile_no {DEMO_USER_MOBILE}, id_card_num {DEMO_USER_ID_CARD}");
+    for client in &local_clients {
+        println!(
+            "client from OTP_LOCAL_CLIENTS: {} ({} directory users)",
+            client.record.client_id,
+            client.users.len()
+        );
+    }
     println!("sent SMS are printed here and listed at {issuer}/_local/outbox");
     loop {
         let (stream, peer) = listener.accept().await?;

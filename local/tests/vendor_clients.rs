@@ -47,7 +47,7 @@ fn rejected(status: u16, status_text: &str, message: &str) -> Value {
 
 #[test]
 fn thaibulksms_vendor_client_works_in_v1_and_v2_by_its_base_url_alone() {
-    let mut server = LocalServer::start();
+    let mut server = LocalServer::start(&[]);
     assert!(server.banner.contains(&server.base), "{}", server.banner);
     let report = run_client(
         "thaibulksms.js",

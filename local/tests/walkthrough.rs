@@ -15,7 +15,7 @@ fn post_json(url: &str, body: &Value) -> (u16, Value) {
 
 #[test]
 fn readme_walkthrough_yields_tokens_that_verify_against_jwks() {
-    let mut server = LocalServer::start();
+    let mut server = LocalServer::start(&[]);
     let base = server.base.clone();
     let banner = &server.banner;
     assert!(banner.contains(&base), "{banner}");

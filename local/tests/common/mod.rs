@@ -16,8 +16,8 @@ pub struct LocalServer {
 
 impl LocalServer {
     /// Starts the server with the demo client `demo` / `demo-secret` and
-    /// waits for its banner.
-    pub fn start() -> Self {
+    /// the environment variables `env`, and waits for its banner.
+    pub fn start(env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,6 +27,7 @@ impl LocalServer {
             .env("PORT", port.to_string())
             .env("OTP_DEMO_CLIENT_ID", "demo")
             .env("OTP_DEMO_CLIENT_SECRET", "demo-secret")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("the local server starts");

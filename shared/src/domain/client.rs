@@ -1,8 +1,9 @@
 //! Clients: the apps allowed to use the service, and their settings (DESIGN §7).
 
-use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH, REF_CODE_LENGTH};
 use super::keys::{constant_time_eq, sha256};
 use super::phone::PhoneNumber;
+use super::sms_text::measure;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -87,6 +88,13 @@ pub struct ClientSettings {
     pub test_numbers: BTreeMap<String, String>,
     /// Wrong codes per phone per day (at most 20).
     pub failed_confirms_per_phone_per_day: u32,
+    /// The origin whose pages may read the code by themselves (WebOTP, and
+    /// iOS's security-code autofill): every SMS then ends with the line
+    /// `@<webotp_domain> #<code>`.
+    pub webotp_domain: Option<String>,
+    /// The Android app that reads the code by itself (SMS Retriever API):
+    /// its 11-character hash, on a line of its own in every SMS.
+    pub android_app_hash: Option<String>,
 }
 
 impl Default for ClientSettings {
@@ -118,8 +126,36 @@ impl Default for ClientSettings {
             sms_ceiling_per_hour: 1000,
             test_numbers: BTreeMap::new(),
             failed_confirms_per_phone_per_day: 20,
+            webotp_domain: None,
+            android_app_hash: None,
         }
     }
+}
+
+/// A DNS host name of two labels or more, in lower case.
+fn is_host_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An Android SMS Retriever app hash: 11 characters of base64's alphabet.
+fn is_app_hash(hash: &str) -> bool {
+    hash.len() == 11
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// An SNS sender id: 1 to 11 letters, digits or hyphens, at least one
@@ -202,6 +238,11 @@ impl ClientSettings {
             if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length) {
                 return Err(OverrideError::OutOfBounds("code length must be 4 to 10"));
             }
+            if self.autofill_overflow(length).is_some() {
+                return Err(OverrideError::OutOfBounds(
+                    "code length: the SMS must fit one message with its autofill lines",
+                ));
+            }
             settings.code_length = Some(length);
         }
         if let Some(charset) = overrides.code_charset {
@@ -282,6 +323,22 @@ impl ClientSettings {
                 "sender id {id:?} must be 1 to 11 letters, digits or -, with a letter"
             ));
         }
+        if let Some(domain) = self.webotp_domain.as_deref().filter(|d| !is_host_name(d)) {
+            return Err(format!(
+                "webotp_domain {domain:?} must be a host name such as login.example.com"
+            ));
+        }
+        if let Some(hash) = self.android_app_hash.as_deref().filter(|h| !is_app_hash(h)) {
+            return Err(format!(
+                "android_app_hash {hash:?} must be the app's 11-character hash (A-Z, a-z, 0-9, + or /)"
+            ));
+        }
+        // Checked with the longest code the client can be asked for when it
+        // sets no length of its own.
+        if let Some(overflow) = self.autofill_overflow(self.code_length.unwrap_or(MAX_CODE_LENGTH))
+        {
+            return Err(overflow);
+        }
         let is_calling_code =
             |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
         if !is_calling_code(&self.default_calling_code)
@@ -306,18 +363,57 @@ impl ClientSettings {
         }
     }
 
-    /// The SMS text for `locale` (falling back to the default locale).
+    /// The SMS text for `locale` (falling back to the default locale), with
+    /// the autofill lines last.
     pub fn render_message(&self, locale: Option<&str>, code: &str, ref_code: &str) -> String {
         let template = locale
             .and_then(|l| self.templates.get(l))
             .or_else(|| self.templates.get(&self.default_locale))
             .map(String::as_str)
             .unwrap_or("{OTP}");
-        template
+        let minutes = (self.lifetime_secs() / 60).to_string();
+        self.render(template, code, ref_code, &minutes)
+    }
+
+    fn render(&self, template: &str, code: &str, ref_code: &str, minutes: &str) -> String {
+        let mut text = template
             .replace("{BRAND}", &self.brand)
             .replace("{REF}", ref_code)
-            .replace("{MINUTES}", &(self.lifetime_secs() / 60).to_string())
-            .replace("{OTP}", code)
+            .replace("{MINUTES}", minutes)
+            .replace("{OTP}", code);
+        // The Android app's hash on a line of its own; the WebOTP line last,
+        // as the WebOTP specification requires.
+        if let Some(hash) = &self.android_app_hash {
+            text.push_str(&format!("\n{hash}"));
+        }
+        if let Some(domain) = &self.webotp_domain {
+            text.push_str(&format!("\n@{domain} #{code}"));
+        }
+        text
+    }
+
+    /// With autofill lines, every message must be one SMS (the Android SMS
+    /// Retriever reads 140 bytes; a split message loses the WebOTP line's
+    /// place at the end). Why a template, rendered with the longest values
+    /// its placeholders take and a code of `code_length`, would not fit.
+    fn autofill_overflow(&self, code_length: u8) -> Option<String> {
+        if self.webotp_domain.is_none() && self.android_app_hash.is_none() {
+            return None;
+        }
+        let code = "8".repeat(code_length.into());
+        let ref_code = "W".repeat(REF_CODE_LENGTH);
+        let minutes = (self.lifetime_secs.unwrap_or(MAX_LIFETIME_SECS) / 60).to_string();
+        self.templates.iter().find_map(|(locale, template)| {
+            let text = self.render(template, &code, &ref_code, &minutes);
+            let (encoding, units) = measure(&text);
+            (units > encoding.segment()).then(|| {
+                format!(
+                    "template {locale} with its autofill lines takes {units} of the {} characters \
+                     of one {encoding:?} SMS (with a {code_length}-character code): shorten it",
+                    encoding.segment()
+                )
+            })
+        })
     }
 }
 
@@ -496,5 +592,104 @@ mod tests {
         assert_eq!(settings.sender_id(None), Ok(Some("Acme")));
         assert_eq!(settings.sender_id(Some("AcmeBank")), Ok(Some("AcmeBank")));
         assert_eq!(settings.sender_id(Some("Evil")), Err(SenderNotRegistered));
+    }
+
+    fn autofill(webotp: Option<&str>, hash: Option<&str>) -> ClientSettings {
+        ClientSettings {
+            brand: "Shop".into(),
+            templates: BTreeMap::from([("en".into(), "{BRAND}: code {OTP} (ref {REF})".into())]),
+            code_length: Some(6),
+            webotp_domain: webotp.map(str::to_string),
+            android_app_hash: hash.map(str::to_string),
+            ..ClientSettings::default()
+        }
+    }
+
+    #[test]
+    fn autofill_lines_end_every_message_in_their_exact_formats() {
+        let both = autofill(Some("login.example.com"), Some("FA+9qCX9VSu"));
+        assert_eq!(both.validate(), Ok(()));
+        let text = both.render_message(None, "482913", "GJENTF");
+        assert_eq!(
+            text,
+            "Shop: code 482913 (ref GJENTF)\nFA+9qCX9VSu\n@login.example.com #482913"
+        );
+        // WebOTP: the very last line, `@`, the domain, one space, `#`, the
+        // code, nothing after it.
+        assert_eq!(text.lines().last(), Some("@login.example.com #482913"));
+        assert!(!text.ends_with('\n'));
+        let webotp_only = autofill(Some("login.example.com"), None);
+        assert_eq!(
+            webotp_only.render_message(None, "482913", "GJENTF"),
+            "Shop: code 482913 (ref GJENTF)\n@login.example.com #482913"
+        );
+        let hash_only = autofill(None, Some("FA+9qCX9VSu"));
+        let text = hash_only.render_message(None, "482913", "GJENTF");
+        assert_eq!(
+            text.lines().last(),
+            Some("FA+9qCX9VSu"),
+            "a line of its own"
+        );
+        let neither = autofill(None, None);
+        assert_eq!(
+            neither.render_message(None, "482913", "GJENTF"),
+            "Shop: code 482913 (ref GJENTF)"
+        );
+    }
+
+    #[test]
+    fn autofill_settings_are_checked() {
+        for domain in [
+            "localhost",
+            "Login.example.com",
+            "-a.example.com",
+            "a..com",
+            "https://a.com",
+            "a.com/path",
+            "10.0.0.1",
+            "a_b.com",
+        ] {
+            assert!(autofill(Some(domain), None).validate().is_err(), "{domain}");
+        }
+        for hash in ["FA+9qCX9VS", "FA+9qCX9VSuu", "FA-9qCX9VSu", "FA+9qCX9VS="] {
+            assert!(autofill(None, Some(hash)).validate().is_err(), "{hash}");
+        }
+    }
+
+    /// Thai needs UCS-2: 70 characters a segment. `a.co`'s WebOTP line
+    /// takes 14 of them with a 6-digit code, the text `<k Thai> <code>` k + 7.
+    #[test]
+    fn a_thai_template_must_fit_one_ucs2_segment_with_its_autofill_line() {
+        let thai = |k: usize| ClientSettings {
+            templates: BTreeMap::from([("th".into(), format!("{} {{OTP}}", "ก".repeat(k)))]),
+            default_locale: "th".into(),
+            code_length: Some(6),
+            webotp_domain: Some("a.co".into()),
+            ..ClientSettings::default()
+        };
+        assert_eq!(thai(49).validate(), Ok(()), "70 characters: one segment");
+        let refused = thai(50).validate().unwrap_err();
+        assert!(refused.contains("71 of the 70"), "{refused}");
+        let text = thai(49).render_message(None, "123456", "GJENTF");
+        assert_eq!(
+            measure(&text),
+            (crate::domain::sms_text::Encoding::Ucs2, 70)
+        );
+        // Without a length of its own, the longest code (10) is assumed.
+        let unset = ClientSettings {
+            code_length: None,
+            ..thai(49)
+        };
+        assert!(unset.validate().unwrap_err().contains("10-character code"));
+        // A request may not ask for a longer code than fits.
+        assert_eq!(
+            thai(49).with_overrides(&Overrides {
+                code_length: Some(7),
+                ..Overrides::default()
+            }),
+            Err(OverrideError::OutOfBounds(
+                "code length: the SMS must fit one message with its autofill lines"
+            ))
+        );
     }
 }

@@ -9,4 +9,5 @@ pub mod keys;
 pub mod limits;
 pub mod phone;
 pub mod refresh;
+pub mod sms_text;
 pub mod user;

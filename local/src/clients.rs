@@ -1,0 +1,185 @@
+//! Client definitions for local mode from a JSON file (`OTP_LOCAL_CLIENTS`):
+//! an array of objects, each a client's `client_id`, `client_secret`, its
+//! settings under the names the README's per-client settings use, and
+//! optionally the directory `users` it serves. A file that does not hold
+//! exactly that is refused, naming the client, the field and the reason.
+
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::keys::ServerSecret;
+use otp_shared::domain::phone::PhoneNumber;
+use otp_shared::domain::user::{ThaiIdCard, User};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A user of the directory, as the file gives it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    mobile_no: String,
+    id_card_num: Option<String>,
+    username: Option<String>,
+    account_id: Option<String>,
+}
+
+/// A client and its directory users, ready for the store.
+pub struct LocalClient {
+    pub record: ClientRecord,
+    pub users: Vec<User>,
+}
+
+/// Reads the definitions in `text`; `secret` keys the users' numbers and ID
+/// cards as the service does.
+pub fn parse(text: &str, secret: &ServerSecret) -> Result<Vec<LocalClient>, String> {
+    let entries: Vec<Value> = serde_json::from_str(text)
+        .map_err(|e| format!("not a JSON array of client objects: {e}"))?;
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let id = entry["client_id"].as_str().unwrap_or("?").to_string();
+            client(entry, secret).map_err(|reason| format!("client {index} ({id}): {reason}"))
+        })
+        .collect()
+}
+
+fn text_field(object: &mut serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
+    match object.remove(name) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text),
+        Some(_) => Err(format!("{name} must be a non-empty string")),
+        None => Err(format!("{name} is missing")),
+    }
+}
+
+fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
+    let Value::Object(mut object) = entry else {
+        return Err("must be a JSON object".into());
+    };
+    let client_id = text_field(&mut object, "client_id")?;
+    let well_formed = client_id.len() <= 64
+        && client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err("client_id must be 1 to 64 letters, digits, - or _".into());
+    }
+    let client_secret = text_field(&mut object, "client_secret")?;
+    if client_secret.len() < 16 {
+        return Err("client_secret must be at least 16 characters".into());
+    }
+    let users = match object.remove("users") {
+        None => vec![],
+        Some(users) => Vec::<UserEntry>::deserialize(users).map_err(|e| format!("users: {e}"))?,
+    };
+    // What is left is the settings; an unknown name is refused by name.
+    let settings = ClientSettings::deserialize(Value::Object(object)).map_err(|e| e.to_string())?;
+    settings.validate()?;
+    let users = users
+        .into_iter()
+        .enumerate()
+        .map(|(n, user)| {
+            directory_user(user, &settings, secret).map_err(|e| format!("users[{n}].{e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(LocalClient {
+        record: ClientRecord::new(&client_id, &client_secret, settings),
+        users,
+    })
+}
+
+fn directory_user(
+    entry: UserEntry,
+    settings: &ClientSettings,
+    secret: &ServerSecret,
+) -> Result<User, String> {
+    let phone = PhoneNumber::parse(&entry.mobile_no, &settings.default_calling_code)
+        .map_err(|_| "mobile_no: not a phone number".to_string())?;
+    let id_card_hash = match &entry.id_card_num {
+        Some(raw) => Some(secret.id_card_hash(
+            &ThaiIdCard::parse(raw).ok_or("id_card_num: not 13 digits with a valid check digit")?,
+        )),
+        None => None,
+    };
+    let phone_key = secret.phone_key(&phone);
+    let account_id = entry
+        .account_id
+        .unwrap_or_else(|| secret.account_id(&phone_key));
+    Ok(User {
+        username: entry.username.unwrap_or_else(|| account_id.clone()),
+        account_id,
+        phone_key,
+        id_card_hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> ServerSecret {
+        ServerSecret::new(b"the local server's secret, 32 bytes long").unwrap()
+    }
+
+    fn refused(text: &str) -> String {
+        match parse(text, &secret()) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(reason) => reason,
+        }
+    }
+
+    #[test]
+    fn the_example_file_defines_its_clients() {
+        let text = include_str!("../clients.example.json");
+        let clients = parse(text, &secret()).expect("the example file is valid");
+        assert!(!clients.is_empty());
+        let shop = &clients[0];
+        assert!(shop.record.settings.webotp_domain.is_some());
+        assert!(shop.record.settings.android_app_hash.is_some());
+        assert!(!shop.users.is_empty());
+    }
+
+    #[test]
+    fn a_bad_file_names_the_client_the_field_and_the_reason() {
+        assert!(refused("{}").starts_with("not a JSON array"));
+        let base = r#""client_id": "shop", "client_secret": "a-local-secret-0123""#;
+        let cases = [
+            (
+                r#"[{"client_secret": "a-local-secret-0123"}]"#,
+                "client 0 (?): client_id is missing",
+            ),
+            (
+                r#"[{"client_id": "shop", "client_secret": "short"}]"#,
+                "client 0 (shop): client_secret must be at least 16",
+            ),
+            (
+                &format!(r#"[{{{base}, "brnad": "Shop"}}]"#),
+                "client 0 (shop): unknown field `brnad`",
+            ),
+            (
+                &format!(r#"[{{{base}, "max_attempts": 9}}]"#),
+                "client 0 (shop): max_attempts must be 1 to 5",
+            ),
+            (
+                &format!(r#"[{{{base}, "webotp_domain": "https://x"}}]"#),
+                "client 0 (shop): webotp_domain",
+            ),
+            (
+                &format!(r#"[{{{base}, "users": [{{"mobile_no": "12"}}]}}]"#),
+                "client 0 (shop): users[0].mobile_no: not a phone number",
+            ),
+            (
+                &format!(
+                    r#"[{{{base}, "users": [{{"mobile_no": "0812345678", "id_card_num": "1"}}]}}]"#
+                ),
+                "client 0 (shop): users[0].id_card_num",
+            ),
+            (
+                &format!(r#"[{{{base}, "users": [{{"mobile": "0812345678"}}]}}]"#),
+                "client 0 (shop): users: unknown field `mobile`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let reason = refused(text);
+            assert!(reason.starts_with(expected), "{reason:?} for {text}");
+        }
+    }
+}
