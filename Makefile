@@ -16,8 +16,10 @@ package:
 bench:
 	scripts/bench.sh
 
-# Longer runs of every fuzz target (request parsers and every route's handler).
+# Longer runs of every fuzz target (request parsers and every route's
+# handler), and of Schemathesis against the API document.
 fuzz:
 	PROPTEST_CASES=50000 cargo test --locked -p otp-shared fuzz_
 	PROPTEST_CASES=50000 cargo test --locked --test fuzz
 	PROPTEST_CASES=50000 cargo test --locked --test fuzz_flows -- --nocapture
+	API_CHECK_EXAMPLES=1000 scripts/api_check.sh

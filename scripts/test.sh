@@ -26,8 +26,9 @@ echo "cfn-lint and sam validate --lint: template.yaml clean; tests/templates/bro
 .venv/bin/python tests/template_checks.py
 
 say "unit, handler and integration tests"
-# The harness records every AWS call the functions make here, for the IAM check.
-export OTP_AWS_CALLS="$logs/aws-calls"
+# The harness records every AWS call the functions make, for the IAM check,
+# and every request the handlers answer, for the API document's check.
+export OTP_AWS_CALLS="$logs/aws-calls" OTP_API_ANSWERS="$logs/api-answers"
 cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log"
 # One total for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' \
@@ -35,3 +36,9 @@ awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d pa
 
 say "least privilege from behaviour: each function's policy against the AWS calls it made"
 .venv/bin/python tests/iam_from_calls.py "$OTP_AWS_CALLS"
+
+say "the API document against every answer the tests got"
+.venv/bin/python tests/openapi_from_answers.py "$OTP_API_ANSWERS"
+
+say "the API document against the running server, with Schemathesis"
+scripts/api_check.sh

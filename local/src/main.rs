@@ -1,12 +1,13 @@
 //! `make run`: the whole API as one local process on 127.0.0.1, with an
 //! in-memory store, an in-process signing key, and an outbox that prints each
-//! SMS. Requests go to the same handlers the Lambda functions run. Besides
+//! SMS. Requests go to the same handlers the Lambda functions run; it also
+//! serves the API's description at `GET /openapi.json`. Besides
 //! the demo client, `OTP_LOCAL_CLIENTS` names a file of client definitions
 //! to load (see `clients`).
 
 mod clients;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -32,7 +33,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Bodies are read up to this; the handlers refuse anything over 16 KiB in
+/// the route's own format, so a body cut here is refused just the same.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The API's description (OpenAPI 3.1), served at `GET /openapi.json`.
+const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// A directory entry to try the One ID routes with.
 const DEMO_USER_MOBILE: &str = "+66812345678";
@@ -56,6 +62,15 @@ fn demo_settings() -> ClientSettings {
     }
 }
 
+fn json(bytes: Vec<u8>) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(bytes)));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() =
@@ -69,23 +84,22 @@ async fn serve(
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    if parts.method == hyper::Method::GET && parts.uri.path() == "/_local/outbox" {
-        let json = serde_json::to_vec(&local.outbox.entries()).unwrap_or_default();
-        let mut response = hyper::Response::new(Full::new(Bytes::from(json)));
-        response.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("application/json"),
-        );
-        return response;
+    if parts.method == hyper::Method::GET {
+        match parts.uri.path() {
+            "/_local/outbox" => {
+                return json(serde_json::to_vec(&local.outbox.entries()).unwrap_or_default());
+            }
+            "/openapi.json" => return json(OPENAPI.as_bytes().to_vec()),
+            _ => {}
+        }
     }
-    let Ok(collected) = Limited::new(body, MAX_BODY_BYTES).collect().await else {
-        return plain(413, "request body too large");
+    let Ok(bytes) = read_capped(body).await else {
+        return plain(400, "the request body could not be read");
     };
-    let bytes = collected.to_bytes();
     let body = if bytes.is_empty() {
         Body::Empty
     } else {
-        Body::Binary(bytes.to_vec())
+        Body::Binary(bytes)
     };
     // What API Gateway would add: the caller's address, for the per-IP limit.
     let mut context = ApiGatewayV2httpRequestContext::default();
@@ -93,6 +107,21 @@ async fn serve(
     let request = lambda_http::Request::from_parts(parts, body)
         .with_request_context(RequestContext::ApiGatewayV2(context));
     into_hyper(handle_any(&local.app, request).await)
+}
+
+/// The body's first `MAX_BODY_BYTES + 1` bytes (enough to be too large).
+async fn read_capped(mut body: Incoming) -> Result<Vec<u8>, hyper::Error> {
+    let mut bytes = Vec::new();
+    while bytes.len() <= MAX_BODY_BYTES {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame?.into_data() {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    bytes.truncate(MAX_BODY_BYTES + 1);
+    Ok(bytes)
 }
 
 fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {

@@ -215,3 +215,72 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// One error of every kind, for tests that hold each dialect's wording of
+/// every error to the API document.
+#[cfg(test)]
+pub(crate) fn every_kind() -> Vec<Error> {
+    let incident = || Incident { id: "ID".into() };
+    let every = vec![
+        Error::InvalidRequest("x is required"),
+        Error::InvalidMobile,
+        Error::MobileNotAllowed,
+        Error::InvalidIdCard,
+        Error::UserNotFound,
+        Error::IdCardMismatch,
+        Error::SenderNotRegistered,
+        Error::TemplateNotRegistered,
+        Error::InvalidClient,
+        Error::Cooldown {
+            retry_after_secs: 1,
+        },
+        Error::RateLimited {
+            retry_after_secs: 1,
+        },
+        Error::SmsFailed,
+        Error::Busy {
+            retry_after_secs: 1,
+        },
+        Error::OtpInvalid,
+        Error::OtpExpired,
+        Error::OtpAttemptsExceeded,
+        Error::InvalidGrant,
+        Error::UnsupportedGrantType,
+        Error::UnsupportedTokenType,
+        Error::RouteNotFound,
+        Error::MethodNotAllowed,
+        Error::Internal(incident()),
+        Error::SigningFailed(incident()),
+        Error::RefreshTokenFailed(incident()),
+    ];
+    // A new kind of error fails to compile here until it is listed above.
+    for error in &every {
+        match error {
+            Error::InvalidRequest(_)
+            | Error::InvalidMobile
+            | Error::MobileNotAllowed
+            | Error::InvalidIdCard
+            | Error::UserNotFound
+            | Error::IdCardMismatch
+            | Error::SenderNotRegistered
+            | Error::TemplateNotRegistered
+            | Error::InvalidClient
+            | Error::Cooldown { .. }
+            | Error::RateLimited { .. }
+            | Error::SmsFailed
+            | Error::Busy { .. }
+            | Error::OtpInvalid
+            | Error::OtpExpired
+            | Error::OtpAttemptsExceeded
+            | Error::InvalidGrant
+            | Error::UnsupportedGrantType
+            | Error::UnsupportedTokenType
+            | Error::RouteNotFound
+            | Error::MethodNotAllowed
+            | Error::Internal(_)
+            | Error::SigningFailed(_)
+            | Error::RefreshTokenFailed(_) => {}
+        }
+    }
+    every
+}

@@ -96,18 +96,8 @@ impl HttpConnector for RecordingConnector {
 /// Where this process appends its calls, if recording is on.
 fn sink() -> Option<&'static Mutex<std::fs::File>> {
     static SINK: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
-    SINK.get_or_init(|| {
-        let dir = std::env::var_os("OTP_AWS_CALLS")?;
-        std::fs::create_dir_all(&dir).expect("the calls directory");
-        let path = std::path::Path::new(&dir).join(format!("{}.jsonl", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .expect("the calls file");
-        Some(Mutex::new(file))
-    })
-    .as_ref()
+    SINK.get_or_init(|| crate::process_jsonl("OTP_AWS_CALLS"))
+        .as_ref()
 }
 
 /// The service a request is signed for (`dynamodb`, `kms`, `sns`,

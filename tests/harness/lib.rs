@@ -2,6 +2,7 @@
 //! HTTP API (payload v2) events from `events/`, the engines `make test`
 //! starts, and JWT verification the way a relying party does it.
 
+pub mod answers;
 pub mod calls;
 pub mod conflicts;
 pub mod delay;
@@ -399,9 +400,11 @@ pub fn api_get(name: &str, query: &str) -> Request {
 
 pub async fn call(app: &App, function: Function, request: Request) -> Answer {
     remember_secrets_of(&request);
+    let asked = answers::Asked::of(&request);
     let response = calls::as_function(function, handle(app, function, request))
         .await
         .unwrap_or_else(|never| match never {});
+    asked.record(&response);
     let (parts, body) = response.into_parts();
     let body = match body {
         Body::Text(t) => serde_json::from_str(&t).expect("every answer is JSON"),
@@ -414,6 +417,21 @@ pub async fn call(app: &App, function: Function, request: Request) -> Answer {
         headers: parts.headers,
         body,
     }
+}
+
+/// This process's own file of JSON lines in the directory the environment
+/// variable `var` names, for the checks `make test` runs after the tests; none
+/// when the variable is not set.
+fn process_jsonl(var: &str) -> Option<Mutex<std::fs::File>> {
+    let dir = std::env::var_os(var)?;
+    std::fs::create_dir_all(&dir).expect("the recording directory");
+    let path = std::path::Path::new(&dir).join(format!("{}.jsonl", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("the recording file");
+    Some(Mutex::new(file))
 }
 
 /// Tells the log checker the phone numbers, ID cards and client secrets a

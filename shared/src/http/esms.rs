@@ -62,7 +62,7 @@ fn code_result(error: &Error) -> (&'static str, &'static str) {
 /// A failure. CHECKCODE failures name the phone as eSMS does
 /// (`"<Phone>, Content: Code Invalid"`, never the code) and the code's state
 /// in `Content`.
-fn failure(error: &Error, checked_phone: Option<&str>) -> Response<Body> {
+pub(super) fn failure(error: &Error, checked_phone: Option<&str>) -> Response<Body> {
     let (code, message) = code_result(error);
     let mut body = json!({
         "CodeResult": code,
@@ -91,7 +91,7 @@ fn failure(error: &Error, checked_phone: Option<&str>) -> Response<Body> {
 
 /// The query string, with names in lower case.
 fn parameters(request: &Request) -> Result<Fields, Error> {
-    query_fields(request)?.with_names_in_lower_case()
+    Ok(query_fields(request)?.with_names_in_lower_case())
 }
 
 /// `name` is the parameter's lower-case name.

@@ -176,8 +176,25 @@ async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Re
         Ok(Route::Revoke) => oauth::revoke(app, &request).await,
         Ok(Route::Jwks) => oauth::jwks(app).await,
         Ok(Route::Discovery) => oauth::discovery(app, &request),
+        Err(e @ Error::MethodNotAllowed) => {
+            let mut response = native::failure(&e);
+            let allow = allowed_methods(request.uri().path()).join(", ");
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            response
+        }
         Err(e) => native::failure(&e),
     }
+}
+
+/// The methods `path` answers, for a 405's `Allow` (RFC 9110 §15.5.6).
+fn allowed_methods(path: &str) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| m.as_str())
+        .collect()
 }
 
 /// Bodies larger than this are refused before parsing.
@@ -233,7 +250,7 @@ fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
             "content-type must be application/json"
         }));
     }
-    json_object(bytes).map(Fields)
+    json_object(bytes)
 }
 
 /// The fields of a multipart/form-data body, or `None` for another content
@@ -256,27 +273,23 @@ async fn multipart_fields(request: &Request) -> Option<Result<Fields, Error>> {
             let bytes = bytes::Bytes::copy_from_slice(body_bytes(request)?);
             let body = futures_util::stream::once(async move { Ok::<_, Infallible>(bytes) });
             let mut parts = multer::Multipart::new(body, boundary);
-            let mut map = Map::new();
+            let mut fields = Fields::default();
             while let Some(part) = parts.next_field().await.map_err(|_| malformed())? {
                 let name = part.name().ok_or_else(malformed)?.to_string();
                 let value = part.text().await.map_err(|_| malformed())?;
-                if map.insert(name, Value::String(value)).is_some() {
-                    return Err(Error::InvalidRequest("a field appears more than once"));
-                }
+                fields.insert(name, Value::String(value));
             }
-            Ok(Fields(map))
+            Ok(fields)
         }
         .await,
     )
 }
 
-/// A JSON object whose keys are all distinct. A key given twice is refused:
-/// parsers disagree on which value wins, and that gap is where request
-/// smuggling lives.
-fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
-    struct DistinctKeys;
-    impl<'de> serde::de::Visitor<'de> for DistinctKeys {
-        type Value = Result<Map<String, Value>, Error>;
+/// A JSON object's fields, keys given twice remembered (see [`Fields`]).
+fn json_object(bytes: &[u8]) -> Result<Fields, Error> {
+    struct Object;
+    impl<'de> serde::de::Visitor<'de> for Object {
+        type Value = Fields;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a JSON object")
         }
@@ -284,20 +297,18 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
             self,
             mut access: A,
         ) -> Result<Self::Value, A::Error> {
-            let mut map = Map::new();
+            let mut fields = Fields::default();
             while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                if map.insert(key, value).is_some() {
-                    return Ok(Err(Error::InvalidRequest("a field appears more than once")));
-                }
+                fields.insert(key, value);
             }
-            Ok(Ok(map))
+            Ok(fields)
         }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = serde::Deserializer::deserialize_any(&mut deserializer, DistinctKeys)
+    let parsed = serde::Deserializer::deserialize_any(&mut deserializer, Object)
         .and_then(|object| deserializer.end().map(|()| object));
     match parsed {
-        Ok(object) => object,
+        Ok(object) => Ok(object),
         Err(e) if e.is_data() => Err(Error::InvalidRequest("request body must be a JSON object")),
         Err(_) => Err(Error::InvalidRequest("request body is not valid JSON")),
     }
@@ -308,16 +319,13 @@ fn query_fields(request: &Request) -> Result<Fields, Error> {
     form_fields(request.uri().query().unwrap_or(""))
 }
 
-/// Form-urlencoded text as fields; a field given twice is refused rather
-/// than one of its values picked silently.
+/// Form-urlencoded text as fields, names given twice remembered.
 fn form_fields(text: &str) -> Result<Fields, Error> {
-    let mut map = Map::new();
+    let mut fields = Fields::default();
     for (k, v) in form_urlencoded(text)? {
-        if map.insert(k, Value::String(v)).is_some() {
-            return Err(Error::InvalidRequest("a field appears more than once"));
-        }
+        fields.insert(k, Value::String(v));
     }
-    Ok(Fields(map))
+    Ok(fields)
 }
 
 /// Phone numbers as SMS gateways take them: national (`0812345678`), or
@@ -362,42 +370,72 @@ fn form_urlencoded(text: &str) -> Result<Vec<(String, String)>, Error> {
         .collect()
 }
 
-/// A request's named fields, checked one by one with stable messages.
-struct Fields(Map<String, Value>);
+/// `n`'s digits if it is a whole number that floats hold exactly, else its
+/// JSON text.
+fn number_text(n: &serde_json::Number) -> String {
+    /// 2^53: every whole number up to it is exact in an f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match n.as_f64() {
+        Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() <= EXACT => {
+            format!("{}", f as i64)
+        }
+        _ => n.to_string(),
+    }
+}
+
+/// A request's named fields, checked one by one with stable messages. A
+/// field the route reads may be given only once: parsers disagree on which
+/// copy wins, and that gap is where request smuggling lives. Fields a
+/// dialect ignores may repeat, as they may be anything.
+#[derive(Default)]
+struct Fields {
+    map: Map<String, Value>,
+    repeated: Vec<String>,
+}
 
 impl Fields {
+    fn insert(&mut self, name: String, value: Value) {
+        if self.map.contains_key(&name) {
+            self.repeated.push(name);
+        } else {
+            self.map.insert(name, value);
+        }
+    }
+
     /// Refuses fields outside `known`: a typo should fail loudly, not be
     /// silently ignored.
     fn only(self, known: &[&str]) -> Result<Self, Error> {
-        if self.0.keys().any(|k| !known.contains(&k.as_str())) {
+        if self.map.keys().any(|k| !known.contains(&k.as_str())) {
             return Err(Error::InvalidRequest("request has an unknown field"));
         }
         Ok(self)
     }
 
     fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.map.contains_key(name)
     }
 
     /// Names in lower case, for dialects whose clients spell them either way
-    /// (`Message`, `message`). Two spellings of one name are refused, as a
-    /// field given twice is.
-    fn with_names_in_lower_case(self) -> Result<Self, Error> {
-        let mut map = Map::new();
-        for (name, value) in self.0 {
-            if map.insert(name.to_lowercase(), value).is_some() {
-                return Err(Error::InvalidRequest("a field appears more than once"));
-            }
+    /// (`Message`, `message`). Two spellings of one name count as the name
+    /// given twice.
+    fn with_names_in_lower_case(self) -> Self {
+        let mut fields = Fields {
+            map: Map::new(),
+            repeated: self.repeated.iter().map(|n| n.to_lowercase()).collect(),
+        };
+        for (name, value) in self.map {
+            fields.insert(name.to_lowercase(), value);
         }
-        Ok(Self(map))
+        fields
     }
 
     /// JSON numbers read as their text: gateways' clients send `5` and `"5"`
-    /// alike for numeric parameters.
+    /// alike for numeric parameters. A whole number is its digits however it
+    /// is written (`2714262.0` is `2714262`, as JSON Schema counts it).
     fn with_numbers_as_text(mut self) -> Self {
-        for value in self.0.values_mut() {
+        for value in self.map.values_mut() {
             if let Value::Number(n) = value {
-                *value = Value::String(n.to_string());
+                *value = Value::String(number_text(n));
             }
         }
         self
@@ -408,7 +446,10 @@ impl Fields {
         name: &'static str,
         type_error: &'static str,
     ) -> Result<Option<String>, Error> {
-        match self.0.get(name) {
+        if self.repeated.iter().any(|r| r == name) {
+            return Err(Error::InvalidRequest("a field appears more than once"));
+        }
+        match self.map.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.chars().count() <= MAX_FIELD_CHARS => Ok(Some(s.clone())),
             Some(_) => Err(Error::InvalidRequest(type_error)),
@@ -529,6 +570,115 @@ fn issuer(app: &App, request: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    fn document() -> Value {
+        serde_json::from_str(include_str!("../../../openapi.json")).expect("openapi.json is JSON")
+    }
+
+    /// The values `openapi.json` lists at `pointer` (an `enum`).
+    fn documented(pointer: &str) -> BTreeSet<String> {
+        let values = document().pointer(pointer).cloned();
+        let values = values.unwrap_or_else(|| panic!("openapi.json has no {pointer}"));
+        let values = values.as_array().expect("an enum").iter();
+        values
+            .map(|v| v.as_str().expect("text").to_string())
+            .collect()
+    }
+
+    fn body_of(response: Response<Body>) -> Value {
+        match response.into_body() {
+            Body::Text(text) => serde_json::from_str(&text).expect("JSON"),
+            _ => panic!("a text body"),
+        }
+    }
+
+    #[test]
+    fn the_api_document_describes_exactly_the_routes_served() {
+        let paths = document()["paths"].as_object().cloned().expect("paths");
+        let documented: BTreeSet<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, methods)| {
+                let methods = methods.as_object().expect("methods").keys();
+                methods.map(move |m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(method, path, _)| (method.to_string(), path.to_string()))
+            .collect();
+        assert_eq!(documented, served);
+    }
+
+    /// Every error, in every dialect's words, is one the document lists; the
+    /// recorded answers of the whole suite check the rest of each answer
+    /// (tests/openapi_from_answers.py).
+    #[test]
+    fn every_dialect_words_every_error_as_the_document_lists() {
+        let schemas = "/components/schemas";
+        let native = documented(&format!("{schemas}/NativeFailure/properties/error/enum"));
+        let oauth = documented(&format!("{schemas}/OAuthError/properties/error/enum"));
+        let one_id = documented(&format!(
+            "{schemas}/OneIdFailure/properties/errorMessage/enum"
+        ));
+        let tbs = documented(&format!(
+            "{schemas}/ThaiBulkSmsFault/properties/message/enum"
+        ));
+        let esms = documented(&format!("{schemas}/EsmsAnswer/properties/CodeResult/enum"));
+        let esms_content = documented(&format!("{schemas}/EsmsAnswer/properties/Content/enum"));
+        let text = |body: &Value, pointer: &str| {
+            body.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        for error in crate::error::every_kind() {
+            let said = [
+                (text(&body_of(native::failure(&error)), "/error"), &native),
+                (text(&body_of(oauth::failure(&error)), "/error"), &oauth),
+                (
+                    text(&body_of(oneid::failure(&error)), "/errorMessage"),
+                    &one_id,
+                ),
+                (
+                    text(
+                        &body_of(thaibulksms::failure(Version::V2, &error)),
+                        "/message",
+                    ),
+                    &tbs,
+                ),
+                (
+                    text(
+                        &body_of(thaibulksms::failure(Version::V1, &error)),
+                        "/error/message",
+                    ),
+                    &tbs,
+                ),
+                (
+                    text(
+                        &body_of(esms::failure(&error, Some("0812345678"))),
+                        "/CodeResult",
+                    ),
+                    &esms,
+                ),
+            ];
+            for (words, listed) in said {
+                let words = words.unwrap_or_else(|| panic!("{error:?} answered without its words"));
+                assert!(
+                    listed.contains(&words),
+                    "{error:?} is {words:?}, which openapi.json does not list"
+                );
+            }
+            if let Some(content) = text(
+                &body_of(esms::failure(&error, Some("0812345678"))),
+                "/Content",
+            ) {
+                assert!(
+                    esms_content.contains(&content),
+                    "{error:?}: Content {content:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn routes_belong_to_one_function_each() {
@@ -545,6 +695,7 @@ mod tests {
             Err(Error::RouteNotFound)
         );
         assert_eq!(Route::Jwks.function(), Function::IssueToken);
+        assert_eq!(allowed_methods("/v1/otp/request"), ["POST"]);
     }
 
     #[test]
@@ -569,12 +720,23 @@ mod tests {
     }
 
     #[test]
-    fn json_bodies_must_be_objects_with_distinct_keys() {
-        assert_eq!(json_object(br#"{"a":"1","b":2}"#).unwrap().len(), 2);
-        let refused = |body: &[u8]| json_object(body).unwrap_err();
+    fn json_bodies_must_be_objects_and_fields_read_given_once() {
+        assert_eq!(json_object(br#"{"a":"1","b":2}"#).unwrap().map.len(), 2);
+        let refused = |body: &[u8]| json_object(body).err().unwrap();
+        let twice = json_object(br#"{"a":"1","a":"2","b":"3"}"#).unwrap();
         assert_eq!(
-            refused(br#"{"a":"1","a":"2"}"#),
-            Error::InvalidRequest("a field appears more than once")
+            twice.optional("a", "a must be a string"),
+            Err(Error::InvalidRequest("a field appears more than once"))
+        );
+        assert_eq!(
+            twice.optional("b", "b must be a string"),
+            Ok(Some("3".into()))
+        );
+        let form = form_fields("a=1&b=3&a=2").unwrap();
+        assert!(form.optional("a", "a must be a string").is_err());
+        assert_eq!(
+            form.optional("b", "b must be a string"),
+            Ok(Some("3".into()))
         );
         assert_eq!(
             refused(b"[1]"),
@@ -596,6 +758,18 @@ mod tests {
             refused(b""),
             Error::InvalidRequest("request body is not valid JSON")
         );
+    }
+
+    #[test]
+    fn whole_numbers_read_as_their_digits() {
+        let text = |json: &str| number_text(&serde_json::from_str(json).unwrap());
+        assert_eq!(text("2714262"), "2714262");
+        assert_eq!(text("2714262.0"), "2714262");
+        assert_eq!(text("2.714262e6"), "2714262");
+        assert_eq!(text("-0.0"), "0");
+        assert_eq!(text("1.5"), "1.5");
+        assert_eq!(text("1e300"), "1e+300");
+        assert_eq!(text("18446744073709551615"), "18446744073709551615");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 /// RFC 6749 §5.2 error body; status from [`Error::status`].
-fn failure(error: &Error) -> Response<Body> {
+pub(super) fn failure(error: &Error) -> Response<Body> {
     let code = match error {
         Error::InvalidClient
         | Error::InvalidGrant

@@ -44,7 +44,7 @@ fn success(data: Value) -> Response<Body> {
     json_response(200, &body, false)
 }
 
-fn failure(error: &Error) -> Response<Body> {
+pub(super) fn failure(error: &Error) -> Response<Body> {
     let (status, text) = status_and_text(error);
     let body = json!({"result": "Fail", "data": null, "errorMessage": text, "code": status});
     with_retry_after(json_response(status, &body, false), error)

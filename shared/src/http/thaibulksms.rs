@@ -77,7 +77,7 @@ fn success(version: Version, data: Value) -> Response<Body> {
     json_response(200, &body, false)
 }
 
-fn failure(version: Version, error: &Error) -> Response<Body> {
+pub(super) fn failure(version: Version, error: &Error) -> Response<Body> {
     let (status, message) = status_and_message(error);
     let mut fault = json!({
         "code": status,
