@@ -1,8 +1,9 @@
 """Two checks of this API's own, for what Schemathesis cannot tell from the
-document's statuses alone (README, "The API document"). Both judge a request
-by the document itself (tests/openapi_document.py), not by the mode
-Schemathesis generated it in: values a link carries over from an earlier,
-deliberately malformed request make a "positive" follow-up malformed too.
+document's statuses alone (README, "The API document and clients"). Both
+judge a request by the document itself (tests/openapi_document.py), as it
+went over the wire, not by the mode Schemathesis generated it in: values a
+link carries over from an earlier, deliberately malformed request make a
+"positive" follow-up malformed too.
 
 - A request the document calls well formed is never refused as malformed.
   Schemathesis's `positive_data_acceptance` sees only statuses, and every
