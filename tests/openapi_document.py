@@ -22,6 +22,8 @@ PATH = pathlib.Path(__file__).resolve().parent.parent / "openapi.json"
 class Document:
     def __init__(self, raw=None):
         self.raw = raw if raw is not None else json.loads(PATH.read_text())
+        # One validator per schema of the document, by identity.
+        self._validators = {}
 
     def operation(self, method, path):
         return self.raw["paths"].get(path, {}).get(method.lower())
@@ -36,11 +38,15 @@ class Document:
 
     def errors(self, schema, instance):
         """Every way `instance` breaks `schema`, as text; none when it fits."""
-        # The schema's references point into the document's components.
-        rooted = dict(schema, components=self.raw["components"])
-        validator = jsonschema.Draft202012Validator(
-            rooted, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
+        validator = self._validators.get(id(schema), (None, None))[1]
+        if validator is None:
+            # The schema's references point into the document's components.
+            rooted = dict(schema, components=self.raw["components"])
+            validator = jsonschema.Draft202012Validator(
+                rooted, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
+            # The schema is kept beside it, so that its id is not reused.
+            self._validators[id(schema)] = (schema, validator)
         return [
             f"{'/'.join(map(str, e.absolute_path)) or '(whole)'}: {e.message}"
             for e in validator.iter_errors(instance)

@@ -150,10 +150,12 @@ def main(directory):
         return 1
     raw = json.loads(PATH.read_text())
     seen = collections.Counter()
-    problems = proven_failures("openapi.json", raw, BREAKAGES, lambda broken: check(broken, answers))
+    # The document itself is checked last, as itself (the breakages get
+    # copies): that pass also counts what the tests answered.
+    problems = proven_failures(
+        "openapi.json", raw, BREAKAGES, lambda doc: check(doc, answers, seen if doc is raw else None))
     if problems is None:
         return 1
-    check(raw, answers, seen)
     print(f"{len(answers)} answers of the tests held to openapi.json; per operation and status:")
     for label, count in sorted(seen.items()):
         print(f"  {count:6}  {label}")

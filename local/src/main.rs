@@ -62,8 +62,8 @@ fn demo_settings() -> ClientSettings {
     }
 }
 
-fn json(bytes: Vec<u8>) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(bytes)));
+fn json(bytes: Bytes) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(bytes));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
@@ -87,9 +87,10 @@ async fn serve(
     if parts.method == hyper::Method::GET {
         match parts.uri.path() {
             "/_local/outbox" => {
-                return json(serde_json::to_vec(&local.outbox.entries()).unwrap_or_default());
+                let entries = serde_json::to_vec(&local.outbox.entries()).unwrap_or_default();
+                return json(Bytes::from(entries));
             }
-            "/openapi.json" => return json(OPENAPI.as_bytes().to_vec()),
+            "/openapi.json" => return json(Bytes::from_static(OPENAPI.as_bytes())),
             _ => {}
         }
     }

@@ -5,6 +5,7 @@
 //! when `OTP_API_ANSWERS` names a directory; each test process appends JSON
 //! lines to a file of its own there.
 
+use crate::body_bytes;
 use lambda_http::{Body, Request, Response};
 use otp_shared::domain::keys::b64;
 use serde_json::{Map, Value, json};
@@ -15,14 +16,6 @@ fn sink() -> Option<&'static Mutex<std::fs::File>> {
     static SINK: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
     SINK.get_or_init(|| crate::process_jsonl("OTP_API_ANSWERS"))
         .as_ref()
-}
-
-fn body_bytes(body: &Body) -> &[u8] {
-    match body {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    }
 }
 
 fn headers(map: &lambda_http::http::HeaderMap) -> Value {

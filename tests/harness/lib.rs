@@ -407,15 +407,23 @@ pub async fn call(app: &App, function: Function, request: Request) -> Answer {
     asked.record(&response);
     let (parts, body) = response.into_parts();
     let body = match body {
-        Body::Text(t) => serde_json::from_str(&t).expect("every answer is JSON"),
-        Body::Binary(b) => serde_json::from_slice(&b).expect("every answer is JSON"),
-        _ => Value::Null,
+        Body::Empty => Value::Null,
+        body => serde_json::from_slice(body_bytes(&body)).expect("every answer is JSON"),
     };
     remember_tokens_in(&body);
     Answer {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body,
+    }
+}
+
+/// A request's or an answer's body as bytes; none for an empty one.
+fn body_bytes(body: &Body) -> &[u8] {
+    match body {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
     }
 }
 
@@ -438,11 +446,7 @@ fn process_jsonl(var: &str) -> Option<Mutex<std::fs::File>> {
 /// request carries, in any dialect's names and encodings.
 fn remember_secrets_of(request: &Request) {
     let mut fields: Vec<(String, String)> = form_pairs(request.uri().query().unwrap_or(""));
-    let body: &[u8] = match request.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
+    let body = body_bytes(request.body());
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => fields.extend(object.into_iter().map(|(k, v)| {
             let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);

@@ -24,9 +24,12 @@ const SHARD_SEQUENCES_MAX: usize = 1024;
 
 pub const END_USER_IP_INVALID: &str = "end_user_ip must be an IPv4 or IPv6 address";
 
-/// The error for a start refused by its cooldown or a rate limit.
-fn limited_error(outcome: StartOutcome, limits: &[RateLimit], now: Millis) -> Error {
+/// The error for a start the store refused: the directory (for clients that
+/// reveal unknown users), the cooldown or a rate limit.
+fn start_refusal(outcome: StartOutcome, limits: &[RateLimit], now: Millis) -> Error {
     match outcome {
+        StartOutcome::UserNotFound => Error::UserNotFound,
+        StartOutcome::IdCardMismatch => Error::IdCardMismatch,
         StartOutcome::CoolingDown { resend_after_ms } => Error::Cooldown {
             retry_after_secs: seconds_until(resend_after_ms, now),
         },
@@ -174,17 +177,9 @@ impl App {
                     .await;
                 return Err(e);
             }
-            (refused @ (StartOutcome::UserNotFound | StartOutcome::IdCardMismatch), _) => {
+            (refused, _) => {
                 self.give_back(&shared, None, &challenge).await;
-                return Err(if refused == StartOutcome::UserNotFound {
-                    Error::UserNotFound
-                } else {
-                    Error::IdCardMismatch
-                });
-            }
-            (limited, _) => {
-                self.give_back(&shared, None, &challenge).await;
-                return Err(limited_error(limited, &limits.in_transaction, now));
+                return Err(start_refusal(refused, &limits.in_transaction, now));
             }
         }
         if known == Ok(false) {
@@ -270,8 +265,9 @@ impl App {
 
     /// Gives back what a refused request counted: the shards it counted on
     /// beside the transaction, the phone's counters (when `own` is given,
-    /// because its challenge was started) and that challenge. Best effort: what cannot be given back stays counted
-    /// until its window ends, which only ever refuses more.
+    /// because its challenge was started) and that challenge. Best effort:
+    /// what cannot be given back stays counted until its window ends, which
+    /// only ever refuses more.
     async fn give_back(
         &self,
         shared: &BesideOutcome<'_>,
