@@ -3,8 +3,10 @@
 //! way in the same run; peak RSS ≤ 40 MB). Each release binary is started as
 //! Lambda starts it, under a stand-in for the Lambda runtime API, with the
 //! deployment's variables on DynamoDB Local and moto, and timed from exec to
-//! its first response. Then the three serve full request → confirm → refresh
-//! flows and their peak RSS (VmHWM) is read.
+//! its first response; each binary's size (this machine's release build;
+//! `make package` gives the arm64 ones) is printed beside. Then the three
+//! serve full request → confirm → refresh flows and their peak RSS (VmHWM)
+//! is read.
 //!
 //! `make bench` builds the binaries, starts the engines and runs it; the
 //! numbers are in BENCHMARKS.md.
@@ -293,13 +295,14 @@ async fn main() {
         "cold start, medians of {STARTS}: exec → init done (first poll), exec → first answer, CPU used by then"
     );
     println!(
-        "{:<14} {:>9} {:>13} {:>9}",
-        "binary", "init ms", "1st answer ms", "CPU ms"
+        "{:<14} {:>9} {:>13} {:>9} {:>11}",
+        "binary", "init ms", "1st answer ms", "CPU ms", "size bytes"
     );
     let hello = cold_start("hello-lambda", &HashMap::new(), jwks, 200).await;
     let row = |name: &str, c: &ColdStart| {
+        let size = std::fs::metadata(binary(name)).map_or(0, |m| m.len());
         format!(
-            "{name:<14} {:>9.1} {:>13.1} {:>9.1}",
+            "{name:<14} {:>9.1} {:>13.1} {:>9.1} {size:>11}",
             ms(c.init),
             ms(c.first_answer),
             ms(c.cpu)

@@ -13,15 +13,36 @@ fi
 
 sam build --template-file template.yaml --build-dir .aws-sam/build
 
+# What each function must link, and must not: its own routes and SDK clients
+# only (a path or SDK crate name in the binary's strings shows it linked).
+declare -A links=(
+  [RequestOtpFunction]="/v1/otp/request SendMessageAutoGenCode_V4_get aws-sdk-sns aws-sdk-dynamodb aws-sdk-secretsmanager"
+  [ConfirmOtpFunction]="/v1/otp/confirm CheckCodeGen_V4_get aws-sdk-kms aws-sdk-dynamodb aws-sdk-secretsmanager"
+  [IssueTokenFunction]="/v1/oauth/token /.well-known/jwks.json aws-sdk-kms aws-sdk-dynamodb aws-sdk-secretsmanager"
+)
+declare -A lacks=(
+  [RequestOtpFunction]="/v1/otp/confirm /v1/oauth/token /.well-known/jwks.json CheckCodeGen_V4_get aws-sdk-kms"
+  [ConfirmOtpFunction]="/v2/otp/request /v1/oauth/token /.well-known/jwks.json SendMessageAutoGenCode_V4_get aws-sdk-sns"
+  [IssueTokenFunction]="/v1/otp/confirm /v2/otp/request SendMessageAutoGenCode_V4_get CheckCodeGen_V4_get aws-sdk-sns"
+)
+
 # Each function must be an aarch64 Linux executable (ELF machine 0xB7).
 for fn in RequestOtpFunction ConfirmOtpFunction IssueTokenFunction; do
   bin=.aws-sam/build/$fn/bootstrap
   [ -x "$bin" ] || { echo "make package: $bin is missing" >&2; exit 1; }
   machine=$(od -An -t x2 -j 18 -N 2 "$bin" | tr -d ' ')
   [ "$machine" = "00b7" ] || { echo "make package: $bin is not an arm64 binary" >&2; exit 1; }
+  for marker in ${links[$fn]}; do
+    grep -qaF -- "$marker" "$bin" || { echo "make package: $fn does not link $marker" >&2; exit 1; }
+  done
+  for marker in ${lacks[$fn]}; do
+    if grep -qaF -- "$marker" "$bin"; then
+      echo "make package: $fn links $marker, which is another function's" >&2; exit 1
+    fi
+  done
   size=$(stat -c %s "$bin")
-  printf '%-22s %s bytes, arm64\n' "$fn" "$size"
-  # DESIGN §9: each function's stripped binary stays within 8 MB.
-  [ "$size" -le 8000000 ] || { echo "make package: $bin is over 8 MB" >&2; exit 1; }
+  printf '%-22s %s bytes, arm64, its own routes and SDK clients only\n' "$fn" "$size"
+  # DESIGN §9: each stripped bootstrap stays within 6 MB.
+  [ "$size" -le 6000000 ] || { echo "make package: $bin is over 6 MB" >&2; exit 1; }
 done
 echo "Next: sam deploy --guided (see README, Deploying)"

@@ -129,6 +129,15 @@ async fn refused_sms_leaves_a_dead_challenge(store: Arc<dyn Store>) {
     );
     let again = t.request_otp("0812345678").await;
     assert_eq!((again.status, again.error()), (429, "rate_limited"));
+    let counted = |metric| t.metrics.count(metric, CLIENT_ID, Some("66"));
+    assert_eq!(
+        (
+            counted("SmsFailures"),
+            counted("CodesSent"),
+            counted("ConfirmsExpired")
+        ),
+        (1, 0, 1)
+    );
 }
 
 #[tokio::test]

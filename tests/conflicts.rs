@@ -153,6 +153,7 @@ fn challenge(phone: usize) -> Challenge {
         resend_after_ms: START_MS + 60_000,
         state: ChallengeState::Active,
         login_by: "mobile".into(),
+        calling_code: "66".into(),
         directory: None,
     }
 }

@@ -57,8 +57,8 @@ async fn dynamodb_unreachable_answers_500_on_every_route() {
     let outbox = Arc::new(otp_shared::sms::Outbox::new(clock.clone(), false));
     let app = otp_shared::App::new(
         Arc::new(store),
-        outbox.clone(),
-        local_signer(),
+        Some(outbox.clone()),
+        Some(local_signer()),
         clock,
         Arc::new(otp_shared::clock::OsEntropy),
         otp_integration_tests::server_secret(),

@@ -67,6 +67,7 @@ against_both_stores!(
     rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends,
     sms_pumping_velocity_cap_per_number_range,
     sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing,
+    metrics_count_a_scripted_flow_by_client_and_calling_code,
     rule_5_11_test_numbers_have_a_fixed_code_and_never_reach_sms,
     clients_without_an_allow_list_use_the_deployment_default,
     stored_client_settings_out_of_bounds_fail_closed_with_an_alert,

@@ -77,3 +77,16 @@ async fn rule_5_8_default_limits_refuse_exactly_the_requests_over_them() {
         assert_eq!(report.conflicts, 0, "{limit:?}");
     }
 }
+
+/// Each new instance starts counting on the first shard of a shared counter;
+/// a limit must not be spent early because many instances did so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_5_8_a_shared_limit_holds_exactly_however_requests_fall_on_instances() {
+    deployed_log_level();
+    let limit = DefaultLimit::ClientPerMinute;
+    let n = limit.value() + 10;
+    let report = burst_against_a_default_limit(limit, n, 30).await;
+    println!("{}", report.row(&format!("{n} at once over 30 instances")));
+    assert_no_failures(&report);
+    assert_eq!((report.ok, report.limited), (limit.value(), 10));
+}

@@ -408,7 +408,8 @@ async fn signing_key_command(kms: &aws_sdk_kms::Client, command: SigningKeyComma
 }
 
 async fn run(cli: Cli) -> Outcome {
-    let sdk = otp_shared::aws::load_sdk_config().await;
+    // The operator's machine: its own trust store, as the AWS CLI uses.
+    let sdk = otp_shared::aws::load_sdk_config(otp_shared::aws::TlsRoots::System).await;
     let table = || {
         if cli.table.is_empty() {
             return Err("the table is required: --table or OTP_TABLE_NAME".to_string());

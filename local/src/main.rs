@@ -24,6 +24,7 @@ use otp_shared::domain::keys::{ServerSecret, b64};
 use otp_shared::domain::phone::PhoneNumber;
 use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::http::handle_any;
+use otp_shared::metrics;
 use otp_shared::signer::LocalSigner;
 use otp_shared::sms::Outbox;
 use otp_shared::store::{MemoryStore, Store};
@@ -47,6 +48,8 @@ const DEMO_USER_ID_CARD: &str = "1234567890121";
 struct Local {
     app: App,
     outbox: Arc<Outbox>,
+    /// The EMF lines the functions would write (stdout here is the SMS's).
+    metrics: Arc<metrics::Recorded>,
 }
 
 fn demo_settings() -> ClientSettings {
@@ -89,6 +92,11 @@ async fn serve(
             "/_local/outbox" => {
                 let entries = serde_json::to_vec(&local.outbox.entries()).unwrap_or_default();
                 return json(Bytes::from(entries));
+            }
+            "/_local/metrics" => {
+                // Each line is a JSON object: together, an array of them.
+                let lines = format!("[{}]", local.metrics.lines().join(","));
+                return json(Bytes::from(lines));
             }
             "/openapi.json" => return json(Bytes::from_static(OPENAPI.as_bytes())),
             _ => {}
@@ -188,8 +196,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = format!("http://127.0.0.1:{port}");
     let app = App::new(
         store,
-        outbox.clone(),
-        Arc::new(LocalSigner::generate()),
+        Some(outbox.clone()),
+        Some(Arc::new(LocalSigner::generate())),
         clock,
         entropy.clone(),
         secret,
@@ -198,7 +206,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Config::default()
         },
     );
-    let local = Arc::new(Local { app, outbox });
+    let metrics = metrics::Recorded::new();
+    let app = app.with_metrics(metrics.clone());
+    let local = Arc::new(Local {
+        app,
+        outbox,
+        metrics,
+    });
 
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("OTP service (local mode) listening on {issuer}");
@@ -212,7 +226,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             client.users.len()
         );
     }
-    println!("sent SMS are printed here and listed at {issuer}/_local/outbox");
+    println!(
+        "sent SMS are printed here and listed at {issuer}/_local/outbox; metrics at {issuer}/_local/metrics"
+    );
     loop {
         let (stream, peer) = listener.accept().await?;
         let local = local.clone();

@@ -112,6 +112,15 @@ fn thaibulksms_vendor_client_works_in_v1_and_v2_by_its_base_url_alone() {
         server.base
     )))
     .unwrap();
+    // What the functions would count, kept off stdout (the SMS's) locally.
+    let metrics: Value = serde_json::from_str(&otp_integration_tests::http_get(&format!(
+        "{}/_local/metrics",
+        server.base
+    )))
+    .unwrap();
+    let sent = metrics.as_array().expect("an array of EMF lines");
+    let sent = sent.iter().filter(|line| line["CodesSent"] == 1).count();
+    assert_eq!(sent, 2, "{metrics}");
     for (version, to) in [("v1", "+66812345601"), ("v2", "+66812345602")] {
         let sms = outbox
             .as_array()

@@ -39,15 +39,19 @@ impl Default for Config {
 }
 
 /// The settings a Lambda function needs, all from environment variables.
+#[derive(Clone)]
 pub struct LambdaSettings {
     pub table_name: String,
     /// `alias/…` of the signing key; `-next` and `-previous` are derived.
     pub signing_key_alias: String,
     pub server_secret: SecretSource,
+    /// `OTP_TLS_ROOTS`: whom the HTTPS client trusts.
+    pub tls_roots: crate::aws::TlsRoots,
     pub config: Config,
 }
 
 /// Where the deployment's server secret (DESIGN §5.2) comes from.
+#[derive(Clone)]
 pub enum SecretSource {
     /// `OTP_SERVER_SECRET`: the value itself, for local runs and tests.
     Inline(Box<ServerSecret>),
@@ -131,6 +135,7 @@ impl LambdaSettings {
                 .filter(|alias| alias.starts_with("alias/"))
                 .ok_or("OTP_SIGNING_KEY_ALIAS must be a KMS alias name, alias/…")?,
             server_secret,
+            tls_roots: crate::aws::TlsRoots::from_lookup(&lookup)?,
             config: Config {
                 issuer: lookup("OTP_ISSUER").filter(|s| !s.is_empty()),
                 access_token_ttl_secs,

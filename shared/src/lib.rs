@@ -6,6 +6,7 @@
 //! - [`store`], [`sms`], [`signer`]: the ports, each with an AWS adapter and an
 //!   in-memory adapter of the same semantics.
 //! - [`service`]: the use cases, one call per user action.
+//! - [`metrics`]: what they count, as CloudWatch Embedded Metric Format lines.
 //! - [`http`]: routing, the wire dialects, and the single error-to-HTTP mapping.
 
 pub mod aws;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 mod sdk;
 pub mod service;
 pub mod signer;

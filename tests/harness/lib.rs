@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
 use otp_shared::App;
+use otp_shared::aws::Deployment;
 use otp_shared::clock::{Clock, ManualClock, OsEntropy, SystemClock};
 use otp_shared::config::{Config, LambdaSettings};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
@@ -74,6 +75,34 @@ pub fn local_signer() -> Arc<LocalSigner> {
         .clone()
 }
 
+/// Where a test app's EMF lines go: kept for the test to read, and logged,
+/// so that the log checker searches them for secrets as it does every line.
+#[derive(Default)]
+pub struct MetricsLog(Mutex<Vec<String>>);
+
+impl MetricsLog {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many of `metric` were counted for `client` and `calling_code`.
+    pub fn count(&self, metric: &str, client: &str, calling_code: Option<&str>) -> u64 {
+        self.lines()
+            .iter()
+            .map(|line| serde_json::from_str::<Value>(line).expect("EMF lines are JSON"))
+            .filter(|line| line["Client"] == client && line["CallingCode"].as_str() == calling_code)
+            .filter_map(|line| line[metric].as_u64())
+            .sum()
+    }
+}
+
+impl otp_shared::metrics::MetricsSink for MetricsLog {
+    fn write(&self, line: String) {
+        tracing::info!(emf = %line, "metric");
+        self.0.lock().unwrap().push(line);
+    }
+}
+
 /// An SMS adapter that refuses every message, as SNS does when it rejects
 /// one, but remembers what it was asked to send so a test can try the code.
 #[derive(Default)]
@@ -104,6 +133,8 @@ pub struct TestApp {
     pub faults: Arc<faults::HarnessStore>,
     pub outbox: Arc<Outbox>,
     pub clock: Arc<ManualClock>,
+    /// The EMF lines the app wrote (`otp_shared::metrics`).
+    pub metrics: Arc<MetricsLog>,
     /// Where the process's logs stood when this app was made.
     log_mark: usize,
     /// Where the log checker's secrets stood then.
@@ -208,20 +239,23 @@ impl TestApp {
                 .await
                 .expect("client stored");
         }
+        let metrics = Arc::new(MetricsLog::default());
         let app = App::new(
             store.clone(),
-            sms.unwrap_or_else(|| outbox.clone()),
-            signer,
+            Some(sms.unwrap_or_else(|| outbox.clone())),
+            Some(signer),
             clock.clone() as Arc<dyn Clock>,
             Arc::new(OsEntropy),
             server_secret(),
             config,
-        );
+        )
+        .with_metrics(metrics.clone());
         Self {
             app: Arc::new(app),
             store,
             outbox,
             clock,
+            metrics,
             faults,
             log_mark,
             secrets_mark,
@@ -592,15 +626,12 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     endpoint("AWS_ENDPOINT_URL_KMS", "moto (KMS)");
     endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto (Secrets Manager)");
     // Every call on the wire is recorded for the IAM check (`calls`), around
-    // the HTTPS client the SDK builds by default (hyper 1, rustls, aws-lc).
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .build_https();
-    otp_shared::aws::load_sdk_config()
+    // the functions' own HTTPS client and its default trust store.
+    let roots = otp_shared::aws::TlsRoots::default();
+    otp_shared::aws::load_sdk_config(roots)
         .await
         .into_builder()
-        .http_client(calls::recording(http))
+        .http_client(calls::recording(otp_shared::aws::https_client(roots)))
         .build()
 }
 
@@ -798,9 +829,11 @@ pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
 pub async fn lambda_app(variables: &HashMap<String, String>) -> App {
     let settings = LambdaSettings::from_lookup(|name| variables.get(name).cloned())
         .expect("valid Lambda settings");
-    calls::at_cold_start(otp_shared::aws::app(settings, &aws_config().await))
+    let deployment = Deployment::new(settings).with_sdk_config(aws_config().await);
+    calls::at_cold_start(deployment.with_sns().with_kms().app())
         .await
         .expect("the Lambda wiring")
+        .with_metrics(Arc::new(MetricsLog::default()))
 }
 
 pub fn now_ms() -> i64 {

@@ -36,6 +36,7 @@ fn challenge(phone: &str, token_hash: &str) -> Challenge {
         resend_after_ms: NOW + 60_000,
         state: ChallengeState::Active,
         login_by: "mobile".into(),
+        calling_code: "66".into(),
         directory: None,
     }
 }

@@ -1,8 +1,11 @@
-use otp_shared::http::{Function, lambda};
+use otp_shared::aws::Deployment;
+use otp_shared::http::{confirm_otp, lambda};
 
-#[tokio::main]
+// One event at a time per instance: one thread serves it, and starting no
+// others keeps the cold start short.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let app = otp_shared::aws::app_from_env().await?;
-    lambda::run(&app, Function::ConfirmOtp).await
+    let deployment = Deployment::from_env()?.with_kms();
+    lambda::run(|| deployment.app(), confirm_otp).await
 }

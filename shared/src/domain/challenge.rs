@@ -62,6 +62,9 @@ pub struct Challenge {
     pub state: ChallengeState,
     /// How the login is proven: the `login_by` claim.
     pub login_by: String,
+    /// The number's calling code as the client's allow-list names it: the
+    /// confirm's metrics count by it (`crate::metrics`).
+    pub calling_code: String,
     /// For clients that serve only registered users: what the directory
     /// must hold for the confirm to succeed. Checked at the confirm, so that
     /// a request for an unknown number costs what a known one costs.
@@ -157,6 +160,7 @@ mod tests {
             resend_after_ms: 60_000,
             state: ChallengeState::Active,
             login_by: "mobile".into(),
+            calling_code: "66".into(),
             directory: None,
         }
     }

@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
 /// The deployment's HMAC key. Never logged; `Debug` prints nothing of it.
+#[derive(Clone)]
 pub struct ServerSecret(hmac::Key);
 
 impl std::fmt::Debug for ServerSecret {

@@ -58,10 +58,10 @@ impl RateLimit {
     /// `i` of `k` has `limit / k` units, plus one for the first
     /// `limit % k` shards: the shards' limits add up to exactly `limit`.
     /// Requests taken in sequence (`sequence` 0, 1, 2, … in one window) fill
-    /// them evenly, so one caller is refused exactly when the whole limit is
-    /// spent; several callers each spreading their own requests can fill one
-    /// shard before the others, and are refused early by at most that
-    /// imbalance, never admitted beyond the limit.
+    /// them evenly. Several callers each spreading their own requests fill
+    /// some shards before others; the service then tries the remaining
+    /// shards before refusing, so no request is refused before the whole
+    /// limit is spent, and none is ever admitted beyond it.
     pub fn shard(&self, sequence: u64, shards: u32) -> RateLimit {
         let shards = shards.clamp(1, self.limit.max(1));
         let index = (sequence % u64::from(shards)) as u32;

@@ -102,14 +102,18 @@ impl PhoneNumber {
         allowed_calling_codes: &[String],
     ) -> Result<Self, PhoneError> {
         let phone = Self::parse(raw, default_calling_code)?;
-        if allowed_calling_codes
-            .iter()
-            .any(|code| phone.0[1..].starts_with(code.as_str()))
-        {
-            Ok(phone)
-        } else {
-            Err(PhoneError::CallingCodeNotAllowed)
+        match phone.calling_code_among(allowed_calling_codes) {
+            Some(_) => Ok(phone),
+            None => Err(PhoneError::CallingCodeNotAllowed),
         }
+    }
+
+    /// The one of `calling_codes` this number starts with, if any.
+    pub fn calling_code_among<'a>(&self, calling_codes: &'a [String]) -> Option<&'a str> {
+        calling_codes
+            .iter()
+            .find(|code| self.0[1..].starts_with(code.as_str()))
+            .map(String::as_str)
     }
 
     /// The number without its last four digits, e.g. `+6681234`.

@@ -4,20 +4,48 @@
 //! URI may not hold, such as the raw `{OTP}` eSMS clients send. This adapter
 //! percent-encodes those first and then converts with `lambda_http`'s own code.
 
-use super::{Function, handle};
 use crate::App;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::http::HeaderMap;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, Response, service_fn};
+use std::sync::Mutex;
+use tokio::sync::OnceCell;
 
-/// Serves `function` until the Lambda runtime stops.
-pub async fn run(app: &App, function: Function) -> Result<(), lambda_http::Error> {
+/// The app of this process, once built.
+static APP: OnceCell<App> = OnceCell::const_new();
+
+/// Serves `entry` (a function's own, such as [`super::request_otp`]) until
+/// the Lambda runtime stops, over the app `build` makes. The first build
+/// starts now, during init, and runs beside the runtime's first poll for an
+/// event (on this one thread, while the poll waits on the network): loading
+/// the SDK configuration and reading the server secret hold up neither init
+/// nor the poll, and the first event waits only for what is left of them. A
+/// build that fails fails that event, and the next event builds again.
+pub async fn run<Build, Built, Entry, Answer>(
+    build: Build,
+    entry: Entry,
+) -> Result<(), lambda_http::Error>
+where
+    Build: Fn() -> Built,
+    Built: Future<Output = Result<App, String>> + Send + 'static,
+    Entry: Fn(&'static App, Request) -> Answer,
+    Answer: Future<Output = Response<Body>>,
+{
+    let first = Mutex::new(Some(tokio::spawn(build())));
+    let (build, entry, first) = (&build, &entry, &first);
     lambda_http::lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-            let response = handle(app, function, request_from_event(event.payload))
-                .await
-                .unwrap_or_else(|never| match never {});
+            let app = APP
+                .get_or_try_init(|| async {
+                    let started = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    match started {
+                        Some(handle) => handle.await.map_err(|e| e.to_string())?,
+                        None => build().await,
+                    }
+                })
+                .await?;
+            let response = entry(app, request_from_event(event.payload)).await;
             Ok::<_, lambda_http::Error>(v2_response(response))
         },
     ))

@@ -1,5 +1,5 @@
-//! HTTP: the routing table shared by the Lambdas and the local server, request
-//! parsing, and the dialects. Each dialect maps its wire format to the same
+//! HTTP: the routes of each function ([`routes`]), request parsing, and the
+//! dialects. Each dialect maps its wire format to the same
 //! service calls and the outcomes back: the native API and OAuth take their
 //! status codes from [`Error::status`], the compatibility dialects from the
 //! specs they replace.
@@ -9,193 +9,20 @@ pub mod lambda;
 mod native;
 mod oauth;
 mod oneid;
+mod routes;
 mod thaibulksms;
+
+pub use routes::{Function, confirm_otp, handle, handle_any, issue_token, request_otp};
 
 use crate::clock::local_date_time;
 use crate::service::END_USER_IP_INVALID;
 use crate::service::TokenSet;
 use crate::{App, Error};
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value};
 use std::convert::Infallible;
-use thaibulksms::Version;
-
-/// The three Lambda functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    RequestOtp,
-    ConfirmOtp,
-    IssueToken,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    OtpRequest,
-    OtpConfirm,
-    Token,
-    Revoke,
-    Jwks,
-    Discovery,
-    OneIdRequest,
-    OneIdConfirm,
-    ThaiBulkSmsRequest(Version),
-    ThaiBulkSmsVerify(Version),
-    EsmsGencode,
-    EsmsCheckcode,
-}
-
-/// Method, path, route: the same table `template.yaml` declares.
-const ROUTES: &[(Method, &str, Route)] = &[
-    (Method::POST, "/v1/otp/request", Route::OtpRequest),
-    (Method::POST, "/v1/otp/confirm", Route::OtpConfirm),
-    (Method::POST, "/v1/oauth/token", Route::Token),
-    (Method::POST, "/v1/oauth/revoke", Route::Revoke),
-    (Method::GET, "/.well-known/jwks.json", Route::Jwks),
-    (
-        Method::GET,
-        "/.well-known/openid-configuration",
-        Route::Discovery,
-    ),
-    (
-        Method::POST,
-        "/api/v1/citizen/oauth/mobile-and-idcard",
-        Route::OneIdRequest,
-    ),
-    (
-        Method::POST,
-        "/api/v1/citizen/oauth/mobile-and-idcard/otp/confirm",
-        Route::OneIdConfirm,
-    ),
-    // `POST /v1/otp/request` is ThaiBulkSMS v1's too: see `dispatch`.
-    (
-        Method::POST,
-        "/v1/otp/verify",
-        Route::ThaiBulkSmsVerify(Version::V1),
-    ),
-    (
-        Method::POST,
-        "/v2/otp/request",
-        Route::ThaiBulkSmsRequest(Version::V2),
-    ),
-    (
-        Method::POST,
-        "/v2/otp/verify",
-        Route::ThaiBulkSmsVerify(Version::V2),
-    ),
-    (
-        Method::GET,
-        "/MainService.svc/json/SendMessageAutoGenCode_V4_get",
-        Route::EsmsGencode,
-    ),
-    (
-        Method::GET,
-        "/MainService.svc/json/CheckCodeGen_V4_get",
-        Route::EsmsCheckcode,
-    ),
-];
-
-impl Route {
-    fn function(self) -> Function {
-        match self {
-            Route::OtpRequest
-            | Route::OneIdRequest
-            | Route::ThaiBulkSmsRequest(_)
-            | Route::EsmsGencode => Function::RequestOtp,
-            Route::OtpConfirm
-            | Route::OneIdConfirm
-            | Route::ThaiBulkSmsVerify(_)
-            | Route::EsmsCheckcode => Function::ConfirmOtp,
-            Route::Token | Route::Revoke | Route::Jwks | Route::Discovery => Function::IssueToken,
-        }
-    }
-}
-
-fn route(method: &Method, path: &str) -> Result<Route, Error> {
-    let mut path_known = false;
-    for (m, p, r) in ROUTES {
-        if *p == path {
-            if m == method {
-                return Ok(*r);
-            }
-            path_known = true;
-        }
-    }
-    Err(if path_known {
-        Error::MethodNotAllowed
-    } else {
-        Error::RouteNotFound
-    })
-}
-
-/// The handler of every function: the Lambdas pass their own [`Function`],
-/// and a route of another function is answered 404 as API Gateway would.
-pub async fn handle(
-    app: &App,
-    function: Function,
-    request: Request,
-) -> Result<Response<Body>, Infallible> {
-    Ok(dispatch(app, Some(function), request).await)
-}
-
-/// Every route of every function: for the local server, which plays API
-/// Gateway in front of all three.
-pub async fn handle_any(app: &App, request: Request) -> Response<Body> {
-    dispatch(app, None, request).await
-}
-
-async fn dispatch(app: &App, function: Option<Function>, request: Request) -> Response<Body> {
-    let found = route(request.method(), request.uri().path()).and_then(|r| {
-        if function.is_none_or(|f| f == r.function()) {
-            Ok(r)
-        } else {
-            Err(Error::RouteNotFound)
-        }
-    });
-    let found = match found {
-        Ok(Route::OtpRequest) if thaibulksms::is_v1_request(&request).await => {
-            Ok(Route::ThaiBulkSmsRequest(Version::V1))
-        }
-        other => other,
-    };
-    match found {
-        Ok(Route::OtpRequest) => native::request_otp(app, &request).await,
-        Ok(Route::OtpConfirm) => native::confirm_otp(app, &request).await,
-        Ok(Route::Token) => oauth::token(app, &request).await,
-        Ok(Route::OneIdRequest) => oneid::request_otp(app, &request).await,
-        Ok(Route::OneIdConfirm) => oneid::confirm_otp(app, &request).await,
-        Ok(Route::ThaiBulkSmsRequest(version)) => {
-            thaibulksms::request_otp(app, &request, version).await
-        }
-        Ok(Route::ThaiBulkSmsVerify(version)) => {
-            thaibulksms::verify_otp(app, &request, version).await
-        }
-        Ok(Route::EsmsGencode) => esms::gencode(app, &request).await,
-        Ok(Route::EsmsCheckcode) => esms::checkcode(app, &request).await,
-        Ok(Route::Revoke) => oauth::revoke(app, &request).await,
-        Ok(Route::Jwks) => oauth::jwks(app).await,
-        Ok(Route::Discovery) => oauth::discovery(app, &request),
-        Err(e @ Error::MethodNotAllowed) => {
-            let mut response = native::failure(&e);
-            let allow = allowed_methods(request.uri().path()).join(", ");
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            response
-        }
-        Err(e) => native::failure(&e),
-    }
-}
-
-/// The methods `path` answers, for a 405's `Allow` (RFC 9110 §15.5.6).
-fn allowed_methods(path: &str) -> Vec<&'static str> {
-    ROUTES
-        .iter()
-        .filter(|(_, p, _)| *p == path)
-        .map(|(m, _, _)| m.as_str())
-        .collect()
-}
 
 /// Bodies larger than this are refused before parsing.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -603,9 +430,9 @@ mod tests {
                 methods.map(move |m| (m.to_uppercase(), path.clone()))
             })
             .collect();
-        let served: BTreeSet<(String, String)> = ROUTES
-            .iter()
-            .map(|(method, path, _)| (method.to_string(), path.to_string()))
+        let served: BTreeSet<(String, String)> = routes::served()
+            .into_iter()
+            .map(|(method, path)| (method.to_string(), path.to_string()))
             .collect();
         assert_eq!(documented, served);
     }
@@ -641,14 +468,14 @@ mod tests {
                 ),
                 (
                     text(
-                        &body_of(thaibulksms::failure(Version::V2, &error)),
+                        &body_of(thaibulksms::failure(thaibulksms::Version::V2, &error)),
                         "/message",
                     ),
                     &tbs,
                 ),
                 (
                     text(
-                        &body_of(thaibulksms::failure(Version::V1, &error)),
+                        &body_of(thaibulksms::failure(thaibulksms::Version::V1, &error)),
                         "/error/message",
                     ),
                     &tbs,
@@ -678,24 +505,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn routes_belong_to_one_function_each() {
-        assert_eq!(
-            route(&Method::POST, "/v1/otp/request"),
-            Ok(Route::OtpRequest)
-        );
-        assert_eq!(
-            route(&Method::GET, "/v1/otp/request"),
-            Err(Error::MethodNotAllowed)
-        );
-        assert_eq!(
-            route(&Method::POST, "/v1/otp/nope"),
-            Err(Error::RouteNotFound)
-        );
-        assert_eq!(Route::Jwks.function(), Function::IssueToken);
-        assert_eq!(allowed_methods("/v1/otp/request"), ["POST"]);
     }
 
     #[test]

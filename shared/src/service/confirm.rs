@@ -8,6 +8,7 @@ use crate::domain::keys::{constant_time_eq, sha256};
 use crate::domain::limits::failed_confirm_limit;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken};
 use crate::domain::user::User;
+use crate::metrics::{Confirm, Metric};
 
 impl App {
     /// Checks a code; on success consumes the challenge and issues tokens
@@ -28,21 +29,30 @@ impl App {
                 "otp must be 4 to 10 letters or digits",
             ));
         }
+        let client_id = client.client_id.as_str();
+        // The calling code, where the number is given; a token names it only
+        // through its challenge.
+        let mut calling_code = None;
         let (phone_key, selector) = match &confirm.challenge {
-            ChallengeRef::Token(token) => {
-                let (phone_key, hash) = ChallengeToken::parse(token).ok_or(Error::OtpExpired)?;
-                (phone_key, Selector::TokenHash(hash))
-            }
+            ChallengeRef::Token(token) => match ChallengeToken::parse(token) {
+                Some((phone_key, hash)) => (phone_key, Selector::TokenHash(hash)),
+                None => {
+                    self.count(Metric::Confirmed(Confirm::Expired), client_id, None);
+                    return Err(Error::OtpExpired);
+                }
+            },
             ChallengeRef::MobileAndRef {
                 mobile_no,
                 ref_code,
             } => {
                 let phone = self.parse_phone(&client, mobile_no)?;
+                calling_code = Some(self.calling_code(&client, &phone));
                 let ref_code = ref_code.trim().to_ascii_uppercase();
                 (self.secret.phone_key(&phone), Selector::RefCode(ref_code))
             }
             ChallengeRef::Mobile { mobile_no } => {
                 let phone = self.parse_phone(&client, mobile_no)?;
+                calling_code = Some(self.calling_code(&client, &phone));
                 (self.secret.phone_key(&phone), Selector::Current)
             }
         };
@@ -64,10 +74,22 @@ impl App {
                 retry_after_secs: seconds_until(failures.window_end_ms, now),
             });
         }
-        let counted = counted?.map_err(|refusal| match refusal {
-            Refusal::AttemptsExhausted => Error::OtpAttemptsExceeded,
-            Refusal::NotFound | Refusal::Expired | Refusal::Used => Error::OtpExpired,
+        let counted = counted?.map_err(|refusal| {
+            let (outcome, error) = match refusal {
+                Refusal::AttemptsExhausted => (Confirm::Exhausted, Error::OtpAttemptsExceeded),
+                Refusal::NotFound | Refusal::Expired | Refusal::Used => {
+                    (Confirm::Expired, Error::OtpExpired)
+                }
+            };
+            self.count(
+                Metric::Confirmed(outcome),
+                client_id,
+                calling_code.as_deref(),
+            );
+            error
         })?;
+        let calling_code = Some(counted.calling_code.as_str());
+        let counted_as = |outcome| self.count(Metric::Confirmed(outcome), client_id, calling_code);
         let user = user?;
         let expected = self.secret.code_hash(&counted.token_hash, &otp);
         let code_right = constant_time_eq(&expected, &counted.code_hash);
@@ -79,6 +101,7 @@ impl App {
             .is_none_or(|required| required.met_by(user.as_ref()));
         if !(code_right && directory_holds) {
             tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
+            counted_as(Confirm::WrongCode);
             self.store.count(&failures).await?;
             return Err(if counted.attempts >= counted.max_attempts {
                 Error::OtpAttemptsExceeded
@@ -103,8 +126,10 @@ impl App {
                 .consume(&key, &counted.token_hash, now, &user, None)
                 .await?;
             return if consumed {
+                counted_as(Confirm::Success);
                 Ok(Confirmed::CodeCorrect)
             } else {
+                counted_as(Confirm::Expired);
                 Err(Error::OtpExpired)
             };
         }
@@ -131,12 +156,14 @@ impl App {
         );
         // The dialects name these two failures apart (One ID has a text for each).
         if !consumed.map_err(Error::into_refresh_failure)? {
+            counted_as(Confirm::Expired);
             return Err(Error::OtpExpired);
         }
-        let access = access.map_err(Error::into_signing_failure);
+        let access = access.map_err(Error::into_signing_failure)?;
+        counted_as(Confirm::Success);
         tracing::info!(client_id = %client.client_id, account_id = %family.account_id, "otp confirmed");
         Ok(Confirmed::Tokens(self.token_set(
-            access?,
+            access,
             refresh_token,
             &family,
             now,

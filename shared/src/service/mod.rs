@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::domain::client::{ClientRecord, Overrides};
 use crate::domain::keys::ServerSecret;
 use crate::domain::phone::{PhoneError, PhoneNumber};
+use crate::metrics::{self, Dimensions, Metric, MetricsSink, OTHER_CALLING_CODE, emf_line};
 use crate::signer::Signer;
 use crate::sms::SmsSender;
 use crate::store::Store;
@@ -28,11 +29,13 @@ const CLIENT_CACHE_MAX: usize = 1024;
 pub const LOGIN_BY_MOBILE: &str = "mobile";
 pub const LOGIN_BY_MOBILE_AND_ID_CARD: &str = "mobile_and_idcard";
 
-/// The ports and settings one deployment runs with.
+/// The ports and settings one deployment runs with. A Lambda function holds
+/// only the ports its routes use: request-otp no signer, confirm-otp and
+/// issue-token no SMS sender.
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub sms: Arc<dyn SmsSender>,
-    pub signer: Arc<dyn Signer>,
+    sms: Option<Arc<dyn SmsSender>>,
+    signer: Option<Arc<dyn Signer>>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub secret: ServerSecret,
@@ -44,6 +47,8 @@ pub struct App {
     /// Per shared counter and window, how many requests this instance has
     /// counted on it (and the window's end): which shard is next.
     shard_sequences: Mutex<HashMap<String, (u64, Millis)>>,
+    /// Where the counts go: the function's output unless told otherwise.
+    metrics: Arc<dyn MetricsSink>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,8 +149,8 @@ fn seconds_until(until_ms: Millis, now: Millis) -> u64 {
 impl App {
     pub fn new(
         store: Arc<dyn Store>,
-        sms: Arc<dyn SmsSender>,
-        signer: Arc<dyn Signer>,
+        sms: Option<Arc<dyn SmsSender>>,
+        signer: Option<Arc<dyn Signer>>,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
         secret: ServerSecret,
@@ -162,7 +167,28 @@ impl App {
             clients: Mutex::default(),
             send_times: request::SendTimes::default(),
             shard_sequences: Mutex::default(),
+            metrics: Arc::new(metrics::Stdout),
         }
+    }
+
+    /// Writes the metrics' lines to `sink` instead of the output.
+    pub fn with_metrics(mut self, sink: Arc<dyn MetricsSink>) -> Self {
+        self.metrics = sink;
+        self
+    }
+
+    /// The SMS sender; only a function that serves no code request lacks it.
+    fn sms(&self) -> Result<&dyn SmsSender, Error> {
+        self.sms
+            .as_deref()
+            .ok_or_else(|| Error::internal("app.sms", "this function sends no SMS"))
+    }
+
+    /// The token signer; only a function that makes no tokens lacks it.
+    fn signer(&self) -> Result<&dyn Signer, Error> {
+        self.signer
+            .as_deref()
+            .ok_or_else(|| Error::internal("app.signer", "this function signs no tokens"))
     }
 
     /// The client, if `credentials` are its own and it is enabled.
@@ -229,13 +255,37 @@ impl App {
         }
     }
 
-    fn parse_phone(&self, client: &ClientRecord, raw: &str) -> Result<PhoneNumber, Error> {
+    /// The calling codes `client` may text: its own list, or the deployment's.
+    fn allowed_calling_codes<'a>(&'a self, client: &'a ClientRecord) -> &'a [String] {
         let s = &client.settings;
-        let allowed = if s.allowed_calling_codes.is_empty() {
+        if s.allowed_calling_codes.is_empty() {
             &self.config.default_allowed_calling_codes
         } else {
             &s.allowed_calling_codes
+        }
+    }
+
+    /// The calling code `phone`'s metrics count under (`crate::metrics`).
+    fn calling_code(&self, client: &ClientRecord, phone: &PhoneNumber) -> String {
+        phone
+            .calling_code_among(self.allowed_calling_codes(client))
+            .unwrap_or(OTHER_CALLING_CODE)
+            .to_string()
+    }
+
+    /// Counts `metric` for `client_id` (and `calling_code`, where known).
+    fn count(&self, metric: Metric, client_id: &str, calling_code: Option<&str>) {
+        let dimensions = Dimensions {
+            client_id,
+            calling_code,
         };
+        self.metrics
+            .write(emf_line(metric, &dimensions, self.clock.now_ms()));
+    }
+
+    fn parse_phone(&self, client: &ClientRecord, raw: &str) -> Result<PhoneNumber, Error> {
+        let s = &client.settings;
+        let allowed = self.allowed_calling_codes(client);
         PhoneNumber::parse_allowed(raw, &s.default_calling_code, allowed).map_err(|e| match e {
             PhoneError::Invalid => Error::InvalidMobile,
             PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,

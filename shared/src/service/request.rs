@@ -14,6 +14,7 @@ use crate::domain::keys::sha256;
 use crate::domain::limits::{Beside, RateLimit, SendSubject, send_limits};
 use crate::domain::user::ThaiIdCard;
 use crate::domain::user::UserRequirement;
+use crate::metrics::{self, Metric};
 use crate::sms::SmsMessage;
 use crate::store::StartOutcome;
 use futures_util::future::join_all;
@@ -43,6 +44,7 @@ fn start_refusal(outcome: StartOutcome, limits: &[RateLimit], now: Millis) -> Er
 impl App {
     /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8, 5.10).
     pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
+        let sms = self.sms()?;
         let client = self.authenticate(&request.client).await?;
         let settings = &client
             .settings
@@ -52,7 +54,21 @@ impl App {
                 OverrideError::OutOfBounds(what) => Error::InvalidRequest(what),
                 OverrideError::TemplateNotRegistered => Error::TemplateNotRegistered,
             })?;
-        let phone = self.parse_phone(&client, &request.mobile_no)?;
+        let client_id = client.client_id.as_str();
+        let phone = match self.parse_phone(&client, &request.mobile_no) {
+            Err(Error::MobileNotAllowed) => {
+                let other = Some(metrics::OTHER_CALLING_CODE);
+                self.count(Metric::CodeRequested, client_id, other);
+                self.count(
+                    Metric::Refused(metrics::Refusal::AllowList),
+                    client_id,
+                    other,
+                );
+                return Err(Error::MobileNotAllowed);
+            }
+            parsed => parsed?,
+        };
+        let dimension = self.calling_code(&client, &phone);
         let id_card = match &request.id_card_num {
             Some(raw) => Some(ThaiIdCard::parse(raw).ok_or(Error::InvalidIdCard)?),
             None => None,
@@ -61,6 +77,8 @@ impl App {
             .sender_id(request.sms_sender.as_deref())
             .map_err(|_| Error::SenderNotRegistered)?
             .map(str::to_string);
+        let calling_code = Some(dimension.as_str());
+        self.count(Metric::CodeRequested, client_id, calling_code);
 
         let now = self.clock.now_ms();
         let entropy = self.entropy.as_ref();
@@ -98,6 +116,7 @@ impl App {
                 LOGIN_BY_MOBILE
             }
             .to_string(),
+            calling_code: dimension.clone(),
             directory: directory.clone(),
         };
         let sent = OtpSent {
@@ -116,11 +135,6 @@ impl App {
             ip_subject: ip_subject.as_deref(),
         };
         let limits = send_limits(settings, &subject, now);
-        let shards: Vec<(Beside, RateLimit)> = limits
-            .beside
-            .iter()
-            .map(|(kind, whole)| (*kind, self.next_shard(whole, kind.shards(), now)))
-            .collect();
         // Clients that reveal unknown users (One ID) refuse them with the
         // start, in its transaction; the others start the challenge either
         // way and read the directory beside it, so that a known and an
@@ -135,7 +149,12 @@ impl App {
         let (started, shared, known) = tokio::join!(
             self.store
                 .start_challenge(&challenge, now, refused_at_start, &limits.in_transaction),
-            join_all(shards.iter().map(|(_, shard)| self.store.count(shard))),
+            join_all(
+                limits
+                    .beside
+                    .iter()
+                    .map(|(kind, whole)| self.count_beside(*kind, whole, now))
+            ),
             async {
                 match read_beside {
                     Some(required) => self
@@ -147,7 +166,7 @@ impl App {
                 }
             }
         );
-        let shared = BesideOutcome::of(&shards, shared);
+        let shared = BesideOutcome { answers: shared };
         let started = match started {
             Ok(started) => started,
             Err(e) => {
@@ -162,6 +181,11 @@ impl App {
         match (started, refusal) {
             (StartOutcome::Started, None) => {}
             (StartOutcome::Started, Some(Refused::SmsCeiling)) => {
+                self.count(
+                    Metric::Refused(metrics::Refusal::Ceiling),
+                    client_id,
+                    calling_code,
+                );
                 tracing::error!(
                     alert = "sms_ceiling_reached",
                     client_id = %client.client_id,
@@ -177,9 +201,23 @@ impl App {
                     .await;
                 return Err(e);
             }
-            (refused, _) => {
+            (StartOutcome::Started, Some(Refused::Limited(e, why))) => {
+                self.count(Metric::Refused(why), client_id, calling_code);
+                self.give_back(&shared, Some(&limits.in_transaction), &challenge)
+                    .await;
+                return Err(e);
+            }
+            (outcome, _) => {
+                let why = match outcome {
+                    StartOutcome::CoolingDown { .. } => Some(metrics::Refusal::Cooldown),
+                    StartOutcome::RateLimited { .. } => Some(metrics::Refusal::RateLimit),
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    self.count(Metric::Refused(why), client_id, calling_code);
+                }
                 self.give_back(&shared, None, &challenge).await;
-                return Err(start_refusal(refused, &limits.in_transaction, now));
+                return Err(start_refusal(outcome, &limits.in_transaction, now));
             }
         }
         if known == Ok(false) {
@@ -200,15 +238,17 @@ impl App {
             code,
         };
         let started = Instant::now();
-        let delivered = self.sms.send(&message).await;
+        let delivered = sms.send(&message).await;
         self.send_times.record(started.elapsed());
         if delivered.is_err() {
+            self.count(Metric::SmsFailed, client_id, calling_code);
             tracing::warn!(client_id = %client.client_id, phone = %phone, "sms refused");
             self.store
                 .mark_undeliverable(&challenge.key, &challenge.token_hash)
                 .await?;
             return Err(Error::SmsFailed);
         }
+        self.count(Metric::CodeSent, client_id, calling_code);
         tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
         Ok(sent)
     }
@@ -220,10 +260,32 @@ impl App {
         Ok(sent)
     }
 
-    /// The shard of the counter `whole`, spread over `shards` items, this
-    /// request counts on: this instance takes them in turn, from the first,
-    /// in each window (see `RateLimit::shard`).
-    fn next_shard(&self, whole: &RateLimit, shards: u32, now: Millis) -> RateLimit {
+    /// Counts this request on a shard of the counter `whole`: this instance
+    /// takes them in turn, from the first, in each window (see
+    /// `RateLimit::shard`). A spent shard is not a spent limit: shards fill
+    /// unevenly when many instances count on them (each new instance starts
+    /// at the first), so the others are tried in turn before the request is
+    /// refused; the extra round trips are paid only near the limit.
+    async fn count_beside(
+        &self,
+        kind: Beside,
+        whole: &RateLimit,
+        now: Millis,
+    ) -> (Beside, RateLimit, Result<bool, Error>) {
+        let shards = kind.shards().clamp(1, whole.limit.max(1));
+        let first = self.next_sequence(whole, now);
+        let mut tried = 0;
+        loop {
+            let shard = whole.shard(first + u64::from(tried), shards);
+            let answer = self.store.count(&shard).await;
+            tried += 1;
+            if !matches!(answer, Ok(false)) || tried == shards {
+                return (kind, shard, answer);
+            }
+        }
+    }
+
+    fn next_sequence(&self, whole: &RateLimit, now: Millis) -> u64 {
         let mut sequences = self
             .shard_sequences
             .lock()
@@ -236,7 +298,7 @@ impl App {
             .or_insert((0, whole.window_end_ms));
         let sequence = *next;
         *next += 1;
-        whole.shard(sequence, shards)
+        sequence
     }
 
     /// What the per-IP limit counts for this request: the end user's address
@@ -270,7 +332,7 @@ impl App {
     /// only ever refuses more.
     async fn give_back(
         &self,
-        shared: &BesideOutcome<'_>,
+        shared: &BesideOutcome,
         own: Option<&[RateLimit]>,
         challenge: &Challenge,
     ) {
@@ -294,36 +356,29 @@ impl App {
     }
 }
 
-/// How the counters beside a request's transaction answered.
-struct BesideOutcome<'a> {
-    answers: Vec<(Beside, &'a RateLimit, Result<bool, Error>)>,
+/// How the counters beside a request's transaction answered, each with the
+/// shard it was last asked on.
+struct BesideOutcome {
+    answers: Vec<(Beside, RateLimit, Result<bool, Error>)>,
 }
 
 /// Why the counters beside the transaction refused a request.
 enum Refused {
     /// A failure, or a spent limit (429).
     Denied(Error),
+    /// A spent limit (429), and which kind of refusal it counts as.
+    Limited(Error, metrics::Refusal),
     /// The SMS ceiling: answered as if sent.
     SmsCeiling,
 }
 
-impl<'a> BesideOutcome<'a> {
-    fn of(shards: &'a [(Beside, RateLimit)], answers: Vec<Result<bool, Error>>) -> Self {
-        Self {
-            answers: shards
-                .iter()
-                .zip(answers)
-                .map(|((kind, shard), answer)| (*kind, shard, answer))
-                .collect(),
-        }
-    }
-
+impl BesideOutcome {
     /// The shards this request was counted on.
-    fn counted(&self) -> impl Iterator<Item = &'a RateLimit> + '_ {
+    fn counted(&self) -> impl Iterator<Item = &RateLimit> {
         self.answers
             .iter()
             .filter(|(_, _, answer)| matches!(answer, Ok(true)))
-            .map(|(_, shard, _)| *shard)
+            .map(|(_, shard, _)| shard)
     }
 
     /// A failure first, then a spent limit (429), then the SMS ceiling.
@@ -336,10 +391,17 @@ impl<'a> BesideOutcome<'a> {
                 (*kind == Beside::SmsCeiling) == ceiling && matches!(answer, Ok(false))
             })
         };
-        if let Some((_, shard, _)) = spent(false) {
-            return Some(Refused::Denied(Error::RateLimited {
+        if let Some((kind, shard, _)) = spent(false) {
+            let error = Error::RateLimited {
                 retry_after_secs: seconds_until(shard.window_end_ms, now),
-            }));
+            };
+            return Some(Refused::Limited(
+                error,
+                match kind {
+                    Beside::RangePerHour => metrics::Refusal::PumpingCap,
+                    _ => metrics::Refusal::RateLimit,
+                },
+            ));
         }
         spent(true).map(|_| Refused::SmsCeiling)
     }

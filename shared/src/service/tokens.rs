@@ -6,6 +6,7 @@ use crate::clock::Millis;
 use crate::domain::code::random_bytes;
 use crate::domain::keys::{b64, sha256};
 use crate::domain::refresh::{RefreshFamily, RefreshToken, RotationRefusal};
+use crate::metrics::Metric;
 use crate::signer::{AccessClaims, Jwk, sign_access_token};
 
 impl App {
@@ -64,6 +65,7 @@ impl App {
                 return Err(e.into_signing_failure());
             }
         };
+        self.count(Metric::TokenRefreshed, &client.client_id, None);
         Ok(self.token_set(access, next, &family, now))
     }
 
@@ -104,7 +106,7 @@ impl App {
     /// The public keys tokens may be signed with: the current key first, then
     /// the previous one while tokens it signed can still be in flight.
     pub async fn jwks(&self) -> Result<Vec<Jwk>, Error> {
-        self.signer.verification_keys().await
+        self.signer()?.verification_keys().await
     }
 
     pub(super) async fn access_token(
@@ -124,7 +126,7 @@ impl App {
             jti: b64(&random_bytes::<16>(self.entropy.as_ref())),
             login_by: family.login_by.clone(),
         };
-        sign_access_token(self.signer.as_ref(), &claims).await
+        sign_access_token(self.signer()?, &claims).await
     }
 
     pub(super) fn token_set(

@@ -146,6 +146,7 @@ fn challenge_item(c: &Challenge) -> Item {
         ("resend_after_ms".into(), n(c.resend_after_ms)),
         ("state".into(), s(c.state.as_str())),
         ("login_by".into(), s(&c.login_by)),
+        ("calling_code".into(), s(&c.calling_code)),
         ("expires_at".into(), n(c.ttl_epoch_secs())),
     ]);
     if let Some(required) = &c.directory {
@@ -174,6 +175,9 @@ fn challenge_from(item: &Item) -> Result<Challenge, Error> {
         resend_after_ms: get_n(item, "resend_after_ms")?,
         state: ChallengeState::parse(&get_s(item, "state")?).ok_or_else(|| corrupt("state"))?,
         login_by: get_s(item, "login_by")?,
+        // Challenges written before it was kept: counted as `other`.
+        calling_code: get_s(item, "calling_code")
+            .unwrap_or_else(|_| crate::metrics::OTHER_CALLING_CODE.into()),
         directory: match item.get("directory_required") {
             Some(AttributeValue::Bool(true)) => Some(UserRequirement {
                 id_card_hash: item

@@ -771,6 +771,15 @@ pub async fn sms_pumping_velocity_cap_per_number_range(t: &TestApp) {
         "another range"
     );
     assert_eq!(t.outbox.entries().len(), 4);
+    assert_eq!(
+        t.metrics
+            .count("RefusedPumpingCap", "range-app", Some("66")),
+        1
+    );
+    assert_eq!(
+        t.metrics.count("RefusedRateLimit", "range-app", Some("66")),
+        0
+    );
 }
 
 pub async fn sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(t: &TestApp) {
@@ -806,6 +815,15 @@ pub async fn sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(t: &
     t.clock.set(START_MS + 1_800_000);
     assert_eq!(request_as(t, "ceiling-app", "0844440004").await.status, 200);
     assert_eq!(t.outbox.entries().len(), 3);
+    let counted = |metric| t.metrics.count(metric, "ceiling-app", Some("66"));
+    assert_eq!(
+        (
+            counted("CodesRequested"),
+            counted("CodesSent"),
+            counted("RefusedCeiling")
+        ),
+        (4, 3, 1)
+    );
 }
 
 fn with_test_number() -> ClientSettings {
@@ -898,4 +916,115 @@ pub async fn clients_without_an_allow_list_use_the_deployment_default(t: &TestAp
         request_as(t, "france-app", "+66812345678").await.error(),
         "mobile_no_not_allowed"
     );
+}
+
+/// DESIGN §11: what a scripted flow counts, by client and calling code, in
+/// CloudWatch Embedded Metric Format; no line carries a number or a code
+/// (the log checker, which sees every line, proves the rest).
+pub async fn metrics_count_a_scripted_flow_by_client_and_calling_code(t: &TestApp) {
+    let settings = ClientSettings {
+        allowed_calling_codes: vec!["66".into(), "84".into()],
+        sends_per_phone_per_hour: 2,
+        ..test_settings()
+    };
+    client_with(t, "metered-app", settings).await;
+    let confirm = |token: &str, otp: &str| {
+        let body = json!({"client_id": "metered-app", "client_secret": CLIENT_SECRET, "token": token, "otp": otp});
+        async move { t.call(Function::ConfirmOtp, "confirm-otp", &body).await }
+    };
+    // A Thai number: sent, one wrong code, then the right one.
+    let sent = request_as(t, "metered-app", "0812345678").await;
+    assert_eq!(sent.status, 200);
+    let token = sent.body["data"]["token"].as_str().unwrap().to_string();
+    let code = t.last_sms().code;
+    assert_eq!(confirm(&token, "000000").await.error(), "otp_invalid");
+    let tokens = confirm(&token, &code).await;
+    assert_eq!(tokens.status, 200, "{tokens:?}");
+    // A used challenge counts as expired.
+    assert_eq!(confirm(&token, &code).await.error(), "otp_expired");
+    // Again within the cooldown; then, an hour later, past the phone's cap.
+    assert_eq!(request_as(t, "metered-app", "0812345678").await.status, 429);
+    t.clock.set(START_MS + 61_000);
+    assert_eq!(request_as(t, "metered-app", "0812345678").await.status, 200);
+    t.clock.set(START_MS + 122_000);
+    assert_eq!(request_as(t, "metered-app", "0812345678").await.status, 429);
+    // A Vietnamese number, whose challenge runs out of attempts.
+    let vn = request_as(t, "metered-app", "+84901888484").await;
+    let vn_token = vn.body["data"]["token"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        confirm(&vn_token, "000000").await;
+    }
+    assert_eq!(
+        confirm(&vn_token, "000000").await.error(),
+        "otp_attempts_exceeded"
+    );
+    // A number outside the allow-list: counted under `other`.
+    assert_eq!(
+        request_as(t, "metered-app", "+14155550100").await.status,
+        400
+    );
+    // A refresh: counted per client only.
+    let refresh = tokens.body["data"]["refresh_token"].as_str().unwrap();
+    let body = format!(
+        "grant_type=refresh_token&refresh_token={refresh}&client_id=metered-app&client_secret={CLIENT_SECRET}"
+    );
+    let refreshed = call(
+        &t.app,
+        Function::IssueToken,
+        api_request(
+            "token-refresh",
+            Some(&body),
+            Some("application/x-www-form-urlencoded"),
+        ),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+
+    let m = &t.metrics;
+    let (th, vn, other) = (Some("66"), Some("84"), Some("other"));
+    let app = "metered-app";
+    for (metric, calling_code, expected) in [
+        ("CodesRequested", th, 4),
+        ("CodesSent", th, 2),
+        ("RefusedCooldown", th, 1),
+        ("RefusedRateLimit", th, 1),
+        ("ConfirmsWrongCode", th, 1),
+        ("ConfirmsSucceeded", th, 1),
+        // A refused token names no number: counted per client.
+        ("ConfirmsExpired", None, 1),
+        ("CodesRequested", vn, 1),
+        ("CodesSent", vn, 1),
+        ("ConfirmsWrongCode", vn, 5),
+        ("ConfirmsExhausted", None, 1),
+        ("CodesRequested", other, 1),
+        ("RefusedAllowList", other, 1),
+        ("CodesSent", other, 0),
+        ("TokensRefreshed", None, 1),
+    ] {
+        assert_eq!(
+            m.count(metric, app, calling_code),
+            expected,
+            "{metric} {calling_code:?}"
+        );
+    }
+    for line in m.lines() {
+        let line: Value = serde_json::from_str(&line).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], otp_shared::metrics::NAMESPACE);
+        assert!(line["_aws"]["Timestamp"].as_i64().unwrap() >= START_MS);
+        for metric in directive["Metrics"].as_array().unwrap() {
+            assert_eq!(metric["Unit"], "Count");
+            assert_eq!(line[metric["Name"].as_str().unwrap()], 1);
+        }
+        // Every dimension named is a field of the line.
+        for set in directive["Dimensions"].as_array().unwrap() {
+            for name in set.as_array().unwrap() {
+                assert!(line[name.as_str().unwrap()].is_string(), "{line}");
+            }
+        }
+        let text = line.to_string();
+        for spelled in ["812345678", "901888484", "4155550100", &code] {
+            assert!(!text.contains(spelled), "{text}");
+        }
+    }
 }

@@ -1,0 +1,144 @@
+//! The composition root of the Lambda functions: one `SdkConfig` per cold
+//! start, with endpoints from the SDK's own settings (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, …), and the adapters built from it. Each
+//! function asks for the ports its routes use and no others, so its binary
+//! links only those SDK clients.
+
+mod tls;
+
+pub use tls::{AMAZON_TRUST_SERVICES_PEM, TlsRoots, https_client};
+
+use crate::config::{LambdaSettings, SecretSource};
+use crate::sdk::sdk_failure;
+use crate::signer::Signer;
+use crate::sms::SmsSender;
+use std::sync::Arc;
+
+/// Loads the SDK configuration once: region, credentials and endpoints from
+/// the environment, as every AWS tool reads them, over an HTTPS client that
+/// trusts `roots`.
+pub async fn load_sdk_config(roots: TlsRoots) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client(roots))
+        .load()
+        .await
+}
+
+/// The server secret, fetched from Secrets Manager if that is its source.
+pub async fn server_secret(
+    source: SecretSource,
+    sdk: &aws_config::SdkConfig,
+) -> Result<crate::domain::keys::ServerSecret, String> {
+    match source {
+        SecretSource::Inline(secret) => Ok(*secret),
+        SecretSource::SecretsManager { secret_id } => {
+            // An attempt that hangs (a connection cut while Lambda froze the
+            // environment between init and the first event) is retried.
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(2))
+                .build();
+            let out = aws_sdk_secretsmanager::Client::new(sdk)
+                .get_secret_value()
+                .secret_id(&secret_id)
+                .customize()
+                .config_override(
+                    aws_sdk_secretsmanager::config::Builder::default().timeout_config(timeouts),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_failure("secretsmanager.GetSecretValue", &e).to_string())?;
+            let text = out
+                .secret_string()
+                .ok_or("the server secret has no text value")?;
+            crate::config::server_secret_from_text(text)
+        }
+    }
+}
+
+/// Builds a port from the SDK configuration.
+type PortBuilder<P> = fn(&aws_config::SdkConfig, &LambdaSettings) -> Arc<P>;
+
+/// One function's wiring: its settings, and the ports beyond DynamoDB that
+/// its routes use. Only a function that asks for a port links the code that
+/// builds it: each port is a builder set by `with_*`.
+#[derive(Clone)]
+pub struct Deployment {
+    settings: LambdaSettings,
+    /// The SDK configuration to use instead of the environment's.
+    sdk: Option<aws_config::SdkConfig>,
+    sms: Option<PortBuilder<dyn SmsSender>>,
+    signer: Option<PortBuilder<dyn Signer>>,
+}
+
+impl Deployment {
+    /// As a function starts: settings from the environment (a bad one fails
+    /// the function's init); the SDK configuration is loaded by [`Self::app`].
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self::new(LambdaSettings::from_env()?))
+    }
+
+    pub fn new(settings: LambdaSettings) -> Self {
+        Self {
+            settings,
+            sdk: None,
+            sms: None,
+            signer: None,
+        }
+    }
+
+    /// Over `sdk` instead of the configuration the environment describes.
+    pub fn with_sdk_config(mut self, sdk: aws_config::SdkConfig) -> Self {
+        self.sdk = Some(sdk);
+        self
+    }
+
+    /// SMS through SNS: request-otp's.
+    pub fn with_sns(mut self) -> Self {
+        self.sms =
+            Some(|sdk, _| Arc::new(crate::sms::SnsSender::new(aws_sdk_sns::Client::new(sdk))));
+        self
+    }
+
+    /// Tokens signed by KMS: confirm-otp's and issue-token's.
+    pub fn with_kms(mut self) -> Self {
+        self.signer = Some(|sdk, settings| {
+            Arc::new(crate::signer::KmsSigner::new(
+                aws_sdk_kms::Client::new(sdk),
+                settings.signing_key_alias.clone(),
+                crate::signer::ALIAS_REFRESH,
+            ))
+        });
+        self
+    }
+
+    /// The app: the SDK configuration loaded, the clients built and the
+    /// server secret read. The future owns what it needs, so that it can run
+    /// beside the Lambda runtime's first poll (`http::lambda::run`).
+    pub fn app(&self) -> impl Future<Output = Result<crate::App, String>> + Send + 'static {
+        use crate::clock::{OsEntropy, SystemClock};
+
+        let this = self.clone();
+        async move {
+            let sdk = match this.sdk {
+                Some(sdk) => sdk,
+                None => load_sdk_config(this.settings.tls_roots).await,
+            };
+            let settings = this.settings;
+            let sms = this.sms.map(|build| build(&sdk, &settings));
+            let signer = this.signer.map(|build| build(&sdk, &settings));
+            let secret = server_secret(settings.server_secret, &sdk).await?;
+            Ok(crate::App::new(
+                Arc::new(crate::store::DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    settings.table_name,
+                )),
+                sms,
+                signer,
+                Arc::new(SystemClock),
+                Arc::new(OsEntropy),
+                secret,
+                settings.config,
+            ))
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Which function serves which route: the tables `template.yaml` declares,
+//! one per function, each with its own entry. A Lambda binary calls only its
+//! own entry, so it links only its own routes' handlers (and, through the
+//! ports it wires, only its own SDK clients); the local server plays API
+//! Gateway in front of all three.
+
+use super::{esms, native, oauth, oneid, thaibulksms};
+use crate::{App, Error};
+use lambda_http::http::{HeaderValue, Method, header};
+use lambda_http::{Body, Request, Response};
+use std::convert::Infallible;
+use thaibulksms::Version;
+
+/// The three Lambda functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    RequestOtp,
+    ConfirmOtp,
+    IssueToken,
+}
+
+/// request-otp's routes: a code asked for, in each dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeRequest {
+    /// The native request, and ThaiBulkSMS v1's on the same path: see
+    /// [`request_otp`].
+    Native,
+    OneId,
+    ThaiBulkSms(Version),
+    EsmsGencode,
+}
+
+/// confirm-otp's routes: a code checked, in each dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeCheck {
+    Native,
+    OneId,
+    ThaiBulkSms(Version),
+    EsmsCheckcode,
+}
+
+/// issue-token's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenRoute {
+    Token,
+    Revoke,
+    Jwks,
+    Discovery,
+}
+
+type Routes<R> = &'static [(Method, &'static str, R)];
+
+const REQUEST_OTP_ROUTES: Routes<CodeRequest> = &[
+    (Method::POST, "/v1/otp/request", CodeRequest::Native),
+    (
+        Method::POST,
+        "/api/v1/citizen/oauth/mobile-and-idcard",
+        CodeRequest::OneId,
+    ),
+    (
+        Method::POST,
+        "/v2/otp/request",
+        CodeRequest::ThaiBulkSms(Version::V2),
+    ),
+    (
+        Method::GET,
+        "/MainService.svc/json/SendMessageAutoGenCode_V4_get",
+        CodeRequest::EsmsGencode,
+    ),
+];
+
+const CONFIRM_OTP_ROUTES: Routes<CodeCheck> = &[
+    (Method::POST, "/v1/otp/confirm", CodeCheck::Native),
+    (
+        Method::POST,
+        "/api/v1/citizen/oauth/mobile-and-idcard/otp/confirm",
+        CodeCheck::OneId,
+    ),
+    (
+        Method::POST,
+        "/v1/otp/verify",
+        CodeCheck::ThaiBulkSms(Version::V1),
+    ),
+    (
+        Method::POST,
+        "/v2/otp/verify",
+        CodeCheck::ThaiBulkSms(Version::V2),
+    ),
+    (
+        Method::GET,
+        "/MainService.svc/json/CheckCodeGen_V4_get",
+        CodeCheck::EsmsCheckcode,
+    ),
+];
+
+const ISSUE_TOKEN_ROUTES: Routes<TokenRoute> = &[
+    (Method::POST, "/v1/oauth/token", TokenRoute::Token),
+    (Method::POST, "/v1/oauth/revoke", TokenRoute::Revoke),
+    (Method::GET, "/.well-known/jwks.json", TokenRoute::Jwks),
+    (
+        Method::GET,
+        "/.well-known/openid-configuration",
+        TokenRoute::Discovery,
+    ),
+];
+
+/// The route of `routes` that `request` names; 405 for a path of theirs asked
+/// with another method, 404 for any other path (API Gateway's answer).
+fn route<R: Copy>(routes: Routes<R>, request: &Request) -> Result<R, Error> {
+    let (method, path) = (request.method(), request.uri().path());
+    let mut path_known = false;
+    for (m, p, r) in routes {
+        if *p == path {
+            if m == method {
+                return Ok(*r);
+            }
+            path_known = true;
+        }
+    }
+    Err(if path_known {
+        Error::MethodNotAllowed
+    } else {
+        Error::RouteNotFound
+    })
+}
+
+/// A request no route of `routes` takes, refused in the native format; a
+/// 405 lists the methods the path answers in `Allow` (RFC 9110 §15.5.6).
+fn unrouted<R>(routes: Routes<R>, request: &Request, error: &Error) -> Response<Body> {
+    let mut response = native::failure(error);
+    if *error == Error::MethodNotAllowed {
+        let path = request.uri().path();
+        let allow: Vec<&str> = routes
+            .iter()
+            .filter(|(_, p, _)| *p == path)
+            .map(|(m, _, _)| m.as_str())
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+    }
+    response
+}
+
+/// request-otp's entry.
+pub async fn request_otp(app: &App, request: Request) -> Response<Body> {
+    match route(REQUEST_OTP_ROUTES, &request) {
+        // ThaiBulkSMS v1 shares the native path; told apart by its fields.
+        Ok(CodeRequest::Native) if thaibulksms::is_v1_request(&request).await => {
+            thaibulksms::request_otp(app, &request, Version::V1).await
+        }
+        Ok(CodeRequest::Native) => native::request_otp(app, &request).await,
+        Ok(CodeRequest::OneId) => oneid::request_otp(app, &request).await,
+        Ok(CodeRequest::ThaiBulkSms(version)) => {
+            thaibulksms::request_otp(app, &request, version).await
+        }
+        Ok(CodeRequest::EsmsGencode) => esms::gencode(app, &request).await,
+        Err(e) => unrouted(REQUEST_OTP_ROUTES, &request, &e),
+    }
+}
+
+/// confirm-otp's entry.
+pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
+    match route(CONFIRM_OTP_ROUTES, &request) {
+        Ok(CodeCheck::Native) => native::confirm_otp(app, &request).await,
+        Ok(CodeCheck::OneId) => oneid::confirm_otp(app, &request).await,
+        Ok(CodeCheck::ThaiBulkSms(version)) => {
+            thaibulksms::verify_otp(app, &request, version).await
+        }
+        Ok(CodeCheck::EsmsCheckcode) => esms::checkcode(app, &request).await,
+        Err(e) => unrouted(CONFIRM_OTP_ROUTES, &request, &e),
+    }
+}
+
+/// issue-token's entry.
+pub async fn issue_token(app: &App, request: Request) -> Response<Body> {
+    match route(ISSUE_TOKEN_ROUTES, &request) {
+        Ok(TokenRoute::Token) => oauth::token(app, &request).await,
+        Ok(TokenRoute::Revoke) => oauth::revoke(app, &request).await,
+        Ok(TokenRoute::Jwks) => oauth::jwks(app).await,
+        Ok(TokenRoute::Discovery) => oauth::discovery(app, &request),
+        Err(e) => unrouted(ISSUE_TOKEN_ROUTES, &request, &e),
+    }
+}
+
+/// `function`'s entry, chosen at run time: for tests and the local server.
+/// A route of another function is answered 404, as API Gateway would.
+pub async fn handle(
+    app: &App,
+    function: Function,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
+    Ok(match function {
+        Function::RequestOtp => request_otp(app, request).await,
+        Function::ConfirmOtp => confirm_otp(app, request).await,
+        Function::IssueToken => issue_token(app, request).await,
+    })
+}
+
+impl Function {
+    /// The function whose table holds `path`.
+    fn serving(path: &str) -> Option<Self> {
+        fn holds<R>(routes: Routes<R>, path: &str) -> bool {
+            routes.iter().any(|(_, p, _)| *p == path)
+        }
+        if holds(REQUEST_OTP_ROUTES, path) {
+            Some(Self::RequestOtp)
+        } else if holds(CONFIRM_OTP_ROUTES, path) {
+            Some(Self::ConfirmOtp)
+        } else if holds(ISSUE_TOKEN_ROUTES, path) {
+            Some(Self::IssueToken)
+        } else {
+            None
+        }
+    }
+}
+
+/// Every route of every function: for the local server, which plays API
+/// Gateway in front of all three.
+pub async fn handle_any(app: &App, request: Request) -> Response<Body> {
+    match Function::serving(request.uri().path()) {
+        Some(function) => handle(app, function, request)
+            .await
+            .unwrap_or_else(|never| match never {}),
+        None => native::failure(&Error::RouteNotFound),
+    }
+}
+
+/// Every (method, path) some function serves.
+#[cfg(test)]
+pub(super) fn served() -> Vec<(Method, &'static str)> {
+    fn pairs<R>(routes: Routes<R>) -> impl Iterator<Item = (Method, &'static str)> {
+        routes.iter().map(|(m, p, _)| (m.clone(), *p))
+    }
+    pairs(REQUEST_OTP_ROUTES)
+        .chain(pairs(CONFIRM_OTP_ROUTES))
+        .chain(pairs(ISSUE_TOKEN_ROUTES))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, path: &str) -> Request {
+        let mut request = Request::new(Body::Empty);
+        *request.method_mut() = method;
+        *request.uri_mut() = path.parse().unwrap();
+        request
+    }
+
+    #[test]
+    fn each_path_belongs_to_one_function() {
+        let mut paths: Vec<&str> = served().into_iter().map(|(_, p)| p).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let holds = |routes: &[&str], path| routes.contains(&path);
+        let paths_of = |function| -> Vec<&str> {
+            match function {
+                Function::RequestOtp => REQUEST_OTP_ROUTES.iter().map(|r| r.1).collect(),
+                Function::ConfirmOtp => CONFIRM_OTP_ROUTES.iter().map(|r| r.1).collect(),
+                Function::IssueToken => ISSUE_TOKEN_ROUTES.iter().map(|r| r.1).collect(),
+            }
+        };
+        for path in paths {
+            let holders = [
+                Function::RequestOtp,
+                Function::ConfirmOtp,
+                Function::IssueToken,
+            ]
+            .map(|f| holds(&paths_of(f), path));
+            assert_eq!(holders.iter().filter(|h| **h).count(), 1, "{path}");
+            let function = Function::serving(path).expect("a function serves it");
+            assert!(holds(&paths_of(function), path), "{path}");
+        }
+        assert_eq!(
+            Function::serving("/.well-known/jwks.json"),
+            Some(Function::IssueToken)
+        );
+        assert_eq!(Function::serving("/v1/otp/nope"), None);
+    }
+
+    #[test]
+    fn a_function_finds_its_own_routes_and_refuses_the_rest() {
+        let post = |path| request(Method::POST, path);
+        assert_eq!(
+            route(REQUEST_OTP_ROUTES, &post("/v1/otp/request")),
+            Ok(CodeRequest::Native)
+        );
+        assert_eq!(
+            route(REQUEST_OTP_ROUTES, &request(Method::GET, "/v1/otp/request")),
+            Err(Error::MethodNotAllowed)
+        );
+        // Another function's route is unknown here, as behind API Gateway.
+        assert_eq!(
+            route(REQUEST_OTP_ROUTES, &post("/v1/otp/confirm")),
+            Err(Error::RouteNotFound)
+        );
+        let refused = unrouted(
+            REQUEST_OTP_ROUTES,
+            &request(Method::GET, "/v1/otp/request"),
+            &Error::MethodNotAllowed,
+        );
+        assert_eq!(refused.status(), 405);
+        assert_eq!(refused.headers()[header::ALLOW], "POST");
+    }
+}

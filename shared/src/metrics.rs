@@ -1,0 +1,187 @@
+//! What the service counts (DESIGN §11), as CloudWatch Embedded Metric
+//! Format lines on the functions' output: CloudWatch Logs turns them into
+//! metrics, so counting costs no AWS call. Dimensions stay bounded: the
+//! client, and the calling code as the client's allow-list names it (or
+//! `other`), never a number. A confirm refused before its challenge is read
+//! (by token, for a used, expired or exhausted challenge) knows no calling
+//! code and is counted per client only.
+
+use crate::clock::Millis;
+use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex};
+
+/// The CloudWatch namespace of every metric; `template.yaml`'s dashboard and
+/// alarms read it.
+pub const NAMESPACE: &str = "OtpLogin";
+
+/// The calling-code dimension of a number outside every allow-list.
+pub const OTHER_CALLING_CODE: &str = "other";
+
+/// Why a code request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A per-phone, per-end-user or per-client rate limit.
+    RateLimit,
+    Cooldown,
+    /// The calling code is not on the client's allow-list.
+    AllowList,
+    /// The client's hourly SMS ceiling (answered as sent, nothing sent).
+    Ceiling,
+    /// The per-number-range cap against SMS pumping.
+    PumpingCap,
+}
+
+/// How a code check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Success,
+    WrongCode,
+    Expired,
+    /// No attempt left.
+    Exhausted,
+}
+
+/// One thing counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    CodeRequested,
+    CodeSent,
+    Refused(Refusal),
+    SmsFailed,
+    Confirmed(Confirm),
+    TokenRefreshed,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::CodeRequested => "CodesRequested",
+            Metric::CodeSent => "CodesSent",
+            Metric::Refused(Refusal::RateLimit) => "RefusedRateLimit",
+            Metric::Refused(Refusal::Cooldown) => "RefusedCooldown",
+            Metric::Refused(Refusal::AllowList) => "RefusedAllowList",
+            Metric::Refused(Refusal::Ceiling) => "RefusedCeiling",
+            Metric::Refused(Refusal::PumpingCap) => "RefusedPumpingCap",
+            Metric::SmsFailed => "SmsFailures",
+            Metric::Confirmed(Confirm::Success) => "ConfirmsSucceeded",
+            Metric::Confirmed(Confirm::WrongCode) => "ConfirmsWrongCode",
+            Metric::Confirmed(Confirm::Expired) => "ConfirmsExpired",
+            Metric::Confirmed(Confirm::Exhausted) => "ConfirmsExhausted",
+            Metric::TokenRefreshed => "TokensRefreshed",
+        }
+    }
+}
+
+/// Whose count it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimensions<'a> {
+    pub client_id: &'a str,
+    /// None where the number is not known (a token refresh).
+    pub calling_code: Option<&'a str>,
+}
+
+/// The EMF line counting one `metric` at `timestamp_ms`. With a calling
+/// code it is counted per client and calling code, and per calling code
+/// alone (what the pumping alarm watches); without, per client.
+pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -> String {
+    let sets = match dimensions.calling_code {
+        Some(_) => json!([["Client", "CallingCode"], ["CallingCode"]]),
+        None => json!([["Client"]]),
+    };
+    let mut line = Map::new();
+    line.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": sets,
+                "Metrics": [{"Name": metric.name(), "Unit": "Count"}],
+            }],
+        }),
+    );
+    line.insert("Client".into(), Value::from(dimensions.client_id));
+    if let Some(code) = dimensions.calling_code {
+        line.insert("CallingCode".into(), Value::from(code));
+    }
+    line.insert(metric.name().into(), Value::from(1));
+    Value::Object(line).to_string()
+}
+
+/// Where EMF lines go.
+pub trait MetricsSink: Send + Sync {
+    fn write(&self, line: String);
+}
+
+/// The functions' own output, one line each, as CloudWatch Logs reads it.
+pub struct Stdout;
+
+impl MetricsSink for Stdout {
+    fn write(&self, line: String) {
+        use std::io::Write;
+        // A line that cannot be written is a metric lost, never a failure.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+}
+
+/// The lines written, in order: for tests and the local server.
+#[derive(Default)]
+pub struct Recorded(Mutex<Vec<String>>);
+
+impl Recorded {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl MetricsSink for Recorded {
+    fn write(&self, line: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emf_line_names_its_namespace_dimensions_unit_and_value() {
+        let dimensions = Dimensions {
+            client_id: "shop",
+            calling_code: Some("66"),
+        };
+        let line: Value =
+            serde_json::from_str(&emf_line(Metric::CodeSent, &dimensions, 4_102_444_800_000))
+                .unwrap();
+        assert_eq!(line["_aws"]["Timestamp"], 4_102_444_800_000_i64);
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Client", "CallingCode"], ["CallingCode"]])
+        );
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "CodesSent", "Unit": "Count"}])
+        );
+        assert_eq!(line["Client"], "shop");
+        assert_eq!(line["CallingCode"], "66");
+        assert_eq!(line["CodesSent"], 1);
+
+        let refresh = Dimensions {
+            client_id: "shop",
+            calling_code: None,
+        };
+        let line: Value =
+            serde_json::from_str(&emf_line(Metric::TokenRefreshed, &refresh, 0)).unwrap();
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Client"]])
+        );
+        assert!(line.get("CallingCode").is_none());
+    }
+}
