@@ -8,7 +8,8 @@ run:
 test:
 	scripts/test.sh
 
-# The arm64 Lambda bundles and template in .aws-sam/build, for `sam deploy`.
+# The arm64 Lambda bundles and template in .aws-sam/build, for `sam deploy`,
+# run under qemu-aarch64 against DynamoDB Local and moto before they ship.
 package:
 	scripts/package.sh
 

@@ -18,3 +18,5 @@ say "cold start and peak memory"
 cargo bench --locked --bench cold_start
 say "one client's bursts and sustained load, through DynamoDB's conflict rule"
 cargo bench --locked --bench load
+say "what one login consumes: DynamoDB capacity units, KMS, SNS and Secrets Manager calls"
+cargo bench --locked --bench cost

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make package`: the three arm64 `bootstrap` binaries and the template, in
-# .aws-sam/build, ready for `sam deploy`. `sam build` runs cargo-lambda (which
-# links with zig), all from the project venv.
+# .aws-sam/build, ready for `sam deploy`, checked and run under qemu first.
+# `sam build` runs cargo-lambda (which links with zig), all from the project
+# venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,4 +46,10 @@ for fn in RequestOtpFunction ConfirmOtpFunction IssueTokenFunction; do
   # DESIGN §9: each stripped bootstrap stays within 6 MB.
   [ "$size" -le 6000000 ] || { echo "make package: $bin is over 6 MB" >&2; exit 1; }
 done
+# What ships is run before it ships: the bootstraps under qemu-aarch64, as
+# Lambda runs them, against DynamoDB Local and moto (examples/arm64_flow.rs).
+. scripts/arm64.sh
+. scripts/engines.sh
+say "the arm64 bootstraps under qemu-aarch64: request → confirm → refresh → JWKS"
+cargo run --locked --quiet --example arm64_flow -- .aws-sam/build
 echo "Next: sam deploy --guided (see README, Deploying)"

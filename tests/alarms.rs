@@ -1,7 +1,7 @@
 //! The template's log metric filters, behind `SmsRefusedAlarm` and
 //! `SmsCeilingAlarm`, match the lines request-otp writes, as the deployed
-//! function writes them: through the Lambda runtime's own subscriber (the one
-//! each `main` installs), in the format and at the level `template.yaml`
+//! function writes them: through the functions' own subscriber
+//! (`otp_shared::logging`, the one each `main` installs), in the format and at the level `template.yaml`
 //! gives the functions. So renaming a log message, logging it below the
 //! deployed level, or dropping the template's JSON log format, silences no
 //! alarm unnoticed.

@@ -15,6 +15,7 @@ Usage: python tests/template_checks.py [template]  (exit 1 on any failure)
 import copy
 import json
 import pathlib
+import re
 import sys
 
 from cfnlint.decode import decode
@@ -39,6 +40,88 @@ ENDPOINT_HOSTS = {
     "AWS_ENDPOINT_URL_KMS": "kms",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER": "secretsmanager",
 }
+
+
+# What the functions count (shared/src/metrics.rs), which the dashboard shows.
+METRICS_SOURCE = ROOT / "shared" / "src" / "metrics.rs"
+METRIC_NAMESPACE = "OtpLogin"
+
+
+def metric_names():
+    text = METRICS_SOURCE.read_text()
+    names = re.findall(r'=> "([A-Za-z]+)",', text)
+    assert len(names) >= 10, f"no metric names found in {METRICS_SOURCE}"
+    return names
+
+
+def slot_code(index):
+    """The `index`-th calling code of AllowedCallingCodes, as the template
+    selects it (padded, so that a missing one is empty)."""
+    return {"Fn::Select": [index, {"Fn::Split": [",", {"Fn::Sub": "${AllowedCallingCodes},,"}]}]}
+
+
+def dashboard_body(template):
+    for resource in template["Resources"].values():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::CloudWatch::Dashboard":
+            body = resource["Properties"]["DashboardBody"]
+            return body["Fn::Sub"][0] if isinstance(body, dict) else body
+    return None
+
+
+def check_dashboard_and_pumping(template, resources):
+    failures = []
+    body = dashboard_body(template)
+    if body is None:
+        return ["no dashboard"]
+    try:
+        json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    except ValueError as e:
+        failures.append(f"the dashboard body is not JSON: {e}")
+    if f"{{{METRIC_NAMESPACE}," not in body:
+        failures.append(f"the dashboard does not read the namespace {METRIC_NAMESPACE}")
+    for name in metric_names():
+        if f'\\"{name}\\"' not in body:
+            failures.append(f"the dashboard does not show {name}")
+    for function in sorted(FUNCTIONS):
+        for metric in ["Duration", "Errors"]:
+            if f'"AWS/Lambda", "{metric}", "FunctionName", "${{{function}}}"' not in body:
+                failures.append(f"the dashboard does not show {function}'s {metric}")
+    if "by Client, CallingCode" not in body or "sum(ConfirmsSucceeded) / sum(CodesSent)" not in body:
+        failures.append("the dashboard has no conversion per client and calling code")
+
+    codes = template["Parameters"]["AllowedCallingCodes"]["Default"].split(",")
+    slots = {}
+    for name, alarm in resources.items():
+        if not name.startswith("PumpingAlarm"):
+            continue
+        props = alarm.get("Properties", {})
+        metrics = {m["Id"]: m for m in props.get("Metrics", [])}
+        stats = {
+            m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]
+            for m in metrics.values() if "MetricStat" in m
+        }
+        dimensions = [metric.get("Dimensions") for metric in stats.values()]
+        watched = dimensions[0][0]["Value"] if dimensions and dimensions[0] else None
+        index = (watched or {}).get("Fn::Select", [None])[0]
+        if (set(stats) != {"CodesSent", "ConfirmsSucceeded"}
+                or any(m.get("Namespace") != METRIC_NAMESPACE for m in stats.values())
+                or any(d != [{"Name": "CallingCode", "Value": watched}] for d in dimensions)
+                or watched != slot_code(index)):
+            failures.append(f"{name} does not watch one allowed calling code's sends and confirms")
+            continue
+        if index > 0 and f"[{index}," not in json.dumps(
+                template.get("Conditions", {}).get(alarm.get("Condition"), {})).replace(" ", ""):
+            failures.append(f"{name} is not conditional on its calling code being given")
+        expression = json.dumps(metrics.get("pumping", {}).get("Expression"))
+        if "${PumpingConversionPercent}" not in expression or "${PumpingMinSendsPerHour}" not in expression:
+            failures.append(f"{name} does not use its threshold parameters")
+        if not props.get("AlarmActions"):
+            failures.append(f"{name} notifies no one")
+        slots[index] = name
+    if sorted(slots) != [0, 1, 2] or len(codes) > len(slots):
+        failures.append(f"pumping alarms watch the allowed calling codes {sorted(slots)},"
+                        f" not one for each of {codes}")
+    return failures
 
 
 def as_list(value):
@@ -163,7 +246,9 @@ def check(template):
         if metric not in watched:
             failures.append(f"no alarm on {metric}")
 
-    for output in ["ApiUrl", "Issuer", "JwksUrl", "TableName"]:
+    failures += check_dashboard_and_pumping(template, resources)
+
+    for output in ["ApiUrl", "Issuer", "JwksUrl", "TableName", "DashboardUrl"]:
         if output not in template.get("Outputs", {}):
             failures.append(f"no output {output}")
     return failures
@@ -257,12 +342,51 @@ def one_function_logs_text(t):
     t["Resources"]["RequestOtpFunction"]["Properties"]["LoggingConfig"] = {"LogFormat": "Text"}
 
 
+def dashboard_body_list(t):
+    return t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+
+
+def dashboard_without_a_refusal(t):
+    body = dashboard_body_list(t)
+    body[0] = body[0].replace("RefusedPumpingCap", "RefusedNothing")
+
+
+def dashboard_without_latency(t):
+    body = dashboard_body_list(t)
+    body[0] = body[0].replace('"Duration"', '"Invocations"')
+
+
+def no_pumping_alarm(t):
+    t["Resources"].pop("PumpingAlarmSecondCallingCode")
+
+
+def pumping_metrics(t, name):
+    return {m["Id"]: m for m in t["Resources"][name]["Properties"]["Metrics"]}
+
+
+def pumping_threshold_hard_coded(t):
+    pumping = pumping_metrics(t, "PumpingAlarmFirstCallingCode")["pumping"]
+    pumping["Expression"] = {"Fn::Sub": "IF(sent >= 50 AND 100 * FILL(confirmed, 0) / sent < 20, 1, 0)"}
+
+
+def pumping_alarm_on_wrong_codes(t):
+    confirmed = pumping_metrics(t, "PumpingAlarmThirdCallingCode")["confirmed"]
+    confirmed["MetricStat"]["Metric"]["MetricName"] = "ConfirmsWrongCode"
+
+
+def pumping_alarms_watch_one_code_twice(t):
+    sent = pumping_metrics(t, "PumpingAlarmSecondCallingCode")["sent"]
+    sent["MetricStat"]["Metric"]["Dimensions"][0]["Value"] = slot_code(0)
+
+
 BREAKAGES = [
     widen_table_access, publish_from_confirm, secret_on_every_resource,
     sign_with_any_key, unthrottle_a_route, drop_a_route, delete_the_table_with_the_stack,
     secret_in_environment, no_spend_alarm, undeclare_a_local_override, redirect_an_endpoint,
     every_resource_as_a_list, every_table, a_sam_policy_template, sign_through_any_alias,
     secret_in_a_functions_environment, no_ceiling_alarm, plain_text_logs, one_function_logs_text,
+    dashboard_without_a_refusal, dashboard_without_latency, no_pumping_alarm,
+    pumping_threshold_hard_coded, pumping_alarm_on_wrong_codes, pumping_alarms_watch_one_code_twice,
 ]
 
 
@@ -301,8 +425,8 @@ def main():
         print(f"{path.name}: {failure}")
     if failures:
         return 1
-    print(f"{path.name}: IAM, routes, throttling, table, secret, alarms, outputs and"
-          f" sam local overrides as required;"
+    print(f"{path.name}: IAM, routes, throttling, table, secret, alarms, dashboard,"
+          f" pumping alarms, outputs and sam local overrides as required;"
           f" {len(BREAKAGES)} deliberate breakages all caught")
     return 0
 

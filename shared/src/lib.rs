@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 mod sdk;
 pub mod service;

@@ -19,6 +19,13 @@
 //! [`TRANSACTION_COMMIT`] more: DynamoDB's transactions take longer than its
 //! single writes (two phases over several partitions), and a conflict needs
 //! that window to happen.
+//!
+//! For the tables named to [`ConflictLayer::measure_capacity`], it also asks
+//! DynamoDB Local for the capacity each call consumes
+//! (`ReturnConsumedCapacity`) and adds it up, as reads and writes.
+//! DynamoDB Local counts a transaction's items at the single rate; DynamoDB
+//! charges them twice ("Capacity management for transactions", DynamoDB
+//! Developer Guide), which the layer applies.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -53,6 +60,36 @@ struct State {
     held: Mutex<HashSet<(String, String)>>,
     /// Conflicts reported, per table.
     conflicts: Mutex<HashMap<String, u64>>,
+    /// Capacity consumed on the measured tables, per table.
+    capacity: Mutex<HashMap<String, Capacity>>,
+}
+
+/// Capacity units consumed, as DynamoDB bills them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Capacity {
+    pub reads: f64,
+    pub writes: f64,
+}
+
+impl std::ops::Sub for Capacity {
+    type Output = Capacity;
+    fn sub(self, earlier: Capacity) -> Capacity {
+        Capacity {
+            reads: self.reads - earlier.reads,
+            writes: self.writes - earlier.writes,
+        }
+    }
+}
+
+/// The operations that take `ReturnConsumedCapacity`, and whether each reads.
+fn capacity_kind(operation: &str) -> Option<bool> {
+    match operation {
+        "GetItem" | "BatchGetItem" | "Query" | "Scan" | "TransactGetItems" => Some(true),
+        "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems" => {
+            Some(false)
+        }
+        _ => None,
+    }
 }
 
 impl ConflictLayer {
@@ -75,6 +112,7 @@ impl ConflictLayer {
                         client: Client::builder(TokioExecutor::new()).build_http(),
                         held: Mutex::default(),
                         conflicts: Mutex::default(),
+                        capacity: Mutex::default(),
                     });
                     let address = listener.local_addr().expect("an address");
                     ready
@@ -86,6 +124,18 @@ impl ConflictLayer {
             let (url, state) = url.recv().expect("the conflict layer starts");
             ConflictLayer { url, state }
         })
+    }
+
+    /// From now on, counts the capacity the calls on `table` consume.
+    pub fn measure_capacity(&self, table: &str) {
+        let mut capacity = self.state.capacity.lock().unwrap();
+        capacity.entry(table.to_string()).or_default();
+    }
+
+    /// The capacity consumed on `table` since `measure_capacity`.
+    pub fn capacity_of(&self, table: &str) -> Capacity {
+        let capacity = self.state.capacity.lock().unwrap();
+        capacity.get(table).copied().unwrap_or_default()
     }
 
     /// Conflicts the layer reported on `table` so far.
@@ -163,7 +213,7 @@ fn dynamodb_error(body: Value) -> hyper::Response<Full<Bytes>> {
 const ONGOING: &str = "Transaction is ongoing for the item";
 
 async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return dynamodb_error(json!({"__type": "SerializationException"}));
     };
@@ -174,7 +224,19 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
         .and_then(|v| v.rsplit('.').next())
         .unwrap_or_default()
         .to_string();
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let measured = capacity_kind(&operation).filter(|_| state.measures(&parsed));
+    let body = match measured {
+        Some(_) => {
+            parsed["ReturnConsumedCapacity"] = json!("TOTAL");
+            let body = Bytes::from(parsed.to_string());
+            parts
+                .headers
+                .insert(hyper::header::CONTENT_LENGTH, body.len().into());
+            body
+        }
+        None => body,
+    };
     let held_now = match writes(&operation, &parsed) {
         Writes::Transaction(items) => {
             let mut held = state.held.lock().unwrap();
@@ -214,6 +276,9 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
         Writes::Nothing => vec![],
     };
     let answer = state.forward(parts, body).await;
+    if let Some(reads) = measured {
+        state.add_capacity(&answer, reads, operation == "TransactWriteItems");
+    }
     if !held_now.is_empty() {
         // A committed transaction holds its items while it commits; a
         // cancelled one lets go at once.
@@ -229,6 +294,59 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
 }
 
 impl State {
+    /// Whether the request names a measured table (itself or in a transaction).
+    fn measures(&self, request: &Value) -> bool {
+        let capacity = self.capacity.lock().unwrap();
+        if capacity.is_empty() {
+            return false;
+        }
+        let text = request.to_string();
+        capacity
+            .keys()
+            .any(|table| text.contains(&format!("\"TableName\":\"{table}\"")))
+    }
+
+    /// Adds what DynamoDB Local said `answer` consumed.
+    fn add_capacity(
+        &self,
+        answer: &hyper::Response<Full<Bytes>>,
+        reads: bool,
+        transactional: bool,
+    ) {
+        use futures_util::FutureExt as _;
+        let Some(body) = answer
+            .body()
+            .clone()
+            .collect()
+            .now_or_never()
+            .and_then(Result::ok)
+        else {
+            return;
+        };
+        let answer: Value = serde_json::from_slice(&body.to_bytes()).unwrap_or(Value::Null);
+        let consumed = match &answer["ConsumedCapacity"] {
+            Value::Array(each) => each.clone(),
+            Value::Null => vec![],
+            one => vec![one.clone()],
+        };
+        let mut capacity = self.capacity.lock().unwrap();
+        for entry in consumed {
+            let (Some(table), Some(units)) =
+                (entry["TableName"].as_str(), entry["CapacityUnits"].as_f64())
+            else {
+                continue;
+            };
+            if let Some(total) = capacity.get_mut(table) {
+                let units = if transactional { 2.0 * units } else { units };
+                if reads {
+                    total.reads += units;
+                } else {
+                    total.writes += units;
+                }
+            }
+        }
+    }
+
     fn count_conflict(&self, table: &str) {
         *self
             .conflicts

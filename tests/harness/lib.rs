@@ -10,6 +10,7 @@ pub mod dialects;
 pub mod faults;
 pub mod load;
 pub mod logs;
+pub mod runtime_api;
 pub mod scenarios;
 pub mod storage_suite;
 

@@ -83,7 +83,7 @@ fn install(capture: Capture) -> &'static (Arc<Mutex<Vec<u8>>>, Capture) {
                     std::env::set_var("AWS_LAMBDA_LOG_LEVEL", level);
                 }
                 let writer = Buffer(buffer.clone());
-                lambda_http::tracing::init_default_subscriber_with_writer(move || writer.clone());
+                otp_shared::logging::init_with_writer(move || writer.clone());
                 Ok(())
             }
         };

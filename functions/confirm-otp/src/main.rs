@@ -5,7 +5,7 @@ use otp_shared::http::{confirm_otp, lambda};
 // others keeps the cold start short.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    otp_shared::logging::init();
     let deployment = Deployment::from_env()?.with_kms();
     lambda::run(|| deployment.app(), confirm_otp).await
 }

@@ -103,7 +103,10 @@ async fn multipart_fields(request: &Request) -> Option<Result<Fields, Error>> {
             let mut fields = Fields::default();
             while let Some(part) = parts.next_field().await.map_err(|_| malformed())? {
                 let name = part.name().ok_or_else(malformed)?.to_string();
-                let value = part.text().await.map_err(|_| malformed())?;
+                // Read as UTF-8 whatever charset a part names, as every
+                // other body is.
+                let bytes = part.bytes().await.map_err(|_| malformed())?;
+                let value = String::from_utf8(bytes.to_vec()).map_err(|_| malformed())?;
                 fields.insert(name, Value::String(value));
             }
             Ok(fields)
