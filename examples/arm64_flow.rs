@@ -27,9 +27,12 @@ fn shown(status: u16, body: &Value) -> String {
         .unwrap_or_default();
     let data = body["data"]
         .as_object()
-        .map(|fields| fields.keys().cloned().collect::<Vec<_>>().join(", "))
+        .map(|fields| {
+            let names = fields.keys().cloned().collect::<Vec<_>>().join(", ");
+            format!(" data {{{names}}}")
+        })
         .unwrap_or_default();
-    format!("{status} {{{fields}}} data {{{data}}}")
+    format!("{status} {{{fields}}}{data}")
 }
 
 #[tokio::main]
