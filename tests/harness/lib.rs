@@ -76,14 +76,15 @@ pub fn local_signer() -> Arc<LocalSigner> {
         .clone()
 }
 
-/// Where a test app's EMF lines go: kept for the test to read, and logged,
-/// so that the log checker searches them for secrets as it does every line.
+/// Where a test app's EMF lines go: kept (as the local server keeps them)
+/// for the test to read, and logged, so that the log checker searches them
+/// for secrets as it does every line.
 #[derive(Default)]
-pub struct MetricsLog(Mutex<Vec<String>>);
+pub struct MetricsLog(otp_shared::metrics::Recorded);
 
 impl MetricsLog {
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.0.lines()
     }
 
     /// How many of `metric` were counted for `client` and `calling_code`.
@@ -100,7 +101,7 @@ impl MetricsLog {
 impl otp_shared::metrics::MetricsSink for MetricsLog {
     fn write(&self, line: String) {
         tracing::info!(emf = %line, "metric");
-        self.0.lock().unwrap().push(line);
+        self.0.write(line);
     }
 }
 
