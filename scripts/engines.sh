@@ -55,4 +55,6 @@ export AWS_ENDPOINT_URL_SNS="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+# The cold-start bench waits for the engines to go idle before each start.
+export OTP_ENGINE_PIDS="${pids[*]}"
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL

@@ -10,7 +10,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use otp_shared::aws::{TlsRoots, load_sdk_config};
+use otp_shared::aws::{TlsRoots, https_client, load_sdk_config};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use std::error::Error as _;
 use std::sync::Arc;
@@ -86,7 +86,7 @@ async fn https_server(pki: &TestPki) -> (u16, Arc<AtomicUsize>) {
 /// ListTables at `https://localhost:<port>` through the functions' own SDK
 /// configuration with `roots`, without retries.
 async fn list_tables(roots: TlsRoots, port: u16) -> Result<(), String> {
-    let sdk = load_sdk_config(roots).await;
+    let sdk = load_sdk_config(https_client(roots)).await;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(format!("https://localhost:{port}"))
         .retry_config(aws_config::retry::RetryConfig::disabled())

@@ -408,8 +408,14 @@ async fn signing_key_command(kms: &aws_sdk_kms::Client, command: SigningKeyComma
 }
 
 async fn run(cli: Cli) -> Outcome {
-    // The operator's machine: its own trust store, as the AWS CLI uses.
-    let sdk = otp_shared::aws::load_sdk_config(otp_shared::aws::TlsRoots::System).await;
+    // The operator's machine: its own trust store, profiles and credentials,
+    // as the AWS CLI uses them.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(otp_shared::aws::https_client(
+            otp_shared::aws::TlsRoots::System,
+        ))
+        .load()
+        .await;
     let table = || {
         if cli.table.is_empty() {
             return Err("the table is required: --table or OTP_TABLE_NAME".to_string());

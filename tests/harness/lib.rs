@@ -630,11 +630,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     // Every call on the wire is recorded for the IAM check (`calls`), around
     // the functions' own HTTPS client and its default trust store.
     let roots = otp_shared::aws::TlsRoots::default();
-    otp_shared::aws::load_sdk_config(roots)
-        .await
-        .into_builder()
-        .http_client(calls::recording(otp_shared::aws::https_client(roots)))
-        .build()
+    otp_shared::aws::load_sdk_config(calls::recording(otp_shared::aws::https_client(roots))).await
 }
 
 /// Where `make test`'s DynamoDB Local listens.

@@ -175,20 +175,9 @@ impl Execution {
         )
     }
 
-    /// CPU time all its threads have used so far (schedstat: nanoseconds).
+    /// CPU time all its threads have used so far.
     pub fn cpu_time(&self) -> Duration {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).unwrap();
-        let nanos = tasks
-            .map(|task| {
-                let path = task.unwrap().path().join("schedstat");
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                text.split_whitespace()
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0)
-            })
-            .sum();
-        Duration::from_nanos(nanos)
+        cpu_time_of(self.child.id())
     }
 
     /// Peak resident set size so far, in KiB.
@@ -207,4 +196,23 @@ impl Drop for Execution {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time all threads of process `pid` have used so far (schedstat:
+/// nanoseconds); zero once it is gone.
+pub fn cpu_time_of(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos = tasks
+        .filter_map(Result::ok)
+        .map(|task| {
+            let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            text.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    Duration::from_nanos(nanos)
 }

@@ -8,18 +8,27 @@ mod tls;
 
 pub use tls::{AMAZON_TRUST_SERVICES_PEM, TlsRoots, https_client};
 
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
 use crate::config::{LambdaSettings, SecretSource};
 use crate::sdk::sdk_failure;
 use crate::signer::Signer;
 use crate::sms::SmsSender;
 use std::sync::Arc;
 
-/// Loads the SDK configuration once: region, credentials and endpoints from
-/// the environment, as every AWS tool reads them, over an HTTPS client that
-/// trusts `roots`.
-pub async fn load_sdk_config(roots: TlsRoots) -> aws_config::SdkConfig {
+/// Loads the SDK configuration once, as Lambda hands it over: region and
+/// credentials from its variables (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), endpoints from the SDK's
+/// own settings (`AWS_ENDPOINT_URL_DYNAMODB`, …), over `http`. The default
+/// chains would build an STS and an IMDS client at every cold start that no
+/// function calls (BENCHMARKS.md, cold start).
+pub async fn load_sdk_config(http: SharedHttpClient) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https_client(roots))
+        .region(aws_config::environment::EnvironmentVariableRegionProvider::new())
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+        .http_client(http)
         .load()
         .await
 }
@@ -121,7 +130,7 @@ impl Deployment {
         async move {
             let sdk = match this.sdk {
                 Some(sdk) => sdk,
-                None => load_sdk_config(this.settings.tls_roots).await,
+                None => load_sdk_config(https_client(this.settings.tls_roots)).await,
             };
             let settings = this.settings;
             let sms = this.sms.map(|build| build(&sdk, &settings));
