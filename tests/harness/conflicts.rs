@@ -277,7 +277,7 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
     };
     let answer = state.forward(parts, body).await;
     if let Some(reads) = measured {
-        state.add_capacity(&answer, reads, operation == "TransactWriteItems");
+        state.add_capacity(answer.body(), reads, operation == "TransactWriteItems");
     }
     if !held_now.is_empty() {
         // A committed transaction holds its items while it commits; a
@@ -290,7 +290,7 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
             held.remove(item);
         }
     }
-    answer
+    answer.map(Full::new)
 }
 
 impl State {
@@ -306,24 +306,9 @@ impl State {
             .any(|table| text.contains(&format!("\"TableName\":\"{table}\"")))
     }
 
-    /// Adds what DynamoDB Local said `answer` consumed.
-    fn add_capacity(
-        &self,
-        answer: &hyper::Response<Full<Bytes>>,
-        reads: bool,
-        transactional: bool,
-    ) {
-        use futures_util::FutureExt as _;
-        let Some(body) = answer
-            .body()
-            .clone()
-            .collect()
-            .now_or_never()
-            .and_then(Result::ok)
-        else {
-            return;
-        };
-        let answer: Value = serde_json::from_slice(&body.to_bytes()).unwrap_or(Value::Null);
+    /// Adds what DynamoDB Local said it consumed, in `answer`.
+    fn add_capacity(&self, answer: &Bytes, reads: bool, transactional: bool) {
+        let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
         let consumed = match &answer["ConsumedCapacity"] {
             Value::Array(each) => each.clone(),
             Value::Null => vec![],
@@ -360,7 +345,7 @@ impl State {
         &self,
         mut parts: hyper::http::request::Parts,
         body: Bytes,
-    ) -> hyper::Response<Full<Bytes>> {
+    ) -> hyper::Response<Bytes> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         parts.uri = format!("{}{path}", self.upstream)
             .parse()
@@ -374,10 +359,10 @@ impl State {
                     .await
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
-                hyper::Response::from_parts(parts, Full::new(bytes))
+                hyper::Response::from_parts(parts, bytes)
             }
             Err(_) => {
-                let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                let mut response = hyper::Response::new(Bytes::new());
                 *response.status_mut() = hyper::StatusCode::BAD_GATEWAY;
                 response
             }

@@ -25,19 +25,33 @@ const SHARD_SEQUENCES_MAX: usize = 1024;
 
 pub const END_USER_IP_INVALID: &str = "end_user_ip must be an IPv4 or IPv6 address";
 
-/// The error for a start the store refused: the directory (for clients that
-/// reveal unknown users), the cooldown or a rate limit.
-fn start_refusal(outcome: StartOutcome, limits: &[RateLimit], now: Millis) -> Error {
+/// The error for a start the store refused (the directory, for clients that
+/// reveal unknown users; the cooldown; a rate limit), and the refusal it is
+/// counted as in the metrics, if it is one.
+fn start_refusal(
+    outcome: StartOutcome,
+    limits: &[RateLimit],
+    now: Millis,
+) -> (Error, Option<metrics::Refusal>) {
     match outcome {
-        StartOutcome::UserNotFound => Error::UserNotFound,
-        StartOutcome::IdCardMismatch => Error::IdCardMismatch,
-        StartOutcome::CoolingDown { resend_after_ms } => Error::Cooldown {
-            retry_after_secs: seconds_until(resend_after_ms, now),
-        },
-        StartOutcome::RateLimited { index } => Error::RateLimited {
-            retry_after_secs: seconds_until(limits[index].window_end_ms, now),
-        },
-        other => Error::internal("service.start", &format!("unexpected outcome {other:?}")),
+        StartOutcome::UserNotFound => (Error::UserNotFound, None),
+        StartOutcome::IdCardMismatch => (Error::IdCardMismatch, None),
+        StartOutcome::CoolingDown { resend_after_ms } => (
+            Error::Cooldown {
+                retry_after_secs: seconds_until(resend_after_ms, now),
+            },
+            Some(metrics::Refusal::Cooldown),
+        ),
+        StartOutcome::RateLimited { index } => (
+            Error::RateLimited {
+                retry_after_secs: seconds_until(limits[index].window_end_ms, now),
+            },
+            Some(metrics::Refusal::RateLimit),
+        ),
+        other => (
+            Error::internal("service.start", &format!("unexpected outcome {other:?}")),
+            None,
+        ),
     }
 }
 
@@ -208,16 +222,12 @@ impl App {
                 return Err(e);
             }
             (outcome, _) => {
-                let why = match outcome {
-                    StartOutcome::CoolingDown { .. } => Some(metrics::Refusal::Cooldown),
-                    StartOutcome::RateLimited { .. } => Some(metrics::Refusal::RateLimit),
-                    _ => None,
-                };
-                if let Some(why) = why {
+                let (error, counted_as) = start_refusal(outcome, &limits.in_transaction, now);
+                if let Some(why) = counted_as {
                     self.count(Metric::Refused(why), client_id, calling_code);
                 }
                 self.give_back(&shared, None, &challenge).await;
-                return Err(start_refusal(outcome, &limits.in_transaction, now));
+                return Err(error);
             }
         }
         if known == Ok(false) {
