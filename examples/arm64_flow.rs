@@ -3,8 +3,8 @@
 //! sysroot) as Lambda runs it, under a stand-in for the runtime API, with
 //! the deployment's variables on DynamoDB Local and moto, fed the API
 //! Gateway events of `events/`: a code requested, texted and confirmed, the
-//! refresh token exchanged, the keys published. It fails loudly if any step
-//! answers otherwise.
+//! refresh token exchanged, the keys published and the refreshed token
+//! verified against them. It fails loudly if any step answers otherwise.
 //!
 //! Needs `AWS_ENDPOINT_URL_*` (scripts/engines.sh), `ARM64_SYSROOT`
 //! (scripts/arm64.sh) and the build directory as its argument.
@@ -12,7 +12,7 @@
 use otp_integration_tests::runtime_api::Execution;
 use otp_integration_tests::{
     api_event, code_in, code_request_body, deployment, json_event, moto_url, refresh_event, sms_to,
-    token_confirm_body,
+    token_confirm_body, verify_jwt,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -90,22 +90,9 @@ async fn main() {
     assert_eq!(status, 200, "issue-token answered {jwks}");
     // The refreshed access token is signed by a key the JWKS publishes.
     let access = refreshed["access_token"].as_str().expect("an access token");
-    let header = access.split('.').next().expect("a JWT");
-    let header: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
-            .expect("base64url"),
-    )
-    .expect("a JSON header");
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .filter_map(|key| key["kid"].as_str())
-        .collect();
-    assert!(
-        kids.contains(&header["kid"].as_str().unwrap_or_default()),
-        "the token's kid is not among the published keys {kids:?}"
-    );
+    if let Err(why) = verify_jwt(access, &jwks) {
+        panic!("the refreshed access token does not verify against the JWKS: {why}");
+    }
     println!(
         "arm64 flow: a code texted and confirmed, the refresh token exchanged, the signing key published"
     );

@@ -95,25 +95,21 @@ impl PhoneNumber {
     }
 
     /// Parses and then checks the calling code against the client's
-    /// allow-list. Calling codes are prefix-free, so a prefix match is exact.
-    pub fn parse_allowed(
+    /// allow-list: the number, and the code of the list it starts with.
+    /// Calling codes are prefix-free, so a prefix match is exact.
+    pub fn parse_allowed<'a>(
         raw: &str,
         default_calling_code: &str,
-        allowed_calling_codes: &[String],
-    ) -> Result<Self, PhoneError> {
+        allowed_calling_codes: &'a [String],
+    ) -> Result<(Self, &'a str), PhoneError> {
         let phone = Self::parse(raw, default_calling_code)?;
-        match phone.calling_code_among(allowed_calling_codes) {
-            Some(_) => Ok(phone),
+        match allowed_calling_codes
+            .iter()
+            .find(|code| phone.0[1..].starts_with(code.as_str()))
+        {
+            Some(code) => Ok((phone, code)),
             None => Err(PhoneError::CallingCodeNotAllowed),
         }
-    }
-
-    /// The one of `calling_codes` this number starts with, if any.
-    pub fn calling_code_among<'a>(&self, calling_codes: &'a [String]) -> Option<&'a str> {
-        calling_codes
-            .iter()
-            .find(|code| self.0[1..].starts_with(code.as_str()))
-            .map(String::as_str)
     }
 
     /// The number without its last four digits, e.g. `+6681234`.
@@ -204,8 +200,9 @@ mod tests {
     #[test]
     fn rule_5_3_only_allowed_calling_codes_receive_sms() {
         let allowed = vec!["66".to_string(), "84".to_string()];
-        assert!(PhoneNumber::parse_allowed("0812345678", "66", &allowed).is_ok());
-        assert!(PhoneNumber::parse_allowed("+84912345678", "66", &allowed).is_ok());
+        let calling_code = |raw| PhoneNumber::parse_allowed(raw, "66", &allowed).map(|(_, c)| c);
+        assert_eq!(calling_code("0812345678"), Ok("66"));
+        assert_eq!(calling_code("+84912345678"), Ok("84"));
         assert_eq!(
             PhoneNumber::parse_allowed("+33612345678", "66", &allowed),
             Err(PhoneError::CallingCodeNotAllowed)

@@ -45,14 +45,14 @@ impl App {
                 mobile_no,
                 ref_code,
             } => {
-                let phone = self.parse_phone(&client, mobile_no)?;
-                calling_code = Some(self.calling_code(&client, &phone));
+                let (phone, code) = self.parse_phone(&client, mobile_no)?;
+                calling_code = Some(code);
                 let ref_code = ref_code.trim().to_ascii_uppercase();
                 (self.secret.phone_key(&phone), Selector::RefCode(ref_code))
             }
             ChallengeRef::Mobile { mobile_no } => {
-                let phone = self.parse_phone(&client, mobile_no)?;
-                calling_code = Some(self.calling_code(&client, &phone));
+                let (phone, code) = self.parse_phone(&client, mobile_no)?;
+                calling_code = Some(code);
                 (self.secret.phone_key(&phone), Selector::Current)
             }
         };

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::domain::client::{ClientRecord, Overrides};
 use crate::domain::keys::ServerSecret;
 use crate::domain::phone::{PhoneError, PhoneNumber};
-use crate::metrics::{self, Dimensions, Metric, MetricsSink, OTHER_CALLING_CODE, emf_line};
+use crate::metrics::{self, Dimensions, Metric, MetricsSink, emf_line};
 use crate::signer::Signer;
 use crate::sms::SmsSender;
 use crate::store::Store;
@@ -265,14 +265,6 @@ impl App {
         }
     }
 
-    /// The calling code `phone`'s metrics count under (`crate::metrics`).
-    fn calling_code(&self, client: &ClientRecord, phone: &PhoneNumber) -> String {
-        phone
-            .calling_code_among(self.allowed_calling_codes(client))
-            .unwrap_or(OTHER_CALLING_CODE)
-            .to_string()
-    }
-
     /// Counts `metric` for `client_id` (and `calling_code`, where known).
     fn count(&self, metric: Metric, client_id: &str, calling_code: Option<&str>) {
         let dimensions = Dimensions {
@@ -283,12 +275,20 @@ impl App {
             .write(emf_line(metric, &dimensions, self.clock.now_ms()));
     }
 
-    fn parse_phone(&self, client: &ClientRecord, raw: &str) -> Result<PhoneNumber, Error> {
+    /// The number `raw` names, and the calling code of `client`'s allow-list
+    /// it starts with (what its metrics count under, `crate::metrics`).
+    fn parse_phone(
+        &self,
+        client: &ClientRecord,
+        raw: &str,
+    ) -> Result<(PhoneNumber, String), Error> {
         let s = &client.settings;
         let allowed = self.allowed_calling_codes(client);
-        PhoneNumber::parse_allowed(raw, &s.default_calling_code, allowed).map_err(|e| match e {
-            PhoneError::Invalid => Error::InvalidMobile,
-            PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
-        })
+        PhoneNumber::parse_allowed(raw, &s.default_calling_code, allowed)
+            .map(|(phone, calling_code)| (phone, calling_code.to_string()))
+            .map_err(|e| match e {
+                PhoneError::Invalid => Error::InvalidMobile,
+                PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
+            })
     }
 }

@@ -69,7 +69,7 @@ impl App {
                 OverrideError::TemplateNotRegistered => Error::TemplateNotRegistered,
             })?;
         let client_id = client.client_id.as_str();
-        let phone = match self.parse_phone(&client, &request.mobile_no) {
+        let (phone, dimension) = match self.parse_phone(&client, &request.mobile_no) {
             Err(Error::MobileNotAllowed) => {
                 let other = Some(metrics::OTHER_CALLING_CODE);
                 self.count(Metric::CodeRequested, client_id, other);
@@ -82,7 +82,6 @@ impl App {
             }
             parsed => parsed?,
         };
-        let dimension = self.calling_code(&client, &phone);
         let id_card = match &request.id_card_num {
             Some(raw) => Some(ThaiIdCard::parse(raw).ok_or(Error::InvalidIdCard)?),
             None => None,
