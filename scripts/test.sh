@@ -37,6 +37,13 @@ awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d pa
 say "least privilege from behaviour: each function's policy against the AWS calls it made"
 .venv/bin/python tests/iam_from_calls.py "$OTP_AWS_CALLS"
 
+say "SECURITY.md names only tests that exist"
+.venv/bin/python tests/docs_name_real_tests.py SECURITY.md
+printf '| a rule | `no_such_test_anywhere` |\n' >"$logs/names-a-missing-test.md"
+if .venv/bin/python tests/docs_name_real_tests.py "$logs/names-a-missing-test.md" 2>/dev/null; then
+  die "tests/docs_name_real_tests.py passed a document naming a missing test: the check cannot fail"
+fi
+
 say "the API document against every answer the tests got"
 .venv/bin/python tests/openapi_from_answers.py "$OTP_API_ANSWERS"
 

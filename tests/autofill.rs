@@ -23,7 +23,8 @@ async fn every_dialect_sends_the_autofill_lines_last() {
             .put_client(&ClientRecord::new(CLIENT_ID, CLIENT_SECRET, settings))
             .await
             .unwrap();
-        t.register(PHONE, ID_CARD, "acc-1", "user.1").await;
+        t.register(CLIENT_ID, PHONE, ID_CARD, "acc-1", "user.1")
+            .await;
         let sent = dialect.request(&t, PHONE).await;
         assert!(dialect.succeeded(&sent), "{dialect:?}: {sent:?}");
         let sms = t.last_sms();

@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use otp_integration_tests::conflicts::ConflictLayer;
 use otp_integration_tests::{START_MS, aws_config, fresh_table};
 use otp_shared::Error;
-use otp_shared::domain::challenge::{Challenge, ChallengeKey, ChallengeState};
+use otp_shared::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim};
 use otp_shared::domain::limits::RateLimit;
-use otp_shared::store::{DynamoStore, StartOutcome, Store};
+use otp_shared::store::{ClaimOutcome, DynamoStore, Store};
 use std::sync::Arc;
 
 async fn through_the_layer() -> Client {
@@ -175,15 +175,17 @@ async fn a_client_counter_in_every_transaction_makes_one_clients_burst_conflict(
     for phone in 0..50 {
         let (store, per_client) = (store.clone(), per_client.clone());
         tasks.spawn(async move {
+            let c = challenge(phone);
+            let claim = Claim::of(&c, START_MS);
             store
-                .start_challenge(&challenge(phone), START_MS, None, &[per_client])
+                .claim_slot(&c.key, &claim, START_MS, &[per_client])
                 .await
         });
     }
     let (mut started, mut busy) = (0, 0);
     while let Some(outcome) = tasks.join_next().await {
         match outcome.unwrap() {
-            Ok(StartOutcome::Started) => started += 1,
+            Ok(ClaimOutcome::Claimed) => started += 1,
             Err(Error::Busy { .. }) => busy += 1,
             other => panic!("unexpected {other:?}"),
         }

@@ -27,8 +27,11 @@ async fn app_with(sms: Option<Arc<dyn SmsSender>>) -> TestApp {
         sender_ids: vec![BRAND.into()],
         templates: BTreeMap::from([("vi".into(), TEMPLATE.into())]),
         default_locale: "vi".into(),
-        default_calling_code: "84".into(),
+        default_calling_code: Some("84".into()),
         allowed_calling_codes: vec!["84".into()],
+        // Its apps ask for up to 10 minutes (`TimeAlive`); no request may
+        // make a code outlive the client's lifetime.
+        lifetime_secs: Some(600),
         ..ClientSettings::default()
     };
     t.store
@@ -241,6 +244,31 @@ async fn checkcode_answers_success_with_the_phone_then_117_once_used() {
         }),
     );
     assert_answer(&check(&t, &code).await, code_invalid("Expired or used"));
+}
+
+/// DESIGN §5.12: a request may make a code shorter-lived, never longer
+/// than the client's own lifetime.
+#[tokio::test]
+async fn timealive_never_outlives_the_clients_codes() {
+    let t = app().await;
+    let five_minutes = ClientSettings {
+        lifetime_secs: Some(300),
+        ..t.store.client(API_KEY).await.unwrap().unwrap().settings
+    };
+    t.store
+        .put_client(&ClientRecord::new("esms-5min", CLIENT_SECRET, five_minutes))
+        .await
+        .unwrap();
+    let params = with(
+        with(gencode_params(), "TimeAlive", "10"),
+        "ApiKey",
+        "esms-5min",
+    );
+    assert_sent(&t, &gencode(&t, &params).await);
+    let code = t.last_sms().code;
+    t.clock.advance_secs(300);
+    let late = check_with(&t, &with(check_params(&code), "ApiKey", "esms-5min")).await;
+    assert_eq!(late.body["CodeResult"], "117", "{late:?}");
 }
 
 #[tokio::test]

@@ -53,7 +53,8 @@ fn assert_fails(answer: &Answer, status: u16, text: &str) {
 
 async fn registered(store: Arc<dyn Store>, sms: Option<Arc<dyn SmsSender>>) -> TestApp {
     let t = TestApp::over(store, sms).await;
-    t.register(MOBILE, ID_CARD, "1234567890", "somchai.j").await;
+    t.register(CLIENT_ID, MOBILE, ID_CARD, "1234567890", "somchai.j")
+        .await;
     t
 }
 
@@ -229,7 +230,15 @@ async fn user_mobile_not_found_and_id_card_num_mismatch() {
         "id_card_num mismatch",
     );
     assert!(t.outbox.entries().is_empty(), "nothing is sent");
-    // Neither started a cooldown: the right card still gets a code.
+    // Each counts as a request (DESIGN §5.9): the cooldown holds, so an
+    // ID card cannot be guessed for free; after it the right card gets a
+    // code.
+    assert_fails(
+        &request(&t, &request_body(MOBILE, ID_CARD)).await,
+        400,
+        "please wait about 1 minute before request OTP again",
+    );
+    t.clock.advance_secs(60);
     assert_eq!(
         request(&t, &request_body(MOBILE, ID_CARD)).await.status,
         200
@@ -294,7 +303,8 @@ async fn generate_access_token_unsuccessful() {
         otp_integration_tests::START_MS,
     )
     .await;
-    t.register(MOBILE, ID_CARD, "1234567890", "somchai.j").await;
+    t.register(CLIENT_ID, MOBILE, ID_CARD, "1234567890", "somchai.j")
+        .await;
     let (ref_code, code) = code(&t).await;
     assert_fails(
         &confirm(&t, &ref_code, &code).await,

@@ -29,8 +29,14 @@ async fn app_for_the_events() -> TestApp {
         .insert("vi".into(), "{OTP} la ma xac minh cua ban".into());
     let demo = ClientRecord::new("demo", "demo-secret", settings);
     t.store.put_client(&demo).await.expect("client stored");
-    t.register("0812345678", "1234567890121", "demo-account", "demo.user")
-        .await;
+    t.register(
+        "demo",
+        "0812345678",
+        "1234567890121",
+        "demo-account",
+        "demo.user",
+    )
+    .await;
     t
 }
 

@@ -95,17 +95,49 @@ async fn dynamodb_unreachable_answers_500_on_every_route() {
 }
 
 #[tokio::test]
-async fn request_fault_at_the_start_writes_nothing() {
+async fn request_fault_at_the_claim_writes_nothing() {
     let (t, store, _) = faulty(None).await;
-    store.fail("start_challenge");
+    store.fail("claim_slot");
     assert_opaque_500(&t.request_otp(PHONE).await);
     assert!(t.outbox.entries().is_empty());
     store.heal();
-    // No challenge, no cooldown, no counted send was left behind.
+    // No claim, no cooldown, no counted send was left behind.
     for _ in 0..5 {
         assert_eq!(t.request_otp(PHONE).await.status, 200);
         t.clock.advance_secs(60);
     }
+}
+
+/// The write that makes the challenge live runs beside the SMS: when it
+/// fails, the code that went out can never be confirmed (fail closed), and
+/// the request's claim keeps the phone's slot until it lapses.
+#[tokio::test]
+async fn a_fault_starting_the_challenge_fails_closed() {
+    let (t, store, _) = faulty(None).await;
+    store.fail("start_challenge");
+    let failed = t.request_otp(PHONE).await;
+    assert_opaque_500(&failed);
+    store.heal();
+    let sent = t.last_sms();
+    let ref_at = sent
+        .message
+        .find("(ref ")
+        .expect("the template names the ref")
+        + 5;
+    let body = serde_json::json!({
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "mobile_no": PHONE, "ref_code": &sent.message[ref_at..ref_at + 6],
+        "otp": sent.code,
+    });
+    let refused = t.call(Function::ConfirmOtp, "confirm-otp", &body).await;
+    assert_eq!(refused.error(), "otp_expired", "{refused:?}");
+    assert_eq!(t.request_otp(PHONE).await.status, 429, "the claim holds");
+    t.clock.advance_secs(30);
+    let (token, _, code) = t.code_for(PHONE).await;
+    assert_eq!(
+        t.confirm_by_token(CLIENT_ID, &token, &code).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -120,7 +152,7 @@ async fn sms_refused_and_marking_fails_still_fails_closed() {
 
 #[tokio::test]
 async fn confirm_faults_before_the_consume_leave_the_code_usable() {
-    for operation in ["count_attempt", "user", "counted", "consume"] {
+    for operation in ["count_attempt", "user", "consume"] {
         let (t, store, _) = faulty(None).await;
         let (token, _, code) = t.code_for(PHONE).await;
         store.fail(operation);
@@ -132,14 +164,14 @@ async fn confirm_faults_before_the_consume_leave_the_code_usable() {
 }
 
 #[tokio::test]
-async fn a_fault_counting_a_wrong_code_fails_closed() {
+async fn a_fault_after_counting_an_attempt_fails_closed() {
     let (t, store, _) = faulty(None).await;
     let (token, _, code) = t.code_for(PHONE).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    store.fail("count");
+    store.fail_at("count_attempt", Fault::After);
     assert_opaque_500(&t.confirm_by_token(CLIENT_ID, &token, wrong).await);
     store.heal();
-    // The attempt itself was counted: four wrong codes remain, not five.
+    // The attempt was counted, its answer lost: four wrong codes remain.
     for _ in 0..3 {
         assert_eq!(
             t.confirm_by_token(CLIENT_ID, &token, wrong).await.error(),

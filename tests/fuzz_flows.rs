@@ -9,7 +9,7 @@
 //! reached sending and confirming; `make fuzz` runs many more cases.
 
 use otp_integration_tests::dialects::{Dialect, Encoding, ID_CARD};
-use otp_integration_tests::{TestApp, call, request_of};
+use otp_integration_tests::{CLIENT_ID, TestApp, call, request_of};
 use otp_shared::http::Function;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -175,7 +175,7 @@ async fn run_case(
 ) -> Result<(), TestCaseError> {
     let t = TestApp::memory().await;
     let phone = format!("0{PHONE_DIGITS}");
-    t.register(&phone, ID_CARD, "acc", "user").await;
+    t.register(CLIENT_ID, &phone, ID_CARD, "acc", "user").await;
     let mut fields = dialect.code_request(&phone);
     for m in mutations {
         mutate(&mut fields, m, dialect);

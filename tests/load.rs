@@ -73,8 +73,13 @@ async fn rule_5_8_default_limits_refuse_exactly_the_requests_over_them() {
             (limit.value(), n - limit.value()),
             "{limit:?}"
         );
-        // Different phones: no two requests share an item of a transaction.
-        assert_eq!(report.conflicts, 0, "{limit:?}");
+        // Different phones: no two requests share an item of a transaction,
+        // but one end user's, whose per-minute counter is in each of them
+        // (DESIGN §5.12: so that a request it refuses writes nothing). Those
+        // conflict with each other only, and the retries settle them.
+        if limit != DefaultLimit::EndUserPerMinute {
+            assert_eq!(report.conflicts, 0, "{limit:?}");
+        }
     }
 }
 

@@ -251,6 +251,28 @@ def check(template):
     for output in ["ApiUrl", "Issuer", "JwksUrl", "TableName", "DashboardUrl"]:
         if output not in template.get("Outputs", {}):
             failures.append(f"no output {output}")
+    failures += check_issuer(template, environment)
+    return failures
+
+
+# The API's own URL: what the functions derive from the request context
+# (shared/src/http/mod.rs, `api_url`) when no issuer is set.
+API_URL = {"Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+
+
+def check_issuer(template, environment):
+    """The tokens' issuer is the stack's (the Issuer parameter, else the
+    API's URL), and the Issuer output a JWT authorizer is pointed at names
+    exactly the one the functions use."""
+    failures = []
+    if environment.get("OTP_ISSUER") != {"Ref": "Issuer"}:
+        failures.append(f"OTP_ISSUER is {environment.get('OTP_ISSUER')}, not the Issuer parameter")
+    output = template.get("Outputs", {}).get("Issuer", {}).get("Value")
+    if output != {"Fn::If": ["HasIssuer", {"Ref": "Issuer"}, API_URL]}:
+        failures.append(f"the Issuer output is {output}: not the parameter, else the API's URL")
+    if template.get("Conditions", {}).get("HasIssuer") != {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "Issuer"}, ""]}]}:
+        failures.append("HasIssuer does not test whether the Issuer parameter is set")
     return failures
 
 
@@ -379,6 +401,14 @@ def pumping_alarms_watch_one_code_twice(t):
     sent["MetricStat"]["Metric"]["Dimensions"][0]["Value"] = slot_code(0)
 
 
+def issuer_not_passed(t):
+    del t["Globals"]["Function"]["Environment"]["Variables"]["OTP_ISSUER"]
+
+
+def issuer_output_ignores_the_parameter(t):
+    t["Outputs"]["Issuer"]["Value"] = API_URL
+
+
 BREAKAGES = [
     widen_table_access, publish_from_confirm, secret_on_every_resource,
     sign_with_any_key, unthrottle_a_route, drop_a_route, delete_the_table_with_the_stack,
@@ -387,6 +417,7 @@ BREAKAGES = [
     secret_in_a_functions_environment, no_ceiling_alarm, plain_text_logs, one_function_logs_text,
     dashboard_without_a_refusal, dashboard_without_latency, no_pumping_alarm,
     pumping_threshold_hard_coded, pumping_alarm_on_wrong_codes, pumping_alarms_watch_one_code_twice,
+    issuer_not_passed, issuer_output_ignores_the_parameter,
 ]
 
 

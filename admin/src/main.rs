@@ -76,9 +76,10 @@ enum ClientCommand {
         /// 120 to 600; default: the stack's CodeLifetimeSeconds.
         #[arg(long)]
         lifetime_secs: Option<u32>,
-        /// For national forms like 08x…
-        #[arg(long, default_value = "66")]
-        default_calling_code: String,
+        /// For national forms like 08x…; required unless exactly one
+        /// --allowed-calling-code is given.
+        #[arg(long)]
+        default_calling_code: Option<String>,
         /// Repeatable; none means the deployment's list.
         #[arg(long = "allowed-calling-code")]
         allowed_calling_codes: Vec<String>,
@@ -88,6 +89,10 @@ enum ClientCommand {
         /// Only users in the directory may log in.
         #[arg(long)]
         registered_users_only: bool,
+        /// The One ID routes answer an unregistered number (or another ID
+        /// card) with One ID's own 404s; otherwise as a known number.
+        #[arg(long)]
+        reveal_unknown_users: bool,
         #[command(flatten)]
         autofill: Autofill,
     },
@@ -153,15 +158,18 @@ impl Autofill {
 
 #[derive(Subcommand)]
 enum UsersCommand {
-    /// Imports `mobile,id_card,username,account_id` lines (a header line is
-    /// skipped). Needs the deployment's server secret: OTP_SERVER_SECRET_ARN
-    /// (the stack's secret) or OTP_SERVER_SECRET.
+    /// Registers the users of a file for the clients named: lines of
+    /// `mobile,id_card,username,account_id` (a header line is skipped; the ID
+    /// card may be empty). National numbers take each client's default
+    /// calling code. Needs the deployment's server secret:
+    /// OTP_SERVER_SECRET_ARN (the stack's secret) or OTP_SERVER_SECRET.
     Import {
         #[arg(long)]
         file: std::path::PathBuf,
-        /// Calling code for national forms like 08x…
-        #[arg(long, default_value = "66")]
-        default_calling_code: String,
+        /// The client the users are registered for; repeat for more. A user
+        /// is registered for no other client (DESIGN §5.9).
+        #[arg(long = "client", required = true)]
+        clients: Vec<String>,
     },
 }
 
@@ -261,6 +269,7 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
             allowed_calling_codes,
             no_tokens,
             registered_users_only,
+            reveal_unknown_users,
             autofill,
         } => {
             let defaults = ClientSettings::default();
@@ -284,6 +293,7 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
                 allowed_calling_codes,
                 issue_tokens: !no_tokens,
                 require_registered_users: registered_users_only,
+                reveal_unknown_users,
                 ..defaults
             };
             autofill.apply(&mut settings);
@@ -407,6 +417,52 @@ async fn signing_key_command(kms: &aws_sdk_kms::Client, command: SigningKeyComma
     }
 }
 
+/// The users of an import file, registered for `client`; every line is
+/// checked before any is written.
+fn directory_users(
+    text: &str,
+    client: &ClientRecord,
+    secret: &otp_shared::domain::keys::ServerSecret,
+) -> Result<Vec<User>, String> {
+    let default_calling_code = client
+        .settings
+        .default_calling_code()
+        .ok_or("the client names no default calling code")?;
+    let mut users = vec![];
+    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || (number == 1 && line.starts_with("mobile")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [mobile, card, username, account_id] = fields[..] else {
+            return Err(format!(
+                "line {number}: expected mobile,id_card,username,account_id"
+            ));
+        };
+        let phone = PhoneNumber::parse(mobile, default_calling_code)
+            .map_err(|_| format!("line {number}: not a phone number"))?;
+        let id_card_hash = match card {
+            "" => None,
+            card => Some(secret.id_card_hash(
+                &ThaiIdCard::parse(card).ok_or(format!("line {number}: invalid ID card number"))?,
+            )),
+        };
+        if username.is_empty() || account_id.is_empty() {
+            return Err(format!(
+                "line {number}: username and account_id are required"
+            ));
+        }
+        users.push(User {
+            client_id: client.client_id.clone(),
+            account_id: account_id.into(),
+            username: username.into(),
+            phone_key: secret.phone_key(&phone),
+            id_card_hash,
+        });
+    }
+    Ok(users)
+}
+
 async fn run(cli: Cli) -> Outcome {
     // The operator's machine: its own trust store, profiles and credentials,
     // as the AWS CLI uses them.
@@ -430,46 +486,26 @@ async fn run(cli: Cli) -> Outcome {
             signing_key_command(&aws_sdk_kms::Client::new(&sdk), command).await
         }
         Command::Client(command) => client_command(&table()?, command).await,
-        Command::Users(UsersCommand::Import {
-            file,
-            default_calling_code,
-        }) => {
+        Command::Users(UsersCommand::Import { file, clients }) => {
             let store = table()?;
             // The same secret the functions hash with, from the same place.
             let source = SecretSource::from_lookup(|name| std::env::var(name).ok())?;
             let secret = otp_shared::aws::server_secret(source, &sdk).await?;
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let mut imported = 0;
-            for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
-                if line.is_empty() || (number == 1 && line.starts_with("mobile")) {
-                    continue;
-                }
-                let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-                let [mobile, card, username, account_id] = fields[..] else {
-                    return Err(format!(
-                        "line {number}: expected mobile,id_card,username,account_id"
-                    ));
-                };
-                let phone = PhoneNumber::parse(mobile, &default_calling_code)
-                    .map_err(|_| format!("line {number}: not a phone number"))?;
-                let card = ThaiIdCard::parse(card)
-                    .ok_or(format!("line {number}: invalid ID card number"))?;
-                if username.is_empty() || account_id.is_empty() {
-                    return Err(format!(
-                        "line {number}: username and account_id are required"
-                    ));
-                }
-                let user = User {
-                    account_id: account_id.into(),
-                    username: username.into(),
-                    phone_key: secret.phone_key(&phone),
-                    id_card_hash: Some(secret.id_card_hash(&card)),
-                };
-                store.put_user(&user).await.map_err(|e| e.to_string())?;
-                imported += 1;
+            let mut users = vec![];
+            for client_id in &clients {
+                let client = load_client(&store, client_id).await?;
+                users.extend(directory_users(&text, &client, &secret)?);
             }
-            println!("imported {imported} users");
+            for user in &users {
+                store.put_user(user).await.map_err(|e| e.to_string())?;
+            }
+            println!(
+                "registered {} users for {}",
+                users.len() / clients.len(),
+                clients.join(", ")
+            );
             Ok(())
         }
         Command::TestNumber(command) => {

@@ -74,6 +74,8 @@ async fn a_created_client_logs_users_in_and_its_secret_is_shown_once() {
         &[
             "client",
             "create",
+            "--default-calling-code",
+            "66",
             "--id",
             "shop",
             "--brand",
@@ -96,7 +98,17 @@ async fn a_created_client_logs_users_in_and_its_secret_is_shown_once() {
         "stored hashed"
     );
 
-    let again = stderr(&admin(&table, &["client", "create", "--id", "shop"]));
+    let again = stderr(&admin(
+        &table,
+        &[
+            "client",
+            "create",
+            "--default-calling-code",
+            "66",
+            "--id",
+            "shop",
+        ],
+    ));
     assert!(again.contains("exists already"), "{again}");
 
     let t = TestApp::over(Arc::new(store), None).await;
@@ -112,12 +124,31 @@ async fn a_created_client_logs_users_in_and_its_secret_is_shown_once() {
 async fn clients_are_listed_configured_and_disabled() {
     let (client, table) = fresh_table().await;
     let secret = field(
-        &stdout(&admin(&table, &["client", "create", "--id", "app-1"])),
+        &stdout(&admin(
+            &table,
+            &[
+                "client",
+                "create",
+                "--default-calling-code",
+                "66",
+                "--id",
+                "app-1",
+            ],
+        )),
         "client_secret:",
     );
     stdout(&admin(
         &table,
-        &["client", "create", "--id", "app-2", "--brand", "Two"],
+        &[
+            "client",
+            "create",
+            "--default-calling-code",
+            "66",
+            "--id",
+            "app-2",
+            "--brand",
+            "Two",
+        ],
     ));
     stdout(&admin(
         &table,
@@ -178,46 +209,85 @@ async fn clients_are_listed_configured_and_disabled() {
 }
 
 #[tokio::test]
-async fn imported_users_log_in_through_one_id() {
+async fn imported_users_log_in_through_one_id_at_their_own_client_only() {
     let (client, table) = fresh_table().await;
+    // The test clients, as the handlers know them.
+    let t = TestApp::over(Arc::new(DynamoStore::new(client, table.clone())), None).await;
     let csv = std::env::temp_dir().join(format!("otp-admin-users-{}.csv", std::process::id()));
     std::fs::write(
         &csv,
-        "mobile,id_card,username,account_id\n081-234-5678,1234567890121,somchai.j,ACC-1\n",
+        "mobile,id_card,username,account_id\n081-234-5678,1234567890121,somchai.j,ACC-1\n\
+         0899999999,,malee,ACC-2\n",
     )
     .unwrap();
     let server_secret_b64 = b64(b"a test server secret, 32 bytes or more");
-    let imported = Command::new(env!("CARGO_BIN_EXE_otp-admin"))
-        .args(["users", "import", "--file", csv.to_str().unwrap()])
-        .env("OTP_TABLE_NAME", &table)
-        .env("OTP_SERVER_SECRET", &server_secret_b64)
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&imported).trim(), "imported 1 users");
+    let import = |clients: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_otp-admin"));
+        command.args(["users", "import", "--file", csv.to_str().unwrap()]);
+        for client in clients {
+            command.args(["--client", client]);
+        }
+        command
+            .env("OTP_TABLE_NAME", &table)
+            .env("OTP_SERVER_SECRET", &server_secret_b64)
+            .output()
+            .unwrap()
+    };
+    let imported = import(&[otp_integration_tests::CLIENT_ID]);
+    assert_eq!(stdout(&imported).trim(), "registered 2 users for test-app");
+    assert!(
+        stderr(&import(&[])).contains("--client"),
+        "a client is required"
+    );
+    assert!(stderr(&import(&["nobody"])).contains("no client nobody"));
     std::fs::write(&csv, "0812345678,1234567890122,x,y\n").unwrap();
-    let bad = Command::new(env!("CARGO_BIN_EXE_otp-admin"))
-        .args(["users", "import", "--file", csv.to_str().unwrap()])
-        .env("OTP_TABLE_NAME", &table)
-        .env("OTP_SERVER_SECRET", &server_secret_b64)
-        .output()
-        .unwrap();
+    let bad = import(&[otp_integration_tests::CLIENT_ID]);
     assert!(stderr(&bad).contains("line 1: invalid ID card number"));
     std::fs::remove_file(&csv).ok();
 
-    // The handlers hash with the same server secret, so they find the user.
-    let t = TestApp::over(Arc::new(DynamoStore::new(client, table)), None).await;
-    let body = json!({
-        "client_id": otp_integration_tests::CLIENT_ID, "client_secret": otp_integration_tests::CLIENT_SECRET,
-        "mobile_no": "0812345678", "id_card_num": "1234567890121",
-    });
-    let answer = t.call(Function::RequestOtp, "oneid-request", &body).await;
+    // The handlers hash with the same server secret, so they find the user,
+    // at the client it was imported for and at no other.
+    let one_id = |client_id: &str| {
+        json!({
+            "client_id": client_id, "client_secret": otp_integration_tests::CLIENT_SECRET,
+            "mobile_no": "0812345678", "id_card_num": "1234567890121",
+        })
+    };
+    let answer = t
+        .call(
+            Function::RequestOtp,
+            "oneid-request",
+            &one_id(otp_integration_tests::CLIENT_ID),
+        )
+        .await;
     assert_eq!(answer.status, 200, "{answer:?}");
+    let elsewhere = t
+        .call(
+            Function::RequestOtp,
+            "oneid-request",
+            &one_id(otp_integration_tests::PLAIN_CLIENT_ID),
+        )
+        .await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.body["errorMessage"].as_str()),
+        (404, Some("user mobile not found"))
+    );
 }
 
 #[tokio::test]
 async fn test_numbers_are_added_removed_and_refused_in_prod() {
     let (client, table) = fresh_table().await;
-    stdout(&admin(&table, &["client", "create", "--id", "qa"]));
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "create",
+            "--default-calling-code",
+            "66",
+            "--id",
+            "qa",
+        ],
+    ));
     stdout(&admin(
         &table,
         &[
@@ -393,6 +463,8 @@ async fn autofill_lines_are_set_and_over_long_templates_refused() {
         &[
             "client",
             "create",
+            "--default-calling-code",
+            "66",
             "--id",
             "app",
             "--code-length",

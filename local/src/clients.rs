@@ -77,7 +77,8 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
         .into_iter()
         .enumerate()
         .map(|(n, user)| {
-            directory_user(user, &settings, secret).map_err(|e| format!("users[{n}].{e}"))
+            directory_user(user, &client_id, &settings, secret)
+                .map_err(|e| format!("users[{n}].{e}"))
         })
         .collect::<Result<_, _>>()?;
     Ok(LocalClient {
@@ -86,12 +87,16 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
     })
 }
 
+/// A user the file lists under a client: registered for that client only.
 fn directory_user(
     entry: UserEntry,
+    client_id: &str,
     settings: &ClientSettings,
     secret: &ServerSecret,
 ) -> Result<User, String> {
-    let phone = PhoneNumber::parse(&entry.mobile_no, &settings.default_calling_code)
+    // Validated settings name their default calling code.
+    let default_calling_code = settings.default_calling_code().unwrap_or_default();
+    let phone = PhoneNumber::parse(&entry.mobile_no, default_calling_code)
         .map_err(|_| "mobile_no: not a phone number".to_string())?;
     let id_card_hash = match &entry.id_card_num {
         Some(raw) => Some(secret.id_card_hash(
@@ -104,6 +109,7 @@ fn directory_user(
         .account_id
         .unwrap_or_else(|| secret.account_id(&phone_key));
     Ok(User {
+        client_id: client_id.to_string(),
         username: entry.username.unwrap_or_else(|| account_id.clone()),
         account_id,
         phone_key,
@@ -140,7 +146,7 @@ mod tests {
     #[test]
     fn a_bad_file_names_the_client_the_field_and_the_reason() {
         assert!(refused("{}").starts_with("not a JSON array"));
-        let base = r#""client_id": "shop", "client_secret": "a-local-secret-0123""#;
+        let base = r#""client_id": "shop", "client_secret": "a-local-secret-0123", "default_calling_code": "66""#;
         let cases = [
             (
                 r#"[{"client_secret": "a-local-secret-0123"}]"#,
@@ -149,6 +155,10 @@ mod tests {
             (
                 r#"[{"client_id": "shop", "client_secret": "short"}]"#,
                 "client 0 (shop): client_secret must be at least 16",
+            ),
+            (
+                r#"[{"client_id": "shop", "client_secret": "a-local-secret-0123"}]"#,
+                "client 0 (shop): default_calling_code is required",
             ),
             (
                 &format!(r#"[{{{base}, "brnad": "Shop"}}]"#),

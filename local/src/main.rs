@@ -41,7 +41,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The API's description (OpenAPI 3.1), served at `GET /openapi.json`.
 const OPENAPI: &str = include_str!("../../openapi.json");
 
-/// A directory entry to try the One ID routes with.
+/// A directory entry of the demo client, to try the One ID routes with.
 const DEMO_USER_MOBILE: &str = "+66812345678";
 const DEMO_USER_ID_CARD: &str = "1234567890121";
 
@@ -61,6 +61,9 @@ fn demo_settings() -> ClientSettings {
             ("th".into(), "{BRAND}: รหัส OTP ของคุณคือ {OTP} (Ref: {REF}) ใช้ได้ภายใน {MINUTES} นาที ห้ามเปิดเผยรหัสนี้".into()),
             ("vi".into(), "{BRAND}: ma OTP cua ban la {OTP} (ma tham chieu {REF}), hieu luc {MINUTES} phut.".into()),
         ]),
+        default_calling_code: Some("66".into()),
+        // Its One ID routes answer as One ID does.
+        reveal_unknown_users: true,
         ..ClientSettings::default()
     }
 }
@@ -81,12 +84,36 @@ fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {
     response
 }
 
+/// Whether a request names this server as its host: 127.0.0.1 or localhost,
+/// with or without the port. A web page whose host name an attacker rebinds
+/// to 127.0.0.1 (DNS rebinding) names its own host, and is refused, so it
+/// can read neither the outbox's codes nor any answer.
+fn addressed_here(headers: &hyper::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name == "127.0.0.1" || name.eq_ignore_ascii_case("localhost")
+}
+
 async fn serve(
     local: &Local,
     peer: IpAddr,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
+    if !addressed_here(&parts.headers) {
+        return plain(
+            421,
+            "misdirected request: address this server as 127.0.0.1 or localhost\n",
+        );
+    }
     if parts.method == hyper::Method::GET {
         match parts.uri.path() {
             "/_local/outbox" => {
@@ -171,6 +198,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let card = ThaiIdCard::parse(DEMO_USER_ID_CARD).ok_or("demo ID card")?;
     store
         .put_user(&User {
+            client_id: client_id.clone(),
             account_id: "demo-account".into(),
             username: "demo.user".into(),
             phone_key: secret.phone_key(&phone),

@@ -88,14 +88,15 @@ fn readme_walkthrough_yields_tokens_that_verify_against_jwks() {
             &json!("please wait about 1 minute before request OTP again")
         )
     );
-    one_id["id_card_num"] = json!("1101700230708");
+    // A number the demo client's directory does not hold: One ID's 404.
+    one_id["mobile_no"] = json!("0899999999");
     let (status, refused) = post_json(
         &format!("{base}/api/v1/citizen/oauth/mobile-and-idcard"),
         &one_id,
     );
     assert_eq!(
         (status, &refused["errorMessage"]),
-        (404, &json!("id_card_num mismatch"))
+        (404, &json!("user mobile not found"))
     );
     drop(server);
 }

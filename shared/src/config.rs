@@ -3,6 +3,7 @@
 use crate::domain::client::{ClientDefaults, MAX_LIFETIME_SECS, MIN_LIFETIME_SECS, is_sender_id};
 use crate::domain::code::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use crate::domain::keys::{ServerSecret, b64_decode};
+use crate::domain::limits::PHONE_SENDS_PER_HOUR_ALL_CLIENTS;
 use std::env;
 use std::ops::RangeInclusive;
 
@@ -10,9 +11,12 @@ use std::ops::RangeInclusive;
 /// client records).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// `iss` of the tokens; when unset, `https://<Host>` of the request, which
-    /// behind API Gateway is the API's own domain.
+    /// `iss` of the tokens (`OTP_ISSUER`, the stack's `Issuer` parameter, for
+    /// a custom domain); when unset, the URL of the API that API Gateway
+    /// says the request came through, in `region`. Never a request header.
     pub issuer: Option<String>,
+    /// The function's region (`AWS_REGION`), for the API's URL.
+    pub region: Option<String>,
     pub access_token_ttl_secs: u32,
     /// Zone of the One ID style `expiration_date` field, seconds east of UTC.
     pub token_time_zone_offset_secs: i32,
@@ -22,18 +26,24 @@ pub struct Config {
     pub default_allowed_calling_codes: Vec<String>,
     /// Code length, lifetime and sender id of clients that set none.
     pub client_defaults: ClientDefaults,
+    /// Codes one phone may get per hour from all clients together
+    /// (DESIGN §5.8): protects its owner from being bombed through many
+    /// clients; above any client's own limit.
+    pub phone_sends_per_hour_all_clients: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: None,
+            region: None,
             access_token_ttl_secs: 3600,
             // Thailand and Vietnam, where the replaced providers' users live.
             token_time_zone_offset_secs: 7 * 3600,
             production: false,
             default_allowed_calling_codes: vec!["66".into(), "84".into()],
             client_defaults: ClientDefaults::default(),
+            phone_sends_per_hour_all_clients: PHONE_SENDS_PER_HOUR_ALL_CLIENTS,
         }
     }
 }
@@ -137,7 +147,16 @@ impl LambdaSettings {
             server_secret,
             tls_roots: crate::aws::TlsRoots::from_lookup(&lookup)?,
             config: Config {
-                issuer: lookup("OTP_ISSUER").filter(|s| !s.is_empty()),
+                issuer: match lookup("OTP_ISSUER").filter(|s| !s.is_empty()) {
+                    Some(url) if url.starts_with("https://") && !url.ends_with('/') => Some(url),
+                    Some(_) => {
+                        return Err(
+                            "OTP_ISSUER must be an https:// URL without a trailing /".into()
+                        );
+                    }
+                    None => None,
+                },
+                region: lookup("AWS_REGION").filter(|s| !s.is_empty()),
                 access_token_ttl_secs,
                 token_time_zone_offset_secs: match lookup("OTP_TOKEN_TIME_ZONE") {
                     Some(zone) => parse_utc_offset(&zone)
@@ -151,6 +170,11 @@ impl LambdaSettings {
                     None => defaults.default_allowed_calling_codes,
                 },
                 client_defaults,
+                phone_sends_per_hour_all_clients: number(
+                    "OTP_PHONE_SENDS_PER_HOUR",
+                    6..=1000,
+                    defaults.phone_sends_per_hour_all_clients,
+                )?,
             },
         })
     }
@@ -268,6 +292,10 @@ mod tests {
             ("OTP_CODE_LIFETIME_SECS", "601"),
             ("OTP_SENDER_ID", "Has Space"),
             ("OTP_SIGNING_KEY_ALIAS", "arn:aws:kms:key/1"),
+            // The deployment's cap stays above every client's own (5).
+            ("OTP_PHONE_SENDS_PER_HOUR", "5"),
+            ("OTP_ISSUER", "http://id.example"),
+            ("OTP_ISSUER", "https://id.example/"),
         ] {
             let err = with(&[(name, bad)]).err().unwrap();
             assert!(err.contains(name), "{name}={bad}: {err}");

@@ -8,15 +8,15 @@ use crate::logs::HashedCode;
 use async_trait::async_trait;
 use otp_shared::Error;
 use otp_shared::clock::Millis;
-use otp_shared::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
+use otp_shared::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
 use otp_shared::domain::keys::ServerSecret;
-use otp_shared::domain::limits::RateLimit;
+use otp_shared::domain::limits::{FailureCap, RateLimit};
 use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
-use otp_shared::domain::user::{User, UserRequirement};
+use otp_shared::domain::user::User;
 use otp_shared::signer::{Jwk, Signer};
 use otp_shared::sms::{Outbox, SmsMessage, SmsRefused, SmsSender};
-use otp_shared::store::{StartOutcome, Store};
+use otp_shared::store::{ClaimOutcome, Release, Store};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,10 @@ pub struct HarnessStore {
     secret: Arc<ServerSecret>,
     failing: Mutex<HashSet<(&'static str, Fault)>>,
     started: Mutex<Vec<HashedCode>>,
+    /// How long every call waits before it reaches the store: lets calls
+    /// that a request makes at the same time overlap, as they do on the
+    /// network, even over the in-memory store.
+    latency: Mutex<std::time::Duration>,
 }
 
 impl HarnessStore {
@@ -45,7 +49,13 @@ impl HarnessStore {
             secret,
             failing: Mutex::default(),
             started: Mutex::default(),
+            latency: Mutex::default(),
         }
+    }
+
+    /// From now on, every call waits `latency` before it reaches the store.
+    pub fn delay_every_call(&self, latency: std::time::Duration) {
+        *self.latency.lock().unwrap() = latency;
     }
 
     /// The code of every challenge started through this store, by its keyed
@@ -83,6 +93,10 @@ impl HarnessStore {
         operation: &'static str,
         call: impl std::future::Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         self.fails(operation, Fault::Before)?;
         let answer = call.await;
         self.fails(operation, Fault::After)?;
@@ -101,31 +115,40 @@ impl Store for HarnessStore {
         }
         self.run("put_client", self.inner.put_client(client)).await
     }
-    async fn user(&self, phone_key: &str) -> Result<Option<User>, Error> {
-        self.run("user", self.inner.user(phone_key)).await
+    async fn user(&self, client_id: &str, phone_key: &str) -> Result<Option<User>, Error> {
+        self.run("user", self.inner.user(client_id, phone_key))
+            .await
     }
     async fn put_user(&self, user: &User) -> Result<(), Error> {
         self.run("put_user", self.inner.put_user(user)).await
     }
-    async fn start_challenge(
+    async fn claim_slot(
         &self,
-        challenge: &Challenge,
+        key: &ChallengeKey,
+        claim: &Claim,
         now: Millis,
-        requirement: Option<&UserRequirement>,
         limits: &[RateLimit],
-    ) -> Result<StartOutcome, Error> {
+    ) -> Result<ClaimOutcome, Error> {
+        let claimed = self.inner.claim_slot(key, claim, now, limits);
+        self.run("claim_slot", claimed).await
+    }
+    async fn start_challenge(&self, challenge: &Challenge) -> Result<bool, Error> {
         self.started.lock().unwrap().push(HashedCode {
             secret: self.secret.clone(),
             token_hash: challenge.token_hash.clone(),
             code_hash: challenge.code_hash.clone(),
         });
-        let started = self
-            .inner
-            .start_challenge(challenge, now, requirement, limits);
-        self.run("start_challenge", started).await
+        self.run("start_challenge", self.inner.start_challenge(challenge))
+            .await
     }
-    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error> {
-        self.run("counted", self.inner.counted(limit)).await
+    async fn release_claim(
+        &self,
+        key: &ChallengeKey,
+        claim: &Claim,
+        release: Release,
+    ) -> Result<(), Error> {
+        let released = self.inner.release_claim(key, claim, release);
+        self.run("release_claim", released).await
     }
     async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
         self.run("count", self.inner.count(limit)).await
@@ -144,27 +167,36 @@ impl Store for HarnessStore {
         &self,
         key: &ChallengeKey,
         selector: &Selector,
+        cap: &FailureCap,
         now: Millis,
     ) -> Result<Result<Challenge, Refusal>, Error> {
         self.run(
             "count_attempt",
-            self.inner.count_attempt(key, selector, now),
+            self.inner.count_attempt(key, selector, cap, now),
         )
         .await
+    }
+    async fn uncount_attempt(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        failure_window: i64,
+    ) -> Result<(), Error> {
+        let given_back = self.inner.uncount_attempt(key, token_hash, failure_window);
+        self.run("uncount_attempt", given_back).await
     }
     async fn consume(
         &self,
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
-        user: &User,
+        failure_window: i64,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error> {
-        self.run(
-            "consume",
-            self.inner.consume(key, token_hash, now, user, family),
-        )
-        .await
+        let consumed = self
+            .inner
+            .consume(key, token_hash, now, failure_window, family);
+        self.run("consume", consumed).await
     }
     async fn rotate_refresh(
         &self,
@@ -194,15 +226,10 @@ impl Store for HarnessStore {
         )
         .await
     }
-    async fn revoke_family(
-        &self,
-        family_id: &str,
-        client_id: &str,
-        token_hash: &str,
-    ) -> Result<bool, Error> {
+    async fn revoke_family(&self, family_id: &str, client_id: &str) -> Result<bool, Error> {
         self.run(
             "revoke_family",
-            self.inner.revoke_family(family_id, client_id, token_hash),
+            self.inner.revoke_family(family_id, client_id),
         )
         .await
     }

@@ -56,11 +56,25 @@ pub const SENDER_ID: &str = "TestSender";
 pub const START_MS: i64 = 4_130_541_000_000;
 pub const ISSUER: &str = "https://abc123defg.execute-api.us-east-1.amazonaws.com";
 
+/// The region the tests' functions run in, as Lambda's `AWS_REGION` says.
+pub const REGION: &str = "us-east-1";
+
 pub fn test_settings() -> ClientSettings {
     ClientSettings {
         brand: "Test".into(),
         sender_ids: vec![SENDER_ID.into(), "TestBank".into()],
+        default_calling_code: Some("66".into()),
+        // The test clients answer as One ID does on its routes.
+        reveal_unknown_users: true,
         ..ClientSettings::default()
+    }
+}
+
+/// The deployment's settings as the functions run them in [`REGION`].
+pub fn test_config() -> Config {
+    Config {
+        region: Some(REGION.into()),
+        ..Config::default()
     }
 }
 
@@ -196,14 +210,14 @@ impl TestApp {
         signer: Arc<dyn Signer>,
         start_ms: i64,
     ) -> Self {
-        Self::build_with(store, sms, signer, start_ms, Config::default()).await
+        Self::build_with(store, sms, signer, start_ms, test_config()).await
     }
 
     /// As the `prod` stage runs.
     pub async fn production(store: Arc<dyn Store>) -> Self {
         let config = Config {
             production: true,
-            ..Config::default()
+            ..test_config()
         };
         Self::build_with(store, None, local_signer(), START_MS, config).await
     }
@@ -318,8 +332,15 @@ impl TestApp {
         self.call(Function::ConfirmOtp, "confirm-otp", &body).await
     }
 
-    /// Puts a user into the directory.
-    pub async fn register(&self, mobile_no: &str, id_card: &str, account_id: &str, username: &str) {
+    /// Registers a user in the directory for `client_id`.
+    pub async fn register(
+        &self,
+        client_id: &str,
+        mobile_no: &str,
+        id_card: &str,
+        account_id: &str,
+        username: &str,
+    ) {
         let secret = server_secret();
         let phone = PhoneNumber::parse(mobile_no, "66").expect("a valid test number");
         let card = ThaiIdCard::parse(id_card).expect("a valid test ID card");
@@ -329,6 +350,7 @@ impl TestApp {
             secrets.id_card(id_card);
         }
         let user = User {
+            client_id: client_id.into(),
             account_id: account_id.into(),
             username: username.into(),
             phone_key: secret.phone_key(&phone),
@@ -809,6 +831,8 @@ pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
         .await
         .expect("moto keeps the secret");
     let mut variables = HashMap::from([
+        // Lambda sets it for every function.
+        ("AWS_REGION".to_string(), REGION.to_string()),
         ("OTP_TABLE_NAME".to_string(), table),
         (
             "OTP_SIGNING_KEY_ALIAS".to_string(),

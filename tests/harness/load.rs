@@ -209,7 +209,7 @@ pub async fn sustained_one_client(per_second: u32, seconds: u32) -> LoadReport {
 /// `n` concurrent requests of one client (100 a minute, shared), of one end
 /// user's address (10 a minute, own) or of one number range (30 an hour,
 /// shared).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DefaultLimit {
     ClientPerMinute,
     EndUserPerMinute,

@@ -5,11 +5,13 @@
 //! DynamoDB's condition expressions cannot drift apart.
 
 use super::keys::{opaque_token, parse_opaque_token};
+use super::limits::FailureCap;
 use super::user::UserRequirement;
 use crate::clock::Millis;
+use std::collections::BTreeMap;
 
-/// A challenge lives in one slot per client and phone: a new request replaces
-/// the old challenge, and the old code dies with it.
+/// A challenge lives in one slot per client and phone: a new request that is
+/// sent replaces the old challenge, and the old code dies with it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChallengeKey {
     pub client_id: String,
@@ -88,6 +90,8 @@ pub enum Refusal {
     Expired,
     Used,
     AttemptsExhausted,
+    /// The client's cap on the phone's wrong codes today is spent.
+    FailureCapSpent,
 }
 
 impl Challenge {
@@ -111,16 +115,93 @@ impl Challenge {
         }
     }
 
-    /// A new challenge may replace this one once the cooldown is over.
-    pub fn cooldown_holds(&self, now: Millis) -> bool {
-        now < self.resend_after_ms
-    }
-
     /// When DynamoDB may delete the item: after both the code and the cooldown
     /// are over, plus a day. Only garbage collection: every read and condition
     /// checks `expires_at_ms` itself.
     pub fn ttl_epoch_secs(&self) -> i64 {
         self.expires_at_ms.max(self.resend_after_ms) / 1000 + 86_400
+    }
+}
+
+/// How long a claim holds a slot at most: longer than any request can run
+/// (a function's timeout is at most 29 s), so a claim whose request died
+/// with its instance frees the slot by itself.
+pub const CLAIM_MS: Millis = 30_000;
+
+/// What a request that finds a claim in flight is told to wait.
+const IN_FLIGHT_RETRY_MS: Millis = 1_000;
+
+/// A request's hold on its slot while it runs (DESIGN §5.12). Taken in the
+/// same transaction as the phone's counters, it keeps a second request for
+/// the same client and phone from starting (and texting) at the same time,
+/// and it leaves the live challenge alone: until the request is sent, the
+/// user's code stays valid. The request then makes its challenge the live
+/// one, lets go (it was refused), or keeps the claim as the cooldown (a
+/// directory answer, which counts as a request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The token hash of the challenge the claiming request would start.
+    pub token_hash: String,
+    /// Until then no other request may claim the slot.
+    pub until_ms: Millis,
+    /// When the challenge it would start lets another be asked for: the
+    /// cooldown the claim leaves when it is kept as one.
+    pub resend_after_ms: Millis,
+}
+
+impl Claim {
+    /// The claim of a request that would start `challenge` at `now`.
+    pub fn of(challenge: &Challenge, now: Millis) -> Self {
+        Self {
+            token_hash: challenge.token_hash.clone(),
+            until_ms: now + CLAIM_MS,
+            resend_after_ms: challenge.resend_after_ms,
+        }
+    }
+}
+
+/// A client's slot for one phone as the store holds it: the live challenge
+/// (none before the first is sent), when another may be started, the claim
+/// of a request in flight, and the phone's wrong codes per day.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Slot {
+    pub challenge: Option<Challenge>,
+    /// The live challenge's, or a claim's kept as the cooldown; 0 for none.
+    pub resend_after_ms: Millis,
+    pub claim: Option<Claim>,
+    /// Wrong codes (and attempts in flight) by day (`FailureCap::window`).
+    pub failures: BTreeMap<i64, u32>,
+}
+
+impl Slot {
+    /// When a new request may claim the slot, if not now: after the
+    /// cooldown, or, while a request in flight holds a claim, a second from
+    /// now (it ends within one round trip; if it starts its challenge, the
+    /// next try hears that challenge's cooldown). Never the claim's own
+    /// time to resend: refused requests claim too, for an instant, and the
+    /// user who asks then must not be told to wait a minute.
+    pub fn busy_until(&self, now: Millis) -> Option<Millis> {
+        if let Some(claim) = self.claim.as_ref().filter(|c| now < c.until_ms) {
+            return Some((now + IN_FLIGHT_RETRY_MS).min(claim.until_ms));
+        }
+        (now < self.resend_after_ms).then_some(self.resend_after_ms)
+    }
+
+    /// Why no attempt may be counted now, if not: first the day's cap on
+    /// wrong codes, then the live challenge's own rules.
+    pub fn attempt_refusal(
+        &self,
+        selector: &Selector,
+        cap: &FailureCap,
+        now: Millis,
+    ) -> Option<Refusal> {
+        if self.failures.get(&cap.window).copied().unwrap_or(0) >= cap.limit {
+            return Some(Refusal::FailureCapSpent);
+        }
+        match &self.challenge {
+            None => Some(Refusal::NotFound),
+            Some(challenge) => challenge.refusal(selector, now),
+        }
     }
 }
 
@@ -204,9 +285,65 @@ mod tests {
 
     #[test]
     fn rule_5_8_cooldown_ends_at_sixty_seconds() {
-        let c = challenge();
-        assert!(c.cooldown_holds(59_999));
-        assert!(!c.cooldown_holds(60_000));
+        let slot = Slot {
+            resend_after_ms: 60_000,
+            challenge: Some(challenge()),
+            ..Slot::default()
+        };
+        assert_eq!(slot.busy_until(59_999), Some(60_000));
+        assert_eq!(slot.busy_until(60_000), None);
+    }
+
+    #[test]
+    fn rule_5_8_the_days_wrong_codes_refuse_an_attempt_before_the_challenge_does() {
+        let cap = FailureCap {
+            window: 3,
+            limit: 2,
+            window_end_ms: 4 * 86_400_000,
+        };
+        let mut slot = Slot {
+            challenge: Some(challenge()),
+            ..Slot::default()
+        };
+        let by_token = Selector::TokenHash("th".into());
+        assert_eq!(slot.attempt_refusal(&by_token, &cap, 1), None);
+        slot.failures.insert(2, 5);
+        slot.failures.insert(3, 1);
+        assert_eq!(
+            slot.attempt_refusal(&by_token, &cap, 1),
+            None,
+            "yesterday's"
+        );
+        slot.failures.insert(3, 2);
+        assert_eq!(
+            slot.attempt_refusal(&Selector::TokenHash("x".into()), &cap, 1),
+            Some(Refusal::FailureCapSpent)
+        );
+        slot.failures.clear();
+        slot.challenge = None;
+        assert_eq!(
+            slot.attempt_refusal(&by_token, &cap, 1),
+            Some(Refusal::NotFound)
+        );
+    }
+
+    #[test]
+    fn rule_5_12_a_claim_holds_the_slot_until_its_request_ends_or_it_lapses() {
+        let claim = Claim::of(&challenge(), 0);
+        assert_eq!((claim.until_ms, claim.resend_after_ms), (CLAIM_MS, 60_000));
+        let slot = Slot {
+            claim: Some(claim),
+            ..Slot::default()
+        };
+        // A request that finds a claim in flight is told to try again in a
+        // second.
+        assert_eq!(slot.busy_until(1), Some(1_001));
+        assert_eq!(slot.busy_until(CLAIM_MS - 1), Some(CLAIM_MS));
+        assert_eq!(
+            slot.busy_until(CLAIM_MS),
+            None,
+            "a lapsed claim frees the slot"
+        );
     }
 
     #[test]
@@ -219,7 +356,6 @@ mod tests {
             c.refusal(&Selector::TokenHash("th".into()), 1),
             Some(Refusal::NotFound)
         );
-        assert!(c.cooldown_holds(1));
     }
 
     #[test]

@@ -59,8 +59,9 @@ pub struct ClientSettings {
     pub lifetime_secs: Option<u32>,
     pub max_attempts: u32,
     pub resend_cooldown_secs: u32,
-    /// Calling code used for national forms like 08x…
-    pub default_calling_code: String,
+    /// Calling code of national forms like 08x…; none: the one allowed
+    /// calling code, where the client allows exactly one.
+    pub default_calling_code: Option<String>,
     /// Only numbers with these calling codes receive SMS; empty means the
     /// deployment's default list.
     pub allowed_calling_codes: Vec<String>,
@@ -68,6 +69,12 @@ pub struct ClientSettings {
     pub issue_tokens: bool,
     /// Only users in the directory may log in (DESIGN §5.9).
     pub require_registered_users: bool,
+    /// The One ID routes answer a number the directory does not hold (or
+    /// another ID card) with One ID's own 404s, as One ID's clients expect.
+    /// Off, they answer it as a known one and send nothing, as every other
+    /// route does: whoever holds the client's credentials (public in a
+    /// device app) cannot tell who is registered through any route.
+    pub reveal_unknown_users: bool,
     /// Codes per phone per hour (at most 5) and per day (at most 10).
     pub sends_per_phone_per_hour: u32,
     pub sends_per_phone_per_day: u32,
@@ -113,10 +120,11 @@ impl Default for ClientSettings {
             lifetime_secs: None,
             max_attempts: 5,
             resend_cooldown_secs: 60,
-            default_calling_code: "66".into(),
+            default_calling_code: None,
             allowed_calling_codes: vec![],
             issue_tokens: true,
             require_registered_users: false,
+            reveal_unknown_users: false,
             sends_per_phone_per_hour: 5,
             sends_per_phone_per_day: 10,
             sends_per_ip_per_minute: 10,
@@ -231,12 +239,20 @@ impl ClientSettings {
             .unwrap_or(ClientDefaults::default().lifetime_secs)
     }
 
-    /// These settings with the caller's `overrides` applied.
+    /// These settings (with the deployment's defaults filled in) with the
+    /// caller's `overrides` applied. A request may make the code stronger,
+    /// never weaker (DESIGN §5.12): longer, of letters and digits, or
+    /// shorter-lived; a longer lifetime than the client's is cut to it.
     pub fn with_overrides(&self, overrides: &Overrides) -> Result<Self, OverrideError> {
         let mut settings = self.clone();
         if let Some(length) = overrides.code_length {
             if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length) {
                 return Err(OverrideError::OutOfBounds("code length must be 4 to 10"));
+            }
+            if length < self.code_length() {
+                return Err(OverrideError::OutOfBounds(
+                    "code length: shorter than the client's codes",
+                ));
             }
             if self.autofill_overflow(length).is_some() {
                 return Err(OverrideError::OutOfBounds(
@@ -246,6 +262,11 @@ impl ClientSettings {
             settings.code_length = Some(length);
         }
         if let Some(charset) = overrides.code_charset {
+            if charset == Charset::Digits && self.code_charset == Charset::Alphanumeric {
+                return Err(OverrideError::OutOfBounds(
+                    "code charset: digits only, where the client's codes have letters",
+                ));
+            }
             settings.code_charset = charset;
         }
         if let Some(lifetime) = overrides.lifetime_secs {
@@ -254,7 +275,7 @@ impl ClientSettings {
                     "lifetime must be 2 to 10 minutes",
                 ));
             }
-            settings.lifetime_secs = Some(lifetime);
+            settings.lifetime_secs = Some(lifetime.min(self.lifetime_secs()));
         }
         if let Some(text) = &overrides.template {
             if !text.contains("{OTP}") || !self.templates.values().any(|t| t == text) {
@@ -297,8 +318,30 @@ impl ClientSettings {
         {
             return Err("rate limits must be at least 1 and at most DESIGN §5.8's".into());
         }
+        let is_calling_code =
+            |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
+        if !self.allowed_calling_codes.iter().all(is_calling_code)
+            || !self.default_calling_code.iter().all(is_calling_code)
+        {
+            return Err("calling codes must be 1 to 3 digits".into());
+        }
+        let Some(default_calling_code) = self.default_calling_code() else {
+            return Err(
+                "default_calling_code is required unless allowed_calling_codes \
+                 names exactly one calling code"
+                    .into(),
+            );
+        };
+        if !self.allowed_calling_codes.is_empty()
+            && !self
+                .allowed_calling_codes
+                .iter()
+                .any(|c| c == default_calling_code)
+        {
+            return Err("default_calling_code must be one of allowed_calling_codes".into());
+        }
         let test_number_ok = |(number, code): (&String, &String)| {
-            PhoneNumber::parse(number, &self.default_calling_code).is_ok_and(|p| p.e164() == number)
+            PhoneNumber::parse(number, default_calling_code).is_ok_and(|p| p.e164() == number)
                 && (MIN_CODE_LENGTH as usize..=MAX_CODE_LENGTH as usize).contains(&code.len())
                 && code
                     .bytes()
@@ -339,14 +382,17 @@ impl ClientSettings {
         {
             return Err(overflow);
         }
-        let is_calling_code =
-            |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
-        if !is_calling_code(&self.default_calling_code)
-            || !self.allowed_calling_codes.iter().all(is_calling_code)
-        {
-            return Err("calling codes must be 1 to 3 digits".into());
-        }
         Ok(())
+    }
+
+    /// The calling code of national forms: the client's, or its only
+    /// allowed one. None only for settings `validate` refuses.
+    pub fn default_calling_code(&self) -> Option<&str> {
+        match (&self.default_calling_code, &self.allowed_calling_codes[..]) {
+            (Some(code), _) => Some(code),
+            (None, [only]) => Some(only),
+            (None, _) => None,
+        }
     }
 
     /// The sender id to use: the requested one if registered, else the
@@ -421,9 +467,17 @@ impl ClientSettings {
 mod tests {
     use super::*;
 
+    /// Default settings with Thailand as the default region.
+    fn thai() -> ClientSettings {
+        ClientSettings {
+            default_calling_code: Some("66".into()),
+            ..ClientSettings::default()
+        }
+    }
+
     #[test]
     fn client_secret_is_checked_against_its_hash() {
-        let client = ClientRecord::new("app", "s3cret-value", ClientSettings::default());
+        let client = ClientRecord::new("app", "s3cret-value", thai());
         assert!(client.authenticates("s3cret-value"));
         assert!(!client.authenticates("s3cret-valuE"));
         assert!(!client.secret_hash.contains("s3cret"));
@@ -436,7 +490,7 @@ mod tests {
 
     #[test]
     fn settings_outside_the_design_bounds_are_refused() {
-        let ok = ClientSettings::default();
+        let ok = thai();
         assert_eq!(ok.validate(), Ok(()));
         for bad in [
             ClientSettings {
@@ -496,7 +550,7 @@ mod tests {
                 ("en".into(), "{BRAND} {OTP} {REF} {MINUTES}".into()),
                 ("th".into(), "รหัส {OTP} อ้างอิง {REF}".into()),
             ]),
-            ..ClientSettings::default()
+            ..thai()
         };
         assert_eq!(
             settings.render_message(None, "123456", "ABCDEF"),
@@ -511,7 +565,7 @@ mod tests {
 
     #[test]
     fn overrides_stay_within_bounds_and_registered_templates() {
-        let settings = ClientSettings::default();
+        let settings = thai();
         let template = settings.templates["en"].clone();
         let chosen = settings
             .with_overrides(&Overrides {
@@ -552,20 +606,90 @@ mod tests {
     }
 
     #[test]
+    fn rule_5_12_a_request_may_strengthen_the_code_never_weaken_it() {
+        let strong = ClientSettings {
+            code_length: Some(8),
+            code_charset: Charset::Alphanumeric,
+            lifetime_secs: Some(180),
+            ..thai()
+        };
+        let with = |o: Overrides| strong.with_overrides(&o);
+        for weaker in [
+            Overrides {
+                code_length: Some(7),
+                ..Overrides::default()
+            },
+            Overrides {
+                code_charset: Some(Charset::Digits),
+                ..Overrides::default()
+            },
+        ] {
+            assert!(
+                matches!(with(weaker.clone()), Err(OverrideError::OutOfBounds(_))),
+                "{weaker:?}"
+            );
+        }
+        let stronger = with(Overrides {
+            code_length: Some(10),
+            code_charset: Some(Charset::Alphanumeric),
+            lifetime_secs: Some(120),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (stronger.code_length(), stronger.lifetime_secs()),
+            (10, 120)
+        );
+        let longer_lived = with(Overrides {
+            lifetime_secs: Some(600),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(longer_lived.lifetime_secs(), 180, "cut to the client's");
+    }
+
+    #[test]
+    fn rule_5_3_a_client_names_its_default_region_or_allows_one_calling_code() {
+        let unnamed = ClientSettings::default();
+        assert!(unnamed.validate().is_err(), "no default and no single code");
+        let vietnamese = ClientSettings {
+            allowed_calling_codes: vec!["84".into()],
+            ..unnamed.clone()
+        };
+        assert_eq!(vietnamese.validate(), Ok(()));
+        assert_eq!(vietnamese.default_calling_code(), Some("84"));
+        let two = ClientSettings {
+            allowed_calling_codes: vec!["66".into(), "84".into()],
+            ..unnamed.clone()
+        };
+        assert!(two.validate().is_err());
+        let named = ClientSettings {
+            default_calling_code: Some("84".into()),
+            ..two.clone()
+        };
+        assert_eq!(named.validate(), Ok(()));
+        let outside = ClientSettings {
+            default_calling_code: Some("65".into()),
+            ..two
+        };
+        assert!(outside.validate().is_err(), "a default it may not text");
+    }
+
+    #[test]
     fn deployment_defaults_fill_only_what_a_client_left_unset() {
         let defaults = ClientDefaults {
             code_length: 8,
             lifetime_secs: 180,
             sender_id: Some("Deploy".into()),
         };
-        let unset = ClientSettings::default().with_defaults(&defaults);
+        let unset = thai().with_defaults(&defaults);
         assert_eq!((unset.code_length(), unset.lifetime_secs()), (8, 180));
         assert_eq!(unset.sender_id(None), Ok(Some("Deploy")));
         let own = ClientSettings {
             code_length: Some(6),
             lifetime_secs: Some(300),
             sender_ids: vec!["Shop".into()],
-            ..ClientSettings::default()
+            ..thai()
         }
         .with_defaults(&defaults);
         assert_eq!((own.code_length(), own.lifetime_secs()), (6, 300));
@@ -587,7 +711,7 @@ mod tests {
     fn only_registered_sender_ids_are_used() {
         let settings = ClientSettings {
             sender_ids: vec!["Acme".into(), "AcmeBank".into()],
-            ..ClientSettings::default()
+            ..thai()
         };
         assert_eq!(settings.sender_id(None), Ok(Some("Acme")));
         assert_eq!(settings.sender_id(Some("AcmeBank")), Ok(Some("AcmeBank")));
@@ -601,7 +725,7 @@ mod tests {
             code_length: Some(6),
             webotp_domain: webotp.map(str::to_string),
             android_app_hash: hash.map(str::to_string),
-            ..ClientSettings::default()
+            ..thai()
         }
     }
 
@@ -660,17 +784,21 @@ mod tests {
     /// takes 14 of them with a 6-digit code, the text `<k Thai> <code>` k + 7.
     #[test]
     fn a_thai_template_must_fit_one_ucs2_segment_with_its_autofill_line() {
-        let thai = |k: usize| ClientSettings {
+        let thai_template = |k: usize| ClientSettings {
             templates: BTreeMap::from([("th".into(), format!("{} {{OTP}}", "ก".repeat(k)))]),
             default_locale: "th".into(),
             code_length: Some(6),
             webotp_domain: Some("a.co".into()),
-            ..ClientSettings::default()
+            ..thai()
         };
-        assert_eq!(thai(49).validate(), Ok(()), "70 characters: one segment");
-        let refused = thai(50).validate().unwrap_err();
+        assert_eq!(
+            thai_template(49).validate(),
+            Ok(()),
+            "70 characters: one segment"
+        );
+        let refused = thai_template(50).validate().unwrap_err();
         assert!(refused.contains("71 of the 70"), "{refused}");
-        let text = thai(49).render_message(None, "123456", "GJENTF");
+        let text = thai_template(49).render_message(None, "123456", "GJENTF");
         assert_eq!(
             measure(&text),
             (crate::domain::sms_text::Encoding::Ucs2, 70)
@@ -678,12 +806,12 @@ mod tests {
         // Without a length of its own, the longest code (10) is assumed.
         let unset = ClientSettings {
             code_length: None,
-            ..thai(49)
+            ..thai_template(49)
         };
         assert!(unset.validate().unwrap_err().contains("10-character code"));
         // A request may not ask for a longer code than fits.
         assert_eq!(
-            thai(49).with_overrides(&Overrides {
+            thai_template(49).with_overrides(&Overrides {
                 code_length: Some(7),
                 ..Overrides::default()
             }),

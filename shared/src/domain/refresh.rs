@@ -1,5 +1,12 @@
 //! Refresh-token families: every rotation hands out a new token of the same
 //! family; presenting a spent one ends the family (DESIGN §6).
+//!
+//! A family keeps only the hash of its current token, so its stored size
+//! never grows with its rotations. Any other token naming the family is
+//! taken as a spent one: the family id is in the family's tokens only, so
+//! whoever presents it held one of them, and a token that is not the
+//! current one is one rotated away (or forged by a holder, who could as
+//! well present the spent one).
 
 use super::keys::{b64, opaque_token, parse_opaque_token};
 use crate::clock::Millis;
@@ -16,8 +23,6 @@ pub struct RefreshFamily {
     pub login_by: String,
     /// SHA-256 of the one token of this family that is valid now.
     pub current_hash: String,
-    /// Hashes of tokens already rotated away: seeing one again is theft.
-    pub spent_hashes: Vec<String>,
     pub revoked: bool,
     pub created_at_ms: Millis,
     pub idle_expires_at_ms: Millis,
@@ -27,7 +32,8 @@ pub struct RefreshFamily {
 pub enum RotationRefusal {
     /// Unknown, expired, revoked, or another client's token.
     Invalid,
-    /// A rotated token came back: the family must be revoked.
+    /// A token of the family other than the current one came back: a
+    /// rotated one (theft, or a replay): the family must be revoked.
     Reused,
 }
 
@@ -43,23 +49,17 @@ impl RefreshFamily {
         client_id: &str,
         now: Millis,
     ) -> Option<RotationRefusal> {
-        if self.client_id != client_id || self.revoked {
-            Some(RotationRefusal::Invalid)
-        } else if self.spent_hashes.iter().any(|h| h == presented_hash) {
-            Some(RotationRefusal::Reused)
-        } else if self.current_hash != presented_hash
+        if self.client_id != client_id
+            || self.revoked
             || now >= self.idle_expires_at_ms
             || now >= self.absolute_expires_at_ms()
         {
             Some(RotationRefusal::Invalid)
+        } else if self.current_hash != presented_hash {
+            Some(RotationRefusal::Reused)
         } else {
             None
         }
-    }
-
-    /// True when `token_hash` is, or was, a token of this family.
-    pub fn issued(&self, token_hash: &str) -> bool {
-        self.current_hash == token_hash || self.spent_hashes.iter().any(|h| h == token_hash)
     }
 
     pub fn ttl_epoch_secs(&self) -> i64 {
@@ -98,7 +98,6 @@ mod tests {
             username: "acc".into(),
             login_by: "mobile".into(),
             current_hash: "now".into(),
-            spent_hashes: vec!["old".into()],
             revoked: false,
             created_at_ms: 0,
             idle_expires_at_ms: IDLE_LIFETIME_MS,
@@ -119,7 +118,13 @@ mod tests {
         );
         assert_eq!(
             f.rotation_refusal("guess", "app", 1),
-            Some(RotationRefusal::Invalid)
+            Some(RotationRefusal::Reused),
+            "any other token of the family is a spent one"
+        );
+        assert_eq!(
+            f.rotation_refusal("old", "app", IDLE_LIFETIME_MS),
+            Some(RotationRefusal::Invalid),
+            "an expired family is only invalid"
         );
         assert_eq!(
             f.rotation_refusal("now", "app", IDLE_LIFETIME_MS),

@@ -1,9 +1,13 @@
 //! The user directory (DESIGN §7) and Thai ID card numbers (§5.4).
 
-/// A user: made on a first successful login, or imported for clients that
-/// only serve pre-registered users.
+/// A user of the directory (DESIGN §5.9): registered for one client, by
+/// `otp-admin users import --client` or the local clients file. A login never
+/// registers anyone: an open client's first login makes an account whose id
+/// is derived from the number, and writes nothing here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The client this entry registers the phone for.
+    pub client_id: String,
     pub account_id: String,
     pub username: String,
     /// Keyed hash of the E.164 mobile number.

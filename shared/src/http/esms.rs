@@ -185,7 +185,7 @@ pub(super) async fn checkcode(app: &App, request: &Request) -> Response<Body> {
             otp: required(&f, "code")?,
             wants_tokens: false,
         };
-        app.confirm_otp(&confirm, &issuer(app, request)).await
+        app.confirm_otp(&confirm, &issuer(app, request)?).await
     }
     .await;
     match checked {

@@ -384,17 +384,36 @@ fn source_ip(request: &Request) -> Option<String> {
     }
 }
 
-/// `iss` for tokens minted by this request.
-fn issuer(app: &App, request: &Request) -> String {
+/// `iss` for tokens minted by this request: the deployment's (`OTP_ISSUER`),
+/// else the URL of the API that API Gateway says the request came through,
+/// as the stack's `Issuer` output names it. Never from a header a caller
+/// sets (DESIGN §5.12).
+fn issuer(app: &App, request: &Request) -> Result<String, Error> {
     if let Some(issuer) = &app.config.issuer {
-        return issuer.clone();
+        return Ok(issuer.clone());
     }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    format!("https://{host}")
+    let api_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.apiid.as_deref(),
+        _ => None,
+    };
+    match (api_id, &app.config.region) {
+        (Some(api_id), Some(region)) => Ok(api_url(api_id, region)),
+        // The functions always know both; the local server sets its issuer.
+        _ => Err(Error::internal(
+            "http.issuer",
+            "no issuer configured or derivable",
+        )),
+    }
+}
+
+/// The default URL of the HTTP API `api_id` in `region`.
+fn api_url(api_id: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{api_id}.execute-api.{region}.{suffix}")
 }
 
 #[cfg(test)]
@@ -508,6 +527,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_issuer_is_the_apis_url_in_every_partition() {
+        assert_eq!(
+            api_url("abc123defg", "ap-southeast-1"),
+            "https://abc123defg.execute-api.ap-southeast-1.amazonaws.com"
+        );
+        assert_eq!(
+            api_url("abc123defg", "cn-north-1"),
+            "https://abc123defg.execute-api.cn-north-1.amazonaws.com.cn"
+        );
     }
 
     #[test]

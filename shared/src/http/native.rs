@@ -132,7 +132,7 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
 
 pub(super) async fn confirm_otp(app: &App, request: &Request) -> Response<Body> {
     let confirmed = async {
-        app.confirm_otp(&parse_confirm(request)?, &issuer(app, request))
+        app.confirm_otp(&parse_confirm(request)?, &issuer(app, request)?)
             .await
     }
     .await;

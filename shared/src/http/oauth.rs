@@ -100,7 +100,7 @@ pub(super) async fn token(app: &App, request: &Request) -> Response<Body> {
             "refresh_token must be a string",
         )?;
         let credentials = client_credentials(request, &f)?;
-        app.refresh(&credentials, &refresh_token, &issuer(app, request))
+        app.refresh(&credentials, &refresh_token, &issuer(app, request)?)
             .await
     }
     .await;
@@ -143,7 +143,10 @@ pub(super) async fn revoke(app: &App, request: &Request) -> Response<Body> {
 /// Discovery, so that a JWT authorizer or an OAuth library can find the keys
 /// and endpoints of this issuer.
 pub(super) fn discovery(app: &App, request: &Request) -> Response<Body> {
-    let issuer = issuer(app, request);
+    let issuer = match issuer(app, request) {
+        Ok(issuer) => issuer,
+        Err(e) => return super::native::failure(&e),
+    };
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     json_response(
         200,

@@ -171,7 +171,7 @@ pub(super) async fn verify_otp(app: &App, request: &Request, version: Version) -
             otp: required(&f, "pin")?,
             wants_tokens: false,
         };
-        app.confirm_otp(&confirm, &issuer(app, request)).await
+        app.confirm_otp(&confirm, &issuer(app, request)?).await
     }
     .await;
     match verified {

@@ -5,9 +5,8 @@ use crate::Error;
 use crate::domain::challenge::{ChallengeKey, ChallengeToken, Refusal, Selector};
 use crate::domain::code::{MAX_CODE_LENGTH, random_bytes};
 use crate::domain::keys::{constant_time_eq, sha256};
-use crate::domain::limits::failed_confirm_limit;
+use crate::domain::limits::failure_cap;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken};
-use crate::domain::user::User;
 use crate::metrics::{Confirm, Metric};
 
 impl App {
@@ -61,21 +60,21 @@ impl App {
             phone_key: phone_key.clone(),
         };
         let now = self.clock.now_ms();
-        // The directory entry and the day's wrong codes for this phone are read
-        // alongside the attempt: one round trip.
-        let failures = failed_confirm_limit(&client.settings, &phone_key, now);
-        let (counted, user, failed_today) = tokio::join!(
-            self.store.count_attempt(&key, &selector, now),
-            self.store.user(&phone_key),
-            self.store.counted(&failures)
+        // One round trip: the attempt, counted with the day's wrong codes
+        // before the code is compared (given back when it is right), beside
+        // the directory entry.
+        let cap = failure_cap(&client.settings, now);
+        let (counted, user) = tokio::join!(
+            self.store.count_attempt(&key, &selector, &cap, now),
+            self.store.user(client_id, &phone_key)
         );
-        if failed_today? >= failures.limit {
-            return Err(Error::RateLimited {
-                retry_after_secs: seconds_until(failures.window_end_ms, now),
-            });
-        }
         let counted = counted?.map_err(|refusal| {
             let (outcome, error) = match refusal {
+                Refusal::FailureCapSpent => {
+                    return Error::RateLimited {
+                        retry_after_secs: seconds_until(cap.window_end_ms, now),
+                    };
+                }
                 Refusal::AttemptsExhausted => (Confirm::Exhausted, Error::OtpAttemptsExceeded),
                 Refusal::NotFound | Refusal::Expired | Refusal::Used => {
                     (Confirm::Expired, Error::OtpExpired)
@@ -90,7 +89,21 @@ impl App {
         })?;
         let calling_code = Some(counted.calling_code.as_str());
         let counted_as = |outcome| self.count(Metric::Confirmed(outcome), client_id, calling_code);
-        let user = user?;
+        let user = match user {
+            Ok(user) => user,
+            Err(e) => {
+                // No code was compared: what the attempt counted is given
+                // back. Best effort: kept, it only ever refuses sooner.
+                if let Err(undo) = self
+                    .store
+                    .uncount_attempt(&key, &counted.token_hash, cap.window)
+                    .await
+                {
+                    tracing::warn!(error = %undo, "a confirm could not give back its attempt");
+                }
+                return Err(e);
+            }
+        };
         let expected = self.secret.code_hash(&counted.token_hash, &otp);
         let code_right = constant_time_eq(&expected, &counted.code_hash);
         // A challenge for a number the directory does not hold (any more)
@@ -102,7 +115,6 @@ impl App {
         if !(code_right && directory_holds) {
             tracing::info!(client_id = %client.client_id, attempts = counted.attempts, "otp wrong");
             counted_as(Confirm::WrongCode);
-            self.store.count(&failures).await?;
             return Err(if counted.attempts >= counted.max_attempts {
                 Error::OtpAttemptsExceeded
             } else {
@@ -110,20 +122,20 @@ impl App {
             });
         }
 
-        // A first login makes an account whose only name is its id.
-        let user = user.unwrap_or_else(|| {
-            let account_id = self.secret.account_id(&phone_key);
-            User {
-                username: account_id.clone(),
-                account_id,
-                phone_key,
-                id_card_hash: None,
+        // The directory's account for a registered user; a first login at
+        // an open client makes one whose only name is its id, and registers
+        // no one anywhere (DESIGN §5.9).
+        let (account_id, username) = match user {
+            Some(user) => (user.account_id, user.username),
+            None => {
+                let account_id = self.secret.account_id(&phone_key);
+                (account_id.clone(), account_id)
             }
-        });
+        };
         if !(client.settings.issue_tokens && confirm.wants_tokens) {
             let consumed = self
                 .store
-                .consume(&key, &counted.token_hash, now, &user, None)
+                .consume(&key, &counted.token_hash, now, cap.window, None)
                 .await?;
             return if consumed {
                 counted_as(Confirm::Success);
@@ -138,20 +150,19 @@ impl App {
         let family = RefreshFamily {
             family_id,
             client_id: client.client_id.clone(),
-            account_id: user.account_id.clone(),
-            username: user.username.clone(),
+            account_id,
+            username,
             login_by: counted.login_by.clone(),
             current_hash: sha256(refresh_token.as_bytes()),
-            spent_hashes: vec![],
             revoked: false,
             created_at_ms: now,
             idle_expires_at_ms: now + IDLE_LIFETIME_MS,
         };
-        // Consuming and signing run side by side (one round trip): a signature
-        // made for a lost race is simply dropped.
+        // Consuming and signing run side by side (one round trip): a
+        // signature made for a lost race is simply dropped.
         let (consumed, access) = tokio::join!(
             self.store
-                .consume(&key, &counted.token_hash, now, &user, Some(&family)),
+                .consume(&key, &counted.token_hash, now, cap.window, Some(&family)),
             self.access_token(&client.client_id, &family, issuer, now)
         );
         // The dialects name these two failures apart (One ID has a text for each).

@@ -74,13 +74,15 @@ pub struct OtpRequest {
     /// The caller's address as API Gateway saw it: counted by the per-IP
     /// limit only for clients whose callers are the end users' devices.
     pub source_ip: Option<String>,
-    /// How to answer a phone the directory does not know (or whose ID card
-    /// does not match) when the client requires registered users.
+    /// How the dialect answers a phone the directory does not know (or
+    /// whose ID card does not match), for clients that let it
+    /// (`reveal_unknown_users`).
     pub unknown_users: UnknownUsers,
 }
 
-/// DESIGN §5.9: the native routes answer an unknown number exactly as a
-/// known one and send nothing; the One ID routes keep One ID's explicit 404s.
+/// DESIGN §5.9: an unknown number is answered exactly as a known one, and
+/// nothing is sent; the One ID routes keep One ID's explicit 404s for the
+/// clients that ask for them (`reveal_unknown_users`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnknownUsers {
     /// A decoy challenge, indistinguishable from a real one, and no SMS.
@@ -284,7 +286,10 @@ impl App {
     ) -> Result<(PhoneNumber, String), Error> {
         let s = &client.settings;
         let allowed = self.allowed_calling_codes(client);
-        PhoneNumber::parse_allowed(raw, &s.default_calling_code, allowed)
+        // Stored settings are validated when read (`authenticate`): they
+        // name a default calling code.
+        let default_calling_code = s.default_calling_code().unwrap_or_default();
+        PhoneNumber::parse_allowed(raw, default_calling_code, allowed)
             .map(|(phone, calling_code)| (phone, calling_code.to_string()))
             .map_err(|e| match e {
                 PhoneError::Invalid => Error::InvalidMobile,

@@ -1,23 +1,38 @@
 //! Requesting a code: the challenge, its limits, and the SMS.
+//!
+//! Two sequential round trips (DESIGN §9), and a refused request changes
+//! nothing anyone relies on (§5.12):
+//! 1. one transaction claims the client's slot for the phone and counts the
+//!    phone's counters; beside it, one shard of each other counter, and the
+//!    directory entry;
+//! 2. if nothing refused: the SMS and, beside it, the write that makes the
+//!    new challenge the live one, so the old code dies only when a new one
+//!    is sent (or its send fails: that challenge is then marked
+//!    undeliverable, DESIGN §5.10). A refused request instead lets go of its
+//!    claim and gives back what it counted: the user's live challenge, its
+//!    cooldown and the counters are as they were.
 
 use super::{
     App, LOGIN_BY_MOBILE, LOGIN_BY_MOBILE_AND_ID_CARD, OtpRequest, OtpSent, UnknownUsers,
     seconds_until,
 };
 use crate::Error;
-use crate::clock::Millis;
+use crate::clock::{Entropy, Millis};
 use crate::domain::address::EndUserAddress;
-use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, ChallengeToken};
+use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, ChallengeToken, Claim};
 use crate::domain::client::OverrideError;
 use crate::domain::code::{generate_code, generate_ref_code, random_bytes};
 use crate::domain::keys::sha256;
-use crate::domain::limits::{Beside, RateLimit, SendSubject, send_limits};
-use crate::domain::user::ThaiIdCard;
-use crate::domain::user::UserRequirement;
+use crate::domain::limits::{
+    Beside, InTransaction, RateLimit, SendSubject, SendsOnly, send_limits,
+};
+use crate::domain::user::{ThaiIdCard, User, UserRequirement};
 use crate::metrics::{self, Metric};
 use crate::sms::SmsMessage;
-use crate::store::StartOutcome;
+use crate::store::{ClaimOutcome, Release};
 use futures_util::future::join_all;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Shard sequences kept before old windows' are dropped.
@@ -25,38 +40,105 @@ const SHARD_SEQUENCES_MAX: usize = 1024;
 
 pub const END_USER_IP_INVALID: &str = "end_user_ip must be an IPv4 or IPv6 address";
 
-/// The error for a start the store refused (the directory, for clients that
-/// reveal unknown users; the cooldown; a rate limit), and the refusal it is
-/// counted as in the metrics, if it is one.
-fn start_refusal(
-    outcome: StartOutcome,
-    limits: &[RateLimit],
-    now: Millis,
-) -> (Error, Option<metrics::Refusal>) {
-    match outcome {
-        StartOutcome::UserNotFound => (Error::UserNotFound, None),
-        StartOutcome::IdCardMismatch => (Error::IdCardMismatch, None),
-        StartOutcome::CoolingDown { resend_after_ms } => (
-            Error::Cooldown {
-                retry_after_secs: seconds_until(resend_after_ms, now),
-            },
-            Some(metrics::Refusal::Cooldown),
-        ),
-        StartOutcome::RateLimited { index } => (
-            Error::RateLimited {
-                retry_after_secs: seconds_until(limits[index].window_end_ms, now),
-            },
-            Some(metrics::Refusal::RateLimit),
-        ),
-        other => (
-            Error::internal("service.start", &format!("unexpected outcome {other:?}")),
-            None,
-        ),
+/// What the directory says of the phone, for a request that needs it.
+enum Directory {
+    /// The client serves any phone, and no ID card was given.
+    NotAsked,
+    Registered,
+    NotRegistered,
+    /// Registered, with another ID card than the one given.
+    OtherIdCard,
+}
+
+impl Directory {
+    fn of(required: &UserRequirement, user: Option<&User>) -> Self {
+        match user {
+            None => Directory::NotRegistered,
+            Some(_) if required.met_by(user) => Directory::Registered,
+            Some(_) => Directory::OtherIdCard,
+        }
+    }
+}
+
+/// Why the counters beside the transaction refused a request.
+enum Refused {
+    /// A failure (5xx).
+    Failed(Error),
+    /// A spent limit (429), and which kind of refusal it counts as.
+    Limited(Error, metrics::Refusal),
+    /// The SMS ceiling: answered as if sent.
+    SmsCeiling,
+}
+
+/// What a request holds after its first round trip: what it must give back
+/// when it is refused, or when it sends nothing.
+struct Held<'a> {
+    key: &'a ChallengeKey,
+    claim: &'a Claim,
+    /// The phone's counters, counted with the claim when it was taken.
+    in_transaction: &'a [(InTransaction, RateLimit)],
+    claimed: bool,
+    /// Each counter beside the transaction, with the shard it was last
+    /// asked on and how that answered.
+    beside: Vec<(Beside, RateLimit, Result<bool, Error>)>,
+}
+
+/// Which counters a request gives back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GiveBack {
+    /// Refused: everything it counted.
+    Everything,
+    /// It sent nothing, though it was answered: the counters only sends
+    /// count (the deployment's cap, the SMS ceiling).
+    SendsOnly,
+}
+
+impl Held<'_> {
+    /// What this request counted that `what` gives back.
+    fn counted(&self, what: GiveBack) -> Vec<&RateLimit> {
+        let given_back = |kind: &dyn SendsOnly| what == GiveBack::Everything || kind.sends_only();
+        let in_transaction = self
+            .in_transaction
+            .iter()
+            .filter(|_| self.claimed)
+            .filter(|(kind, _)| given_back(kind))
+            .map(|(_, limit)| limit);
+        let beside = self
+            .beside
+            .iter()
+            .filter(|(kind, _, answer)| matches!(answer, Ok(true)) && given_back(kind))
+            .map(|(_, shard, _)| shard);
+        in_transaction.chain(beside).collect()
+    }
+
+    /// A failure first, then a spent limit (429), then the SMS ceiling.
+    fn refusal(&self, now: Millis) -> Option<Refused> {
+        if let Some(e) = self.beside.iter().find_map(|(_, _, a)| a.as_ref().err()) {
+            return Some(Refused::Failed(e.clone()));
+        }
+        let spent = |ceiling: bool| {
+            self.beside.iter().find(|(kind, _, answer)| {
+                (*kind == Beside::SmsCeiling) == ceiling && matches!(answer, Ok(false))
+            })
+        };
+        if let Some((kind, shard, _)) = spent(false) {
+            let error = Error::RateLimited {
+                retry_after_secs: seconds_until(shard.window_end_ms, now),
+            };
+            return Some(Refused::Limited(
+                error,
+                match kind {
+                    Beside::RangePerHour => metrics::Refusal::PumpingCap,
+                    _ => metrics::Refusal::RateLimit,
+                },
+            ));
+        }
+        spent(true).map(|_| Refused::SmsCeiling)
     }
 }
 
 impl App {
-    /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8, 5.10).
+    /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8–5.12).
     pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
         let sms = self.sms()?;
         let client = self.authenticate(&request.client).await?;
@@ -142,26 +224,26 @@ impl App {
 
         let ip_subject = self.ip_subject(settings.callers_are_end_users, request)?;
         let subject = SendSubject {
-            client_id: &client.client_id,
+            client_id,
             phone_key: &phone_key,
             prefix_key: &self.secret.prefix_key(&phone),
             ip_subject: ip_subject.as_deref(),
         };
-        let limits = send_limits(settings, &subject, now);
-        // Clients that reveal unknown users (One ID) refuse them with the
-        // start, in its transaction; the others start the challenge either
-        // way and read the directory beside it, so that a known and an
-        // unknown number cost the same calls, and the confirm checks it.
-        let (refused_at_start, read_beside) = match request.unknown_users {
-            UnknownUsers::Reveal => (directory.as_ref(), None),
-            UnknownUsers::AnswerAsKnown => (None, directory.as_ref()),
-        };
-        // One round trip: the challenge and the phone's counters in one
+        let all_clients = self.config.phone_sends_per_hour_all_clients;
+        let mut limits = send_limits(settings, &subject, all_clients, now);
+        if test_code.is_some() {
+            limits = limits.without_sends_only();
+        }
+        let claim = Claim::of(&challenge, now);
+        let transaction_limits = limits.transaction_limits();
+
+        // Round trip 1: the claim and the phone's counters in one
         // transaction; beside it, one shard of each other counter and the
-        // directory entry.
-        let (started, shared, known) = tokio::join!(
+        // directory entry (read for every number alike, so that a known and
+        // an unknown one cost the same calls).
+        let (claimed, beside, registered) = tokio::join!(
             self.store
-                .start_challenge(&challenge, now, refused_at_start, &limits.in_transaction),
+                .claim_slot(&challenge.key, &claim, now, &transaction_limits),
             join_all(
                 limits
                     .beside
@@ -169,31 +251,68 @@ impl App {
                     .map(|(kind, whole)| self.count_beside(*kind, whole, now))
             ),
             async {
-                match read_beside {
+                match &directory {
                     Some(required) => self
                         .store
-                        .user(&phone_key)
+                        .user(client_id, &phone_key)
                         .await
-                        .map(|user| required.met_by(user.as_ref())),
-                    None => Ok(true),
+                        .map(|user| Directory::of(required, user.as_ref())),
+                    None => Ok(Directory::NotAsked),
                 }
             }
         );
-        let shared = BesideOutcome { answers: shared };
-        let started = match started {
-            Ok(started) => started,
-            Err(e) => {
-                self.give_back(&shared, None, &challenge).await;
+        let mut held = Held {
+            key: &challenge.key,
+            claim: &claim,
+            in_transaction: &limits.in_transaction,
+            claimed: false,
+            beside,
+        };
+        let refused_by_claim = |error: Error, why: metrics::Refusal| {
+            self.count(Metric::Refused(why), client_id, calling_code);
+            error
+        };
+        let claim_error = match claimed {
+            Ok(ClaimOutcome::Claimed) => None,
+            Ok(ClaimOutcome::CoolingDown { resend_after_ms }) => Some(refused_by_claim(
+                Error::Cooldown {
+                    retry_after_secs: seconds_until(resend_after_ms, now),
+                },
+                metrics::Refusal::Cooldown,
+            )),
+            Ok(ClaimOutcome::RateLimited { index }) => Some(refused_by_claim(
+                Error::RateLimited {
+                    retry_after_secs: seconds_until(
+                        limits.in_transaction[index].1.window_end_ms,
+                        now,
+                    ),
+                },
+                metrics::Refusal::RateLimit,
+            )),
+            Err(e) => Some(e),
+        };
+        if let Some(error) = claim_error {
+            self.give_back(&held, GiveBack::Everything, None).await;
+            return Err(error);
+        }
+        held.claimed = true;
+
+        let refusal = match (held.refusal(now), &registered) {
+            (None, Err(e)) => Some(Refused::Failed(e.clone())),
+            (refusal, _) => refusal,
+        };
+        match refusal {
+            None => {}
+            Some(Refused::Failed(e)) => {
+                self.withdraw(&held).await;
                 return Err(e);
             }
-        };
-        let refusal = match &known {
-            Ok(_) => shared.refusal(now),
-            Err(e) => Some(Refused::Denied(e.clone())),
-        };
-        match (started, refusal) {
-            (StartOutcome::Started, None) => {}
-            (StartOutcome::Started, Some(Refused::SmsCeiling)) => {
+            Some(Refused::Limited(e, why)) => {
+                self.count(Metric::Refused(why), client_id, calling_code);
+                self.withdraw(&held).await;
+                return Err(e);
+            }
+            Some(Refused::SmsCeiling) => {
                 self.count(
                     Metric::Refused(metrics::Refusal::Ceiling),
                     client_id,
@@ -205,38 +324,47 @@ impl App {
                     ceiling_per_hour = settings.sms_ceiling_per_hour,
                     "SMS ceiling reached: circuit open, answering without sending until the hour is over"
                 );
-                // Answered as sent and counted as one; its code is never
-                // texted, so no one can know it.
-                return self.as_if_sent(sent).await;
-            }
-            (StartOutcome::Started, Some(Refused::Denied(e))) => {
-                self.give_back(&shared, Some(&limits.in_transaction), &challenge)
-                    .await;
-                return Err(e);
-            }
-            (StartOutcome::Started, Some(Refused::Limited(e, why))) => {
-                self.count(Metric::Refused(why), client_id, calling_code);
-                self.give_back(&shared, Some(&limits.in_transaction), &challenge)
-                    .await;
-                return Err(e);
-            }
-            (outcome, _) => {
-                let (error, counted_as) = start_refusal(outcome, &limits.in_transaction, now);
-                if let Some(why) = counted_as {
-                    self.count(Metric::Refused(why), client_id, calling_code);
-                }
-                self.give_back(&shared, None, &challenge).await;
-                return Err(error);
+                // Answered as sent; nothing is, and nothing changes.
+                let (_, ()) =
+                    tokio::join!(self.withdraw(&held), self.wait_as_if_sending(client_id));
+                return Ok(sent);
             }
         }
-        if known == Ok(false) {
-            // A number the directory does not know (or whose ID card is not
-            // the one given): the same challenge, counters and answer as for
-            // a known one, and nothing sent; the confirm refuses every code.
-            return self.as_if_sent(sent).await;
+        // Nothing refused: `registered` is an answer.
+        let unknown_users = match request.unknown_users {
+            UnknownUsers::Reveal if settings.reveal_unknown_users => UnknownUsers::Reveal,
+            _ => UnknownUsers::AnswerAsKnown,
+        };
+        match (registered, unknown_users) {
+            (Ok(Directory::NotRegistered), UnknownUsers::Reveal) => {
+                self.give_back(&held, GiveBack::SendsOnly, Some(Release::KeepCooldown))
+                    .await;
+                return Err(Error::UserNotFound);
+            }
+            (Ok(Directory::OtherIdCard), UnknownUsers::Reveal) => {
+                self.give_back(&held, GiveBack::SendsOnly, Some(Release::KeepCooldown))
+                    .await;
+                return Err(Error::IdCardMismatch);
+            }
+            (
+                Ok(Directory::NotRegistered | Directory::OtherIdCard),
+                UnknownUsers::AnswerAsKnown,
+            ) => {
+                // The same challenge, counters and answer as for a known
+                // number, after as long as a send takes, and nothing sent;
+                // the confirm refuses every code.
+                let (started, (), ()) = tokio::join!(
+                    self.store.start_challenge(&challenge),
+                    self.give_back(&held, GiveBack::SendsOnly, None),
+                    self.wait_as_if_sending(client_id)
+                );
+                return started_or_failure(started).map(|()| sent);
+            }
+            _ => {}
         }
 
         if test_code.is_some() {
+            started_or_failure(self.store.start_challenge(&challenge).await)?;
             tracing::info!(client_id = %client.client_id, phone = %phone, "test number: not sent");
             return Ok(sent);
         }
@@ -246,9 +374,22 @@ impl App {
             sender_id,
             code,
         };
-        let started = Instant::now();
-        let delivered = sms.send(&message).await;
-        self.send_times.record(started.elapsed());
+        // Round trip 2: the SMS, and beside it the write that makes its
+        // challenge the live one.
+        let (started, delivered) = tokio::join!(self.store.start_challenge(&challenge), async {
+            let began = Instant::now();
+            let delivered = sms.send(&message).await;
+            if delivered.is_ok() {
+                self.send_times.record(client_id, began.elapsed());
+            }
+            delivered
+        });
+        if delivered.is_ok() {
+            self.count(Metric::CodeSent, client_id, calling_code);
+        }
+        // A code that went out without its challenge can never be confirmed:
+        // fail closed, as for any store failure.
+        started_or_failure(started)?;
         if delivered.is_err() {
             self.count(Metric::SmsFailed, client_id, calling_code);
             tracing::warn!(client_id = %client.client_id, phone = %phone, "sms refused");
@@ -257,16 +398,16 @@ impl App {
                 .await?;
             return Err(Error::SmsFailed);
         }
-        self.count(Metric::CodeSent, client_id, calling_code);
         tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
         Ok(sent)
     }
 
-    /// Answers a request that sends nothing as a sent one, after as long as
-    /// sends take lately, so timing does not tell the two apart.
-    async fn as_if_sent(&self, sent: OtpSent) -> Result<OtpSent, Error> {
-        tokio::time::sleep(self.send_times.typical()).await;
-        Ok(sent)
+    /// Waits as long as one of `client_id`'s sends would take on this
+    /// instance, so that timing does not tell a request that sends nothing
+    /// apart.
+    async fn wait_as_if_sending(&self, client_id: &str) {
+        let wait = self.send_times.decoy_wait(client_id, self.entropy.as_ref());
+        tokio::time::sleep(wait).await;
     }
 
     /// Counts this request on a shard of the counter `whole`: this instance
@@ -310,142 +451,155 @@ impl App {
         sequence
     }
 
-    /// What the per-IP limit counts for this request: the end user's address
-    /// the client forwarded; without one, the calling address only for
-    /// clients whose callers are the end users' own devices.
+    /// What the per-IP limit counts for this request. For a client whose
+    /// callers are its users' own devices, the address API Gateway saw:
+    /// a device may forward any address it likes, so none it forwards is
+    /// taken. For the others, the end user's address the client forwards;
+    /// never the calling backend's own.
     fn ip_subject(
         &self,
         callers_are_end_users: bool,
         request: &OtpRequest,
     ) -> Result<Option<String>, Error> {
-        let forwarded = match &request.end_user_ip {
-            Some(text) => Some(
-                EndUserAddress::parse(text).ok_or(Error::InvalidRequest(END_USER_IP_INVALID))?,
-            ),
-            None => None,
+        let address = if callers_are_end_users {
+            request.source_ip.as_deref().and_then(EndUserAddress::parse)
+        } else {
+            match &request.end_user_ip {
+                Some(text) => Some(
+                    EndUserAddress::parse(text)
+                        .ok_or(Error::InvalidRequest(END_USER_IP_INVALID))?,
+                ),
+                None => None,
+            }
         };
-        let caller = || {
-            request
-                .source_ip
-                .as_deref()
-                .filter(|_| callers_are_end_users)
-                .and_then(EndUserAddress::parse)
-        };
-        Ok(forwarded.or_else(caller).map(|a| a.limit_subject()))
+        Ok(address.map(|a| a.limit_subject()))
     }
 
-    /// Gives back what a refused request counted: the shards it counted on
-    /// beside the transaction, the phone's counters (when `own` is given,
-    /// because its challenge was started) and that challenge. Best effort:
-    /// what cannot be given back stays counted until its window ends, which
-    /// only ever refuses more.
-    async fn give_back(
-        &self,
-        shared: &BesideOutcome,
-        own: Option<&[RateLimit]>,
-        challenge: &Challenge,
-    ) {
-        let counted = shared.counted().chain(own.into_iter().flatten());
-        let (uncounted, retired) = tokio::join!(
-            join_all(counted.map(|limit| self.store.uncount(limit))),
+    /// A refused request lets go of everything it holds: its claim and every
+    /// count, so the slot and the counters are as they were.
+    async fn withdraw(&self, held: &Held<'_>) {
+        self.give_back(held, GiveBack::Everything, Some(Release::Withdraw))
+            .await;
+    }
+
+    /// Gives back what `what` names of what `held` counted, and ends its
+    /// claim as `release` says (when it holds one), all at once. Best
+    /// effort: what cannot be given back stays counted until its window
+    /// ends, which only ever refuses more, and a claim not let go lapses by
+    /// itself (`CLAIM_MS`).
+    async fn give_back(&self, held: &Held<'_>, what: GiveBack, release: Option<Release>) {
+        let counted = held.counted(what);
+        let (uncounted, released) = tokio::join!(
+            join_all(counted.into_iter().map(|limit| self.store.uncount(limit))),
             async {
-                match own {
-                    Some(_) => {
+                match release.filter(|_| held.claimed) {
+                    Some(release) => {
                         self.store
-                            .mark_undeliverable(&challenge.key, &challenge.token_hash)
+                            .release_claim(held.key, held.claim, release)
                             .await
                     }
                     None => Ok(()),
                 }
             }
         );
-        if let Some(e) = uncounted.into_iter().chain([retired]).find_map(Result::err) {
-            tracing::warn!(error = %e, "a refused request could not give back all it counted");
+        if let Some(e) = uncounted
+            .into_iter()
+            .chain([released])
+            .find_map(Result::err)
+        {
+            tracing::warn!(error = %e, "a request could not give back all it counted");
         }
     }
 }
 
-/// How the counters beside a request's transaction answered, each with the
-/// shard it was last asked on.
-struct BesideOutcome {
-    answers: Vec<(Beside, RateLimit, Result<bool, Error>)>,
-}
-
-/// Why the counters beside the transaction refused a request.
-enum Refused {
-    /// A failure, or a spent limit (429).
-    Denied(Error),
-    /// A spent limit (429), and which kind of refusal it counts as.
-    Limited(Error, metrics::Refusal),
-    /// The SMS ceiling: answered as if sent.
-    SmsCeiling,
-}
-
-impl BesideOutcome {
-    /// The shards this request was counted on.
-    fn counted(&self) -> impl Iterator<Item = &RateLimit> {
-        self.answers
-            .iter()
-            .filter(|(_, _, answer)| matches!(answer, Ok(true)))
-            .map(|(_, shard, _)| shard)
-    }
-
-    /// A failure first, then a spent limit (429), then the SMS ceiling.
-    fn refusal(&self, now: Millis) -> Option<Refused> {
-        if let Some(e) = self.answers.iter().find_map(|(_, _, a)| a.as_ref().err()) {
-            return Some(Refused::Denied(e.clone()));
-        }
-        let spent = |ceiling: bool| {
-            self.answers.iter().find(|(kind, _, answer)| {
-                (*kind == Beside::SmsCeiling) == ceiling && matches!(answer, Ok(false))
-            })
-        };
-        if let Some((kind, shard, _)) = spent(false) {
-            let error = Error::RateLimited {
-                retry_after_secs: seconds_until(shard.window_end_ms, now),
-            };
-            return Some(Refused::Limited(
-                error,
-                match kind {
-                    Beside::RangePerHour => metrics::Refusal::PumpingCap,
-                    _ => metrics::Refusal::RateLimit,
-                },
-            ));
-        }
-        spent(true).map(|_| Refused::SmsCeiling)
+/// The answer of the write that makes a challenge the live one: `false`
+/// means the request's claim lapsed before it (it ran longer than any
+/// function may), so its challenge was never started.
+fn started_or_failure(started: Result<bool, Error>) -> Result<(), Error> {
+    match started? {
+        true => Ok(()),
+        false => Err(Error::internal(
+            "service.request",
+            "the claim lapsed before the challenge started",
+        )),
     }
 }
 
-/// How long the last sends took: a request that sends nothing waits as long
-/// as a send typically takes. The median of the recent ones, so that one
-/// slow send (a cold connection, a retry) does not make those requests
-/// stand out for a while.
+/// How long each client's sends take on this instance: a request that
+/// sends nothing waits a time drawn from the same client's recent sends
+/// (DESIGN §5.9), so timing tells no unknown number apart, on a warm
+/// instance or a cold one. Per client, because clients send through
+/// different providers and sender ids; successful sends only, because a
+/// refused one answers otherwise.
 #[derive(Default)]
-pub(super) struct SendTimes(std::sync::Mutex<std::collections::VecDeque<Duration>>);
+pub(super) struct SendTimes(Mutex<HashMap<String, VecDeque<Duration>>>);
 
 impl SendTimes {
-    const KEPT: usize = 16;
+    /// The sends drawn from: each client's most recent, so that a slow spell
+    /// passes.
+    const KEPT: usize = 32;
+    /// Clients kept before the times of all are dropped.
+    const CLIENTS_MAX: usize = 1024;
+    /// Before a client's first send an instance waits a time drawn from this
+    /// range (ms): a first send, which opens the TLS connection to the
+    /// provider before it sends, takes about as long.
+    const FIRST_SEND_MS: (u64, u64) = (100, 300);
 
-    fn record(&self, took: Duration) {
-        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+    fn record(&self, client_id: &str, took: Duration) {
+        let mut clients = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.len() >= Self::CLIENTS_MAX && !clients.contains_key(client_id) {
+            clients.clear();
+        }
+        let recent = clients.entry(client_id.to_string()).or_default();
         if recent.len() == Self::KEPT {
             recent.pop_front();
         }
         recent.push_back(took);
     }
 
-    fn typical(&self) -> Duration {
-        let mut recent: Vec<Duration> = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .copied()
+    /// A wait drawn at random: one of the client's recent sends' times, or
+    /// before any, a first send's.
+    fn decoy_wait(&self, client_id: &str, entropy: &dyn Entropy) -> Duration {
+        let draw = u64::from_le_bytes(random_bytes(entropy));
+        let clients = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match clients.get(client_id).filter(|recent| !recent.is_empty()) {
+            Some(recent) => recent[(draw % recent.len() as u64) as usize],
+            None => {
+                let (low, high) = Self::FIRST_SEND_MS;
+                Duration::from_millis(low + draw % (high - low + 1))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::OsEntropy;
+
+    #[test]
+    fn rule_5_9_a_decoy_waits_a_first_sends_time_before_any_send() {
+        let times = SendTimes::default();
+        times.record("another-client", Duration::from_millis(5));
+        let waits: Vec<Duration> = (0..50)
+            .map(|_| times.decoy_wait("app", &OsEntropy))
             .collect();
-        recent.sort();
-        recent
-            .get(recent.len().saturating_sub(1) / 2)
-            .copied()
-            .unwrap_or_default()
+        assert!(waits.iter().all(|w| (100..=300).contains(&w.as_millis())));
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 10, "drawn, not one constant: {waits:?}");
+    }
+
+    #[test]
+    fn rule_5_9_a_decoy_waits_one_of_the_recent_sends_times() {
+        let times = SendTimes::default();
+        for ms in 0..40 {
+            times.record("app", Duration::from_millis(ms));
+            times.record("another-client", Duration::from_millis(1000));
+        }
+        let waits: std::collections::BTreeSet<u128> = (0..500)
+            .map(|_| times.decoy_wait("app", &OsEntropy).as_millis())
+            .collect();
+        // The client's own 32 most recent: 8 to 39 ms, every one drawn.
+        assert_eq!(waits, (8..40).collect());
     }
 }

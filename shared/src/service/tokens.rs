@@ -48,7 +48,7 @@ impl App {
             Err(RotationRefusal::Reused) => {
                 tracing::warn!(client_id = %client.client_id, "spent refresh token presented; family revoked");
                 self.store
-                    .revoke_family(&family_id, &client.client_id, &presented_hash)
+                    .revoke_family(&family_id, &client.client_id)
                     .await?;
                 return Err(Error::InvalidGrant);
             }
@@ -85,17 +85,19 @@ impl App {
     }
 
     /// RFC 7009 revocation. A refresh token of this client ends its whole
-    /// family; anything else that is not an access token is answered as
-    /// revoked too, so callers learn nothing about unknown tokens.
+    /// family (any token naming the family: see `domain::refresh`); anything
+    /// else that is not an access token, another client's included, is
+    /// answered as revoked too and changes nothing, so callers learn nothing
+    /// about tokens that are not theirs.
     pub async fn revoke(&self, credentials: &ClientCredentials, token: &str) -> Result<(), Error> {
         let client = self.authenticate(credentials).await?;
         if token.split('.').count() == 3 {
             return Err(Error::UnsupportedTokenType);
         }
-        if let Some((family_id, hash)) = RefreshToken::parse(token)
+        if let Some((family_id, _)) = RefreshToken::parse(token)
             && self
                 .store
-                .revoke_family(&family_id, &client.client_id, &hash)
+                .revoke_family(&family_id, &client.client_id)
                 .await?
         {
             tracing::info!(client_id = %client.client_id, "refresh token family revoked");

@@ -1,14 +1,16 @@
 //! The in-memory store: for local mode and fast tests. Each operation runs
 //! under one lock, which gives it the atomicity DynamoDB's conditions give.
 
-use super::{StartOutcome, Store};
+use super::{ClaimOutcome, Release, Store};
 use crate::Error;
 use crate::clock::Millis;
-use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Refusal, Selector};
+use crate::domain::challenge::{
+    Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector, Slot,
+};
 use crate::domain::client::ClientRecord;
-use crate::domain::limits::RateLimit;
+use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
-use crate::domain::user::{User, UserRequirement};
+use crate::domain::user::User;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -16,8 +18,9 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Default)]
 struct Tables {
     clients: HashMap<String, ClientRecord>,
-    challenges: HashMap<ChallengeKey, Challenge>,
-    users: HashMap<String, User>,
+    slots: HashMap<ChallengeKey, Slot>,
+    /// Directory entries by client and phone key.
+    users: HashMap<(String, String), User>,
     /// Rate-limit counters by key, with the end of their window.
     counters: HashMap<String, (u32, Millis)>,
     families: HashMap<String, RefreshFamily>,
@@ -35,6 +38,22 @@ impl Tables {
             .entry(limit.key.clone())
             .or_insert((0, limit.window_end_ms))
             .0 += 1;
+    }
+
+    /// The live challenge of `key`, if it is `token_hash`'s.
+    fn challenge(&mut self, key: &ChallengeKey, token_hash: &str) -> Option<&mut Challenge> {
+        self.slots
+            .get_mut(key)?
+            .challenge
+            .as_mut()
+            .filter(|c| c.token_hash == token_hash)
+    }
+
+    /// The slot `key`, if `claim` holds it.
+    fn claimed(&mut self, key: &ChallengeKey, claim: &str) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key)
+            .filter(|slot| slot.claim.as_ref().is_some_and(|c| c.token_hash == claim))
     }
 }
 
@@ -68,65 +87,69 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn user(&self, phone_key: &str) -> Result<Option<User>, Error> {
-        Ok(self.tables().users.get(phone_key).cloned())
+    async fn user(&self, client_id: &str, phone_key: &str) -> Result<Option<User>, Error> {
+        let key = (client_id.to_string(), phone_key.to_string());
+        Ok(self.tables().users.get(&key).cloned())
     }
 
     async fn put_user(&self, user: &User) -> Result<(), Error> {
-        self.tables()
-            .users
-            .insert(user.phone_key.clone(), user.clone());
+        let key = (user.client_id.clone(), user.phone_key.clone());
+        self.tables().users.insert(key, user.clone());
         Ok(())
     }
 
-    async fn start_challenge(
+    async fn claim_slot(
         &self,
-        challenge: &Challenge,
+        key: &ChallengeKey,
+        claim: &Claim,
         now: Millis,
-        requirement: Option<&UserRequirement>,
         limits: &[RateLimit],
-    ) -> Result<StartOutcome, Error> {
+    ) -> Result<ClaimOutcome, Error> {
         let mut tables = self.tables();
         tables
             .counters
             .retain(|_, (_, window_end)| *window_end > now);
-        if let Some(required) = requirement {
-            match tables.users.get(&challenge.key.phone_key) {
-                None => return Ok(StartOutcome::UserNotFound),
-                Some(user)
-                    if required.id_card_hash.is_some()
-                        && user.id_card_hash != required.id_card_hash =>
-                {
-                    return Ok(StartOutcome::IdCardMismatch);
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(old) = tables.challenges.get(&challenge.key)
-            && old.cooldown_holds(now)
-        {
-            return Ok(StartOutcome::CoolingDown {
-                resend_after_ms: old.resend_after_ms,
-            });
+        if let Some(resend_after_ms) = tables.slots.get(key).and_then(|s| s.busy_until(now)) {
+            return Ok(ClaimOutcome::CoolingDown { resend_after_ms });
         }
         if let Some(index) = limits.iter().position(|l| tables.spent(l)) {
-            return Ok(StartOutcome::RateLimited { index });
+            return Ok(ClaimOutcome::RateLimited { index });
         }
         for limit in limits {
             tables.add(limit);
         }
-        tables
-            .challenges
-            .insert(challenge.key.clone(), challenge.clone());
-        Ok(StartOutcome::Started)
+        tables.slots.entry(key.clone()).or_default().claim = Some(claim.clone());
+        Ok(ClaimOutcome::Claimed)
     }
 
-    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error> {
-        Ok(self
-            .tables()
-            .counters
-            .get(&limit.key)
-            .map_or(0, |(n, _)| *n))
+    async fn start_challenge(&self, challenge: &Challenge) -> Result<bool, Error> {
+        let mut tables = self.tables();
+        let Some(slot) = tables.claimed(&challenge.key, &challenge.token_hash) else {
+            return Ok(false);
+        };
+        slot.resend_after_ms = challenge.resend_after_ms;
+        slot.challenge = Some(challenge.clone());
+        slot.claim = None;
+        Ok(true)
+    }
+
+    async fn release_claim(
+        &self,
+        key: &ChallengeKey,
+        claim: &Claim,
+        release: Release,
+    ) -> Result<(), Error> {
+        let mut tables = self.tables();
+        if let Some(slot) = tables.claimed(key, &claim.token_hash) {
+            slot.claim = None;
+            if release == Release::KeepCooldown {
+                slot.resend_after_ms = claim.resend_after_ms;
+                if let Some(live) = &mut slot.challenge {
+                    live.resend_after_ms = claim.resend_after_ms;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
@@ -146,9 +169,7 @@ impl Store for MemoryStore {
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
-        if let Some(c) = self.tables().challenges.get_mut(key)
-            && c.token_hash == token_hash
-        {
+        if let Some(c) = self.tables().challenge(key, token_hash) {
             c.state = ChallengeState::Undeliverable;
         }
         Ok(())
@@ -158,17 +179,50 @@ impl Store for MemoryStore {
         &self,
         key: &ChallengeKey,
         selector: &Selector,
+        cap: &FailureCap,
         now: Millis,
     ) -> Result<Result<Challenge, Refusal>, Error> {
         let mut tables = self.tables();
-        let Some(c) = tables.challenges.get_mut(key) else {
+        let Some(slot) = tables.slots.get_mut(key) else {
             return Ok(Err(Refusal::NotFound));
         };
-        if let Some(refusal) = c.refusal(selector, now) {
+        if let Some(refusal) = slot.attempt_refusal(selector, cap, now) {
             return Ok(Err(refusal));
         }
+        // As DynamoDB's: the two days before yesterday's go, of no use any
+        // more.
+        slot.failures.remove(&(cap.window - 2));
+        slot.failures.remove(&(cap.window - 3));
+        *slot.failures.entry(cap.window).or_default() += 1;
+        let Some(c) = slot.challenge.as_mut() else {
+            return Ok(Err(Refusal::NotFound));
+        };
         c.attempts += 1;
         Ok(Ok(c.clone()))
+    }
+
+    async fn uncount_attempt(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        failure_window: i64,
+    ) -> Result<(), Error> {
+        let mut tables = self.tables();
+        let Some(slot) = tables.slots.get_mut(key) else {
+            return Ok(());
+        };
+        let failures = slot.failures.get_mut(&failure_window);
+        if let Some(c) = slot
+            .challenge
+            .as_mut()
+            .filter(|c| c.token_hash == token_hash)
+            && c.attempts > 0
+            && let Some(failures) = failures.filter(|f| **f > 0)
+        {
+            c.attempts -= 1;
+            *failures -= 1;
+        }
+        Ok(())
     }
 
     async fn consume(
@@ -176,22 +230,24 @@ impl Store for MemoryStore {
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
-        user: &User,
+        failure_window: i64,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error> {
         let mut tables = self.tables();
-        let Some(c) = tables.challenges.get_mut(key) else {
+        let Some(c) = tables.challenge(key, token_hash) else {
             return Ok(false);
         };
-        if c.token_hash != token_hash || c.state != ChallengeState::Active || now >= c.expires_at_ms
-        {
+        if c.state != ChallengeState::Active || now >= c.expires_at_ms {
             return Ok(false);
         }
         c.state = ChallengeState::Consumed;
-        tables
-            .users
-            .entry(user.phone_key.clone())
-            .or_insert_with(|| user.clone());
+        if let Some(failures) = tables
+            .slots
+            .get_mut(key)
+            .and_then(|slot| slot.failures.get_mut(&failure_window))
+        {
+            *failures = failures.saturating_sub(1);
+        }
         if let Some(f) = family {
             tables.families.insert(f.family_id.clone(), f.clone());
         }
@@ -213,8 +269,7 @@ impl Store for MemoryStore {
         if let Some(refusal) = f.rotation_refusal(presented_hash, client_id, now) {
             return Ok(Err(refusal));
         }
-        f.spent_hashes
-            .push(std::mem::replace(&mut f.current_hash, new_hash.to_string()));
+        f.current_hash = new_hash.to_string();
         f.idle_expires_at_ms = now + IDLE_LIFETIME_MS;
         Ok(Ok(f.clone()))
     }
@@ -227,22 +282,15 @@ impl Store for MemoryStore {
     ) -> Result<(), Error> {
         if let Some(f) = self.tables().families.get_mut(family_id)
             && f.current_hash == new_hash
-            && f.spent_hashes.last().is_some_and(|h| h == presented_hash)
         {
-            f.spent_hashes.pop();
             f.current_hash = presented_hash.to_string();
         }
         Ok(())
     }
 
-    async fn revoke_family(
-        &self,
-        family_id: &str,
-        client_id: &str,
-        token_hash: &str,
-    ) -> Result<bool, Error> {
+    async fn revoke_family(&self, family_id: &str, client_id: &str) -> Result<bool, Error> {
         match self.tables().families.get_mut(family_id) {
-            Some(f) if f.client_id == client_id && f.issued(token_hash) => {
+            Some(f) if f.client_id == client_id => {
                 f.revoked = true;
                 Ok(true)
             }

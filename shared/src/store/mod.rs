@@ -1,7 +1,10 @@
 //! The storage port. Each operation is one atomic step of the protocol: the
 //! DynamoDB adapter does it as one conditional write or transaction, the
 //! in-memory adapter under one lock, and both decide with the same domain
-//! functions ([`Challenge::refusal`], [`RefreshFamily::rotation_refusal`]).
+//! functions ([`Challenge::refusal`], [`Slot::busy_until`],
+//! [`RefreshFamily::rotation_refusal`]).
+//!
+//! [`Slot::busy_until`]: crate::domain::challenge::Slot::busy_until
 
 mod dynamo;
 mod memory;
@@ -11,29 +14,37 @@ pub use memory::MemoryStore;
 
 use crate::Error;
 use crate::clock::Millis;
-use crate::domain::challenge::{Challenge, ChallengeKey, Refusal, Selector};
+use crate::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
-use crate::domain::limits::RateLimit;
+use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
-use crate::domain::user::{User, UserRequirement};
+use crate::domain::user::User;
 use async_trait::async_trait;
 
-/// Whether a challenge was started; nothing is written unless `Started`.
+/// Whether a slot was claimed; nothing is written unless `Claimed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartOutcome {
-    Started,
-    /// The slot's cooldown holds until then.
+pub enum ClaimOutcome {
+    Claimed,
+    /// Another request's claim, or the cooldown, holds the slot until then.
     CoolingDown {
         resend_after_ms: Millis,
     },
-    /// A user was required and the directory has none for this phone.
-    UserNotFound,
-    /// The user exists but the ID card number is not theirs.
-    IdCardMismatch,
     /// The rate limit at this index of the given limits is spent.
     RateLimited {
         index: usize,
     },
+}
+
+/// How a request lets go of the claim it holds without starting its
+/// challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Refused: the slot is as it was before the claim.
+    Withdraw,
+    /// Answered without a code (a One ID directory answer, which counts as
+    /// a request): the claim's time to resend becomes the slot's cooldown;
+    /// the live challenge, if any, stays as it is.
+    KeepCooldown,
 }
 
 #[async_trait]
@@ -42,26 +53,38 @@ pub trait Store: Send + Sync {
 
     async fn put_client(&self, client: &ClientRecord) -> Result<(), Error>;
 
-    /// The directory entry for a phone.
-    async fn user(&self, phone_key: &str) -> Result<Option<User>, Error>;
+    /// The directory entry registering a phone for a client.
+    async fn user(&self, client_id: &str, phone_key: &str) -> Result<Option<User>, Error>;
 
     /// Adds or replaces a directory entry.
     async fn put_user(&self, user: &User) -> Result<(), Error>;
 
-    /// Puts `challenge` into its slot, replacing the old one, and counts it
-    /// against every limit in `limits`, all in one atomic step that writes
-    /// nothing unless all pass. Checked in order: the directory `requirement`
-    /// if any, the old challenge's cooldown, then the limits.
-    async fn start_challenge(
+    /// Claims the slot `key` for `claim` and counts it against every limit
+    /// in `limits`, all in one atomic step that writes nothing unless all
+    /// pass: the slot must hold no live claim and no cooldown (checked
+    /// first), then each limit must have room. The live challenge is left
+    /// as it is.
+    async fn claim_slot(
         &self,
-        challenge: &Challenge,
+        key: &ChallengeKey,
+        claim: &Claim,
         now: Millis,
-        requirement: Option<&UserRequirement>,
         limits: &[RateLimit],
-    ) -> Result<StartOutcome, Error>;
+    ) -> Result<ClaimOutcome, Error>;
 
-    /// How much of `limit` is spent.
-    async fn counted(&self, limit: &RateLimit) -> Result<u32, Error>;
+    /// Makes `challenge` the slot's live challenge and ends the claim its
+    /// token hash holds; the old challenge, and its code, die. `false` (and
+    /// nothing written) when the slot no longer holds that claim.
+    async fn start_challenge(&self, challenge: &Challenge) -> Result<bool, Error>;
+
+    /// Ends `claim` on the slot `key` without starting its challenge, as
+    /// `release` says; a no-op if the slot no longer holds it.
+    async fn release_claim(
+        &self,
+        key: &ChallengeKey,
+        claim: &Claim,
+        release: Release,
+    ) -> Result<(), Error>;
 
     /// Counts one against `limit`, atomically; `false` (and nothing counted)
     /// when it is already spent. A single conditional write, never part of a
@@ -72,30 +95,43 @@ pub trait Store: Send + Sync {
     /// later); never below zero.
     async fn uncount(&self, limit: &RateLimit) -> Result<(), Error>;
 
-    /// After a failed send, or a request refused after its challenge was
-    /// started: the challenge can no longer be confirmed (its cooldown
-    /// stays). A no-op if the slot holds another challenge by now.
+    /// After a failed send: the challenge can no longer be confirmed (its
+    /// cooldown stays). A no-op if the slot holds another challenge by now.
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error>;
 
-    /// Counts one attempt before the code is compared, so concurrent guesses
-    /// can never exceed the limit. Returns the challenge as counted, or why no
-    /// attempt may be made (nothing is written then).
+    /// Counts one attempt on the live challenge and one wrong code on the
+    /// day's `cap`, in one atomic step, before the code is compared: so
+    /// concurrent guesses can exceed neither the challenge's attempts nor
+    /// the day's cap. Returns the challenge as counted, or why no attempt may
+    /// be made (nothing is written then).
     async fn count_attempt(
         &self,
         key: &ChallengeKey,
         selector: &Selector,
+        cap: &FailureCap,
         now: Millis,
     ) -> Result<Result<Challenge, Refusal>, Error>;
 
+    /// Gives back what `count_attempt` counted for the challenge `token_hash`
+    /// on the day `failure_window`, for a confirm that compared no code;
+    /// a no-op if the slot holds another challenge by now.
+    async fn uncount_attempt(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        failure_window: i64,
+    ) -> Result<(), Error>;
+
     /// Consumes the challenge, once: only one caller ever gets `true`. In the
-    /// same atomic step it records the user (kept as it is if it exists) and,
-    /// when tokens are issued, the new refresh family.
+    /// same atomic step it gives back the wrong code its attempt counted on
+    /// the day `failure_window` (the code was right) and stores the new
+    /// refresh family, when tokens are issued.
     async fn consume(
         &self,
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
-        user: &User,
+        failure_window: i64,
         family: Option<&RefreshFamily>,
     ) -> Result<bool, Error>;
 
@@ -120,12 +156,6 @@ pub trait Store: Send + Sync {
     ) -> Result<(), Error>;
 
     /// Ends a family, none of whose tokens can be used again, if it belongs
-    /// to `client_id` and `token_hash` is one of its tokens, current or spent.
-    /// Returns whether it did.
-    async fn revoke_family(
-        &self,
-        family_id: &str,
-        client_id: &str,
-        token_hash: &str,
-    ) -> Result<bool, Error>;
+    /// to `client_id`. Returns whether it did.
+    async fn revoke_family(&self, family_id: &str, client_id: &str) -> Result<bool, Error>;
 }

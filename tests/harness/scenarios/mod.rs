@@ -596,8 +596,14 @@ pub async fn discovery_names_the_keys_and_endpoints(t: &TestApp) {
 }
 
 pub async fn rule_5_9_native_answers_unknown_numbers_as_known_and_sends_nothing(t: &TestApp) {
-    t.register("0811111111", "1234567890121", "acc-known", "somchai")
-        .await;
+    t.register(
+        REGISTERED_CLIENT_ID,
+        "0811111111",
+        "1234567890121",
+        "acc-known",
+        "somchai",
+    )
+    .await;
     let ask = |mobile_no: &str, id_card: Option<&str>| {
         let mut body = json!({"client_id": REGISTERED_CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
         if let Some(card) = id_card {
@@ -803,13 +809,14 @@ pub async fn sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(t: &
     };
     assert_eq!(keys(&over), keys(&first));
     assert_eq!(t.outbox.entries().len(), 2);
+    // No challenge stands behind it: its token names none.
     let token = over.body["data"]["token"].as_str().unwrap();
     let confirm = json!({"client_id": "ceiling-app", "client_secret": CLIENT_SECRET, "token": token, "otp": "000000"});
     assert_eq!(
         t.call(Function::ConfirmOtp, "confirm-otp", &confirm)
             .await
             .error(),
-        "otp_invalid"
+        "otp_expired"
     );
     // The next hour closes the circuit.
     t.clock.set(START_MS + 1_800_000);
@@ -905,6 +912,7 @@ pub async fn clients_without_an_allow_list_use_the_deployment_default(t: &TestAp
     );
     let own = ClientSettings {
         allowed_calling_codes: vec!["33".into()],
+        default_calling_code: None,
         ..test_settings()
     };
     client_with(t, "france-app", own).await;

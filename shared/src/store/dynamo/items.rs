@@ -1,0 +1,245 @@
+//! How the domain's records are laid out as DynamoDB items: one table, key
+//! `pk` (a kind prefix, then keyed hashes, never a plain number), TTL
+//! attribute `expires_at`.
+
+use crate::Error;
+use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Slot};
+use crate::domain::client::{ClientRecord, ClientSettings};
+use crate::domain::limits::RateLimit;
+use crate::domain::refresh::RefreshFamily;
+use crate::domain::user::{User, UserRequirement};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn challenge_pk(key: &ChallengeKey) -> String {
+    format!("otp#{}#{}", key.client_id, key.phone_key)
+}
+pub(super) fn client_pk(client_id: &str) -> String {
+    format!("client#{client_id}")
+}
+pub(super) fn rate_pk(limit: &RateLimit) -> String {
+    format!("rate#{}", limit.key)
+}
+/// A directory entry registers a phone for one client (DESIGN §5.9).
+pub(super) fn user_pk(client_id: &str, phone_key: &str) -> String {
+    format!("user#{client_id}#{phone_key}")
+}
+pub(super) fn family_pk(family_id: &str) -> String {
+    format!("refresh#{family_id}")
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+pub(super) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn corrupt(what: &str) -> Error {
+    Error::internal("dynamodb.decode", what)
+}
+pub(super) fn get_s(item: &Item, name: &'static str) -> Result<String, Error> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt(name)),
+    }
+}
+pub(super) fn get_n(item: &Item, name: &'static str) -> Result<i64, Error> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(name)),
+        _ => Err(corrupt(name)),
+    }
+}
+fn get_bool(item: &Item, name: &'static str) -> Result<bool, Error> {
+    match item.get(name) {
+        Some(AttributeValue::Bool(v)) => Ok(*v),
+        _ => Err(corrupt(name)),
+    }
+}
+
+pub(super) fn client_from(item: &Item) -> Result<ClientRecord, Error> {
+    let pk = get_s(item, "pk")?;
+    let settings: ClientSettings =
+        serde_json::from_str(&get_s(item, "settings")?).map_err(|_| corrupt("settings"))?;
+    Ok(ClientRecord {
+        client_id: pk
+            .strip_prefix("client#")
+            .ok_or_else(|| corrupt("pk"))?
+            .to_string(),
+        secret_hash: get_s(item, "secret_hash")?,
+        disabled: get_bool(item, "disabled")?,
+        settings,
+    })
+}
+
+/// The optional attributes of a live challenge: a new challenge without
+/// them removes the old one's.
+pub(super) const CHALLENGE_OPTIONAL: [&str; 2] = ["directory_required", "directory_id_card_hash"];
+
+/// A live challenge's attributes, `pk` and the TTL included.
+pub(super) fn challenge_item(c: &Challenge) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), s(challenge_pk(&c.key))),
+        ("client_id".into(), s(&c.key.client_id)),
+        ("phone_key".into(), s(&c.key.phone_key)),
+        ("token_hash".into(), s(&c.token_hash)),
+        ("ref_code".into(), s(&c.ref_code)),
+        ("code_hash".into(), s(&c.code_hash)),
+        ("attempts".into(), n(c.attempts.into())),
+        ("max_attempts".into(), n(c.max_attempts.into())),
+        ("created_at_ms".into(), n(c.created_at_ms)),
+        ("expires_at_ms".into(), n(c.expires_at_ms)),
+        ("resend_after_ms".into(), n(c.resend_after_ms)),
+        ("state".into(), s(c.state.as_str())),
+        ("login_by".into(), s(&c.login_by)),
+        ("calling_code".into(), s(&c.calling_code)),
+        ("expires_at".into(), n(c.ttl_epoch_secs())),
+    ]);
+    if let Some(required) = &c.directory {
+        item.insert("directory_required".into(), AttributeValue::Bool(true));
+        if let Some(hash) = &required.id_card_hash {
+            item.insert("directory_id_card_hash".into(), s(hash));
+        }
+    }
+    item
+}
+
+/// The live challenge in a slot's item; none in an item that holds only a
+/// claim or a kept cooldown.
+pub(super) fn challenge_from(item: &Item) -> Result<Option<Challenge>, Error> {
+    if !item.contains_key("token_hash") {
+        return Ok(None);
+    }
+    let count = |name| get_n(item, name).and_then(|v| u32::try_from(v).map_err(|_| corrupt(name)));
+    Ok(Some(Challenge {
+        key: ChallengeKey {
+            client_id: get_s(item, "client_id")?,
+            phone_key: get_s(item, "phone_key")?,
+        },
+        token_hash: get_s(item, "token_hash")?,
+        ref_code: get_s(item, "ref_code")?,
+        code_hash: get_s(item, "code_hash")?,
+        attempts: count("attempts")?,
+        max_attempts: count("max_attempts")?,
+        created_at_ms: get_n(item, "created_at_ms")?,
+        expires_at_ms: get_n(item, "expires_at_ms")?,
+        resend_after_ms: get_n(item, "resend_after_ms")?,
+        state: ChallengeState::parse(&get_s(item, "state")?).ok_or_else(|| corrupt("state"))?,
+        login_by: get_s(item, "login_by")?,
+        // Challenges written before it was kept: counted as `other`.
+        calling_code: get_s(item, "calling_code")
+            .unwrap_or_else(|_| crate::metrics::OTHER_CALLING_CODE.into()),
+        directory: match item.get("directory_required") {
+            Some(AttributeValue::Bool(true)) => Some(UserRequirement {
+                id_card_hash: item
+                    .get("directory_id_card_hash")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned(),
+            }),
+            None | Some(AttributeValue::Bool(false)) => None,
+            Some(_) => return Err(corrupt("directory_required")),
+        },
+    }))
+}
+
+/// The attributes of a claim on a slot (`claim_token` is its token hash).
+pub(super) const CLAIM_ATTRIBUTES: [&str; 3] = ["claim_token", "claim_until", "claim_resend_after"];
+
+/// The attribute that counts a slot's wrong codes on day `window` (see
+/// `FailureCap`): one a day, so a day's count starts at none.
+pub(super) fn failures_attribute(window: i64) -> String {
+    format!("fails_{window}")
+}
+
+/// A slot's item: its live challenge, cooldown, claim and wrong codes.
+pub(super) fn slot_from(item: &Item) -> Result<Slot, Error> {
+    let mut failures = std::collections::BTreeMap::new();
+    for (name, value) in item {
+        if let Some(window) = name.strip_prefix("fails_") {
+            let window = window.parse().map_err(|_| corrupt("fails_"))?;
+            let count = value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| corrupt("fails_"))?;
+            failures.insert(window, u32::try_from(count.max(0)).unwrap_or(u32::MAX));
+        }
+    }
+    let claim = match item.get("claim_token") {
+        None => None,
+        Some(_) => Some(Claim {
+            token_hash: get_s(item, "claim_token")?,
+            until_ms: get_n(item, "claim_until")?,
+            resend_after_ms: get_n(item, "claim_resend_after")?,
+        }),
+    };
+    let resend_after_ms = match item.get("resend_after_ms") {
+        None => 0,
+        Some(_) => get_n(item, "resend_after_ms")?,
+    };
+    Ok(Slot {
+        challenge: challenge_from(item)?,
+        resend_after_ms,
+        claim,
+        failures,
+    })
+}
+
+pub(super) fn user_item(u: &User) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), s(user_pk(&u.client_id, &u.phone_key))),
+        ("client_id".into(), s(&u.client_id)),
+        ("account_id".into(), s(&u.account_id)),
+        ("username".into(), s(&u.username)),
+        ("phone_key".into(), s(&u.phone_key)),
+    ]);
+    if let Some(hash) = &u.id_card_hash {
+        item.insert("id_card_hash".into(), s(hash));
+    }
+    item
+}
+
+pub(super) fn user_from(item: &Item) -> Result<User, Error> {
+    Ok(User {
+        client_id: get_s(item, "client_id")?,
+        account_id: get_s(item, "account_id")?,
+        username: get_s(item, "username")?,
+        phone_key: get_s(item, "phone_key")?,
+        id_card_hash: item
+            .get("id_card_hash")
+            .and_then(|v| v.as_s().ok())
+            .cloned(),
+    })
+}
+
+pub(super) fn family_item(f: &RefreshFamily) -> Item {
+    HashMap::from([
+        ("pk".into(), s(family_pk(&f.family_id))),
+        ("family_id".into(), s(&f.family_id)),
+        ("client_id".into(), s(&f.client_id)),
+        ("account_id".into(), s(&f.account_id)),
+        ("username".into(), s(&f.username)),
+        ("login_by".into(), s(&f.login_by)),
+        ("current_hash".into(), s(&f.current_hash)),
+        ("revoked".into(), AttributeValue::Bool(f.revoked)),
+        ("created_at_ms".into(), n(f.created_at_ms)),
+        ("idle_expires_at_ms".into(), n(f.idle_expires_at_ms)),
+        ("expires_at".into(), n(f.ttl_epoch_secs())),
+    ])
+}
+
+pub(super) fn family_from(item: &Item) -> Result<RefreshFamily, Error> {
+    Ok(RefreshFamily {
+        family_id: get_s(item, "family_id")?,
+        client_id: get_s(item, "client_id")?,
+        account_id: get_s(item, "account_id")?,
+        username: get_s(item, "username")?,
+        login_by: get_s(item, "login_by")?,
+        current_hash: get_s(item, "current_hash")?,
+        revoked: get_bool(item, "revoked")?,
+        created_at_ms: get_n(item, "created_at_ms")?,
+        idle_expires_at_ms: get_n(item, "idle_expires_at_ms")?,
+    })
+}

@@ -1,0 +1,520 @@
+//! The DynamoDB store. Every state change is a single conditional write or
+//! one transaction; failed conditions return the old item, which the domain
+//! classifies. [`items`] lays the records out, [`writes`] sends them under
+//! DynamoDB's rules.
+
+mod items;
+mod writes;
+
+use super::{ClaimOutcome, Release, Store};
+use crate::Error;
+use crate::clock::Millis;
+use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
+use crate::domain::client::ClientRecord;
+use crate::domain::limits::{FailureCap, RateLimit};
+use crate::domain::refresh::{
+    ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
+};
+use crate::domain::user::User;
+use crate::sdk::sdk_failure;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+use items::{
+    CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, challenge_from, challenge_item, challenge_pk,
+    client_from, client_pk, corrupt, failures_attribute, family_from, family_item, family_pk, n,
+    rate_pk, s, slot_from, user_from, user_item, user_pk,
+};
+use std::collections::HashMap;
+use writes::{
+    COUNT_CONDITION, COUNT_UPDATE, applied, condition_failed, count_names, count_values,
+    settle_update,
+};
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Every client record, for operators: a full table scan, never on a
+    /// request path.
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, Error> {
+        let mut clients = vec![];
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", s("client#"))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?;
+            clients.push(client_from(&item)?);
+        }
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(clients)
+    }
+
+    async fn get(&self, pk: String) -> Result<Option<items::Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
+        Ok(out.item().cloned())
+    }
+}
+
+/// The longest a code lives (DESIGN §5.5): a claimed slot is kept at least
+/// as long as any live challenge in it.
+const LONGEST_LIFETIME_MS: Millis = 600_000;
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, Error> {
+        self.get(client_pk(client_id))
+            .await?
+            .as_ref()
+            .map(client_from)
+            .transpose()
+    }
+
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {
+        let settings = serde_json::to_string(&client.settings).map_err(|_| corrupt("settings"))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(client_pk(&client.client_id)))
+            .item("secret_hash", s(&client.secret_hash))
+            .item("disabled", AttributeValue::Bool(client.disabled))
+            .item("settings", s(settings))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn user(&self, client_id: &str, phone_key: &str) -> Result<Option<User>, Error> {
+        self.get(user_pk(client_id, phone_key))
+            .await?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn put_user(&self, user: &User) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_item(user)))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("dynamodb.PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn claim_slot(
+        &self,
+        key: &ChallengeKey,
+        claim: &Claim,
+        now: Millis,
+        limits: &[RateLimit],
+    ) -> Result<ClaimOutcome, Error> {
+        let build = |_| Error::internal("dynamodb.build", "claim_slot");
+        // The TTL only ever moves later: no live challenge outlives it.
+        let ttl = (now + LONGEST_LIFETIME_MS) / 1000 + 86_400;
+        let slot = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression(
+                "SET claim_token = :claim, claim_until = :until, \
+                 claim_resend_after = :resend, expires_at = :ttl",
+            )
+            .condition_expression(
+                "(attribute_not_exists(resend_after_ms) OR resend_after_ms <= :now) \
+                 AND (attribute_not_exists(claim_until) OR claim_until <= :now)",
+            )
+            .expression_attribute_values(":claim", s(&claim.token_hash))
+            .expression_attribute_values(":until", n(claim.until_ms))
+            .expression_attribute_values(":resend", n(claim.resend_after_ms))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build)?;
+        let mut items = vec![TransactWriteItem::builder().update(slot).build()];
+        for limit in limits {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(rate_pk(limit)))
+                .update_expression(COUNT_UPDATE)
+                .condition_expression(COUNT_CONDITION)
+                .set_expression_attribute_names(Some(count_names()))
+                .set_expression_attribute_values(Some(count_values(limit)))
+                .build()
+                .map_err(build)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let Err(reasons) = self.transact(items).await? else {
+            return Ok(ClaimOutcome::Claimed);
+        };
+        if let Some(slot) = reasons.first().filter(|r| condition_failed(Some(r))) {
+            let old = slot
+                .item()
+                .ok_or_else(|| corrupt("condition failure without old item"))?;
+            let resend_after_ms = slot_from(old)?
+                .busy_until(now)
+                .ok_or_else(|| corrupt("slot refused although free"))?;
+            return Ok(ClaimOutcome::CoolingDown { resend_after_ms });
+        }
+        if let Some(index) = reasons
+            .iter()
+            .skip(1)
+            .take(limits.len())
+            .position(|r| condition_failed(Some(r)))
+        {
+            return Ok(ClaimOutcome::RateLimited { index });
+        }
+        Err(corrupt("transaction cancelled without a failed condition"))
+    }
+
+    async fn start_challenge(&self, challenge: &Challenge) -> Result<bool, Error> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut set = vec![];
+        for (i, (name, value)) in challenge_item(challenge)
+            .into_iter()
+            .filter(|(name, _)| name != "pk")
+            .enumerate()
+        {
+            set.push(format!("#a{i} = :a{i}"));
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+        }
+        let removed: Vec<&str> = CLAIM_ATTRIBUTES
+            .into_iter()
+            .chain(
+                CHALLENGE_OPTIONAL
+                    .into_iter()
+                    .filter(|name| !names.values().any(|n| n == name)),
+            )
+            .collect();
+        values.insert(":claim".to_string(), s(&challenge.token_hash));
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(&challenge.key)))
+            .update_expression(format!(
+                "SET {} REMOVE {}",
+                set.join(", "),
+                removed.join(", ")
+            ))
+            .condition_expression("claim_token = :claim")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        applied(self.update(request).await?)
+    }
+
+    async fn release_claim(
+        &self,
+        key: &ChallengeKey,
+        claim: &Claim,
+        release: Release,
+    ) -> Result<(), Error> {
+        let remove = format!("REMOVE {}", CLAIM_ATTRIBUTES.join(", "));
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .condition_expression("claim_token = :claim")
+            .expression_attribute_values(":claim", s(&claim.token_hash));
+        let request = match release {
+            Release::Withdraw => request.update_expression(remove),
+            Release::KeepCooldown => request
+                .update_expression(format!("SET resend_after_ms = :resend {remove}"))
+                .expression_attribute_values(":resend", n(claim.resend_after_ms)),
+        };
+        // Not applied: the claim lapsed and another request holds the slot.
+        applied(self.update(request).await?).map(drop)
+    }
+
+    async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(limit)))
+            .update_expression(COUNT_UPDATE)
+            .condition_expression(COUNT_CONDITION)
+            .set_expression_attribute_names(Some(count_names()))
+            .set_expression_attribute_values(Some(count_values(limit)));
+        applied(self.update(request).await?)
+    }
+
+    async fn uncount(&self, limit: &RateLimit) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(limit)))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .set_expression_attribute_names(Some(count_names()))
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0));
+        // Not applied: nothing left to give back.
+        applied(self.update(request).await?).map(drop)
+    }
+
+    async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET #state = :undeliverable")
+            .condition_expression("token_hash = :token_hash")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(
+                ":undeliverable",
+                s(ChallengeState::Undeliverable.as_str()),
+            )
+            .expression_attribute_values(":token_hash", s(token_hash));
+        // Not applied: the slot holds a newer challenge, nothing to mark.
+        applied(self.update(request).await?).map(drop)
+    }
+
+    async fn count_attempt(
+        &self,
+        key: &ChallengeKey,
+        selector: &Selector,
+        cap: &FailureCap,
+        now: Millis,
+    ) -> Result<Result<Challenge, Refusal>, Error> {
+        let (selector_condition, selector_value) = match selector {
+            Selector::TokenHash(h) => (" AND token_hash = :selector", Some(h)),
+            Selector::RefCode(r) => (" AND ref_code = :selector", Some(r)),
+            Selector::Current => ("", None),
+        };
+        let mut values = HashMap::from([
+            (":one".to_string(), n(1)),
+            (":active".to_string(), s(ChallengeState::Active.as_str())),
+            (":now".to_string(), n(now)),
+            (":cap".to_string(), n(cap.limit.into())),
+        ]);
+        if let Some(value) = selector_value {
+            values.insert(":selector".to_string(), s(value));
+        }
+        // The day's count, and the two days before it removed: of no use
+        // any more, they would only grow the item.
+        let names = HashMap::from([
+            ("#state".to_string(), "state".to_string()),
+            ("#fails".to_string(), failures_attribute(cap.window)),
+            ("#old1".to_string(), failures_attribute(cap.window - 2)),
+            ("#old2".to_string(), failures_attribute(cap.window - 3)),
+        ]);
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET attempts = attempts + :one ADD #fails :one REMOVE #old1, #old2")
+            .condition_expression(format!(
+                "attribute_exists(token_hash){selector_condition} AND #state = :active \
+                 AND expires_at_ms > :now AND attempts < max_attempts \
+                 AND (attribute_not_exists(#fails) OR #fails < :cap)"
+            ))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let result = self.update(request).await?;
+        let live = |item: &items::Item| challenge_from(item)?.ok_or_else(|| corrupt("token_hash"));
+        settle_update(result, live, |old| {
+            // The condition failed, so the domain must find a reason; if it
+            // does not, refuse rather than guess.
+            Ok(match old {
+                None => Refusal::NotFound,
+                Some(old) => slot_from(old)?
+                    .attempt_refusal(selector, cap, now)
+                    .unwrap_or(Refusal::NotFound),
+            })
+        })
+    }
+
+    async fn uncount_attempt(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        failure_window: i64,
+    ) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET attempts = attempts - :one ADD #fails :minus_one")
+            .condition_expression(
+                "token_hash = :token_hash AND attempts > :zero AND #fails > :zero",
+            )
+            .expression_attribute_names("#fails", failures_attribute(failure_window))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":token_hash", s(token_hash));
+        // Not applied: another challenge by now, or nothing to give back.
+        applied(self.update(request).await?).map(drop)
+    }
+
+    async fn consume(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        now: Millis,
+        failure_window: i64,
+        family: Option<&RefreshFamily>,
+    ) -> Result<bool, Error> {
+        let build = |what: &'static str| move |_| Error::internal("dynamodb.build", what);
+        // The attempt counted a wrong code, to be given back when the code
+        // was right: this one was. The attribute exists: the attempt, on the
+        // same day's attribute, made it at least 1 (a right code that loses
+        // the race to a newer challenge stays counted as a wrong one).
+        let consume = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET #state = :consumed ADD #fails :minus_one")
+            .condition_expression(
+                "token_hash = :token_hash AND #state = :active AND expires_at_ms > :now",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#fails", failures_attribute(failure_window))
+            .expression_attribute_values(":consumed", s(ChallengeState::Consumed.as_str()))
+            .expression_attribute_values(":active", s(ChallengeState::Active.as_str()))
+            .expression_attribute_values(":token_hash", s(token_hash))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":minus_one", n(-1))
+            .build()
+            .map_err(build("consume"))?;
+        let mut items = vec![TransactWriteItem::builder().update(consume).build()];
+        if let Some(f) = family {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(family_item(f)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build("family"))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(self.transact(items).await?.is_ok())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        client_id: &str,
+        new_hash: &str,
+        now: Millis,
+    ) -> Result<Result<RefreshFamily, RotationRefusal>, Error> {
+        // Families written before spent tokens stopped being listed lose
+        // their list at their next rotation.
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression(
+                "SET current_hash = :new, idle_expires_at_ms = :idle REMOVE spent_hashes",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND current_hash = :presented AND client_id = :client \
+                 AND revoked = :false AND idle_expires_at_ms > :now AND created_at_ms > :born_after",
+            )
+            .expression_attribute_values(":new", s(new_hash))
+            .expression_attribute_values(":idle", n(now + IDLE_LIFETIME_MS))
+            .expression_attribute_values(":presented", s(presented_hash))
+            .expression_attribute_values(":client", s(client_id))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":born_after", n(now - ABSOLUTE_LIFETIME_MS))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let result = self.update(request).await?;
+        settle_update(result, family_from, |old| match old {
+            None => Ok(RotationRefusal::Invalid),
+            Some(old) => Ok(family_from(old)?
+                .rotation_refusal(presented_hash, client_id, now)
+                .unwrap_or(RotationRefusal::Invalid)),
+        })
+    }
+
+    async fn unrotate_refresh(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), Error> {
+        // Each rotation's new hash is its own, so the family is exactly as
+        // that rotation left it while the new hash is current.
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression("SET current_hash = :presented")
+            .condition_expression("current_hash = :new")
+            .expression_attribute_values(":new", s(new_hash))
+            .expression_attribute_values(":presented", s(presented_hash));
+        applied(self.update(request).await?).map(drop)
+    }
+
+    async fn revoke_family(&self, family_id: &str, client_id: &str) -> Result<bool, Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(family_pk(family_id)))
+            .update_expression("SET revoked = :true")
+            .condition_expression("client_id = :client")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":client", s(client_id));
+        applied(self.update(request).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_item_holding_only_a_claim_has_no_live_challenge() {
+        let item = HashMap::from([
+            ("pk".to_string(), s("otp#c#p")),
+            ("claim_token".to_string(), s("t")),
+            ("claim_until".to_string(), n(30_000)),
+            ("claim_resend_after".to_string(), n(60_000)),
+        ]);
+        let slot = items::slot_from(&item).unwrap();
+        assert_eq!(slot.challenge, None);
+        assert_eq!(slot.claim.as_ref().map(|c| c.resend_after_ms), Some(60_000));
+        assert_eq!(slot.busy_until(1), Some(1_001));
+    }
+}
