@@ -25,6 +25,10 @@ fi
 echo "cfn-lint and sam validate --lint: template.yaml clean; tests/templates/broken.yaml rejected by both, as it must be"
 .venv/bin/python tests/template_checks.py
 
+say "the yardstick of which numbers get a text: libphonenumber's decisions, from its Python port"
+.venv/bin/python tests/phone_corpus.py "$logs/phone-corpus.json"
+export OTP_PHONE_CORPUS="$logs/phone-corpus.json"
+
 say "unit, handler and integration tests"
 # The harness records every AWS call the functions make, for the IAM check,
 # and every request the handlers answer, for the API document's check.

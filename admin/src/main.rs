@@ -10,7 +10,7 @@ use otp_shared::config::SecretSource;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::code::{Charset, random_bytes};
 use otp_shared::domain::keys::b64;
-use otp_shared::domain::phone::PhoneNumber;
+use otp_shared::domain::phone::{LineType, PhoneNumber};
 use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::signer::rotation::{self, Rotation};
 use otp_shared::store::{DynamoStore, Store};
@@ -50,52 +50,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Creates a client; prints its id and secret (the secret only this once).
-    Create {
-        /// Letters, digits, `-` and `_`; at most 64.
-        #[arg(long)]
-        id: String,
-        /// Shown in messages as {BRAND}.
-        #[arg(long, default_value = "OTP")]
-        brand: String,
-        /// A registered SNS sender id; repeat for more, the first is the
-        /// default. None: the stack's SenderId.
-        #[arg(long = "sender-id")]
-        sender_ids: Vec<String>,
-        /// `LOCALE=TEXT` with {OTP} (and {REF}, {MINUTES}, {BRAND}); repeatable.
-        #[arg(long = "template")]
-        templates: Vec<String>,
-        /// The locale used when a request names none.
-        #[arg(long, default_value = "en")]
-        default_locale: String,
-        /// 4 to 10; default: the stack's CodeLength.
-        #[arg(long)]
-        code_length: Option<u8>,
-        /// `digits` or `alphanumeric`.
-        #[arg(long, default_value = "digits")]
-        charset: String,
-        /// 120 to 600; default: the stack's CodeLifetimeSeconds.
-        #[arg(long)]
-        lifetime_secs: Option<u32>,
-        /// For national forms like 08x…; required unless exactly one
-        /// --allowed-calling-code is given.
-        #[arg(long)]
-        default_calling_code: Option<String>,
-        /// Repeatable; none means the deployment's list.
-        #[arg(long = "allowed-calling-code")]
-        allowed_calling_codes: Vec<String>,
-        /// Confirm answers "Code is correct." instead of issuing tokens.
-        #[arg(long)]
-        no_tokens: bool,
-        /// Only users in the directory may log in.
-        #[arg(long)]
-        registered_users_only: bool,
-        /// The One ID routes answer an unregistered number (or another ID
-        /// card) with One ID's own 404s; otherwise as a known number.
-        #[arg(long)]
-        reveal_unknown_users: bool,
-        #[command(flatten)]
-        autofill: Autofill,
-    },
+    Create(Box<CreateArgs>),
     /// Lists clients: id, state, brand and sender ids (never secrets).
     List,
     /// Disables a client: its secret stops working at once (cached up to 60 s).
@@ -128,6 +83,60 @@ enum ClientCommand {
         #[arg(long)]
         text: String,
     },
+}
+
+/// What a new client is.
+#[derive(clap::Args)]
+struct CreateArgs {
+    /// Letters, digits, `-` and `_`; at most 64.
+    #[arg(long)]
+    id: String,
+    /// Shown in messages as {BRAND}.
+    #[arg(long, default_value = "OTP")]
+    brand: String,
+    /// A registered SNS sender id; repeat for more, the first is the
+    /// default. None: the stack's SenderId.
+    #[arg(long = "sender-id")]
+    sender_ids: Vec<String>,
+    /// `LOCALE=TEXT` with {OTP} (and {REF}, {MINUTES}, {BRAND}); repeatable.
+    #[arg(long = "template")]
+    templates: Vec<String>,
+    /// The locale used when a request names none.
+    #[arg(long, default_value = "en")]
+    default_locale: String,
+    /// 4 to 10; default: the stack's CodeLength.
+    #[arg(long)]
+    code_length: Option<u8>,
+    /// `digits` or `alphanumeric`.
+    #[arg(long, default_value = "digits")]
+    charset: String,
+    /// 120 to 600; default: the stack's CodeLifetimeSeconds.
+    #[arg(long)]
+    lifetime_secs: Option<u32>,
+    /// For national forms like 08x…; required unless exactly one
+    /// --allowed-calling-code is given.
+    #[arg(long)]
+    default_calling_code: Option<String>,
+    /// Repeatable; none means the deployment's list.
+    #[arg(long = "allowed-calling-code")]
+    allowed_calling_codes: Vec<String>,
+    /// A line type that receives the client's SMS, as libphonenumber
+    /// names it (MOBILE, FIXED_LINE_OR_MOBILE, FIXED_LINE, VOIP, …);
+    /// repeatable. None: MOBILE and FIXED_LINE_OR_MOBILE.
+    #[arg(long = "allowed-line-type")]
+    allowed_line_types: Vec<String>,
+    /// Confirm answers "Code is correct." instead of issuing tokens.
+    #[arg(long)]
+    no_tokens: bool,
+    /// Only users in the directory may log in.
+    #[arg(long)]
+    registered_users_only: bool,
+    /// The One ID routes answer an unregistered number (or another ID
+    /// card) with One ID's own 404s; otherwise as a known number.
+    #[arg(long)]
+    reveal_unknown_users: bool,
+    #[command(flatten)]
+    autofill: Autofill,
 }
 
 /// The autofill lines every SMS of a client ends with.
@@ -243,6 +252,18 @@ async fn save(
     store.put_client(&client).await.map_err(|e| e.to_string())
 }
 
+/// Line types as libphonenumber names them.
+fn line_types(names: &[String]) -> Result<Vec<LineType>, String> {
+    names
+        .iter()
+        .map(|name| {
+            LineType::parse(name).ok_or_else(|| {
+                format!("--allowed-line-type {name:?} is not a line type (MOBILE, FIXED_LINE, …)")
+            })
+        })
+        .collect()
+}
+
 fn templates(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
     pairs
         .iter()
@@ -256,22 +277,24 @@ fn templates(pairs: &[String]) -> Result<std::collections::BTreeMap<String, Stri
 
 async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome {
     match command {
-        ClientCommand::Create {
-            id,
-            brand,
-            sender_ids,
-            templates: pairs,
-            default_locale,
-            code_length,
-            charset,
-            lifetime_secs,
-            default_calling_code,
-            allowed_calling_codes,
-            no_tokens,
-            registered_users_only,
-            reveal_unknown_users,
-            autofill,
-        } => {
+        ClientCommand::Create(args) => {
+            let CreateArgs {
+                id,
+                brand,
+                sender_ids,
+                templates: pairs,
+                default_locale,
+                code_length,
+                charset,
+                lifetime_secs,
+                default_calling_code,
+                allowed_calling_codes,
+                allowed_line_types,
+                no_tokens,
+                registered_users_only,
+                reveal_unknown_users,
+                autofill,
+            } = *args;
             let defaults = ClientSettings::default();
             let mut settings = ClientSettings {
                 brand,
@@ -291,6 +314,11 @@ async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome 
                 lifetime_secs,
                 default_calling_code,
                 allowed_calling_codes,
+                allowed_line_types: if allowed_line_types.is_empty() {
+                    defaults.allowed_line_types.clone()
+                } else {
+                    line_types(&allowed_line_types)?
+                },
                 issue_tokens: !no_tokens,
                 require_registered_users: registered_users_only,
                 reveal_unknown_users,

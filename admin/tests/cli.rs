@@ -3,6 +3,7 @@
 
 use otp_integration_tests::{TestApp, fresh_table, kms_signer, kms_signing_alias};
 use otp_shared::domain::keys::b64;
+use otp_shared::domain::phone::LineType;
 use otp_shared::http::Function;
 use otp_shared::signer::Signer;
 use otp_shared::store::{DynamoStore, Store};
@@ -544,4 +545,50 @@ async fn autofill_lines_are_set_and_over_long_templates_refused() {
         (settings.webotp_domain, settings.android_app_hash),
         (None, None)
     );
+}
+
+/// DESIGN §5.3: a client may text more line types than the mobile ones.
+#[tokio::test]
+async fn a_client_texts_the_line_types_it_names() {
+    let (client, table) = fresh_table().await;
+    let create = |id: &str, line_type: &str| {
+        admin(
+            &table,
+            &[
+                "client",
+                "create",
+                "--id",
+                id,
+                "--default-calling-code",
+                "66",
+                "--allowed-line-type",
+                "MOBILE",
+                "--allowed-line-type",
+                line_type,
+            ],
+        )
+    };
+    stdout(&create("office", "fixed_line"));
+    let store = DynamoStore::new(client, table.clone());
+    let settings = store.client("office").await.unwrap().unwrap().settings;
+    assert_eq!(
+        settings.allowed_line_types,
+        [LineType::Mobile, LineType::FixedLine]
+    );
+    let refused = stderr(&create("typo", "LANDLINE"));
+    assert!(refused.contains("is not a line type"), "{refused}");
+    let defaults = stdout(&admin(
+        &table,
+        &[
+            "client",
+            "create",
+            "--id",
+            "plain",
+            "--default-calling-code",
+            "66",
+        ],
+    ));
+    assert!(defaults.contains("client_id:"));
+    let settings = store.client("plain").await.unwrap().unwrap().settings;
+    assert_eq!(settings.allowed_line_types, LineType::TEXTABLE);
 }

@@ -58,7 +58,8 @@ fn demo_settings() -> ClientSettings {
         sender_ids: vec!["OTPDemo".into()],
         templates: BTreeMap::from([
             ("en".into(), "{BRAND}: your code is {OTP} (ref {REF}). It expires in {MINUTES} minutes. Do not share it.".into()),
-            ("th".into(), "{BRAND}: รหัส OTP ของคุณคือ {OTP} (Ref: {REF}) ใช้ได้ภายใน {MINUTES} นาที ห้ามเปิดเผยรหัสนี้".into()),
+            // One SMS: 70 characters of UCS-2, with the longest code.
+            ("th".into(), "{BRAND}: รหัส OTP {OTP} (Ref {REF}) ใช้ได้ {MINUTES} นาที ห้ามบอกผู้อื่น".into()),
             ("vi".into(), "{BRAND}: ma OTP cua ban la {OTP} (ma tham chieu {REF}), hieu luc {MINUTES} phut.".into()),
         ]),
         default_calling_code: Some("66".into()),
@@ -270,5 +271,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The service refuses a client whose settings are out of bounds when it
+    /// reads it; the demo's must be in them (every template one SMS).
+    #[test]
+    fn the_demo_clients_settings_are_valid() {
+        assert_eq!(demo_settings().validate(), Ok(()));
+    }
+
+    #[test]
+    fn only_requests_addressed_to_this_machine_are_answered() {
+        let headers = |host: &str| {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(hyper::header::HOST, host.parse().unwrap());
+            headers
+        };
+        for host in ["127.0.0.1:3000", "localhost", "LOCALHOST:8080", "127.0.0.1"] {
+            assert!(addressed_here(&headers(host)), "{host}");
+        }
+        for host in [
+            "rebound.example:3000",
+            "127.0.0.1.nip.io",
+            "localhost.evil",
+            "[::1]:3000",
+        ] {
+            assert!(!addressed_here(&headers(host)), "{host}");
+        }
+        assert!(!addressed_here(&hyper::HeaderMap::new()), "no Host");
     }
 }

@@ -4,6 +4,7 @@ use crate::domain::client::{ClientDefaults, MAX_LIFETIME_SECS, MIN_LIFETIME_SECS
 use crate::domain::code::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use crate::domain::keys::{ServerSecret, b64_decode};
 use crate::domain::limits::PHONE_SENDS_PER_HOUR_ALL_CLIENTS;
+use crate::domain::phone::is_calling_code;
 use std::env;
 use std::ops::RangeInclusive;
 
@@ -180,11 +181,10 @@ impl LambdaSettings {
     }
 }
 
-/// `66,84` → the calling codes; each 1 to 3 digits, at least one.
+/// `66,84` → the calling codes; each a country's, at least one.
 pub fn parse_calling_codes(list: &str) -> Option<Vec<String>> {
     let codes: Vec<String> = list.split(',').map(|c| c.trim().to_string()).collect();
-    let valid = |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
-    codes.iter().all(valid).then_some(codes)
+    codes.iter().all(|c| is_calling_code(c)).then_some(codes)
 }
 
 /// `+07:00`, `-03:30`, `Z` → seconds east of UTC.
@@ -308,7 +308,7 @@ mod tests {
             parse_calling_codes("66, 84,1"),
             Some(vec!["66".into(), "84".into(), "1".into()])
         );
-        for bad in ["", "66,", "+66", "6666", "66;84"] {
+        for bad in ["", "66,", "+66", "6666", "66;84", "999", "066"] {
             assert_eq!(parse_calling_codes(bad), None, "{bad}");
         }
     }

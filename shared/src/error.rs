@@ -12,6 +12,9 @@ pub enum Error {
     InvalidRequest(&'static str),
     InvalidMobile,
     MobileNotAllowed,
+    /// A valid number of a line type the client does not text (a landline,
+    /// a toll-free or premium-rate number, …).
+    MobileNotTextable,
     /// Not 13 digits with a valid check digit.
     InvalidIdCard,
     /// The directory has no user with this mobile number.
@@ -106,6 +109,7 @@ impl Error {
             Error::InvalidRequest(_)
             | Error::InvalidMobile
             | Error::MobileNotAllowed
+            | Error::MobileNotTextable
             | Error::InvalidIdCard
             | Error::SenderNotRegistered
             | Error::TemplateNotRegistered
@@ -130,6 +134,7 @@ impl Error {
             Error::InvalidRequest(_) => "invalid_request",
             Error::InvalidMobile => "invalid_mobile_no",
             Error::MobileNotAllowed => "mobile_no_not_allowed",
+            Error::MobileNotTextable => "mobile_no_not_textable",
             Error::InvalidIdCard => "invalid_id_card_num",
             Error::UserNotFound => "user_not_found",
             Error::IdCardMismatch => "id_card_num_mismatch",
@@ -160,6 +165,9 @@ impl Error {
             Error::InvalidMobile => "mobile_no is not a valid phone number".into(),
             Error::MobileNotAllowed => {
                 "mobile_no is in a country this client does not serve".into()
+            }
+            Error::MobileNotTextable => {
+                "mobile_no cannot receive this client's SMS: it is not a mobile number".into()
             }
             Error::SenderNotRegistered => "sms_sender is not registered for this client".into(),
             Error::TemplateNotRegistered => {
@@ -208,6 +216,17 @@ impl Error {
     }
 }
 
+impl From<crate::domain::phone::PhoneError> for Error {
+    fn from(error: crate::domain::phone::PhoneError) -> Self {
+        use crate::domain::phone::PhoneError;
+        match error {
+            PhoneError::Invalid => Error::InvalidMobile,
+            PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
+            PhoneError::NotTextable { .. } => Error::MobileNotTextable,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code(), self.message())
@@ -225,6 +244,7 @@ pub(crate) fn every_kind() -> Vec<Error> {
         Error::InvalidRequest("x is required"),
         Error::InvalidMobile,
         Error::MobileNotAllowed,
+        Error::MobileNotTextable,
         Error::InvalidIdCard,
         Error::UserNotFound,
         Error::IdCardMismatch,
@@ -259,6 +279,7 @@ pub(crate) fn every_kind() -> Vec<Error> {
             Error::InvalidRequest(_)
             | Error::InvalidMobile
             | Error::MobileNotAllowed
+            | Error::MobileNotTextable
             | Error::InvalidIdCard
             | Error::UserNotFound
             | Error::IdCardMismatch

@@ -29,6 +29,9 @@ pub enum Refusal {
     Ceiling,
     /// The per-number-range cap against SMS pumping.
     PumpingCap,
+    /// A valid number of a line type the client does not text (counted
+    /// with the line type as a dimension).
+    NotTextable,
 }
 
 /// How a code check ended.
@@ -62,6 +65,7 @@ impl Metric {
             Metric::Refused(Refusal::AllowList) => "RefusedAllowList",
             Metric::Refused(Refusal::Ceiling) => "RefusedCeiling",
             Metric::Refused(Refusal::PumpingCap) => "RefusedPumpingCap",
+            Metric::Refused(Refusal::NotTextable) => "RefusedNotTextable",
             Metric::SmsFailed => "SmsFailures",
             Metric::Confirmed(Confirm::Success) => "ConfirmsSucceeded",
             Metric::Confirmed(Confirm::WrongCode) => "ConfirmsWrongCode",
@@ -78,15 +82,22 @@ pub struct Dimensions<'a> {
     pub client_id: &'a str,
     /// None where the number is not known (a token refresh).
     pub calling_code: Option<&'a str>,
+    /// libphonenumber's name of a refused number's line type.
+    pub line_type: Option<&'a str>,
 }
 
 /// The EMF line counting one `metric` at `timestamp_ms`. With a calling
 /// code it is counted per client and calling code, and per calling code
-/// alone (what the pumping alarm watches); without, per client.
+/// alone (what the pumping alarm watches); without, per client. A line type
+/// joins each set that has the calling code.
 pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -> String {
-    let sets = match dimensions.calling_code {
-        Some(_) => json!([["Client", "CallingCode"], ["CallingCode"]]),
-        None => json!([["Client"]]),
+    let sets = match (dimensions.calling_code, dimensions.line_type) {
+        (Some(_), Some(_)) => json!([
+            ["Client", "CallingCode", "LineType"],
+            ["CallingCode", "LineType"]
+        ]),
+        (Some(_), None) => json!([["Client", "CallingCode"], ["CallingCode"]]),
+        (None, _) => json!([["Client"]]),
     };
     let mut line = Map::new();
     line.insert(
@@ -103,6 +114,9 @@ pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -
     line.insert("Client".into(), Value::from(dimensions.client_id));
     if let Some(code) = dimensions.calling_code {
         line.insert("CallingCode".into(), Value::from(code));
+        if let Some(line_type) = dimensions.line_type {
+            line.insert("LineType".into(), Value::from(line_type));
+        }
     }
     line.insert(metric.name().into(), Value::from(1));
     Value::Object(line).to_string()
@@ -153,6 +167,7 @@ mod tests {
         let dimensions = Dimensions {
             client_id: "shop",
             calling_code: Some("66"),
+            line_type: None,
         };
         let line: Value =
             serde_json::from_str(&emf_line(Metric::CodeSent, &dimensions, 4_102_444_800_000))
@@ -175,6 +190,7 @@ mod tests {
         let refresh = Dimensions {
             client_id: "shop",
             calling_code: None,
+            line_type: None,
         };
         let line: Value =
             serde_json::from_str(&emf_line(Metric::TokenRefreshed, &refresh, 0)).unwrap();
@@ -183,5 +199,21 @@ mod tests {
             json!([["Client"]])
         );
         assert!(line.get("CallingCode").is_none());
+
+        let landline = Dimensions {
+            line_type: Some("FIXED_LINE"),
+            ..dimensions
+        };
+        let refused = Metric::Refused(Refusal::NotTextable);
+        let line: Value = serde_json::from_str(&emf_line(refused, &landline, 0)).unwrap();
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([
+                ["Client", "CallingCode", "LineType"],
+                ["CallingCode", "LineType"]
+            ])
+        );
+        assert_eq!(line["LineType"], "FIXED_LINE");
+        assert_eq!(line["RefusedNotTextable"], 1);
     }
 }

@@ -449,16 +449,18 @@ fn phone_spellings(typed: &str) -> Vec<String> {
             continue;
         };
         let e164 = phone.e164();
-        let calling_code = if e164.starts_with("+66") { "66" } else { "84" };
-        let national = &e164[1 + calling_code.len()..];
+        let national = &e164[1 + phone.calling_code().to_string().len()..];
         spellings.extend([
             e164.to_string(),
             e164[1..].to_string(),
             format!("00{}", &e164[1..]),
             format!("0{national}"),
             national.to_string(),
-            format!("0{}-{}-{}", &national[..2], &national[2..5], &national[5..]),
         ]);
+        if national.len() > 5 {
+            let grouped = format!("0{}-{}-{}", &national[..2], &national[2..5], &national[5..]);
+            spellings.push(grouped);
+        }
         break;
     }
     spellings

@@ -2,7 +2,7 @@
 
 use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH, REF_CODE_LENGTH};
 use super::keys::{constant_time_eq, sha256};
-use super::phone::PhoneNumber;
+use super::phone::{LineType, PhoneNumber, is_calling_code};
 use super::sms_text::measure;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,6 +65,11 @@ pub struct ClientSettings {
     /// Only numbers with these calling codes receive SMS; empty means the
     /// deployment's default list.
     pub allowed_calling_codes: Vec<String>,
+    /// Only numbers of these line types (libphonenumber's names) receive
+    /// SMS: by default the mobile ones, where SMS arrives; a landline,
+    /// toll-free or premium-rate number costs an SMS for nothing, and
+    /// premium-rate and shared-cost ranges are what SMS pumping feeds on.
+    pub allowed_line_types: Vec<LineType>,
     /// False for clients that only want "Code is correct.".
     pub issue_tokens: bool,
     /// Only users in the directory may log in (DESIGN §5.9).
@@ -122,6 +127,7 @@ impl Default for ClientSettings {
             resend_cooldown_secs: 60,
             default_calling_code: None,
             allowed_calling_codes: vec![],
+            allowed_line_types: LineType::TEXTABLE.to_vec(),
             issue_tokens: true,
             require_registered_users: false,
             reveal_unknown_users: false,
@@ -254,9 +260,9 @@ impl ClientSettings {
                     "code length: shorter than the client's codes",
                 ));
             }
-            if self.autofill_overflow(length).is_some() {
+            if self.segment_overflow(length).is_some() {
                 return Err(OverrideError::OutOfBounds(
-                    "code length: the SMS must fit one message with its autofill lines",
+                    "code length: the SMS must fit one message",
                 ));
             }
             settings.code_length = Some(length);
@@ -318,12 +324,14 @@ impl ClientSettings {
         {
             return Err("rate limits must be at least 1 and at most DESIGN §5.8's".into());
         }
-        let is_calling_code =
-            |c: &String| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
-        if !self.allowed_calling_codes.iter().all(is_calling_code)
-            || !self.default_calling_code.iter().all(is_calling_code)
+        let known = |c: &String| is_calling_code(c);
+        if !self.allowed_calling_codes.iter().all(known)
+            || !self.default_calling_code.iter().all(known)
         {
-            return Err("calling codes must be 1 to 3 digits".into());
+            return Err("calling codes must be a country's, 1 to 3 digits without +".into());
+        }
+        if self.allowed_line_types.is_empty() {
+            return Err("allowed_line_types must name at least one line type".into());
         }
         let Some(default_calling_code) = self.default_calling_code() else {
             return Err(
@@ -378,8 +386,7 @@ impl ClientSettings {
         }
         // Checked with the longest code the client can be asked for when it
         // sets no length of its own.
-        if let Some(overflow) = self.autofill_overflow(self.code_length.unwrap_or(MAX_CODE_LENGTH))
-        {
+        if let Some(overflow) = self.segment_overflow(self.code_length.unwrap_or(MAX_CODE_LENGTH)) {
             return Err(overflow);
         }
         Ok(())
@@ -438,14 +445,18 @@ impl ClientSettings {
         text
     }
 
-    /// With autofill lines, every message must be one SMS (the Android SMS
-    /// Retriever reads 140 bytes; a split message loses the WebOTP line's
-    /// place at the end). Why a template, rendered with the longest values
+    /// Every message must be one SMS: a second segment is paid for and
+    /// may arrive late or out of order; with autofill lines, the Android SMS
+    /// Retriever reads 140 bytes and a split message loses the WebOTP line's
+    /// place at the end. Why a template, rendered with the longest values
     /// its placeholders take and a code of `code_length`, would not fit.
-    fn autofill_overflow(&self, code_length: u8) -> Option<String> {
-        if self.webotp_domain.is_none() && self.android_app_hash.is_none() {
-            return None;
-        }
+    fn segment_overflow(&self, code_length: u8) -> Option<String> {
+        let autofill = self.webotp_domain.is_some() || self.android_app_hash.is_some();
+        let with_autofill = if autofill {
+            " with its autofill lines"
+        } else {
+            ""
+        };
         let code = "8".repeat(code_length.into());
         let ref_code = "W".repeat(REF_CODE_LENGTH);
         let minutes = (self.lifetime_secs.unwrap_or(MAX_LIFETIME_SECS) / 60).to_string();
@@ -454,7 +465,7 @@ impl ClientSettings {
             let (encoding, units) = measure(&text);
             (units > encoding.segment()).then(|| {
                 format!(
-                    "template {locale} with its autofill lines takes {units} of the {} characters \
+                    "template {locale}{with_autofill} takes {units} of the {} characters \
                      of one {encoding:?} SMS (with a {code_length}-character code): shorten it",
                     encoding.segment()
                 )
@@ -816,8 +827,40 @@ mod tests {
                 ..Overrides::default()
             }),
             Err(OverrideError::OutOfBounds(
-                "code length: the SMS must fit one message with its autofill lines"
+                "code length: the SMS must fit one message"
             ))
+        );
+    }
+
+    /// Without autofill lines too: a second segment costs a second SMS.
+    #[test]
+    fn every_template_must_fit_one_sms() {
+        let thai_template = |k: usize| ClientSettings {
+            templates: BTreeMap::from([("th".into(), format!("{} {{OTP}}", "ก".repeat(k)))]),
+            default_locale: "th".into(),
+            code_length: Some(6),
+            ..thai()
+        };
+        assert_eq!(thai_template(63).validate(), Ok(()), "63 + 1 + 6 = 70");
+        let refused = thai_template(64).validate().unwrap_err();
+        assert!(
+            refused.contains("template th takes 71 of the 70"),
+            "{refused}"
+        );
+        let gsm = ClientSettings {
+            templates: BTreeMap::from([("en".into(), format!("{} {{OTP}}", "a".repeat(154)))]),
+            default_locale: "en".into(),
+            ..thai_template(1)
+        };
+        assert!(
+            gsm.validate()
+                .unwrap_err()
+                .contains("161 of the 160 characters of one Gsm7")
+        );
+        assert_eq!(
+            ClientSettings::default().segment_overflow(10),
+            None,
+            "the default template"
         );
     }
 }

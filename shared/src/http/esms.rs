@@ -41,7 +41,9 @@ fn code_result(error: &Error) -> (&'static str, &'static str) {
     match error {
         Error::InvalidClient => ("101", "Authorize Failed"),
         Error::SenderNotRegistered => ("104", "Brand name code is not exist"),
-        Error::InvalidMobile => ("108", "Phone number is not in correct format"),
+        Error::InvalidMobile | Error::MobileNotTextable => {
+            ("108", "Phone number is not in correct format")
+        }
         Error::MobileNotAllowed => ("99", "The phone number is blocked in the system"),
         Error::TemplateNotRegistered => ("146", "Wrong customer care template"),
         Error::Cooldown { .. } | Error::RateLimited { .. } | Error::Busy { .. } => {

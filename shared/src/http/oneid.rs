@@ -33,6 +33,7 @@ fn status_and_text(error: &Error) -> (u16, &'static str) {
         Error::Busy { .. } => (503, "Service Unavailable"),
         Error::InvalidRequest(_)
         | Error::InvalidMobile
+        | Error::MobileNotTextable
         | Error::MobileNotAllowed
         | Error::SenderNotRegistered => (400, "invalid request"),
         _ => (500, "Internal Server Error"),

@@ -49,7 +49,7 @@ const TOKEN_EXPIRED: &str = "Token is expire.";
 fn status_and_message(error: &Error) -> (u16, &'static str) {
     match error {
         Error::InvalidRequest(_) | Error::InvalidIdCard => (400, INVALID_PARAMETER),
-        Error::InvalidMobile => (400, "Invalid msisdn."),
+        Error::InvalidMobile | Error::MobileNotTextable => (400, "Invalid msisdn."),
         Error::MobileNotAllowed => (400, "This msisdn cannot receive OTP."),
         Error::SenderNotRegistered => (400, "Sender is not registered."),
         Error::InvalidClient => (401, "Invalid key or secret."),

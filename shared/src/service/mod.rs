@@ -269,31 +269,39 @@ impl App {
 
     /// Counts `metric` for `client_id` (and `calling_code`, where known).
     fn count(&self, metric: Metric, client_id: &str, calling_code: Option<&str>) {
+        self.count_in(metric, client_id, calling_code, None);
+    }
+
+    /// Counts `metric` for `client_id`, `calling_code` and `line_type`.
+    fn count_in(
+        &self,
+        metric: Metric,
+        client_id: &str,
+        calling_code: Option<&str>,
+        line_type: Option<&str>,
+    ) {
         let dimensions = Dimensions {
             client_id,
             calling_code,
+            line_type,
         };
         self.metrics
             .write(emf_line(metric, &dimensions, self.clock.now_ms()));
     }
 
     /// The number `raw` names, and the calling code of `client`'s allow-list
-    /// it starts with (what its metrics count under, `crate::metrics`).
+    /// it has (what its metrics count under, `crate::metrics`).
     fn parse_phone(
         &self,
         client: &ClientRecord,
         raw: &str,
-    ) -> Result<(PhoneNumber, String), Error> {
+    ) -> Result<(PhoneNumber, String), PhoneError> {
         let s = &client.settings;
         let allowed = self.allowed_calling_codes(client);
         // Stored settings are validated when read (`authenticate`): they
         // name a default calling code.
         let default_calling_code = s.default_calling_code().unwrap_or_default();
-        PhoneNumber::parse_allowed(raw, default_calling_code, allowed)
+        PhoneNumber::parse_allowed(raw, default_calling_code, allowed, &s.allowed_line_types)
             .map(|(phone, calling_code)| (phone, calling_code.to_string()))
-            .map_err(|e| match e {
-                PhoneError::Invalid => Error::InvalidMobile,
-                PhoneError::CallingCodeNotAllowed => Error::MobileNotAllowed,
-            })
     }
 }

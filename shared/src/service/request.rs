@@ -26,6 +26,7 @@ use crate::domain::keys::sha256;
 use crate::domain::limits::{
     Beside, InTransaction, RateLimit, SendSubject, SendsOnly, send_limits,
 };
+use crate::domain::phone::PhoneError;
 use crate::domain::user::{ThaiIdCard, User, UserRequirement};
 use crate::metrics::{self, Metric};
 use crate::sms::SmsMessage;
@@ -152,7 +153,8 @@ impl App {
             })?;
         let client_id = client.client_id.as_str();
         let (phone, dimension) = match self.parse_phone(&client, &request.mobile_no) {
-            Err(Error::MobileNotAllowed) => {
+            Ok(parsed) => parsed,
+            Err(PhoneError::CallingCodeNotAllowed) => {
                 let other = Some(metrics::OTHER_CALLING_CODE);
                 self.count(Metric::CodeRequested, client_id, other);
                 self.count(
@@ -162,7 +164,23 @@ impl App {
                 );
                 return Err(Error::MobileNotAllowed);
             }
-            parsed => parsed?,
+            Err(PhoneError::NotTextable {
+                line_type,
+                calling_code,
+            }) => {
+                // Refused before anything is stored or counted; counted in
+                // the metrics by calling code and line type, never number.
+                let code = calling_code.to_string();
+                self.count(Metric::CodeRequested, client_id, Some(&code));
+                self.count_in(
+                    Metric::Refused(metrics::Refusal::NotTextable),
+                    client_id,
+                    Some(&code),
+                    Some(line_type.as_str()),
+                );
+                return Err(Error::MobileNotTextable);
+            }
+            Err(invalid) => return Err(invalid.into()),
         };
         let id_card = match &request.id_card_num {
             Some(raw) => Some(ThaiIdCard::parse(raw).ok_or(Error::InvalidIdCard)?),
