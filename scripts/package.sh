@@ -43,8 +43,8 @@ for fn in RequestOtpFunction ConfirmOtpFunction IssueTokenFunction; do
   done
   size=$(stat -c %s "$bin")
   printf '%-22s %s bytes, arm64, its own routes and SDK clients only\n' "$fn" "$size"
-  # DESIGN §9: each stripped bootstrap stays within 6 MB.
-  [ "$size" -le 6000000 ] || { echo "make package: $bin is over 6 MB" >&2; exit 1; }
+  # DESIGN §9: each stripped bootstrap stays within 6.5 MB.
+  [ "$size" -le 6500000 ] || { echo "make package: $bin is over 6.5 MB" >&2; exit 1; }
 done
 # What ships is run before it ships: the bootstraps under qemu-aarch64, as
 # Lambda runs them, against DynamoDB Local and moto (examples/arm64_flow.rs).

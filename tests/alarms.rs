@@ -73,6 +73,104 @@ fn filter(metric: &str) -> MetricFilter {
         .unwrap_or_else(|| panic!("template.yaml has no metric filter for {metric}"))
 }
 
+/// Lambda's log-level filter, as its documentation states it: a JSON line
+/// is filed at its `level` (TRACE to FATAL, in any case); one without a
+/// valid `level`, or without an RFC 3339 `timestamp`, and any line that is
+/// not JSON, at INFO. A line below the function's level is dropped.
+fn lambda_keeps(line: &str, function_level: &str) -> bool {
+    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let rank = |level: &str| LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level));
+    let json = serde_json::from_str::<Value>(line).ok();
+    let stated = json
+        .as_ref()
+        .and_then(|l| l["level"].as_str())
+        .and_then(rank);
+    let dated = json
+        .as_ref()
+        .and_then(|l| l["timestamp"].as_str())
+        .is_some_and(rfc3339);
+    let filed = stated.filter(|_| dated).unwrap_or(2);
+    filed >= rank(function_level).expect("a level Lambda knows")
+}
+
+/// `2026-12-07T04:25:00Z`, `…00.123456Z`, `…00+07:00`.
+fn rfc3339(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let head = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b'T' | b't'))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19);
+    let mut at = 19;
+    if b.get(at) == Some(&b'.') {
+        let fraction = b[at + 1..]
+            .iter()
+            .take_while(|d| d.is_ascii_digit())
+            .count();
+        if fraction == 0 {
+            return false;
+        }
+        at += 1 + fraction;
+    }
+    let zone = &text.get(at..).unwrap_or_default();
+    head && (matches!(*zone, "Z" | "z")
+        || (zone.len() == 6
+            && matches!(zone.as_bytes()[0], b'+' | b'-')
+            && digits(at + 1..at + 3)
+            && zone.as_bytes()[3] == b':'
+            && digits(at + 4..at + 6)))
+}
+
+/// The levels the stack offers for the functions' logs (`LogLevel`).
+fn offered_levels() -> Vec<String> {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let after = &template[template
+        .find("\n  LogLevel:")
+        .expect("a LogLevel parameter")..];
+    let line = after
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AllowedValues: ["))
+        .expect("LogLevel's AllowedValues");
+    line.trim_end_matches(']')
+        .split(',')
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn lambdas_filter_rule_as_this_test_applies_it() {
+    let dated = r#"{"level":"WARN","timestamp":"2026-12-07T04:25:00.123456Z","fields":{}}"#;
+    assert!(lambda_keeps(dated, "WARN"));
+    assert!(!lambda_keeps(dated, "ERROR"));
+    let undated = r#"{"level":"ERROR","fields":{}}"#;
+    assert!(!lambda_keeps(undated, "WARN"), "no timestamp: INFO");
+    assert!(
+        !lambda_keeps(r#"{"_aws":{},"CodesSent":1}"#, "WARN"),
+        "no level: INFO"
+    );
+    assert!(lambda_keeps("plain text", "INFO"));
+    for good in ["2026-12-07T04:25:00Z", "2026-12-07t04:25:00.1+07:00"] {
+        assert!(rfc3339(good), "{good}");
+    }
+    for bad in [
+        "2026-12-07 04:25:00Z",
+        "2026-12-07T04:25:00",
+        "2026-12-07T04:25:00.Z",
+        "1765081500",
+    ] {
+        assert!(!rfc3339(bad), "{bad}");
+    }
+}
+
 /// One test, so that no other test's lines land in what it counts.
 #[tokio::test]
 async fn the_alarms_count_what_the_deployed_functions_log() {
@@ -93,18 +191,48 @@ async fn the_alarms_count_what_the_deployed_functions_log() {
         .await;
     assert_eq!(answer.status, 503, "{answer:?}");
     drop(t);
-    let logged = process_logs_since(mark);
-    assert_eq!(filter("SmsRefused").count(&logged), 1, "{logged}");
-    assert_eq!(filter("SmsCeilingReached").count(&logged), 0);
+    let refused = process_logs_since(mark);
+    assert_eq!(filter("SmsRefused").count(&refused), 1, "{refused}");
+    assert_eq!(filter("SmsCeilingReached").count(&refused), 0);
 
     let mark = process_log_mark();
     let t = TestApp::memory().await;
     otp_integration_tests::scenarios::sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(&t)
         .await;
+    // The metric lines as the functions write them, beside their logs.
+    let metrics = t.metrics.lines();
     drop(t);
     let logged = process_logs_since(mark);
     assert_eq!(filter("SmsCeilingReached").count(&logged), 1, "{logged}");
     assert_eq!(filter("SmsRefused").count(&logged), 0);
+
+    // DESIGN §11: at every level the stack offers, Lambda's filter keeps
+    // every metric line and every alert line, and a WARN function drops
+    // INFO lines (the filter bites).
+    assert!(!metrics.is_empty());
+    let everything = format!("{refused}\n{logged}\n{}", metrics.join("\n"));
+    let levels = offered_levels();
+    assert!(levels.contains(&"WARN".to_string()), "{levels:?}");
+    for level in &levels {
+        let kept: String = everything
+            .lines()
+            .filter(|line| lambda_keeps(line, level))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        for line in &metrics {
+            assert!(
+                kept.contains(line.as_str()),
+                "{level} drops the metric line {line}"
+            );
+        }
+        assert_eq!(filter("SmsCeilingReached").count(&kept), 1, "{level}");
+        assert_eq!(filter("SmsRefused").count(&kept), 1, "{level}");
+    }
+    let at_warn = logged.lines().filter(|l| lambda_keeps(l, "WARN")).count();
+    assert!(
+        at_warn < logged.lines().count(),
+        "WARN keeps every line: the filter never bites"
+    );
 }
 
 #[test]

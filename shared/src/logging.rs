@@ -1,7 +1,9 @@
 //! The functions' log lines, as Lambda's advanced logging controls ask for
 //! them: JSON when `AWS_LAMBDA_LOG_FORMAT` is `JSON`, text otherwise; at
 //! `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`, as a plain level), `INFO` when
-//! neither names one; no timestamps (CloudWatch Logs adds them). The Lambda
+//! neither names one. Every JSON line carries `level` and an RFC 3339
+//! `timestamp`: Lambda files a line without them as INFO, and drops it when
+//! the function logs at WARN (DESIGN §11). The Lambda
 //! runtime's own `init_default_subscriber` writes the same lines, but
 //! filters through an `EnvFilter`, whose regular-expression engine alone is
 //! 150 KB of each binary.
@@ -27,7 +29,7 @@ where
         .unwrap_or(LevelFilter::INFO);
     let subscriber = tracing_subscriber::fmt()
         .with_target(false)
-        .without_time()
+        .with_timer(tracing_subscriber::fmt::time::SystemTime)
         .with_max_level(level)
         .with_writer(writer);
     if json {

@@ -14,6 +14,12 @@ use std::sync::{Arc, Mutex};
 /// alarms read it.
 pub const NAMESPACE: &str = "OtpLogin";
 
+/// The level every metric line is written at: the quietest the stack's
+/// `LogLevel` offers, so that Lambda's log-level filter, which drops a line
+/// below the function's level (and files one without a level as INFO),
+/// keeps the metrics at every level (DESIGN §11).
+pub const LEVEL: &str = "WARN";
+
 /// The calling-code dimension of a number outside every allow-list.
 pub const OTHER_CALLING_CODE: &str = "other";
 
@@ -111,6 +117,11 @@ pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -
             }],
         }),
     );
+    line.insert("level".into(), Value::from(LEVEL));
+    line.insert(
+        "timestamp".into(),
+        Value::from(crate::clock::rfc3339_utc(timestamp_ms)),
+    );
     line.insert("Client".into(), Value::from(dimensions.client_id));
     if let Some(code) = dimensions.calling_code {
         line.insert("CallingCode".into(), Value::from(code));
@@ -173,6 +184,8 @@ mod tests {
             serde_json::from_str(&emf_line(Metric::CodeSent, &dimensions, 4_102_444_800_000))
                 .unwrap();
         assert_eq!(line["_aws"]["Timestamp"], 4_102_444_800_000_i64);
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["timestamp"], "2100-01-01T00:00:00Z");
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
         assert_eq!(
