@@ -9,8 +9,8 @@
 //!
 //! `make bench` starts the engines and runs it; BENCHMARKS.md has the numbers.
 
-use otp_integration_tests::conflicts::{Capacity, ConflictLayer};
 use otp_integration_tests::delay::DelayingProxy;
+use otp_integration_tests::layer::{Capacity, DynamoLayer};
 use otp_integration_tests::{
     api_request, code_in, code_request_body, deployment, json_request, lambda_app, quantile,
     refresh_request, sms_to, timed_ok, token_confirm_body,
@@ -40,7 +40,7 @@ async fn measure(
     function: Function,
     request: lambda_http::Request,
 ) -> (serde_json::Value, Used) {
-    let layer = ConflictLayer::get();
+    let layer = DynamoLayer::get();
     let moto = MOTO.get().expect("the moto proxy");
     let (capacity, calls) = (layer.capacity_of(table), moto.requests());
     let (body, took) = timed_ok(app, function, request).await;
@@ -61,7 +61,7 @@ fn main() {
     let moto_url = endpoint("AWS_ENDPOINT_URL_SNS");
     // The layer reads DynamoDB Local's address before the functions are
     // pointed at the layer.
-    let layer = ConflictLayer::get();
+    let layer = DynamoLayer::get();
     let moto = MOTO.get_or_init(|| DelayingProxy::bind(&moto_url, Duration::ZERO));
     // SAFETY: no thread of this process reads the environment yet; the
     // layer's runtime has read what it needs.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The API document against the code, with tools that read only the document:
 # openapi-spec-validator checks openapi.json is valid OpenAPI 3.1 and that the
-# local server serves it; Schemathesis (pinned in tools/requirements.txt, with
-# tests/schemathesis/) runs every operation, positive and negative, through
-# its examples, coverage, fuzzing and stateful phases against the local
-# server, then the stateful phase again for the login chains until its links
-# have confirmed a code and refreshed the tokens. make test runs it bounded;
-# make fuzz with API_CHECK_EXAMPLES raised.
+# local server serves it; Schemathesis (pinned in tools/requirements.txt) runs
+# first as anyone would, with its defaults and no configuration, then with
+# tests/schemathesis/ (credentials, test numbers, the hooks' checks): every
+# operation, positive and negative, through its examples, coverage, fuzzing
+# and stateful phases against the local server, then the stateful phase again
+# for the login chains until its links have confirmed a code and refreshed the
+# tokens. make test runs it bounded; make fuzz with API_CHECK_EXAMPLES raised.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ trap cleanup EXIT
 say "the local server with the Schemathesis client (tests/schemathesis/clients.json)"
 cargo build --locked -q -p otp-local
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT=$port OTP_DEMO_CLIENT_ID=demo OTP_DEMO_CLIENT_SECRET=demo-secret \
+PORT=$port OTP_DEMO_CLIENT_ID=api-check-demo OTP_DEMO_CLIENT_SECRET=api-check-demo-secret \
   OTP_LOCAL_CLIENTS=tests/schemathesis/clients.json target/debug/otp-local >"$work/server.log" 2>&1 &
 server=$!
 url="http://127.0.0.1:$port"
@@ -42,6 +43,11 @@ schemathesis() {
   SCHEMATHESIS_TELEMETRY=false .venv/bin/schemathesis --no-color \
     --config-file tests/schemathesis/schemathesis.toml run openapi.json --url "$url" "$@"
 }
+
+say "Schemathesis as anyone runs it: its defaults, every check, no configuration, no hooks"
+# The document's examples name a client `demo`; the server's is another, so
+# that this pass, like any third party's, holds no credentials.
+SCHEMATHESIS_TELEMETRY=false .venv/bin/schemathesis --no-color run openapi.json --url "$url" --checks all
 
 say "Schemathesis: every operation, every phase, $examples examples each"
 schemathesis --max-examples "$examples" --phases examples,coverage,fuzzing,stateful

@@ -31,8 +31,9 @@ export OTP_PHONE_CORPUS="$logs/phone-corpus.json"
 
 say "unit, handler and integration tests"
 # The harness records every AWS call the functions make, for the IAM check,
-# and every request the handlers answer, for the API document's check.
-export OTP_AWS_CALLS="$logs/aws-calls" OTP_API_ANSWERS="$logs/api-answers"
+# every request the handlers answer, for the API document's check, and
+# every metric line the functions write, for the template's metric check.
+export OTP_AWS_CALLS="$logs/aws-calls" OTP_API_ANSWERS="$logs/api-answers" OTP_EMF_LINES="$logs/emf-lines"
 cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.log"
 # One total for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' \
@@ -40,6 +41,9 @@ awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d pa
 
 say "least privilege from behaviour: each function's policy against the AWS calls it made"
 .venv/bin/python tests/iam_from_calls.py "$OTP_AWS_CALLS"
+
+say "every metric the template reads, the functions emit"
+.venv/bin/python tests/metrics_referenced.py "$OTP_EMF_LINES"
 
 say "SECURITY.md names only tests that exist"
 .venv/bin/python tests/docs_name_real_tests.py SECURITY.md

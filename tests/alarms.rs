@@ -1,5 +1,6 @@
-//! The template's log metric filters, behind `SmsRefusedAlarm` and
-//! `SmsCeilingAlarm`, match the lines request-otp writes, as the deployed
+//! The template's log metric filters, behind `SmsRefusedAlarm`,
+//! `SmsCeilingAlarm`, `ClientSettingsInvalidAlarm` and
+//! `TestNumbersInProductionAlarm`, match the lines the functions write, as the deployed
 //! function writes them: through the functions' own subscriber
 //! (`otp_shared::logging`, the one each `main` installs), in the format and at the level `template.yaml`
 //! gives the functions. So renaming a log message, logging it below the
@@ -7,7 +8,10 @@
 //! alarm unnoticed.
 
 use otp_integration_tests::logs::{Capture, capture_process, process_log_mark, process_logs_since};
-use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, memory_store};
+use otp_integration_tests::{
+    CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, memory_store, scenarios, test_settings,
+};
+use otp_shared::domain::client::ClientSettings;
 use otp_shared::http::Function;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -197,8 +201,7 @@ async fn the_alarms_count_what_the_deployed_functions_log() {
 
     let mark = process_log_mark();
     let t = TestApp::memory().await;
-    otp_integration_tests::scenarios::sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(&t)
-        .await;
+    scenarios::sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(&t).await;
     // The metric lines as the functions write them, beside their logs.
     let metrics = t.metrics.lines();
     drop(t);
@@ -206,11 +209,40 @@ async fn the_alarms_count_what_the_deployed_functions_log() {
     assert_eq!(filter("SmsCeilingReached").count(&logged), 1, "{logged}");
     assert_eq!(filter("SmsRefused").count(&logged), 0);
 
+    // The alerts of a client refused for its own record, which every
+    // function can log (each authenticates its caller).
+    let mark = process_log_mark();
+    let t = TestApp::memory().await;
+    let lax = ClientSettings {
+        max_attempts: 50,
+        ..test_settings()
+    };
+    scenarios::client_with(&t, "lax-app", lax).await;
+    let answer = scenarios::request_as(&t, "lax-app", "0812345678").await;
+    assert_eq!(answer.status, 500, "{answer:?}");
+    drop(t);
+    let t = TestApp::production(Arc::new(memory_store())).await;
+    scenarios::client_with(&t, "qa-app", scenarios::with_test_number()).await;
+    let answer = scenarios::request_as(&t, "qa-app", "0899990000").await;
+    assert_eq!(answer.status, 500, "{answer:?}");
+    drop(t);
+    let clients_refused = process_logs_since(mark);
+    for metric in ["ClientSettingsInvalid", "TestNumbersInProduction"] {
+        assert_eq!(
+            filter(metric).count(&clients_refused),
+            1,
+            "{clients_refused}"
+        );
+    }
+
     // DESIGN §11: at every level the stack offers, Lambda's filter keeps
     // every metric line and every alert line, and a WARN function drops
     // INFO lines (the filter bites).
     assert!(!metrics.is_empty());
-    let everything = format!("{refused}\n{logged}\n{}", metrics.join("\n"));
+    let everything = format!(
+        "{refused}\n{logged}\n{clients_refused}\n{}",
+        metrics.join("\n")
+    );
     let levels = offered_levels();
     assert!(levels.contains(&"WARN".to_string()), "{levels:?}");
     for level in &levels {
@@ -227,6 +259,8 @@ async fn the_alarms_count_what_the_deployed_functions_log() {
         }
         assert_eq!(filter("SmsCeilingReached").count(&kept), 1, "{level}");
         assert_eq!(filter("SmsRefused").count(&kept), 1, "{level}");
+        assert_eq!(filter("ClientSettingsInvalid").count(&kept), 1, "{level}");
+        assert_eq!(filter("TestNumbersInProduction").count(&kept), 1, "{level}");
     }
     let at_warn = logged.lines().filter(|l| lambda_keeps(l, "WARN")).count();
     assert!(
@@ -239,5 +273,14 @@ async fn the_alarms_count_what_the_deployed_functions_log() {
 fn the_template_has_exactly_the_filters_these_tests_check() {
     let mut metrics: Vec<String> = metric_filters().into_iter().map(|f| f.metric).collect();
     metrics.sort();
-    assert_eq!(metrics, ["SmsCeilingReached", "SmsRefused"]);
+    // The two alerts about a client's own record, from each function's
+    // log group.
+    let each_function = |metric: &str| vec![metric.to_string(); 3];
+    let expected = [
+        each_function("ClientSettingsInvalid"),
+        vec!["SmsCeilingReached".into(), "SmsRefused".into()],
+        each_function("TestNumbersInProduction"),
+    ]
+    .concat();
+    assert_eq!(metrics, expected);
 }

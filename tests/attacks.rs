@@ -6,7 +6,7 @@
 
 use otp_integration_tests::{
     Answer, CLIENT_ID, CLIENT_SECRET, ISSUER, PLAIN_CLIENT_ID, REGISTERED_CLIENT_ID, START_MS,
-    TestApp, api_event, api_get, call, conflicting_dynamo_store, json_event, refresh_event,
+    TestApp, api_event, api_get, call, dynamo_store_and_table, json_event, refresh_event,
     test_settings, with_header,
 };
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
@@ -42,7 +42,7 @@ impl Engine {
                 table: None,
             },
             Engine::DynamoDb => {
-                let (store, table) = conflicting_dynamo_store().await;
+                let (store, table) = dynamo_store_and_table().await;
                 let sdk = otp_integration_tests::aws_config().await;
                 Target {
                     t: TestApp::over(Arc::new(store), sms).await,

@@ -4,12 +4,12 @@
 
 use otp_integration_tests::faults::{Fault, FaultySigner, HarnessStore};
 use otp_integration_tests::{
-    Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, aws_config,
-    call, dynamo_store, local_signer, refresh_request,
+    Answer, CLIENT_ID, CLIENT_SECRET, RefusingSms, START_MS, TestApp, api_request, call,
+    dynamo_store, local_signer, refresh_request, revoke_request,
 };
 use otp_shared::http::Function;
 use otp_shared::sms::SmsSender;
-use otp_shared::store::{DynamoStore, Store};
+use otp_shared::store::Store;
 use std::sync::Arc;
 
 const PHONE: &str = "0812345678";
@@ -45,53 +45,6 @@ fn assert_opaque_500(answer: &Answer) {
 
 async fn refresh(t: &TestApp, token: &str) -> Answer {
     call(&t.app, Function::IssueToken, refresh_request(token)).await
-}
-
-#[tokio::test]
-async fn dynamodb_unreachable_answers_500_on_every_route() {
-    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
-        .endpoint_url("http://127.0.0.1:9")
-        .build();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "unreachable");
-    let clock = Arc::new(otp_shared::clock::ManualClock::new(START_MS));
-    let outbox = Arc::new(otp_shared::sms::Outbox::new(clock.clone(), false));
-    let app = otp_shared::App::new(
-        Arc::new(store),
-        Some(outbox.clone()),
-        Some(local_signer()),
-        clock,
-        Arc::new(otp_shared::clock::OsEntropy),
-        otp_integration_tests::server_secret(),
-        otp_shared::config::Config::default(),
-    );
-    let native = |event: &str, body: serde_json::Value| {
-        api_request(event, Some(&body.to_string()), Some("application/json"))
-    };
-    let credentials = serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": PHONE});
-    assert_opaque_500(
-        &call(
-            &app,
-            Function::RequestOtp,
-            native("request-otp", credentials),
-        )
-        .await,
-    );
-    let confirm = serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": "x.y", "otp": "123456"});
-    assert_opaque_500(&call(&app, Function::ConfirmOtp, native("confirm-otp", confirm)).await);
-    let form = format!(
-        "grant_type=refresh_token&refresh_token=x.y&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
-    );
-    let request = api_request(
-        "token-refresh",
-        Some(&form),
-        Some("application/x-www-form-urlencoded"),
-    );
-    let answer = call(&app, Function::IssueToken, request).await;
-    assert_eq!(
-        (answer.status, answer.body["error"].as_str()),
-        (500, Some("server_error"))
-    );
-    assert!(outbox.entries().is_empty());
 }
 
 #[tokio::test]
@@ -374,11 +327,5 @@ async fn logged_in(t: &TestApp) -> String {
 }
 
 async fn revoke(t: &TestApp, token: &str) -> Answer {
-    let form = format!("token={token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
-    let request = api_request(
-        "revoke",
-        Some(&form),
-        Some("application/x-www-form-urlencoded"),
-    );
-    call(&t.app, Function::IssueToken, request).await
+    call(&t.app, Function::IssueToken, revoke_request(token)).await
 }

@@ -1,52 +1,22 @@
 //! Concurrency on the DynamoDB Local–backed handlers (DESIGN §5.6, §5.7):
-//! conditions, not luck, decide who wins. Each race runs on DynamoDB Local
-//! and again through the layer that applies DynamoDB's transaction conflict
-//! rule, where losers of a conflict are retried and never answered 5xx.
+//! conditions, not luck, decide who wins. Each race runs through the layer
+//! that applies DynamoDB's transaction conflict rule, where losers of a
+//! conflict are retried and never answered 5xx.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use otp_integration_tests::{
-    CLIENT_ID, TestApp, aws_config, conflicting_dynamo_store, fresh_table,
-};
-use otp_shared::store::DynamoStore;
+use otp_integration_tests::{CLIENT_ID, TestApp, aws_config, dynamo_store_and_table};
 use std::sync::Arc;
 
-/// The app, a client that reads its table directly, and the table.
-async fn dynamodb_app(through_conflicts: bool) -> (TestApp, aws_sdk_dynamodb::Client, String) {
-    let direct = aws_sdk_dynamodb::Client::new(&aws_config().await);
-    let (store, table) = if through_conflicts {
-        conflicting_dynamo_store().await
-    } else {
-        let (client, table) = fresh_table().await;
-        (DynamoStore::new(client, table.clone()), table)
-    };
-    (TestApp::over(Arc::new(store), None).await, direct, table)
+/// The app, a client that reads its table, and the table.
+async fn dynamodb_app() -> (TestApp, aws_sdk_dynamodb::Client, String) {
+    let reader = aws_sdk_dynamodb::Client::new(&aws_config().await);
+    let (store, table) = dynamo_store_and_table().await;
+    (TestApp::over(Arc::new(store), None).await, reader, table)
 }
 
-macro_rules! on_both_engines {
-    ($($race:ident),* $(,)?) => {
-        mod dynamodb_local {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $race() {
-                super::$race(false).await
-            })*
-        }
-        mod with_conflicts {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $race() {
-                super::$race(true).await
-            })*
-        }
-    };
-}
-
-on_both_engines!(
-    rule_5_6_fifty_concurrent_right_confirms_yield_exactly_one_success,
-    rule_5_7_twenty_concurrent_wrong_guesses_evaluate_at_most_five,
-    rule_6_two_concurrent_refreshes_yield_exactly_one_success,
-);
-
-async fn rule_5_6_fifty_concurrent_right_confirms_yield_exactly_one_success(conflicts: bool) {
-    let (t, _, _) = dynamodb_app(conflicts).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rule_5_6_fifty_concurrent_right_confirms_yield_exactly_one_success() {
+    let (t, _, _) = dynamodb_app().await;
     let t = Arc::new(t);
     let (token, _, code) = t.code_for("0812345678").await;
     let mut tasks = tokio::task::JoinSet::new();
@@ -69,8 +39,9 @@ async fn rule_5_6_fifty_concurrent_right_confirms_yield_exactly_one_success(conf
     assert_eq!(successes, 1);
 }
 
-async fn rule_5_7_twenty_concurrent_wrong_guesses_evaluate_at_most_five(conflicts: bool) {
-    let (t, client, table) = dynamodb_app(conflicts).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rule_5_7_twenty_concurrent_wrong_guesses_evaluate_at_most_five() {
+    let (t, client, table) = dynamodb_app().await;
     let t = Arc::new(t);
     let (token, _, code) = t.code_for("0812345678").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -106,10 +77,11 @@ async fn rule_5_7_twenty_concurrent_wrong_guesses_evaluate_at_most_five(conflict
     );
 }
 
-async fn rule_6_two_concurrent_refreshes_yield_exactly_one_success(conflicts: bool) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rule_6_two_concurrent_refreshes_yield_exactly_one_success() {
     use otp_integration_tests::{call, refresh_request};
     use otp_shared::http::Function;
-    let (t, _, _) = dynamodb_app(conflicts).await;
+    let (t, _, _) = dynamodb_app().await;
     let t = Arc::new(t);
     let (token, _, code) = t.code_for("0812345678").await;
     let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;

@@ -1,8 +1,8 @@
 //! The storage suite against both adapters: the in-memory store and DynamoDB
-//! Local (started by `make test`), the latter also through the layer that
-//! applies DynamoDB's transaction conflict rule.
+//! Local (started by `make test`), through the layer that applies DynamoDB's
+//! rules that DynamoDB Local does not (tests/harness/layer).
 
-use otp_integration_tests::{conflicting_dynamo_store, dynamo_store, memory_store, storage_suite};
+use otp_integration_tests::{dynamo_store, memory_store, storage_suite};
 use std::sync::Arc;
 
 macro_rules! against_both_stores {
@@ -19,13 +19,6 @@ macro_rules! against_both_stores {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 storage_suite::$case(Arc::new(dynamo_store().await)).await
-            })*
-        }
-        mod dynamodb_with_conflicts {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                storage_suite::$case(Arc::new(conflicting_dynamo_store().await.0)).await
             })*
         }
     };

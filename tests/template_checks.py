@@ -54,10 +54,8 @@ def metric_names():
     return names
 
 
-def slot_code(index):
-    """The `index`-th calling code of AllowedCallingCodes, as the template
-    selects it (padded, so that a missing one is empty)."""
-    return {"Fn::Select": [index, {"Fn::Split": [",", {"Fn::Sub": "${AllowedCallingCodes},,"}]}]}
+PUMPING_QUERY = ("SELECT SUM(PumpingScore) FROM SCHEMA(OtpLogin, CallingCode, Client)"
+                 " GROUP BY Client, CallingCode")
 
 
 def dashboard_body(template):
@@ -89,38 +87,28 @@ def check_dashboard_and_pumping(template, resources):
     if "by Client, CallingCode" not in body or "sum(ConfirmsSucceeded) / sum(CodesSent)" not in body:
         failures.append("the dashboard has no conversion per client and calling code")
 
-    codes = template["Parameters"]["AllowedCallingCodes"]["Default"].split(",")
-    slots = {}
-    for name, alarm in resources.items():
-        if not name.startswith("PumpingAlarm"):
-            continue
-        props = alarm.get("Properties", {})
-        metrics = {m["Id"]: m for m in props.get("Metrics", [])}
-        stats = {
-            m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]
-            for m in metrics.values() if "MetricStat" in m
-        }
-        dimensions = [metric.get("Dimensions") for metric in stats.values()]
-        watched = dimensions[0][0]["Value"] if dimensions and dimensions[0] else None
-        index = (watched or {}).get("Fn::Select", [None])[0]
-        if (set(stats) != {"CodesSent", "ConfirmsSucceeded"}
-                or any(m.get("Namespace") != METRIC_NAMESPACE for m in stats.values())
-                or any(d != [{"Name": "CallingCode", "Value": watched}] for d in dimensions)
-                or watched != slot_code(index)):
-            failures.append(f"{name} does not watch one allowed calling code's sends and confirms")
-            continue
-        if index > 0 and f"[{index}," not in json.dumps(
-                template.get("Conditions", {}).get(alarm.get("Condition"), {})).replace(" ", ""):
-            failures.append(f"{name} is not conditional on its calling code being given")
-        expression = json.dumps(metrics.get("pumping", {}).get("Expression"))
-        if "${PumpingConversionPercent}" not in expression or "${PumpingMinSendsPerHour}" not in expression:
-            failures.append(f"{name} does not use its threshold parameters")
+    # Pumping: one Metrics Insights alarm over every client and calling code
+    # (the functions count +1 a send and -100/PumpingConversionPercent a
+    # confirm on PumpingScore), at PumpingMinSendsPerHour.
+    pumping = [
+        (name, alarm) for name, alarm in resources.items()
+        if alarm.get("Type") == "AWS::CloudWatch::Alarm"
+        and "PumpingScore" in json.dumps(alarm.get("Properties", {}).get("Metrics", []))
+    ]
+    if len(pumping) != 1:
+        failures.append(f"{len(pumping)} pumping alarms, not one over every client and calling code")
+    for name, alarm in pumping:
+        props = alarm["Properties"]
+        queries = [m.get("Expression", "") for m in props.get("Metrics", [])]
+        if queries != [PUMPING_QUERY] or alarm.get("Condition"):
+            failures.append(f"{name} is not the query over every client and calling code: {queries}")
+        if props.get("Threshold") != {"Ref": "PumpingMinSendsPerHour"}:
+            failures.append(f"{name} does not fire at PumpingMinSendsPerHour")
         if not props.get("AlarmActions"):
             failures.append(f"{name} notifies no one")
-        slots[index] = name
-    if sorted(slots) != [0, 1, 2] or len(codes) > len(slots):
-        failures.append(f"pumping alarms watch the allowed calling codes {sorted(slots)},"
-                        f" not one for each of {codes}")
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    if environment.get("OTP_PUMPING_CONVERSION_PERCENT") != {"Ref": "PumpingConversionPercent"}:
+        failures.append("the functions are not told PumpingConversionPercent, which PumpingScore counts with")
     return failures
 
 
@@ -242,7 +230,7 @@ def check(template):
         for a in alarms for m in a["Properties"].get("Metrics", [])
     }
     for metric in ["5xx", "SmsRefused", "SmsCeilingReached", "NumberOfNotificationsFailed",
-                   "SMSMonthToDateSpentUSD"]:
+                   "SMSMonthToDateSpentUSD", "ClientSettingsInvalid", "TestNumbersInProduction"]:
         if metric not in watched:
             failures.append(f"no alarm on {metric}")
 
@@ -379,26 +367,32 @@ def dashboard_without_latency(t):
 
 
 def no_pumping_alarm(t):
-    t["Resources"].pop("PumpingAlarmSecondCallingCode")
+    t["Resources"].pop("PumpingAlarm")
 
 
-def pumping_metrics(t, name):
-    return {m["Id"]: m for m in t["Resources"][name]["Properties"]["Metrics"]}
+def pumping_query(t):
+    return t["Resources"]["PumpingAlarm"]["Properties"]["Metrics"][0]
 
 
 def pumping_threshold_hard_coded(t):
-    pumping = pumping_metrics(t, "PumpingAlarmFirstCallingCode")["pumping"]
-    pumping["Expression"] = {"Fn::Sub": "IF(sent >= 50 AND 100 * FILL(confirmed, 0) / sent < 20, 1, 0)"}
+    t["Resources"]["PumpingAlarm"]["Properties"]["Threshold"] = 50
 
 
-def pumping_alarm_on_wrong_codes(t):
-    confirmed = pumping_metrics(t, "PumpingAlarmThirdCallingCode")["confirmed"]
-    confirmed["MetricStat"]["Metric"]["MetricName"] = "ConfirmsWrongCode"
+def pumping_alarm_on_sends_only(t):
+    pumping_query(t)["Expression"] = PUMPING_QUERY.replace("PumpingScore", "CodesSent")
 
 
-def pumping_alarms_watch_one_code_twice(t):
-    sent = pumping_metrics(t, "PumpingAlarmSecondCallingCode")["sent"]
-    sent["MetricStat"]["Metric"]["Dimensions"][0]["Value"] = slot_code(0)
+def pumping_alarm_per_calling_code_only(t):
+    pumping_query(t)["Expression"] = PUMPING_QUERY.replace("GROUP BY Client, CallingCode",
+                                                           "GROUP BY CallingCode")
+
+
+def conversion_not_passed(t):
+    del t["Globals"]["Function"]["Environment"]["Variables"]["OTP_PUMPING_CONVERSION_PERCENT"]
+
+
+def no_alarm_on_invalid_client_settings(t):
+    t["Resources"].pop("ClientSettingsInvalidAlarm")
 
 
 def issuer_not_passed(t):
@@ -416,7 +410,8 @@ BREAKAGES = [
     every_resource_as_a_list, every_table, a_sam_policy_template, sign_through_any_alias,
     secret_in_a_functions_environment, no_ceiling_alarm, plain_text_logs, one_function_logs_text,
     dashboard_without_a_refusal, dashboard_without_latency, no_pumping_alarm,
-    pumping_threshold_hard_coded, pumping_alarm_on_wrong_codes, pumping_alarms_watch_one_code_twice,
+    pumping_threshold_hard_coded, pumping_alarm_on_sends_only, pumping_alarm_per_calling_code_only,
+    conversion_not_passed, no_alarm_on_invalid_client_settings,
     issuer_not_passed, issuer_output_ignores_the_parameter,
 ]
 

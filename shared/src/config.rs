@@ -7,6 +7,7 @@ use crate::domain::limits::PHONE_SENDS_PER_HOUR_ALL_CLIENTS;
 use crate::domain::phone::is_calling_code;
 use std::env;
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 /// Settings that apply to the whole deployment (per-client ones live in the
 /// client records).
@@ -31,6 +32,66 @@ pub struct Config {
     /// (DESIGN §5.8): protects its owner from being bombed through many
     /// clients; above any client's own limit.
     pub phone_sends_per_hour_all_clients: u32,
+    /// How long a request may wait for the services it calls.
+    pub timeouts: Timeouts,
+    /// The conversion target of the pumping alarm (`PumpingConversionPercent`,
+    /// 1 to 99), which the `PumpingScore` metric counts with.
+    pub pumping_conversion_percent: u32,
+}
+
+/// How long a request waits, derived from the function's timeout
+/// (`OTP_FUNCTION_TIMEOUT_SECS`, the stack's `FunctionTimeoutSeconds`): a
+/// stalled call ends in the route's own 503 + `Retry-After` while the
+/// function still runs, never in API Gateway's bare 5xx after Lambda ended
+/// it. A request makes at most [`Self::SEQUENTIAL_CALLS`] calls one after
+/// another (DESIGN §9's two round trips, the client record before them and
+/// a give-back or a mark after them); each gets an equal share of the time
+/// before the answer is due, and each attempt under half of that, so one
+/// retry always fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    function: Duration,
+}
+
+impl Timeouts {
+    /// What the stack allows: from 10 s every attempt gets at least 1 s, as
+    /// DynamoDB advises for transactions (`TransactionInProgressException`);
+    /// API Gateway gives up after 30 s.
+    pub const FUNCTION_SECS: RangeInclusive<u32> = 10..=29;
+    pub const DEFAULT_FUNCTION_SECS: u32 = 10;
+    /// The calls a request makes one after another, at most.
+    pub const SEQUENTIAL_CALLS: u32 = 4;
+    /// Kept after the last call to answer before the function's timeout.
+    const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+
+    /// For a function that Lambda ends after `function`. Tests pass shorter
+    /// ones than the stack allows, to see stalls end quickly.
+    pub fn for_function(function: Duration) -> Self {
+        Self { function }
+    }
+
+    /// When a request is answered at the latest: 503 + `Retry-After` if its
+    /// work is not done by then.
+    pub fn answer_within(&self) -> Duration {
+        self.function.saturating_sub(Self::ANSWER_MARGIN)
+    }
+
+    /// One call, with its retries.
+    pub fn operation(&self) -> Duration {
+        self.answer_within() / Self::SEQUENTIAL_CALLS
+    }
+
+    /// One attempt of a call, connecting included: under half the call's
+    /// time, leaving a tenth of it for the jittered wait before the retry.
+    pub fn attempt(&self) -> Duration {
+        self.operation() * 9 / 20
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::for_function(Duration::from_secs(Self::DEFAULT_FUNCTION_SECS.into()))
+    }
 }
 
 impl Default for Config {
@@ -45,6 +106,8 @@ impl Default for Config {
             default_allowed_calling_codes: vec!["66".into(), "84".into()],
             client_defaults: ClientDefaults::default(),
             phone_sends_per_hour_all_clients: PHONE_SENDS_PER_HOUR_ALL_CLIENTS,
+            timeouts: Timeouts::default(),
+            pumping_conversion_percent: 20,
         }
     }
 }
@@ -176,6 +239,19 @@ impl LambdaSettings {
                     6..=1000,
                     defaults.phone_sends_per_hour_all_clients,
                 )?,
+                pumping_conversion_percent: number(
+                    "OTP_PUMPING_CONVERSION_PERCENT",
+                    1..=99,
+                    defaults.pumping_conversion_percent,
+                )?,
+                timeouts: Timeouts::for_function(Duration::from_secs(
+                    number(
+                        "OTP_FUNCTION_TIMEOUT_SECS",
+                        Timeouts::FUNCTION_SECS,
+                        Timeouts::DEFAULT_FUNCTION_SECS,
+                    )?
+                    .into(),
+                )),
             },
         })
     }
@@ -296,10 +372,47 @@ mod tests {
             ("OTP_PHONE_SENDS_PER_HOUR", "5"),
             ("OTP_ISSUER", "http://id.example"),
             ("OTP_ISSUER", "https://id.example/"),
+            ("OTP_FUNCTION_TIMEOUT_SECS", "9"),
+            ("OTP_PUMPING_CONVERSION_PERCENT", "0"),
+            ("OTP_PUMPING_CONVERSION_PERCENT", "100"),
+            ("OTP_FUNCTION_TIMEOUT_SECS", "30"),
         ] {
             let err = with(&[(name, bad)]).err().unwrap();
             assert!(err.contains(name), "{name}={bad}: {err}");
         }
+    }
+
+    #[test]
+    fn every_call_fits_the_functions_timeout_with_room_for_one_retry() {
+        let seconds = |d: Duration| d.as_secs_f64();
+        for function in Timeouts::FUNCTION_SECS {
+            let t = Timeouts::for_function(Duration::from_secs(function.into()));
+            // The sequential calls, each with its retry, end before the
+            // answer is due, and that before Lambda ends the function.
+            let calls = t.operation() * Timeouts::SEQUENTIAL_CALLS;
+            assert!(calls <= t.answer_within(), "{function} s");
+            assert!(t.answer_within() < Duration::from_secs(function.into()));
+            // A stalled attempt, the wait, and the retry.
+            assert!(
+                t.attempt() * 2 + t.operation() / 10 <= t.operation(),
+                "{function} s"
+            );
+            assert!(
+                seconds(t.attempt()) >= 1.0,
+                "{function} s: {:?}",
+                t.attempt()
+            );
+        }
+        let default = LambdaSettings::from_lookup(lookup(&[
+            ("OTP_TABLE_NAME", "t"),
+            ("OTP_SIGNING_KEY_ALIAS", "alias/k"),
+            ("OTP_SERVER_SECRET", SECRET),
+        ]))
+        .unwrap();
+        assert_eq!(
+            default.config.timeouts.attempt(),
+            Duration::from_micros(1_012_500)
+        );
     }
 
     #[test]

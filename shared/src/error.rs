@@ -35,8 +35,12 @@ pub enum Error {
     RateLimited {
         retry_after_secs: u64,
     },
-    /// SNS refused the message; the challenge is dead, the cooldown holds.
-    SmsFailed,
+    /// SNS refused the message, or did not answer in time; the challenge
+    /// is dead, the cooldown holds: a new code can be asked for when it
+    /// ends.
+    SmsFailed {
+        retry_after_secs: u64,
+    },
     /// Writes kept losing conflicts with concurrent ones (DESIGN §7) after
     /// every retry; nothing was changed. Worth trying again shortly.
     Busy {
@@ -124,7 +128,7 @@ impl Error {
             Error::MethodNotAllowed => 405,
             Error::Cooldown { .. } | Error::RateLimited { .. } => 429,
             Error::Internal(_) | Error::SigningFailed(_) | Error::RefreshTokenFailed(_) => 500,
-            Error::SmsFailed | Error::Busy { .. } => 503,
+            Error::SmsFailed { .. } | Error::Busy { .. } => 503,
         }
     }
 
@@ -142,7 +146,7 @@ impl Error {
             Error::TemplateNotRegistered => "template_not_registered",
             Error::InvalidClient => "invalid_client",
             Error::Cooldown { .. } | Error::RateLimited { .. } => "rate_limited",
-            Error::SmsFailed => "sms_failed",
+            Error::SmsFailed { .. } => "sms_failed",
             Error::Busy { .. } => "temporarily_unavailable",
             Error::OtpInvalid => "otp_invalid",
             Error::OtpExpired => "otp_expired",
@@ -180,7 +184,7 @@ impl Error {
             Error::Cooldown { retry_after_secs } => {
                 format!("please wait {retry_after_secs} seconds before requesting another code")
             }
-            Error::SmsFailed => "the SMS could not be sent, please try again later".into(),
+            Error::SmsFailed { .. } => "the SMS could not be sent, please try again later".into(),
             Error::Busy { retry_after_secs } => {
                 format!("the service is busy, please try again in {retry_after_secs} seconds")
             }
@@ -210,6 +214,7 @@ impl Error {
         match self {
             Error::Cooldown { retry_after_secs }
             | Error::RateLimited { retry_after_secs }
+            | Error::SmsFailed { retry_after_secs }
             | Error::Busy { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
@@ -257,7 +262,9 @@ pub(crate) fn every_kind() -> Vec<Error> {
         Error::RateLimited {
             retry_after_secs: 1,
         },
-        Error::SmsFailed,
+        Error::SmsFailed {
+            retry_after_secs: 1,
+        },
         Error::Busy {
             retry_after_secs: 1,
         },
@@ -288,7 +295,7 @@ pub(crate) fn every_kind() -> Vec<Error> {
             | Error::InvalidClient
             | Error::Cooldown { .. }
             | Error::RateLimited { .. }
-            | Error::SmsFailed
+            | Error::SmsFailed { .. }
             | Error::Busy { .. }
             | Error::OtpInvalid
             | Error::OtpExpired

@@ -20,6 +20,12 @@ pub const NAMESPACE: &str = "OtpLogin";
 /// keeps the metrics at every level (DESIGN §11).
 pub const LEVEL: &str = "WARN";
 
+/// The pumping alarm's metric (README "Monitoring"): +1 with each code sent,
+/// -100 / the conversion target (percent) with each code confirmed, so that
+/// an hour's sum for a client and calling code is how many more codes went
+/// out than the target conversion accounts for.
+pub const PUMPING_SCORE: &str = "PumpingScore";
+
 /// The calling-code dimension of a number outside every allow-list.
 pub const OTHER_CALLING_CODE: &str = "other";
 
@@ -80,6 +86,18 @@ impl Metric {
             Metric::TokenRefreshed => "TokensRefreshed",
         }
     }
+
+    /// What counting this adds to [`PUMPING_SCORE`], at a conversion target
+    /// of `conversion_percent` (1 to 99).
+    pub fn pumping_score(self, conversion_percent: u32) -> Option<f64> {
+        match self {
+            Metric::CodeSent => Some(1.0),
+            Metric::Confirmed(Confirm::Success) => {
+                Some(-100.0 / f64::from(conversion_percent.max(1)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Whose count it is.
@@ -92,11 +110,17 @@ pub struct Dimensions<'a> {
     pub line_type: Option<&'a str>,
 }
 
-/// The EMF line counting one `metric` at `timestamp_ms`. With a calling
-/// code it is counted per client and calling code, and per calling code
-/// alone (what the pumping alarm watches); without, per client. A line type
-/// joins each set that has the calling code.
-pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -> String {
+/// The EMF line counting one `metric` at `timestamp_ms`, and adding
+/// `pumping_score` to [`PUMPING_SCORE`] when given. With a calling code it
+/// is counted per client and calling code, and per calling code alone;
+/// without, per client. A line type joins each set that has the calling
+/// code.
+pub fn emf_line(
+    metric: Metric,
+    dimensions: &Dimensions,
+    timestamp_ms: Millis,
+    pumping_score: Option<f64>,
+) -> String {
     let sets = match (dimensions.calling_code, dimensions.line_type) {
         (Some(_), Some(_)) => json!([
             ["Client", "CallingCode", "LineType"],
@@ -105,6 +129,10 @@ pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -
         (Some(_), None) => json!([["Client", "CallingCode"], ["CallingCode"]]),
         (None, _) => json!([["Client"]]),
     };
+    let mut metrics = vec![json!({"Name": metric.name(), "Unit": "Count"})];
+    if pumping_score.is_some() {
+        metrics.push(json!({"Name": PUMPING_SCORE, "Unit": "None"}));
+    }
     let mut line = Map::new();
     line.insert(
         "_aws".into(),
@@ -113,7 +141,7 @@ pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": sets,
-                "Metrics": [{"Name": metric.name(), "Unit": "Count"}],
+                "Metrics": metrics,
             }],
         }),
     );
@@ -130,6 +158,9 @@ pub fn emf_line(metric: Metric, dimensions: &Dimensions, timestamp_ms: Millis) -
         }
     }
     line.insert(metric.name().into(), Value::from(1));
+    if let Some(score) = pumping_score {
+        line.insert(PUMPING_SCORE.into(), Value::from(score));
+    }
     Value::Object(line).to_string()
 }
 
@@ -180,9 +211,13 @@ mod tests {
             calling_code: Some("66"),
             line_type: None,
         };
-        let line: Value =
-            serde_json::from_str(&emf_line(Metric::CodeSent, &dimensions, 4_102_444_800_000))
-                .unwrap();
+        let line: Value = serde_json::from_str(&emf_line(
+            Metric::TokenRefreshed,
+            &dimensions,
+            4_102_444_800_000,
+            None,
+        ))
+        .unwrap();
         assert_eq!(line["_aws"]["Timestamp"], 4_102_444_800_000_i64);
         assert_eq!(line["level"], "WARN");
         assert_eq!(line["timestamp"], "2100-01-01T00:00:00Z");
@@ -194,11 +229,11 @@ mod tests {
         );
         assert_eq!(
             directive["Metrics"],
-            json!([{"Name": "CodesSent", "Unit": "Count"}])
+            json!([{"Name": "TokensRefreshed", "Unit": "Count"}])
         );
         assert_eq!(line["Client"], "shop");
         assert_eq!(line["CallingCode"], "66");
-        assert_eq!(line["CodesSent"], 1);
+        assert_eq!(line["TokensRefreshed"], 1);
 
         let refresh = Dimensions {
             client_id: "shop",
@@ -206,7 +241,7 @@ mod tests {
             line_type: None,
         };
         let line: Value =
-            serde_json::from_str(&emf_line(Metric::TokenRefreshed, &refresh, 0)).unwrap();
+            serde_json::from_str(&emf_line(Metric::TokenRefreshed, &refresh, 0, None)).unwrap();
         assert_eq!(
             line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["Client"]])
@@ -218,7 +253,7 @@ mod tests {
             ..dimensions
         };
         let refused = Metric::Refused(Refusal::NotTextable);
-        let line: Value = serde_json::from_str(&emf_line(refused, &landline, 0)).unwrap();
+        let line: Value = serde_json::from_str(&emf_line(refused, &landline, 0, None)).unwrap();
         assert_eq!(
             line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([
@@ -228,5 +263,34 @@ mod tests {
         );
         assert_eq!(line["LineType"], "FIXED_LINE");
         assert_eq!(line["RefusedNotTextable"], 1);
+    }
+
+    #[test]
+    fn sends_and_confirms_score_the_pumping_alarms_sum() {
+        let dimensions = Dimensions {
+            client_id: "shop",
+            calling_code: Some("66"),
+            line_type: None,
+        };
+        let score = |metric: Metric| {
+            let line = emf_line(metric, &dimensions, 0, metric.pumping_score(20));
+            let line: Value = serde_json::from_str(&line).unwrap();
+            let named = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["Name"] == PUMPING_SCORE);
+            assert_eq!(named, line.get(PUMPING_SCORE).is_some(), "{line}");
+            line[PUMPING_SCORE].as_f64()
+        };
+        assert_eq!(score(Metric::CodeSent), Some(1.0));
+        assert_eq!(score(Metric::Confirmed(Confirm::Success)), Some(-5.0));
+        assert_eq!(score(Metric::Confirmed(Confirm::WrongCode)), None);
+        assert_eq!(score(Metric::CodeRequested), None);
+        // At exactly the target conversion an hour sums to zero; with no
+        // code entered, to the number of codes sent.
+        let sent = 50.0;
+        let at_target = sent * 1.0 + sent * 0.2 * -5.0;
+        assert_eq!(at_target, 0.0);
     }
 }

@@ -153,6 +153,39 @@ impl Dialect {
             }
     }
 
+    /// Whether the answer is the dialect's "try again shortly" (DESIGN §7):
+    /// its own 503 (eSMS: TPS exceeded), with `Retry-After`.
+    pub fn busy(self, answer: &Answer) -> bool {
+        let said = match self {
+            Dialect::Native => answer.body["error"] == "temporarily_unavailable",
+            Dialect::OneId => answer.body["errorMessage"] == "Service Unavailable",
+            Dialect::ThaiBulkSmsV1 => answer.body["error"]["message"] == "Please try again later.",
+            Dialect::ThaiBulkSmsV2 => answer.body["message"] == "Please try again later.",
+            Dialect::Esms => answer.body["CodeResult"] == "160",
+        };
+        answer.status == 503 && said && answer.header("retry-after").is_some()
+    }
+
+    /// Whether the answer is the dialect's "the SMS could not be sent", with
+    /// `Retry-After` where the status is 503.
+    pub fn sms_failed(self, answer: &Answer) -> bool {
+        let (status, said) = match self {
+            Dialect::Native => (503, answer.error() == "sms_failed"),
+            Dialect::OneId => (
+                400,
+                answer.body["errorMessage"]
+                    == "sent otp fail please wait about 1 minute before request OTP again",
+            ),
+            Dialect::ThaiBulkSmsV1 => (
+                503,
+                answer.body["error"]["message"] == "The OTP could not be sent.",
+            ),
+            Dialect::ThaiBulkSmsV2 => (503, answer.body["message"] == "The OTP could not be sent."),
+            Dialect::Esms => (200, answer.body["CodeResult"] == "150"),
+        };
+        answer.status == status && said && (status != 503 || answer.header("retry-after").is_some())
+    }
+
     /// The event `name` carrying `fields` in `encoding`; eSMS's routes take
     /// only a query string.
     pub fn event(self, name: &str, fields: &[(String, Value)], encoding: Encoding) -> Value {

@@ -3,11 +3,12 @@
 //! starts, and JWT verification the way a relying party does it.
 
 pub mod answers;
+pub mod black_hole;
 pub mod calls;
-pub mod conflicts;
 pub mod delay;
 pub mod dialects;
 pub mod faults;
+pub mod layer;
 pub mod load;
 pub mod logs;
 pub mod runtime_api;
@@ -24,7 +25,7 @@ use lambda_http::{Body, Request};
 use otp_shared::App;
 use otp_shared::aws::Deployment;
 use otp_shared::clock::{Clock, ManualClock, OsEntropy, SystemClock};
-use otp_shared::config::{Config, LambdaSettings};
+use otp_shared::config::{Config, LambdaSettings, Timeouts};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::{ServerSecret, b64_decode};
 use otp_shared::domain::phone::PhoneNumber;
@@ -70,12 +71,25 @@ pub fn test_settings() -> ClientSettings {
     }
 }
 
-/// The deployment's settings as the functions run them in [`REGION`].
+/// The deployment's settings as the functions run them in [`REGION`], with
+/// the suites' timeouts (`relaxed_timeouts`).
 pub fn test_config() -> Config {
     Config {
         region: Some(REGION.into()),
+        timeouts: relaxed_timeouts(),
         ..Config::default()
     }
+}
+
+/// What the suites run with: DynamoDB Local in debug builds, many tests at
+/// once on two cores, answers a call in up to several seconds under the
+/// load tests' bursts where DynamoDB takes 10 ms, so the timeouts derived
+/// from a function's timeout (at most 29 s) would end calls that are merely
+/// slow here. These are those of a 120 s function. The tests of timeouts
+/// themselves (tests/stalls_and_throttling.rs) run with the stack's default
+/// and shorter ones.
+pub fn relaxed_timeouts() -> Timeouts {
+    Timeouts::for_function(Duration::from_secs(120))
 }
 
 pub fn server_secret() -> ServerSecret {
@@ -91,8 +105,9 @@ pub fn local_signer() -> Arc<LocalSigner> {
 }
 
 /// Where a test app's EMF lines go: kept (as the local server keeps them)
-/// for the test to read, and logged, so that the log checker searches them
-/// for secrets as it does every line.
+/// for the test to read, logged, so that the log checker searches them for
+/// secrets as it does every line, and recorded for the template's metric
+/// check.
 #[derive(Default)]
 pub struct MetricsLog(otp_shared::metrics::Recorded);
 
@@ -115,8 +130,19 @@ impl MetricsLog {
 impl otp_shared::metrics::MetricsSink for MetricsLog {
     fn write(&self, line: String) {
         tracing::info!(emf = %line, "metric");
+        if let Some(file) = emf_sink() {
+            writeln!(file.lock().unwrap(), "{line}").expect("the EMF record");
+        }
         self.0.write(line);
     }
+}
+
+/// Where this process appends the EMF lines it writes, for the check that
+/// every metric template.yaml reads is emitted (`tests/metrics_referenced.py`),
+/// when `OTP_EMF_LINES` names a directory (`make test` sets it).
+fn emf_sink() -> Option<&'static Mutex<std::fs::File>> {
+    static SINK: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    SINK.get_or_init(|| process_jsonl("OTP_EMF_LINES")).as_ref()
 }
 
 /// An SMS adapter that refuses every message, as SNS does when it rejects
@@ -196,6 +222,20 @@ impl TestApp {
 
     pub async fn dynamodb() -> Self {
         Self::over(Arc::new(dynamo_store().await), None).await
+    }
+
+    /// Over a fresh table through the layer (`layer`), the app and its
+    /// store waiting as `timeouts` says; and the table's name, to inject
+    /// faults into its calls.
+    pub async fn on_table_with(timeouts: Timeouts) -> (Self, String) {
+        let (client, table) = fresh_table().await;
+        let store = DynamoStore::with_timeouts(client, table.clone(), timeouts);
+        let config = Config {
+            timeouts,
+            ..test_config()
+        };
+        let app = Self::build_with(Arc::new(store), None, local_signer(), START_MS, config).await;
+        (app, table)
     }
 
     /// Over `store`, sending through `sms` when given, else the outbox.
@@ -341,20 +381,9 @@ impl TestApp {
         account_id: &str,
         username: &str,
     ) {
-        let secret = server_secret();
-        let phone = PhoneNumber::parse(mobile_no, "66").expect("a valid test number");
-        let card = ThaiIdCard::parse(id_card).expect("a valid test ID card");
-        {
-            let mut secrets = logs::secrets();
-            secrets.phone(mobile_no);
-            secrets.id_card(id_card);
-        }
         let user = User {
-            client_id: client_id.into(),
-            account_id: account_id.into(),
             username: username.into(),
-            phone_key: secret.phone_key(&phone),
-            id_card_hash: Some(secret.id_card_hash(&card)),
+            ..directory_entry(&server_secret(), client_id, mobile_no, id_card, account_id)
         };
         self.store.put_user(&user).await.expect("user stored");
     }
@@ -403,6 +432,16 @@ pub fn json_event(name: &str, body: &Value) -> Value {
 /// The request `events/<name>.json` with `body` as its JSON body.
 pub fn json_request(name: &str, body: &Value) -> Request {
     request_of(json_event(name, body))
+}
+
+/// The test client's revocation of `token` (RFC 7009, form-encoded).
+pub fn revoke_request(token: &str) -> Request {
+    let form = format!("token={token}&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}");
+    api_request(
+        "revoke",
+        Some(&form),
+        Some("application/x-www-form-urlencoded"),
+    )
 }
 
 /// The test client's refresh (RFC 6749 §6, form-encoded) as an event.
@@ -643,16 +682,60 @@ fn endpoint(variable: &str, engine: &str) -> String {
 }
 
 /// The SDK configuration the Lambdas load, after checking it points at the
-/// local engines and never at AWS.
+/// local engines and never at AWS: DynamoDB through the layer that applies
+/// DynamoDB's rules (`layer`), SNS, KMS and Secrets Manager at moto.
 pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config_with(&[]).await
+}
+
+/// [`aws_config`], with the services `endpoints` names (by SDK service id:
+/// `SNS`, `KMS`, `DynamoDB`, …) at other endpoints.
+pub async fn aws_config_with(endpoints: &[(&str, &str)]) -> aws_config::SdkConfig {
     endpoint("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local");
     endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)");
     endpoint("AWS_ENDPOINT_URL_KMS", "moto (KMS)");
     endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER", "moto (Secrets Manager)");
+    let mut overrides = HashMap::from([(
+        "DynamoDB".to_string(),
+        layer::DynamoLayer::get().url.clone(),
+    )]);
+    overrides.extend(
+        endpoints
+            .iter()
+            .map(|(id, url)| (id.to_string(), url.to_string())),
+    );
     // Every call on the wire is recorded for the IAM check (`calls`), around
     // the functions' own HTTPS client and its default trust store.
     let roots = otp_shared::aws::TlsRoots::default();
-    otp_shared::aws::load_sdk_config(calls::recording(otp_shared::aws::https_client(roots))).await
+    otp_shared::aws::load_sdk_config(calls::recording(otp_shared::aws::https_client(roots)))
+        .await
+        .to_builder()
+        .service_config(Endpoints(overrides))
+        .build()
+}
+
+/// The SDK's per-service settings from the environment, as the SDK reads
+/// them (`AWS_ENDPOINT_URL_<SERVICE ID>`), but with some services'
+/// endpoints overridden.
+#[derive(Debug)]
+struct Endpoints(HashMap<String, String>);
+
+impl aws_types::service_config::LoadServiceConfig for Endpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        if key.env() == "AWS_ENDPOINT_URL"
+            && let Some(url) = self.0.get(key.service_id())
+        {
+            return Some(url.clone());
+        }
+        let specific = format!(
+            "{}_{}",
+            key.env(),
+            key.service_id().to_uppercase().replace(' ', "_")
+        );
+        std::env::var(specific)
+            .or_else(|_| std::env::var(key.env()))
+            .ok()
+    }
 }
 
 /// Where `make test`'s DynamoDB Local listens.
@@ -662,6 +745,15 @@ pub fn dynamodb_local_url() -> String {
 
 pub fn moto_url() -> String {
     endpoint("AWS_ENDPOINT_URL_SNS", "moto (SNS)")
+}
+
+/// A client of DynamoDB Local itself, without the layer: for tests that
+/// show what DynamoDB Local alone does.
+pub async fn dynamodb_local_client() -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
+        .endpoint_url(dynamodb_local_url())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// A new, empty table shaped as `template.yaml` declares it.
@@ -833,6 +925,8 @@ pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut variables = HashMap::from([
         // Lambda sets it for every function.
         ("AWS_REGION".to_string(), REGION.to_string()),
+        // See `relaxed_timeouts`.
+        ("OTP_FUNCTION_TIMEOUT_SECS".to_string(), "29".to_string()),
         ("OTP_TABLE_NAME".to_string(), table),
         (
             "OTP_SIGNING_KEY_ALIAS".to_string(),
@@ -847,11 +941,61 @@ pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
     variables
 }
 
+/// The directory entry of `mobile_no` with `id_card` at `client_id`, keyed
+/// with `secret`; its username is its account id.
+pub fn directory_entry(
+    secret: &ServerSecret,
+    client_id: &str,
+    mobile_no: &str,
+    id_card: &str,
+    account_id: &str,
+) -> User {
+    let phone = PhoneNumber::parse(mobile_no, "66").expect("a valid test number");
+    let card = ThaiIdCard::parse(id_card).expect("a valid test ID card");
+    {
+        let mut secrets = logs::secrets();
+        secrets.phone(mobile_no);
+        secrets.id_card(id_card);
+    }
+    User {
+        client_id: client_id.into(),
+        account_id: account_id.into(),
+        username: account_id.into(),
+        phone_key: secret.phone_key(&phone),
+        id_card_hash: Some(secret.id_card_hash(&card)),
+    }
+}
+
+/// Registers `mobile_no` with `id_card` for the test client in the
+/// `deployment` whose functions' variables are `variables`.
+pub async fn register_deployed(
+    variables: &HashMap<String, String>,
+    mobile_no: &str,
+    id_card: &str,
+) {
+    let secret = otp_shared::config::server_secret_from_text(DEPLOYED_SERVER_SECRET)
+        .expect("a valid secret");
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws_config().await),
+        variables["OTP_TABLE_NAME"].clone(),
+    );
+    let user = directory_entry(&secret, CLIENT_ID, mobile_no, id_card, "acc-deployed");
+    store.put_user(&user).await.expect("user stored");
+}
+
 /// The app exactly as a Lambda function wires it, from `variables`.
 pub async fn lambda_app(variables: &HashMap<String, String>) -> App {
+    lambda_app_with(variables, aws_config().await).await
+}
+
+/// [`lambda_app`], over the SDK configuration `sdk`.
+pub async fn lambda_app_with(
+    variables: &HashMap<String, String>,
+    sdk: aws_config::SdkConfig,
+) -> App {
     let settings = LambdaSettings::from_lookup(|name| variables.get(name).cloned())
         .expect("valid Lambda settings");
-    let deployment = Deployment::new(settings).with_sdk_config(aws_config().await);
+    let deployment = Deployment::new(settings).with_sdk_config(sdk);
     calls::at_cold_start(deployment.with_sns().with_kms().app())
         .await
         .expect("the Lambda wiring")
@@ -862,22 +1006,18 @@ pub fn now_ms() -> i64 {
     SystemClock.now_ms()
 }
 
+/// A store on a fresh table, through the layer that applies DynamoDB's
+/// rules (`layer`), as every DynamoDB call of the tests.
 pub async fn dynamo_store() -> DynamoStore {
-    let (client, table) = fresh_table().await;
-    DynamoStore::new(client, table)
+    dynamo_store_and_table().await.0
 }
 
-/// A store on a fresh table, through the layer that applies DynamoDB's
-/// transaction conflict rule (`conflicts`), and the table's name.
-pub async fn conflicting_dynamo_store() -> (DynamoStore, String) {
-    let (_, table) = fresh_table().await;
-    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
-        .endpoint_url(&conflicts::ConflictLayer::get().url)
-        .build();
-    (
-        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table.clone()),
-        table,
-    )
+/// [`dynamo_store`], and its table's name (to measure it, or to inject
+/// faults into its calls).
+pub async fn dynamo_store_and_table() -> (DynamoStore, String) {
+    let (client, table) = fresh_table().await;
+    let store = DynamoStore::with_timeouts(client, table.clone(), relaxed_timeouts());
+    (store, table)
 }
 
 pub fn memory_store() -> MemoryStore {

@@ -4,10 +4,8 @@
 //! `make test`; `benches/load.rs` runs them larger in `make bench` and
 //! prints the table BENCHMARKS.md reports.
 
-use crate::conflicts::ConflictLayer;
-use crate::{
-    Answer, CLIENT_SECRET, TestApp, call, conflicting_dynamo_store, json_event, request_of,
-};
+use crate::layer::DynamoLayer;
+use crate::{Answer, CLIENT_SECRET, TestApp, call, dynamo_store_and_table, json_event, request_of};
 use crate::{test_settings, with_header};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::http::Function;
@@ -78,7 +76,7 @@ pub fn raised_limits() -> ClientSettings {
 /// An app on a fresh table behind the conflict layer, with `clients`
 /// registered; returns it and the table.
 pub async fn app_with_clients(clients: &[(&str, ClientSettings)]) -> (Arc<TestApp>, String) {
-    let (store, table) = conflicting_dynamo_store().await;
+    let (store, table) = dynamo_store_and_table().await;
     let t = TestApp::over(Arc::new(store), None).await;
     for (id, settings) in clients {
         t.store
@@ -129,7 +127,7 @@ pub async fn run(
     requests: Vec<CodeRequest>,
     interval: Duration,
 ) -> LoadReport {
-    let layer = ConflictLayer::get();
+    let layer = DynamoLayer::get();
     let conflicts_before = layer.conflicts_on(table);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

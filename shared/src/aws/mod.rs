@@ -10,8 +10,8 @@ pub use tls::{AMAZON_TRUST_SERVICES_PEM, TlsRoots, https_client};
 
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
-use crate::config::{LambdaSettings, SecretSource};
-use crate::sdk::sdk_failure;
+use crate::config::{LambdaSettings, SecretSource, Timeouts};
+use crate::sdk::{retry_config, sdk_failure, timeout_config};
 use crate::signer::Signer;
 use crate::sms::SmsSender;
 use std::sync::Arc;
@@ -33,6 +33,16 @@ pub async fn load_sdk_config(http: SharedHttpClient) -> aws_config::SdkConfig {
         .await
 }
 
+/// `sdk` with every call's timeouts and retries set from `timeouts`
+/// (`sdk::timeout_config`, `sdk::retry_config`), whichever configuration it
+/// was loaded with.
+pub fn with_call_limits(sdk: &aws_config::SdkConfig, timeouts: &Timeouts) -> aws_config::SdkConfig {
+    sdk.to_builder()
+        .timeout_config(timeout_config(timeouts))
+        .retry_config(retry_config())
+        .build()
+}
+
 /// The server secret, fetched from Secrets Manager if that is its source.
 pub async fn server_secret(
     source: SecretSource,
@@ -42,17 +52,11 @@ pub async fn server_secret(
         SecretSource::Inline(secret) => Ok(*secret),
         SecretSource::SecretsManager { secret_id } => {
             // An attempt that hangs (a connection cut while Lambda froze the
-            // environment between init and the first event) is retried.
-            let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(std::time::Duration::from_secs(2))
-                .build();
+            // environment between init and the first event) is retried,
+            // within the configuration's timeouts (`with_call_limits`).
             let out = aws_sdk_secretsmanager::Client::new(sdk)
                 .get_secret_value()
                 .secret_id(&secret_id)
-                .customize()
-                .config_override(
-                    aws_sdk_secretsmanager::config::Builder::default().timeout_config(timeouts),
-                )
                 .send()
                 .await
                 .map_err(|e| sdk_failure("secretsmanager.GetSecretValue", &e).to_string())?;
@@ -133,13 +137,16 @@ impl Deployment {
                 None => load_sdk_config(https_client(this.settings.tls_roots)).await,
             };
             let settings = this.settings;
+            let timeouts = settings.config.timeouts;
+            let sdk = with_call_limits(&sdk, &timeouts);
             let sms = this.sms.map(|build| build(&sdk, &settings));
             let signer = this.signer.map(|build| build(&sdk, &settings));
             let secret = server_secret(settings.server_secret, &sdk).await?;
             Ok(crate::App::new(
-                Arc::new(crate::store::DynamoStore::new(
+                Arc::new(crate::store::DynamoStore::with_timeouts(
                     aws_sdk_dynamodb::Client::new(&sdk),
                     settings.table_name,
+                    timeouts,
                 )),
                 sms,
                 signer,

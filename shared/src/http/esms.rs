@@ -56,7 +56,7 @@ fn code_result(error: &Error) -> (&'static str, &'static str) {
         | Error::IdCardMismatch => ("117", "Code Invalid"),
         Error::InvalidRequest(UNSUPPORTED_TYPE) => ("118", "Unsupported message type"),
         Error::InvalidRequest(_) | Error::InvalidIdCard => ("147", "Invalid parameter"),
-        Error::SmsFailed => ("150", "The SMS could not be sent"),
+        Error::SmsFailed { .. } => ("150", "The SMS could not be sent"),
         _ => ("500", "Internal Server Error"),
     }
 }

@@ -350,8 +350,10 @@ fn token_fields(app: &App, t: &TokenSet) -> Value {
 /// serves, on every request route.
 const END_USER_IP_HEADER: &str = "x-end-user-ip";
 
-/// The end user's address a client forwards: from `X-End-User-IP`, or the
-/// native `field` (`end_user_ip`); when both are given they must agree. The
+/// The end user's address a client forwards: the native `field`
+/// (`end_user_ip`), or else `X-End-User-IP`. A request giving both is as
+/// well-formed as the API document says it is: the field counts, the header
+/// is ignored (both come from the same caller, the client's backend). The
 /// service validates it, after authenticating the client.
 fn end_user_ip(request: &Request, field: Option<String>) -> Result<Option<String>, Error> {
     let mut values = request.headers().get_all(END_USER_IP_HEADER).iter();
@@ -368,12 +370,7 @@ fn end_user_ip(request: &Request, field: Option<String>) -> Result<Option<String
             return Err(Error::InvalidRequest("X-End-User-IP must be given once"));
         }
     };
-    match (field, header) {
-        (Some(field), Some(header)) if field.trim() != header => Err(Error::InvalidRequest(
-            "end_user_ip and X-End-User-IP must agree",
-        )),
-        (field, header) => Ok(field.or(header)),
-    }
+    Ok(field.or(header))
 }
 
 /// The caller's address as API Gateway saw it.

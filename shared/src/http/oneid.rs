@@ -23,7 +23,7 @@ fn status_and_text(error: &Error) -> (u16, &'static str) {
         Error::Cooldown { .. } | Error::RateLimited { .. } => {
             (400, "please wait about 1 minute before request OTP again")
         }
-        Error::SmsFailed => (
+        Error::SmsFailed { .. } => (
             400,
             "sent otp fail please wait about 1 minute before request OTP again",
         ),

@@ -56,7 +56,7 @@ fn status_and_message(error: &Error) -> (u16, &'static str) {
         Error::Cooldown { .. } | Error::RateLimited { .. } => {
             (429, "Please wait before requesting a new OTP.")
         }
-        Error::SmsFailed => (503, "The OTP could not be sent."),
+        Error::SmsFailed { .. } => (503, "The OTP could not be sent."),
         Error::Busy { .. } => (503, "Please try again later."),
         Error::OtpInvalid => (400, "Code is invalid."),
         Error::OtpExpired | Error::UserNotFound | Error::IdCardMismatch => (400, TOKEN_EXPIRED),

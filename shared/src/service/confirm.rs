@@ -18,6 +18,10 @@ impl App {
         confirm: &OtpConfirm,
         issuer: &str,
     ) -> Result<Confirmed, Error> {
+        self.in_time(self.check_code(confirm, issuer)).await
+    }
+
+    async fn check_code(&self, confirm: &OtpConfirm, issuer: &str) -> Result<Confirmed, Error> {
         let client = self.authenticate(&confirm.client).await?;
         let otp = confirm.otp.trim().to_ascii_uppercase();
         if otp.is_empty()

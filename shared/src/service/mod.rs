@@ -174,6 +174,25 @@ impl App {
     }
 
     /// Writes the metrics' lines to `sink` instead of the output.
+    /// `work`, or `Busy` when it is not done by the time the answer is due
+    /// (`Timeouts::answer_within`): a dependency that stalls past every
+    /// call's own timeouts still gets the route's own 503 + `Retry-After`
+    /// before Lambda ends the function. What the work did stays as any
+    /// failure leaves it (DESIGN §5.10): a claim lapses, a count only ever
+    /// refuses sooner.
+    async fn in_time<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let due = self.config.timeouts.answer_within();
+        tokio::time::timeout(due, work).await.unwrap_or_else(|_| {
+            tracing::warn!(
+                due_ms = due.as_millis() as u64,
+                "answered before the work was done"
+            );
+            Err(Error::Busy {
+                retry_after_secs: 1,
+            })
+        })
+    }
+
     pub fn with_metrics(mut self, sink: Arc<dyn MetricsSink>) -> Self {
         self.metrics = sink;
         self
@@ -285,8 +304,9 @@ impl App {
             calling_code,
             line_type,
         };
+        let score = metric.pumping_score(self.config.pumping_conversion_percent);
         self.metrics
-            .write(emf_line(metric, &dimensions, self.clock.now_ms()));
+            .write(emf_line(metric, &dimensions, self.clock.now_ms(), score));
     }
 
     /// The number `raw` names, and the calling code of `client`'s allow-list

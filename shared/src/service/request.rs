@@ -141,6 +141,10 @@ impl Held<'_> {
 impl App {
     /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8–5.12).
     pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
+        self.in_time(self.send_code(request)).await
+    }
+
+    async fn send_code(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
         let sms = self.sms()?;
         let client = self.authenticate(&request.client).await?;
         let settings = &client
@@ -414,7 +418,9 @@ impl App {
             self.store
                 .mark_undeliverable(&challenge.key, &challenge.token_hash)
                 .await?;
-            return Err(Error::SmsFailed);
+            return Err(Error::SmsFailed {
+                retry_after_secs: seconds_until(challenge.resend_after_ms, now),
+            });
         }
         tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
         Ok(sent)

@@ -18,6 +18,16 @@ impl App {
         refresh_token: &str,
         issuer: &str,
     ) -> Result<TokenSet, Error> {
+        self.in_time(self.rotate_tokens(credentials, refresh_token, issuer))
+            .await
+    }
+
+    async fn rotate_tokens(
+        &self,
+        credentials: &ClientCredentials,
+        refresh_token: &str,
+        issuer: &str,
+    ) -> Result<TokenSet, Error> {
         let client = self.authenticate(credentials).await?;
         let (family_id, presented_hash) =
             RefreshToken::parse(refresh_token).ok_or(Error::InvalidGrant)?;
@@ -90,6 +100,14 @@ impl App {
     /// answered as revoked too and changes nothing, so callers learn nothing
     /// about tokens that are not theirs.
     pub async fn revoke(&self, credentials: &ClientCredentials, token: &str) -> Result<(), Error> {
+        self.in_time(self.revoke_token(credentials, token)).await
+    }
+
+    async fn revoke_token(
+        &self,
+        credentials: &ClientCredentials,
+        token: &str,
+    ) -> Result<(), Error> {
         let client = self.authenticate(credentials).await?;
         if token.split('.').count() == 3 {
             return Err(Error::UnsupportedTokenType);
@@ -108,7 +126,7 @@ impl App {
     /// The public keys tokens may be signed with: the current key first, then
     /// the previous one while tokens it signed can still be in flight.
     pub async fn jwks(&self) -> Result<Vec<Jwk>, Error> {
-        self.signer()?.verification_keys().await
+        self.in_time(self.signer()?.verification_keys()).await
     }
 
     pub(super) async fn access_token(

@@ -124,8 +124,20 @@ impl Store for MemoryStore {
 
     async fn start_challenge(&self, challenge: &Challenge) -> Result<bool, Error> {
         let mut tables = self.tables();
-        let Some(slot) = tables.claimed(&challenge.key, &challenge.token_hash) else {
-            return Ok(false);
+        // Or already started by this very write and untouched since, as
+        // DynamoDB's condition allows (sent again after a lost answer).
+        let started = |slot: &&mut Slot| {
+            slot.challenge.as_ref().is_some_and(|live| {
+                live.token_hash == challenge.token_hash
+                    && live.state == ChallengeState::Active
+                    && live.attempts == 0
+            })
+        };
+        let token = &challenge.token_hash;
+        let slot = match tables.slots.get_mut(&challenge.key) {
+            Some(slot) if slot.claim.as_ref().is_some_and(|c| &c.token_hash == token) => slot,
+            Some(slot) if started(&slot) => slot,
+            _ => return Ok(false),
         };
         slot.resend_after_ms = challenge.resend_after_ms;
         slot.challenge = Some(challenge.clone());
@@ -265,6 +277,12 @@ impl Store for MemoryStore {
         let mut tables = self.tables();
         let Some(f) = tables.families.get_mut(family_id) else {
             return Ok(Err(RotationRefusal::Invalid));
+        };
+        // Already rotated by this very call (sent again after a lost
+        // answer, as DynamoDB's condition allows): the same again.
+        let presented_hash = match f.current_hash == new_hash {
+            true => new_hash,
+            false => presented_hash,
         };
         if let Some(refusal) = f.rotation_refusal(presented_hash, client_id, now) {
             return Ok(Err(refusal));

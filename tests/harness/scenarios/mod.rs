@@ -746,14 +746,14 @@ pub async fn rule_5_8_twenty_wrong_codes_a_day_per_phone_survive_resends(t: &Tes
 }
 
 /// A client with the given limits, registered on the fly.
-async fn client_with(t: &TestApp, id: &str, settings: ClientSettings) {
+pub async fn client_with(t: &TestApp, id: &str, settings: ClientSettings) {
     t.store
         .put_client(&ClientRecord::new(id, CLIENT_SECRET, settings))
         .await
         .unwrap();
 }
 
-async fn request_as(t: &TestApp, client_id: &str, mobile_no: &str) -> Answer {
+pub async fn request_as(t: &TestApp, client_id: &str, mobile_no: &str) -> Answer {
     let body =
         json!({"client_id": client_id, "client_secret": CLIENT_SECRET, "mobile_no": mobile_no});
     t.call(Function::RequestOtp, "request-otp", &body).await
@@ -833,7 +833,7 @@ pub async fn sms_pumping_hourly_ceiling_opens_the_circuit_and_sends_nothing(t: &
     );
 }
 
-fn with_test_number() -> ClientSettings {
+pub fn with_test_number() -> ClientSettings {
     ClientSettings {
         test_numbers: [("+66899990000".to_string(), "123456".to_string())].into(),
         ..test_settings()
@@ -1021,8 +1021,16 @@ pub async fn metrics_count_a_scripted_flow_by_client_and_calling_code(t: &TestAp
         assert_eq!(directive["Namespace"], otp_shared::metrics::NAMESPACE);
         assert!(line["_aws"]["Timestamp"].as_i64().unwrap() >= START_MS);
         for metric in directive["Metrics"].as_array().unwrap() {
-            assert_eq!(metric["Unit"], "Count");
-            assert_eq!(line[metric["Name"].as_str().unwrap()], 1);
+            let name = metric["Name"].as_str().unwrap();
+            if name == otp_shared::metrics::PUMPING_SCORE {
+                // +1 a send, -5 a confirm at the default 20 % target.
+                assert_eq!(metric["Unit"], "None");
+                let score = line[name].as_f64().unwrap();
+                assert!(score == 1.0 || score == -5.0, "{line}");
+            } else {
+                assert_eq!(metric["Unit"], "Count");
+                assert_eq!(line[name], 1);
+            }
         }
         // Every dimension named is a field of the line.
         for set in directive["Dimensions"].as_array().unwrap() {

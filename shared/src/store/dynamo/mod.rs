@@ -9,6 +9,7 @@ mod writes;
 use super::{ClaimOutcome, Release, Store};
 use crate::Error;
 use crate::clock::Millis;
+use crate::config::Timeouts;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::limits::{FailureCap, RateLimit};
@@ -16,7 +17,7 @@ use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use crate::domain::user::User;
-use crate::sdk::sdk_failure;
+use crate::sdk::{failure, sdk_failure};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -30,20 +31,36 @@ use items::{
 };
 use std::collections::HashMap;
 use writes::{
-    COUNT_CONDITION, COUNT_UPDATE, applied, condition_failed, count_names, count_values,
+    COUNT_CONDITION, COUNT_UPDATE, Repeat, applied, condition_failed, count_names, count_values,
     settle_update,
 };
 
 pub struct DynamoStore {
     client: Client,
     table: String,
+    timeouts: Timeouts,
 }
 
 impl DynamoStore {
+    /// Over `client`'s endpoint and credentials, with the default function's
+    /// [`Timeouts`].
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self::with_timeouts(client, table, Timeouts::default())
+    }
+
+    /// Each call with its retries within `timeouts.operation()`, each
+    /// attempt within `timeouts.attempt()`. The SDK retries nothing itself:
+    /// the store decides what may be sent again (`writes`).
+    pub fn with_timeouts(client: Client, table: impl Into<String>, timeouts: Timeouts) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             table: table.into(),
+            timeouts,
         }
     }
 
@@ -69,15 +86,34 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: String) -> Result<Option<items::Item>, Error> {
-        let out = self
+        let request = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .send()
-            .await
-            .map_err(|e| sdk_failure("dynamodb.GetItem", &e))?;
+            .key("pk", s(pk));
+        let operation = "dynamodb.GetItem";
+        let out = self
+            .sending(operation, Repeat::Safe, failure, |within| {
+                request.clone().customize().config_override(within).send()
+            })
+            .await?
+            .map_err(|e| sdk_failure(operation, &e))?;
         Ok(out.item().cloned())
+    }
+
+    async fn put(&self, item: items::Item) -> Result<(), Error> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let operation = "dynamodb.PutItem";
+        self.sending(operation, Repeat::Safe, failure, |within| {
+            request.clone().customize().config_override(within).send()
+        })
+        .await?
+        .map_err(|e| sdk_failure(operation, &e))?;
+        Ok(())
     }
 }
 
@@ -97,17 +133,16 @@ impl Store for DynamoStore {
 
     async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {
         let settings = serde_json::to_string(&client.settings).map_err(|_| corrupt("settings"))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(client_pk(&client.client_id)))
-            .item("secret_hash", s(&client.secret_hash))
-            .item("disabled", AttributeValue::Bool(client.disabled))
-            .item("settings", s(settings))
-            .send()
-            .await
-            .map_err(|e| sdk_failure("dynamodb.PutItem", &e))?;
-        Ok(())
+        self.put(HashMap::from([
+            ("pk".to_string(), s(client_pk(&client.client_id))),
+            ("secret_hash".to_string(), s(&client.secret_hash)),
+            (
+                "disabled".to_string(),
+                AttributeValue::Bool(client.disabled),
+            ),
+            ("settings".to_string(), s(settings)),
+        ]))
+        .await
     }
 
     async fn user(&self, client_id: &str, phone_key: &str) -> Result<Option<User>, Error> {
@@ -119,14 +154,7 @@ impl Store for DynamoStore {
     }
 
     async fn put_user(&self, user: &User) -> Result<(), Error> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(user_item(user)))
-            .send()
-            .await
-            .map_err(|e| sdk_failure("dynamodb.PutItem", &e))?;
-        Ok(())
+        self.put(user_item(user)).await
     }
 
     async fn claim_slot(
@@ -216,6 +244,9 @@ impl Store for DynamoStore {
             )
             .collect();
         values.insert(":claim".to_string(), s(&challenge.token_hash));
+        values.insert(":zero".to_string(), n(0));
+        values.insert(":active".to_string(), s(ChallengeState::Active.as_str()));
+        names.insert("#state".to_string(), "state".to_string());
         let request = self
             .client
             .update_item()
@@ -226,10 +257,15 @@ impl Store for DynamoStore {
                 set.join(", "),
                 removed.join(", ")
             ))
-            .condition_expression("claim_token = :claim")
+            // Or already started by this very write, untouched since, whose
+            // answer was lost: sending it again changes nothing.
+            .condition_expression(
+                "claim_token = :claim \
+                 OR (token_hash = :claim AND #state = :active AND attempts = :zero)",
+            )
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values));
-        applied(self.update(request).await?)
+        applied(self.update(request, Repeat::Safe).await?)
     }
 
     async fn release_claim(
@@ -253,7 +289,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":resend", n(claim.resend_after_ms)),
         };
         // Not applied: the claim lapsed and another request holds the slot.
-        applied(self.update(request).await?).map(drop)
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
     }
 
     async fn count(&self, limit: &RateLimit) -> Result<bool, Error> {
@@ -266,7 +302,7 @@ impl Store for DynamoStore {
             .condition_expression(COUNT_CONDITION)
             .set_expression_attribute_names(Some(count_names()))
             .set_expression_attribute_values(Some(count_values(limit)));
-        applied(self.update(request).await?)
+        applied(self.update(request, Repeat::Unsafe).await?)
     }
 
     async fn uncount(&self, limit: &RateLimit) -> Result<(), Error> {
@@ -281,7 +317,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":minus_one", n(-1))
             .expression_attribute_values(":zero", n(0));
         // Not applied: nothing left to give back.
-        applied(self.update(request).await?).map(drop)
+        applied(self.update(request, Repeat::Unsafe).await?).map(drop)
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
@@ -299,7 +335,7 @@ impl Store for DynamoStore {
             )
             .expression_attribute_values(":token_hash", s(token_hash));
         // Not applied: the slot holds a newer challenge, nothing to mark.
-        applied(self.update(request).await?).map(drop)
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
     }
 
     async fn count_attempt(
@@ -346,7 +382,7 @@ impl Store for DynamoStore {
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let result = self.update(request).await?;
+        let result = self.update(request, Repeat::Unsafe).await?;
         let live = |item: &items::Item| challenge_from(item)?.ok_or_else(|| corrupt("token_hash"));
         settle_update(result, live, |old| {
             // The condition failed, so the domain must find a reason; if it
@@ -381,7 +417,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":token_hash", s(token_hash));
         // Not applied: another challenge by now, or nothing to give back.
-        applied(self.update(request).await?).map(drop)
+        applied(self.update(request, Repeat::Unsafe).await?).map(drop)
     }
 
     async fn consume(
@@ -435,7 +471,9 @@ impl Store for DynamoStore {
         now: Millis,
     ) -> Result<Result<RefreshFamily, RotationRefusal>, Error> {
         // Families written before spent tokens stopped being listed lose
-        // their list at their next rotation.
+        // their list at their next rotation. Current already as this very
+        // write leaves it (its answer was lost): sending it again changes
+        // nothing, as `:new` is this rotation's own.
         let request = self
             .client
             .update_item()
@@ -445,8 +483,9 @@ impl Store for DynamoStore {
                 "SET current_hash = :new, idle_expires_at_ms = :idle REMOVE spent_hashes",
             )
             .condition_expression(
-                "attribute_exists(pk) AND current_hash = :presented AND client_id = :client \
-                 AND revoked = :false AND idle_expires_at_ms > :now AND created_at_ms > :born_after",
+                "attribute_exists(pk) AND (current_hash = :presented OR current_hash = :new) \
+                 AND client_id = :client AND revoked = :false AND idle_expires_at_ms > :now \
+                 AND created_at_ms > :born_after",
             )
             .expression_attribute_values(":new", s(new_hash))
             .expression_attribute_values(":idle", n(now + IDLE_LIFETIME_MS))
@@ -457,7 +496,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":born_after", n(now - ABSOLUTE_LIFETIME_MS))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let result = self.update(request).await?;
+        let result = self.update(request, Repeat::Safe).await?;
         settle_update(result, family_from, |old| match old {
             None => Ok(RotationRefusal::Invalid),
             Some(old) => Ok(family_from(old)?
@@ -483,7 +522,7 @@ impl Store for DynamoStore {
             .condition_expression("current_hash = :new")
             .expression_attribute_values(":new", s(new_hash))
             .expression_attribute_values(":presented", s(presented_hash));
-        applied(self.update(request).await?).map(drop)
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
     }
 
     async fn revoke_family(&self, family_id: &str, client_id: &str) -> Result<bool, Error> {
@@ -496,7 +535,7 @@ impl Store for DynamoStore {
             .condition_expression("client_id = :client")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":client", s(client_id));
-        applied(self.update(request).await?)
+        applied(self.update(request, Repeat::Safe).await?)
     }
 }
 

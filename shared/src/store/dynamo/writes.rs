@@ -1,20 +1,24 @@
-//! Writing to DynamoDB under its rules (DESIGN §7): transactions and
-//! single-item updates retried while they lose conflicts with transactions
-//! in flight, failed conditions read as answers, and the conditional
+//! Calling DynamoDB under its rules (DESIGN §7): every call sent again, with
+//! jitter and within its time, while it loses a conflict with a transaction
+//! in flight or is throttled, and while its fate is unknown if sending it
+//! twice is safe; failed conditions read as answers; and the conditional
 //! increment every rate-limit counter uses.
 
 use super::DynamoStore;
 use super::items::{Item, corrupt, n};
 use crate::Error;
 use crate::clock::{Entropy, OsEntropy};
+use crate::domain::keys::b64;
 use crate::domain::limits::RateLimit;
-use crate::sdk::sdk_failure;
+use crate::sdk::{Failure, detail, failure, sdk_failure, unavailable};
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// The old item DynamoDB returned with a failed condition, if any.
 pub(super) fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Option<Option<&Item>> {
@@ -27,30 +31,54 @@ pub(super) fn update_condition_failure(err: &SdkError<UpdateItemError>) -> Optio
     }
 }
 
-/// Conflicts with concurrent transactions (DESIGN §7) are retried this many
-/// times before the request is answered `Busy`.
-const CONFLICT_RETRIES: u32 = 8;
-/// The first wait's ceiling; each retry doubles it, up to the cap: at most
-/// about 2 s of waiting in all, well within a function's timeout.
-const CONFLICT_BACKOFF_BASE_MS: u64 = 10;
-const CONFLICT_BACKOFF_CAP_MS: u64 = 400;
+/// A call refused before it was applied (a conflict with a transaction in
+/// flight, DESIGN §7, or throttling), or one whose fate is unknown and that
+/// may be sent twice, is sent again at most this many times, within the
+/// call's time ((`Timeouts::operation`)); then it is answered `Busy`.
+const RETRIES: u32 = 8;
+/// The first wait's ceiling; each retry doubles it, up to the cap.
+const BACKOFF_BASE_MS: u64 = 10;
+const BACKOFF_CAP_MS: u64 = 400;
 
 /// A wait before retry `attempt` (from 0): "full jitter", uniform from zero
 /// to a ceiling that doubles each time, so requests that collided once do
 /// not all come back at the same moment and collide again.
-async fn conflict_backoff(attempt: u32) {
-    let ceiling = (CONFLICT_BACKOFF_BASE_MS << attempt).min(CONFLICT_BACKOFF_CAP_MS);
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = (BACKOFF_BASE_MS << attempt).min(BACKOFF_CAP_MS);
     let mut bytes = [0; 8];
     OsEntropy.fill(&mut bytes);
-    let wait = u64::from_le_bytes(bytes) % (ceiling + 1);
-    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    Duration::from_millis(u64::from_le_bytes(bytes) % (ceiling + 1))
 }
 
-/// Whether a single-item write failed because the item is held by a
-/// transaction in flight.
-fn held_by_a_transaction<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.as_service_error().and_then(ProvideErrorMetadata::code)
-        == Some("TransactionConflictException")
+/// Whether a request does the same when applied twice: then one whose fate
+/// is unknown (it timed out, DynamoDB failed inside) is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Repeat {
+    Safe,
+    /// A count, which a second application would count twice: a call whose
+    /// fate is unknown is answered `Busy` instead.
+    Unsafe,
+}
+
+/// How a cancelled transaction failed: cancelled for a condition of its
+/// own, it is an answer; cancelled only because an item was held by another
+/// transaction or throttled, nothing was applied.
+fn transaction_failure(err: &SdkError<TransactWriteItemsError>) -> Failure {
+    let reasons = cancellation_reasons(err);
+    if reasons.is_empty() {
+        return failure(err);
+    }
+    let retryable = |code: Option<&str>| {
+        matches!(
+            code,
+            None | Some("None" | "TransactionConflict" | "ThrottlingError")
+        )
+    };
+    if reasons.iter().all(|r| retryable(r.code())) {
+        Failure::NotApplied
+    } else {
+        Failure::Final
+    }
 }
 
 /// The cancellation reasons of a cancelled transaction.
@@ -63,62 +91,78 @@ fn cancellation_reasons(err: &SdkError<TransactWriteItemsError>) -> Vec<Cancella
     }
 }
 
-/// Whether a transaction was cancelled only because another one held one of
-/// its items (no condition of its own failed).
-fn lost_a_conflict(err: &SdkError<TransactWriteItemsError>) -> bool {
-    let reasons = cancellation_reasons(err);
-    let failed = |code: &str| reasons.iter().any(|r| r.code() == Some(code));
-    failed("TransactionConflict") && !failed("ConditionalCheckFailed")
-}
-
-/// Sends a request until it no longer loses a conflict with a transaction in
-/// flight, waiting a jittered while between tries; after the last retry the
-/// answer is `Busy`, never an internal error: nothing was written.
-async fn retrying_conflicts<T, E, R, Fut>(
-    operation: &'static str,
-    lost_conflict: impl Fn(&SdkError<E, R>) -> bool,
-    mut send: impl FnMut() -> Fut,
-) -> Result<Result<T, SdkError<E, R>>, Error>
-where
-    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
-{
-    let mut attempt = 0;
-    loop {
-        match send().await {
-            Err(e) if lost_conflict(&e) => {
-                if attempt == CONFLICT_RETRIES {
-                    tracing::warn!(
-                        operation,
-                        retries = attempt,
-                        "conflicts outlasted the retries"
-                    );
-                    return Err(Error::Busy {
-                        retry_after_secs: 1,
-                    });
-                }
-                conflict_backoff(attempt).await;
-                attempt += 1;
+impl DynamoStore {
+    /// Sends a request until it is answered, waiting a jittered while
+    /// between tries, within the call's time ((`Timeouts::operation`)):
+    /// again while it is refused unapplied, and while its fate is unknown
+    /// when `repeat` allows. Each try gets its attempt's time, or what is
+    /// left of the call's if less (`send` takes it as a configuration
+    /// override). What then still fails so is `Busy`, never an internal
+    /// error.
+    pub(super) async fn sending<T, E, R, Fut>(
+        &self,
+        operation: &'static str,
+        repeat: Repeat,
+        failure_of: impl Fn(&SdkError<E, R>) -> Failure,
+        mut send: impl FnMut(aws_sdk_dynamodb::config::Builder) -> Fut,
+    ) -> Result<Result<T, SdkError<E, R>>, Error>
+    where
+        E: ProvideErrorMetadata,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        let deadline = Instant::now() + self.timeouts.operation();
+        let mut attempt = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let within = self.timeouts.attempt().min(left);
+            let timeouts = TimeoutConfig::builder()
+                .connect_timeout(within)
+                .operation_attempt_timeout(within)
+                .build();
+            let result =
+                send(aws_sdk_dynamodb::config::Builder::default().timeout_config(timeouts)).await;
+            let Err(e) = &result else { return Ok(result) };
+            let again = match failure_of(e) {
+                Failure::NotApplied => true,
+                Failure::Unknown => repeat == Repeat::Safe,
+                Failure::Final => false,
+            };
+            if !again {
+                return Ok(result);
             }
-            result => return Ok(result),
+            let wait = backoff(attempt);
+            // A try needs some time of its own: a tenth of an attempt's.
+            if attempt == RETRIES || Instant::now() + wait + self.timeouts.attempt() / 10 > deadline
+            {
+                tracing::warn!(operation, retries = attempt, "retries outlasted");
+                return Err(unavailable(operation, detail(e)));
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
-}
 
-impl DynamoStore {
     /// Runs a transaction. `Ok(Err(reasons))` when conditions cancelled it:
     /// one reason per item, with the old item where a condition failed.
+    /// Its token makes sending it again safe: DynamoDB applies a
+    /// transaction once per token (for ten minutes).
     pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
+        let mut token = [0; 18];
+        OsEntropy.fill(&mut token);
         let request = self
             .client
             .transact_write_items()
+            .client_request_token(b64(&token))
             .set_transact_items(Some(items));
-        let result = retrying_conflicts("dynamodb.TransactWriteItems", lost_a_conflict, || {
-            request.clone().send()
-        })
-        .await?;
+        let operation = "dynamodb.TransactWriteItems";
+        let result = self
+            .sending(operation, Repeat::Safe, transaction_failure, |within| {
+                request.clone().customize().config_override(within).send()
+            })
+            .await?;
         let Err(e) = result else { return Ok(Ok(())) };
         let reasons = cancellation_reasons(&e);
         if reasons
@@ -127,17 +171,17 @@ impl DynamoStore {
         {
             return Ok(Err(reasons));
         }
-        Err(sdk_failure("dynamodb.TransactWriteItems", &e))
+        Err(sdk_failure(operation, &e))
     }
 
-    /// Sends a single-item update, retrying while a transaction holds the
-    /// item.
+    /// Sends a single-item update (see [`Self::sending`]).
     pub(super) async fn update(
         &self,
         request: UpdateItemFluentBuilder,
+        repeat: Repeat,
     ) -> Result<Result<UpdateItemOutput, SdkError<UpdateItemError>>, Error> {
-        retrying_conflicts("dynamodb.UpdateItem", held_by_a_transaction, || {
-            request.clone().send()
+        self.sending("dynamodb.UpdateItem", repeat, failure, |within| {
+            request.clone().customize().config_override(within).send()
         })
         .await
     }

@@ -1,31 +1,34 @@
-//! A layer in front of DynamoDB Local that applies DynamoDB's transaction
-//! conflict rule, which DynamoDB Local does not: it runs a table's
-//! transactions one at a time, behind one lock, and never reports a conflict.
+//! A layer in front of DynamoDB Local that behaves as DynamoDB does where
+//! DynamoDB Local does not. Every DynamoDB call the tests make goes through
+//! it (`aws_config` points the SDK's DynamoDB endpoint here), the handler
+//! and dialect suites' included. It applies, in this order:
+//! - the faults a test injects ([`injected`]): DynamoDB's throttling errors,
+//!   a transaction cancelled for throttling, an internal error before or
+//!   after the call was applied, or a call accepted and never answered;
+//! - DynamoDB's transaction conflict rule ([`conflicts`]), which DynamoDB
+//!   Local never applies: it runs a table's transactions one at a time;
+//! - DynamoDB's throughput rule ([`throughput`]), per item and per
+//!   partition, which DynamoDB Local does not apply at all.
 //!
-//! DynamoDB's rule ("Transaction conflict handling", DynamoDB Developer
-//! Guide, Amazon DynamoDB Transactions: How it works), for the writes this
-//! service makes:
-//! - a `TransactWriteItems` whose items include one that another transaction
-//!   still in flight holds is cancelled: `TransactionCanceledException`, with
-//!   the reason `TransactionConflict` for that item and `None` for the others;
-//! - a `PutItem`, `UpdateItem` or `DeleteItem` on an item that a transaction
-//!   in flight holds fails with `TransactionConflictException`.
+//! It is an HTTP proxy: it reads each request's operation and item keys
+//! (the table's key attribute is `pk`), refuses what DynamoDB would refuse,
+//! in DynamoDB's own error format, and passes the rest to DynamoDB Local.
 //!
-//! The layer is an HTTP proxy: it reads each request's operation and item
-//! keys (the table's key attribute is `pk`), refuses the ones the rule
-//! refuses, in DynamoDB's own error format, and passes the rest to DynamoDB
-//! Local. A transaction holds its items from the moment the layer accepts it
-//! until DynamoDB Local has answered, and one that commits for
-//! [`TRANSACTION_COMMIT`] more: DynamoDB's transactions take longer than its
-//! single writes (two phases over several partitions), and a conflict needs
-//! that window to happen.
-//!
-//! For the tables named to [`ConflictLayer::measure_capacity`], it also asks
+//! For the tables named to [`DynamoLayer::measure_capacity`], it also asks
 //! DynamoDB Local for the capacity each call consumes
 //! (`ReturnConsumedCapacity`) and adds it up, as reads and writes.
 //! DynamoDB Local counts a transaction's items at the single rate; DynamoDB
 //! charges them twice ("Capacity management for transactions", DynamoDB
 //! Developer Guide), which the layer applies.
+
+mod conflicts;
+mod injected;
+mod throughput;
+
+pub use conflicts::TRANSACTION_COMMIT;
+use injected::Struck;
+pub use injected::{Injected, Injection};
+pub use throughput::Throughput;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -35,19 +38,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// How much longer than DynamoDB Local's answer a transaction holds its
-/// items.
-pub const TRANSACTION_COMMIT: Duration = Duration::from_millis(10);
 
 /// The layer, one per test binary, on a runtime of its own so that every
 /// test's runtime can use it.
-pub struct ConflictLayer {
+pub struct DynamoLayer {
     /// `http://127.0.0.1:<port>`: point an SDK client's endpoint here.
     pub url: String,
     state: Arc<State>,
@@ -56,10 +54,9 @@ pub struct ConflictLayer {
 struct State {
     upstream: String,
     client: Client<HttpConnector, Full<Bytes>>,
-    /// Items held by transactions in flight: table and `pk`.
-    held: Mutex<HashSet<(String, String)>>,
-    /// Conflicts reported, per table.
-    conflicts: Mutex<HashMap<String, u64>>,
+    conflicts: conflicts::Conflicts,
+    throughput: throughput::Meters,
+    injected: injected::Injections,
     /// Capacity consumed on the measured tables, per table.
     capacity: Mutex<HashMap<String, Capacity>>,
 }
@@ -92,10 +89,10 @@ fn capacity_kind(operation: &str) -> Option<bool> {
     }
 }
 
-impl ConflictLayer {
+impl DynamoLayer {
     /// The layer in front of the DynamoDB Local that `make test` started.
-    pub fn get() -> &'static ConflictLayer {
-        static LAYER: OnceLock<ConflictLayer> = OnceLock::new();
+    pub fn get() -> &'static DynamoLayer {
+        static LAYER: OnceLock<DynamoLayer> = OnceLock::new();
         LAYER.get_or_init(|| {
             let upstream = crate::dynamodb_local_url();
             let (ready, url) = std::sync::mpsc::channel();
@@ -104,14 +101,15 @@ impl ConflictLayer {
                     .worker_threads(2)
                     .enable_all()
                     .build()
-                    .expect("the conflict layer's runtime");
+                    .expect("the layer's runtime");
                 runtime.block_on(async move {
                     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
                     let state = Arc::new(State {
                         upstream,
                         client: Client::builder(TokioExecutor::new()).build_http(),
-                        held: Mutex::default(),
-                        conflicts: Mutex::default(),
+                        conflicts: Default::default(),
+                        throughput: Default::default(),
+                        injected: Default::default(),
                         capacity: Mutex::default(),
                     });
                     let address = listener.local_addr().expect("an address");
@@ -121,8 +119,8 @@ impl ConflictLayer {
                     serve(listener, state).await;
                 });
             });
-            let (url, state) = url.recv().expect("the conflict layer starts");
-            ConflictLayer { url, state }
+            let (url, state) = url.recv().expect("the layer starts");
+            DynamoLayer { url, state }
         })
     }
 
@@ -140,8 +138,34 @@ impl ConflictLayer {
 
     /// Conflicts the layer reported on `table` so far.
     pub fn conflicts_on(&self, table: &str) -> u64 {
-        let conflicts = self.state.conflicts.lock().unwrap();
-        conflicts.get(table).copied().unwrap_or(0)
+        self.state.conflicts.reported_on(table)
+    }
+
+    /// Calls the layer throttled on `table` so far, for its throughput.
+    pub fn throttles_on(&self, table: &str) -> u64 {
+        self.state.throughput.throttled_on(table)
+    }
+
+    /// From now on, `table` takes `throughput` instead of DynamoDB's: tests
+    /// scale it down to reach it.
+    pub fn limit_throughput(&self, table: &str, throughput: Throughput) {
+        self.state.throughput.limit(table, throughput);
+    }
+
+    /// From now on, calls on `table` fail as `injection` says.
+    pub fn inject(&self, table: &str, injection: Injection) {
+        self.state.injected.add(table, injection);
+    }
+
+    /// How many more calls on `table` the faults injected a number of
+    /// times are still to strike.
+    pub fn unstruck(&self, table: &str) -> u32 {
+        self.state.injected.unstruck(table)
+    }
+
+    /// Calls on `table` fail only as DynamoDB's rules say again.
+    pub fn heal(&self, table: &str) {
+        self.state.injected.clear(table);
     }
 }
 
@@ -163,46 +187,78 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-/// What a request writes, as far as the rule is concerned.
-enum Writes {
-    Transaction(Vec<(String, String)>),
-    Single((String, String)),
-    Nothing,
+/// A call the layer answers itself, as DynamoDB would have.
+pub(crate) type Refused = Box<hyper::Response<Full<Bytes>>>;
+
+/// An item as the rules see it: its table and `pk`.
+pub type ItemKey = (String, String);
+
+/// What a request touches, as far as the rules are concerned.
+pub enum Touches {
+    /// The items of a transaction, in its order.
+    Transaction(Vec<ItemKey>),
+    /// One item, written.
+    Write(ItemKey),
+    /// One item, read.
+    Read(ItemKey),
+    /// No single item (a scan, a table's management), on this table if any.
+    Table(Option<String>),
+}
+
+impl Touches {
+    fn of(operation: &str, body: &Value) -> Self {
+        match operation {
+            "TransactWriteItems" => Touches::Transaction(
+                body["TransactItems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|item| {
+                        let action = ["Put", "Update", "Delete", "ConditionCheck"]
+                            .iter()
+                            .find_map(|kind| item.get(*kind))?;
+                        item_of(&action["TableName"], action)
+                    })
+                    .collect(),
+            ),
+            "PutItem" | "UpdateItem" | "DeleteItem" => match item_of(&body["TableName"], body) {
+                Some(item) => Touches::Write(item),
+                None => Touches::Table(table_of(body)),
+            },
+            "GetItem" => match item_of(&body["TableName"], body) {
+                Some(item) => Touches::Read(item),
+                None => Touches::Table(table_of(body)),
+            },
+            _ => Touches::Table(table_of(body)),
+        }
+    }
+
+    /// The table the request names (a transaction's first item's).
+    fn table(&self) -> Option<&str> {
+        match self {
+            Touches::Transaction(items) => items.first().map(|(table, _)| table.as_str()),
+            Touches::Write((table, _)) | Touches::Read((table, _)) => Some(table),
+            Touches::Table(table) => table.as_deref(),
+        }
+    }
+}
+
+fn table_of(body: &Value) -> Option<String> {
+    body["TableName"].as_str().map(str::to_string)
 }
 
 /// The table and `pk` of an item as a request names it (`Key`, or `Item`
 /// for puts).
-fn item_of(table: &Value, action: &Value) -> Option<(String, String)> {
+fn item_of(table: &Value, action: &Value) -> Option<ItemKey> {
     let key = action.get("Key").or_else(|| action.get("Item"))?;
     Some((table.as_str()?.to_string(), key.get("pk")?.to_string()))
 }
 
-fn writes(operation: &str, body: &Value) -> Writes {
-    match operation {
-        "TransactWriteItems" => Writes::Transaction(
-            body["TransactItems"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|item| {
-                    let action = ["Put", "Update", "Delete", "ConditionCheck"]
-                        .iter()
-                        .find_map(|kind| item.get(*kind))?;
-                    item_of(&action["TableName"], action)
-                })
-                .collect(),
-        ),
-        "PutItem" | "UpdateItem" | "DeleteItem" => match item_of(&body["TableName"], body) {
-            Some(item) => Writes::Single(item),
-            None => Writes::Nothing,
-        },
-        _ => Writes::Nothing,
-    }
-}
-
-fn dynamodb_error(body: Value) -> hyper::Response<Full<Bytes>> {
+/// An error answer in DynamoDB's format: `status`, and `body` naming the
+/// error's `__type`.
+pub(crate) fn dynamodb_error(status: u16, body: Value) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status");
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
@@ -210,12 +266,26 @@ fn dynamodb_error(body: Value) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-const ONGOING: &str = "Transaction is ongoing for the item";
+/// A `TransactionCanceledException` with one reason per item.
+pub(crate) fn cancelled(reasons: Vec<Value>) -> hyper::Response<Full<Bytes>> {
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
+    dynamodb_error(
+        400,
+        json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                codes.join(", ")
+            ),
+            "CancellationReasons": reasons,
+        }),
+    )
+}
 
 async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (mut parts, body) = request.into_parts();
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return dynamodb_error(json!({"__type": "SerializationException"}));
+        return dynamodb_error(400, json!({"__type": "SerializationException"}));
     };
     let operation = parts
         .headers
@@ -225,6 +295,12 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
         .unwrap_or_default()
         .to_string();
     let mut parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let touches = Touches::of(&operation, &parsed);
+    let lost = match state.injected.strike(&operation, &touches, &body).await {
+        Some(Struck::Refused(answer)) => return answer,
+        Some(Struck::AnswerLost(answer)) => Some(answer),
+        None => None,
+    };
     let measured = capacity_kind(&operation).filter(|_| state.measures(&parsed));
     let body = match measured {
         Some(_) => {
@@ -237,60 +313,25 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
         }
         None => body,
     };
-    let held_now = match writes(&operation, &parsed) {
-        Writes::Transaction(items) => {
-            let mut held = state.held.lock().unwrap();
-            if items.iter().any(|item| held.contains(item)) {
-                let reasons: Vec<Value> = items
-                    .iter()
-                    .map(|item| match held.contains(item) {
-                        true => json!({"Code": "TransactionConflict", "Message": ONGOING}),
-                        false => json!({"Code": "None"}),
-                    })
-                    .collect();
-                let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
-                drop(held);
-                state.count_conflict(&items[0].0);
-                return dynamodb_error(json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                    "Message": format!(
-                        "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                        codes.join(", ")
-                    ),
-                    "CancellationReasons": reasons,
-                }));
-            }
-            held.extend(items.iter().cloned());
-            items
-        }
-        Writes::Single(item) => {
-            if state.held.lock().unwrap().contains(&item) {
-                state.count_conflict(&item.0);
-                return dynamodb_error(json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
-                    "message": ONGOING,
-                }));
-            }
-            vec![]
-        }
-        Writes::Nothing => vec![],
+    let token = parsed["ClientRequestToken"].as_str().map(str::to_string);
+    let held = match state.conflicts.hold(&touches, token.as_deref()) {
+        Ok(held) => held,
+        Err(refused) => return *refused,
     };
+    let consistent = parsed["ConsistentRead"] == json!(true);
+    if let Err(refused) = state.throughput.take(&touches, consistent) {
+        state.conflicts.release(&held);
+        return *refused;
+    }
     let answer = state.forward(parts, body).await;
     if let Some(reads) = measured {
         state.add_capacity(answer.body(), reads, operation == "TransactWriteItems");
     }
-    if !held_now.is_empty() {
-        // A committed transaction holds its items while it commits; a
-        // cancelled one lets go at once.
-        if answer.status().is_success() {
-            tokio::time::sleep(TRANSACTION_COMMIT).await;
-        }
-        let mut held = state.held.lock().unwrap();
-        for item in &held_now {
-            held.remove(item);
-        }
-    }
-    answer.map(Full::new)
+    state
+        .conflicts
+        .commit(&held, answer.status().is_success())
+        .await;
+    lost.unwrap_or_else(|| answer.map(Full::new))
 }
 
 impl State {
@@ -330,15 +371,6 @@ impl State {
                 }
             }
         }
-    }
-
-    fn count_conflict(&self, table: &str) {
-        *self
-            .conflicts
-            .lock()
-            .unwrap()
-            .entry(table.to_string())
-            .or_default() += 1;
     }
 
     async fn forward(

@@ -1,24 +1,25 @@
-//! The layer that applies DynamoDB's transaction conflict rule in front of
-//! DynamoDB Local (tests/harness/conflicts.rs) does what DynamoDB does, and
-//! DynamoDB Local alone does not.
+//! The layer in front of DynamoDB Local (tests/harness/layer) does what
+//! DynamoDB does and DynamoDB Local alone does not: it cancels transactions
+//! in conflict, and throttles an item past its throughput.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use otp_integration_tests::conflicts::ConflictLayer;
-use otp_integration_tests::{START_MS, aws_config, fresh_table};
+use otp_integration_tests::layer::{DynamoLayer, Throughput};
+use otp_integration_tests::{
+    START_MS, TestApp, aws_config, dynamodb_local_client, fresh_table, relaxed_timeouts,
+};
 use otp_shared::Error;
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim};
 use otp_shared::domain::limits::RateLimit;
 use otp_shared::store::{ClaimOutcome, DynamoStore, Store};
 use std::sync::Arc;
+use std::time::Duration;
 
+/// A client through the layer, as every client `aws_config` configures.
 async fn through_the_layer() -> Client {
-    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
-        .endpoint_url(&ConflictLayer::get().url)
-        .build();
-    Client::from_conf(config)
+    Client::new(&aws_config().await)
 }
 
 fn add_one(table: &str, pk: &str) -> TransactWriteItem {
@@ -67,7 +68,8 @@ async fn concurrent_transactions(client: &Client, table: &str, n: usize) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_layer_cancels_transactions_that_touch_an_item_another_one_holds() {
-    let (direct, table) = fresh_table().await;
+    let (_, table) = fresh_table().await;
+    let direct = dynamodb_local_client().await;
     // DynamoDB Local alone: every transaction goes through, one at a time.
     assert!(
         concurrent_transactions(&direct, &table, 30)
@@ -75,7 +77,7 @@ async fn the_layer_cancels_transactions_that_touch_an_item_another_one_holds() {
             .is_empty()
     );
 
-    let layer = ConflictLayer::get();
+    let layer = DynamoLayer::get();
     let cancelled = concurrent_transactions(&through_the_layer().await, &table, 30).await;
     assert!(
         !cancelled.is_empty(),
@@ -190,11 +192,134 @@ async fn a_client_counter_in_every_transaction_makes_one_clients_burst_conflict(
             other => panic!("unexpected {other:?}"),
         }
     }
-    let conflicts = ConflictLayer::get().conflicts_on(&table);
+    let conflicts = DynamoLayer::get().conflicts_on(&table);
     println!("50 at once: {started} started, {busy} busy, {conflicts} conflicts retried");
     assert!(
         conflicts > 0,
         "a counter in every transaction never conflicted"
     );
     assert_eq!(started + busy, 50);
+}
+
+/// A client through the layer that retries nothing, to see each answer.
+async fn without_retries() -> Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+fn add_one_to(client: &Client, table: &str, pk: &str) -> impl Future<Output = Option<String>> {
+    let request = client
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .update_expression("ADD hits :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()));
+    async move {
+        match request.send().await {
+            Ok(_) => None,
+            Err(e) => Some(e.code().unwrap_or("no code").to_string()),
+        }
+    }
+}
+
+/// DynamoDB's throughput rule, scaled down: writes to one item past its
+/// write units in a second are throttled with DynamoDB's own error, others'
+/// items are not, and a second later the item takes writes again; a
+/// transaction that touches the hot item is cancelled with
+/// `ThrottlingError` for that item only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_layer_throttles_an_item_past_its_throughput_as_dynamodb_does() {
+    let (_, table) = fresh_table().await;
+    let layer = DynamoLayer::get();
+    layer.limit_throughput(
+        &table,
+        Throughput {
+            writes_per_sec: 10.0,
+            reads_per_sec: 30.0,
+            partitions: 1000,
+        },
+    );
+    let client = without_retries().await;
+    let answers =
+        futures_util::future::join_all((0..30).map(|_| add_one_to(&client, &table, "hot"))).await;
+    let throttled: Vec<_> = answers.iter().flatten().collect();
+    assert!(
+        (15..=20).contains(&throttled.len()),
+        "10 units a second, 30 writes at once: {answers:?}"
+    );
+    assert!(
+        throttled
+            .iter()
+            .all(|code| *code == "ProvisionedThroughputExceededException")
+    );
+    assert_eq!(layer.throttles_on(&table), throttled.len() as u64);
+    assert_eq!(add_one_to(&client, &table, "cold").await, None);
+
+    // The transaction's items in order: the hot one lacks units.
+    let cancelled = client
+        .transact_write_items()
+        .transact_items(add_one(&table, "other"))
+        .transact_items(add_one(&table, "hot"))
+        .send()
+        .await
+        .expect_err("the hot item has no units left");
+    let reasons: Vec<_> = match cancelled.into_service_error() {
+        TransactWriteItemsError::TransactionCanceledException(c) => c
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or_default().to_string())
+            .collect(),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(reasons, ["None", "ThrottlingError"]);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(add_one_to(&client, &table, "hot").await, None);
+}
+
+/// The service under DynamoDB's throughput rule, scaled down so that one
+/// client's burst makes its shared counters hot: throttled writes are
+/// retried with jitter, and what is still throttled when a call's time is
+/// up is answered 503 + `Retry-After`, never 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_on_hot_items_is_retried_and_never_answered_500() {
+    let (t, table) = TestApp::on_table_with(relaxed_timeouts()).await;
+    let layer = DynamoLayer::get();
+    layer.limit_throughput(
+        &table,
+        Throughput {
+            writes_per_sec: 2.0,
+            reads_per_sec: 100.0,
+            partitions: 1000,
+        },
+    );
+    let t = Arc::new(t);
+    let answers = futures_util::future::join_all((0..40).map(|i| {
+        let t = t.clone();
+        async move { t.request_otp(&format!("08123450{i:02}")).await }
+    }))
+    .await;
+    let (mut ok, mut busy) = (0, 0);
+    for answer in &answers {
+        match answer.status {
+            200 => ok += 1,
+            // The number range's own limit (30 an hour): a refusal, not a
+            // failure.
+            429 if answer.header("retry-after").is_some() => {}
+            503 if answer.header("retry-after").is_some()
+                && answer.error() == "temporarily_unavailable" =>
+            {
+                busy += 1
+            }
+            _ => panic!("{answer:?}"),
+        }
+    }
+    let throttles = layer.throttles_on(&table);
+    println!(
+        "40 at once, 2 write units a second an item: {ok} sent, {busy} busy, {throttles} throttles"
+    );
+    assert!(throttles > 0, "nothing was hot");
+    assert!(ok > 0, "retries saved none");
 }

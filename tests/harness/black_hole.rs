@@ -1,0 +1,29 @@
+//! An endpoint that accepts connections and never answers: what a stalled
+//! dependency looks like to a client (a connection cut while Lambda froze
+//! the environment, a network path that drops packets).
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+pub struct BlackHole {
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+}
+
+impl BlackHole {
+    /// Listens on the current runtime: reads whatever it is sent, and
+    /// answers nothing until the caller hangs up.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0; 4096];
+                    while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        Self { url }
+    }
+}
