@@ -14,7 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "template: pinned cfn-lint, sam validate --lint, then its least-privilege, route and alarm checks"
 export SAM_CLI_TELEMETRY=0
-.venv/bin/cfn-lint template.yaml
+.venv/bin/cfn-lint template.yaml edge/waf.yaml
 if .venv/bin/cfn-lint tests/templates/broken.yaml >/dev/null 2>&1; then
   die "cfn-lint passed tests/templates/broken.yaml: the template lint cannot fail"
 fi
@@ -22,8 +22,9 @@ fi
 if .venv/bin/sam validate --lint --template-file tests/templates/broken.yaml >/dev/null 2>&1; then
   die "sam validate --lint passed tests/templates/broken.yaml: the template lint cannot fail"
 fi
-echo "cfn-lint and sam validate --lint: template.yaml clean; tests/templates/broken.yaml rejected by both, as it must be"
+echo "cfn-lint and sam validate --lint: template.yaml (and cfn-lint: edge/waf.yaml) clean; tests/templates/broken.yaml rejected by both, as it must be"
 .venv/bin/python tests/template_checks.py
+.venv/bin/python tests/edge_checks.py
 
 say "the yardstick of which numbers get a text: libphonenumber's decisions, from its Python port"
 .venv/bin/python tests/phone_corpus.py "$logs/phone-corpus.json"

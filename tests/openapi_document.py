@@ -52,9 +52,12 @@ class Document:
             for e in validator.iter_errors(instance)
         ]
 
-    def request_errors(self, method, path, query, headers, body):
+    def request_errors(self, method, path, query, headers, body, succeeded=False):
         """How a request as sent breaks the document: `query` the raw query
-        string, `headers` a dict (names in any case), `body` bytes."""
+        string, `headers` a dict (names in any case), `body` bytes. For a
+        request that `succeeded`, a parameter the document marks
+        `x-required-for-success` (eSMS's, which takes any request over HTTP
+        and refuses in CodeResult) counts as required."""
         operation = self.operation(method, path)
         if operation is None:
             return [f"{method} {path}: no such operation"]
@@ -75,7 +78,7 @@ class Document:
                 found.append(f"{name}: given {len(values)} times")
                 continue
             if not values:
-                if parameter.get("required"):
+                if parameter.get("required") or (succeeded and parameter.get("x-required-for-success")):
                     found.append(f"{name}: missing")
                 continue
             found += [f"{name}: {e}" for e in self.errors(parameter["schema"], _typed(self.resolve(parameter["schema"]), values[0]))]

@@ -95,7 +95,8 @@ def check(raw, answers, seen=None):
             problems[f"{label}: answer {error}"] += 1
         if accepted(operation, answer):
             for error in document.request_errors(
-                answer["method"], answer["path"], answer["query"], answer["request_headers"], request_body(answer)
+                answer["method"], answer["path"], answer["query"], answer["request_headers"], request_body(answer),
+                succeeded=True,
             ):
                 problems[f"{label}: accepted request {error}"] += 1
     return problems

@@ -204,6 +204,10 @@ def check(template):
         failures.append("the table's TTL is not expires_at")
     if not props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
         failures.append("the table has no point-in-time recovery")
+    secret = resources.get("ServerSecret", {})
+    if secret.get("DeletionPolicy") != "Retain" or secret.get("UpdateReplacePolicy") != "Retain":
+        failures.append("the server secret is not kept with the table: the table's keys are"
+                        " hashes under it, and would match nothing again")
 
     globals_ = template["Globals"]["Function"]
     environment = globals_["Environment"]["Variables"]
@@ -297,6 +301,10 @@ def drop_a_route(t):
 
 def delete_the_table_with_the_stack(t):
     t["Resources"]["Table"].pop("DeletionPolicy")
+
+
+def delete_the_secret_with_the_stack(t):
+    del t["Resources"]["ServerSecret"]["DeletionPolicy"]
 
 
 def secret_in_environment(t):
@@ -406,6 +414,7 @@ def issuer_output_ignores_the_parameter(t):
 BREAKAGES = [
     widen_table_access, publish_from_confirm, secret_on_every_resource,
     sign_with_any_key, unthrottle_a_route, drop_a_route, delete_the_table_with_the_stack,
+    delete_the_secret_with_the_stack,
     secret_in_environment, no_spend_alarm, undeclare_a_local_override, redirect_an_endpoint,
     every_resource_as_a_list, every_table, a_sam_policy_template, sign_through_any_alias,
     secret_in_a_functions_environment, no_ceiling_alarm, plain_text_logs, one_function_logs_text,
@@ -433,6 +442,19 @@ def proven_failures(name, subject, breakages, check):
     return check(subject)
 
 
+def template_passes(path, breakages, check):
+    """Reads the template at `path`, proves `check` catches each of
+    `breakages`, and prints what `check` finds in it; whether it found
+    nothing."""
+    template = read_template(path)
+    failures = template and proven_failures(path.name, template, breakages, check)
+    if failures is None:
+        return False
+    for failure in failures:
+        print(f"{path.name}: {failure}")
+    return not failures
+
+
 def read_template(path):
     template, matches = decode(str(path))
     if matches or template is None:
@@ -443,13 +465,7 @@ def read_template(path):
 
 def main():
     path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "template.yaml")
-    template = read_template(path)
-    failures = template and proven_failures(path.name, template, BREAKAGES, check)
-    if failures is None:
-        return 1
-    for failure in failures:
-        print(f"{path.name}: {failure}")
-    if failures:
+    if not template_passes(path, BREAKAGES, check):
         return 1
     print(f"{path.name}: IAM, routes, throttling, table, secret, alarms, dashboard,"
           f" pumping alarms, outputs and sam local overrides as required;"

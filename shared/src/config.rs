@@ -37,6 +37,37 @@ pub struct Config {
     /// The conversion target of the pumping alarm (`PumpingConversionPercent`,
     /// 1 to 99), which the `PumpingScore` metric counts with.
     pub pumping_conversion_percent: u32,
+    /// With an edge (the stack's CloudFront distribution and its web ACL),
+    /// what proves a request came through it; the routes answer no other.
+    pub edge: Option<EdgeToken>,
+}
+
+/// The secret the stack's CloudFront distribution sends to the API in
+/// `X-Origin-Verify` (README "Throttling and the edge"): a request without
+/// it did not come through the edge and its web ACL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EdgeToken(String);
+
+impl EdgeToken {
+    /// At least 32 characters: the stack generates 48.
+    pub fn new(token: String) -> Result<Self, String> {
+        match token.trim().len() >= 32 {
+            true => Ok(Self(token.trim().to_string())),
+            false => Err("the edge's origin secret must be at least 32 characters".into()),
+        }
+    }
+
+    /// Whether `presented` is the token, compared in constant time.
+    pub fn verifies(&self, presented: &str) -> bool {
+        crate::domain::keys::constant_time_eq(&self.0, presented)
+    }
+}
+
+/// Never the token itself.
+impl std::fmt::Debug for EdgeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdgeToken(..)")
+    }
 }
 
 /// How long a request waits, derived from the function's timeout
@@ -108,6 +139,7 @@ impl Default for Config {
             phone_sends_per_hour_all_clients: PHONE_SENDS_PER_HOUR_ALL_CLIENTS,
             timeouts: Timeouts::default(),
             pumping_conversion_percent: 20,
+            edge: None,
         }
     }
 }
@@ -121,6 +153,9 @@ pub struct LambdaSettings {
     pub server_secret: SecretSource,
     /// `OTP_TLS_ROOTS`: whom the HTTPS client trusts.
     pub tls_roots: crate::aws::TlsRoots,
+    /// `OTP_EDGE_SECRET_ARN`: the secret of the stack's edge, read at cold
+    /// start into `Config::edge`; none without an edge.
+    pub edge_secret_id: Option<String>,
     pub config: Config,
 }
 
@@ -210,6 +245,7 @@ impl LambdaSettings {
                 .ok_or("OTP_SIGNING_KEY_ALIAS must be a KMS alias name, alias/…")?,
             server_secret,
             tls_roots: crate::aws::TlsRoots::from_lookup(&lookup)?,
+            edge_secret_id: lookup("OTP_EDGE_SECRET_ARN").filter(|id| !id.is_empty()),
             config: Config {
                 issuer: match lookup("OTP_ISSUER").filter(|s| !s.is_empty()) {
                     Some(url) if url.starts_with("https://") && !url.ends_with('/') => Some(url),
@@ -244,6 +280,7 @@ impl LambdaSettings {
                     1..=99,
                     defaults.pumping_conversion_percent,
                 )?,
+                edge: None,
                 timeouts: Timeouts::for_function(Duration::from_secs(
                     number(
                         "OTP_FUNCTION_TIMEOUT_SECS",

@@ -16,6 +16,7 @@
 //! when `OTP_AWS_CALLS` names a directory (`make test` sets it); each test
 //! process appends JSON lines to a file of its own there.
 
+use crate::EDGE_SECRET_NAME;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -171,9 +172,17 @@ fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
             };
             vec![(format!("kms:{operation}"), resource)]
         }
+        // The edge's origin secret is named so by `crate::edge_deployment`.
         ("secretsmanager", _) => vec![(
             format!("secretsmanager:{operation}"),
-            json!({"kind": "secret", "name": body["SecretId"]}),
+            json!({
+                "kind": if body["SecretId"].as_str().is_some_and(|id| id.contains(EDGE_SECRET_NAME)) {
+                    "edge secret"
+                } else {
+                    "secret"
+                },
+                "name": body["SecretId"],
+            }),
         )],
         (other, _) => vec![(format!("{other}:{operation}"), json!({"kind": "unknown"}))],
     }

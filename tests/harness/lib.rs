@@ -238,6 +238,11 @@ impl TestApp {
         (app, table)
     }
 
+    /// Over `store`, with the deployment's settings `config`.
+    pub async fn with_config(store: Arc<dyn Store>, config: Config) -> Self {
+        Self::build_with(store, None, local_signer(), START_MS, config).await
+    }
+
     /// Over `store`, sending through `sms` when given, else the outbox.
     pub async fn over(store: Arc<dyn Store>, sms: Option<Arc<dyn SmsSender>>) -> Self {
         Self::build(store, sms, local_signer(), START_MS).await
@@ -899,6 +904,35 @@ pub async fn kms_signer(alias: &str) -> Arc<KmsSigner> {
 /// characters, as the stack makes it).
 const DEPLOYED_SERVER_SECRET: &str =
     "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tAbCd";
+
+/// What the edge's origin secret is named in a test deployment, so that the
+/// AWS call recorder tells it from the server secret.
+pub const EDGE_SECRET_NAME: &str = "otp-edge-secret";
+
+/// The edge's origin secret of [`edge_deployment`].
+pub const EDGE_TOKEN: &str = "an-edge-origin-secret-generated-by-the-stack-0123";
+
+/// [`deployment`] with an edge: the origin secret the stack generates for
+/// its CloudFront distribution, in Secrets Manager, named to the functions.
+pub async fn edge_deployment() -> HashMap<String, String> {
+    let mut variables = deployment(&[]).await;
+    let secret = aws_sdk_secretsmanager::Client::new(&aws_config().await)
+        .create_secret()
+        .name(format!(
+            "{EDGE_SECRET_NAME}-{}",
+            variables["OTP_TABLE_NAME"]
+        ))
+        .secret_string(EDGE_TOKEN)
+        .send()
+        .await
+        .expect("moto keeps the secret");
+    logs::secrets().client_secret(EDGE_TOKEN);
+    variables.insert(
+        "OTP_EDGE_SECRET_ARN".into(),
+        secret.arn().expect("an ARN").into(),
+    );
+    variables
+}
 
 pub async fn deployment(extra: &[(&str, &str)]) -> HashMap<String, String> {
     {

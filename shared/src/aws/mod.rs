@@ -51,20 +51,37 @@ pub async fn server_secret(
     match source {
         SecretSource::Inline(secret) => Ok(*secret),
         SecretSource::SecretsManager { secret_id } => {
-            // An attempt that hangs (a connection cut while Lambda froze the
-            // environment between init and the first event) is retried,
-            // within the configuration's timeouts (`with_call_limits`).
-            let out = aws_sdk_secretsmanager::Client::new(sdk)
-                .get_secret_value()
-                .secret_id(&secret_id)
-                .send()
-                .await
-                .map_err(|e| sdk_failure("secretsmanager.GetSecretValue", &e).to_string())?;
-            let text = out
-                .secret_string()
-                .ok_or("the server secret has no text value")?;
-            crate::config::server_secret_from_text(text)
+            crate::config::server_secret_from_text(&secret_text(sdk, &secret_id).await?)
         }
+    }
+}
+
+/// The text of the secret `secret_id` in Secrets Manager. An attempt that
+/// hangs (a connection cut while Lambda froze the environment between init
+/// and the first event) is retried, within the configuration's timeouts
+/// (`with_call_limits`).
+async fn secret_text(sdk: &aws_config::SdkConfig, secret_id: &str) -> Result<String, String> {
+    let out = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| sdk_failure("secretsmanager.GetSecretValue", &e).to_string())?;
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| format!("the secret {secret_id} has no text value"))
+}
+
+/// The edge's origin token (`OTP_EDGE_SECRET_ARN`), if the stack has an edge.
+async fn edge_token(
+    sdk: &aws_config::SdkConfig,
+    secret_id: Option<&str>,
+) -> Result<Option<crate::config::EdgeToken>, String> {
+    match secret_id {
+        Some(id) => Ok(Some(crate::config::EdgeToken::new(
+            secret_text(sdk, id).await?,
+        )?)),
+        None => Ok(None),
     }
 }
 
@@ -141,7 +158,17 @@ impl Deployment {
             let sdk = with_call_limits(&sdk, &timeouts);
             let sms = this.sms.map(|build| build(&sdk, &settings));
             let signer = this.signer.map(|build| build(&sdk, &settings));
-            let secret = server_secret(settings.server_secret, &sdk).await?;
+            let (secret, edge) = tokio::join!(
+                server_secret(settings.server_secret, &sdk),
+                edge_token(&sdk, settings.edge_secret_id.as_deref())
+            );
+            let (secret, config) = (
+                secret?,
+                crate::config::Config {
+                    edge: edge?,
+                    ..settings.config
+                },
+            );
             Ok(crate::App::new(
                 Arc::new(crate::store::DynamoStore::with_timeouts(
                     aws_sdk_dynamodb::Client::new(&sdk),
@@ -153,7 +180,7 @@ impl Deployment {
                 Arc::new(SystemClock),
                 Arc::new(OsEntropy),
                 secret,
-                settings.config,
+                config,
             ))
         }
     }

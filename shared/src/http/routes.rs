@@ -7,6 +7,7 @@
 use super::{esms, native, oauth, oneid, thaibulksms};
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, Method, header};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, Response};
 use std::convert::Infallible;
 use thaibulksms::Version;
@@ -142,8 +143,48 @@ fn unrouted<R>(routes: Routes<R>, request: &Request, error: &Error) -> Response<
     response
 }
 
+/// With an edge (the stack's CloudFront distribution and its web ACL, README
+/// "Throttling and the edge"), a request that did not come through it (no
+/// `X-Origin-Verify`, or another) is answered as a route that does not
+/// exist, before anything is read or counted: nobody walks around the web
+/// ACL's per-address limit by calling API Gateway directly. One that came
+/// through it is counted by the address its viewer connected from, which
+/// the edge's function writes in `x-edge-viewer-address`; API Gateway's is
+/// the edge's own.
+fn through_edge(app: &App, mut request: Request) -> Result<Request, Error> {
+    let Some(edge) = &app.config.edge else {
+        return Ok(request);
+    };
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if !edge.verifies(&header(ORIGIN_VERIFY).unwrap_or_default()) {
+        return Err(Error::RouteNotFound);
+    }
+    let viewer = header(VIEWER_ADDRESS);
+    if let Some(RequestContext::ApiGatewayV2(context)) =
+        request.extensions_mut().get_mut::<RequestContext>()
+    {
+        context.http.source_ip = viewer;
+    }
+    Ok(request)
+}
+
+/// The header in which the edge proves a request came through it.
+const ORIGIN_VERIFY: &str = "x-origin-verify";
+/// The header in which the edge's function names the viewer's address.
+const VIEWER_ADDRESS: &str = "x-edge-viewer-address";
+
 /// request-otp's entry.
 pub async fn request_otp(app: &App, request: Request) -> Response<Body> {
+    let request = match through_edge(app, request) {
+        Ok(request) => request,
+        Err(refused) => return native::failure(&refused),
+    };
     match route(REQUEST_OTP_ROUTES, &request) {
         // ThaiBulkSMS v1 shares the native path; told apart by its fields.
         Ok(CodeRequest::Native) if thaibulksms::is_v1_request(&request).await => {
@@ -161,6 +202,10 @@ pub async fn request_otp(app: &App, request: Request) -> Response<Body> {
 
 /// confirm-otp's entry.
 pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
+    let request = match through_edge(app, request) {
+        Ok(request) => request,
+        Err(refused) => return native::failure(&refused),
+    };
     match route(CONFIRM_OTP_ROUTES, &request) {
         Ok(CodeCheck::Native) => native::confirm_otp(app, &request).await,
         Ok(CodeCheck::OneId) => oneid::confirm_otp(app, &request).await,
@@ -172,9 +217,19 @@ pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
     }
 }
 
-/// issue-token's entry.
+/// issue-token's entry. The public keys and the discovery document are
+/// served to anyone, the edge or not: JWT authorizers and relying parties
+/// fetch them from the issuer.
 pub async fn issue_token(app: &App, request: Request) -> Response<Body> {
-    match route(ISSUE_TOKEN_ROUTES, &request) {
+    let route = route(ISSUE_TOKEN_ROUTES, &request);
+    let request = match route {
+        Ok(TokenRoute::Token | TokenRoute::Revoke) => match through_edge(app, request) {
+            Ok(request) => request,
+            Err(refused) => return native::failure(&refused),
+        },
+        _ => request,
+    };
+    match route {
         Ok(TokenRoute::Token) => oauth::token(app, &request).await,
         Ok(TokenRoute::Revoke) => oauth::revoke(app, &request).await,
         Ok(TokenRoute::Jwks) => oauth::jwks(app).await,
