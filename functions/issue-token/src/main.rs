@@ -1,3 +1,8 @@
+// The handler's future nests every awaited call (retries within deadlines,
+// the store's transactions); computing its layout from a cold cache goes
+// deeper than rustc's default query limit of 128.
+#![recursion_limit = "256"]
+
 use otp_shared::aws::Deployment;
 use otp_shared::http::{issue_token, lambda};
 
