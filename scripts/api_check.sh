@@ -29,10 +29,14 @@ cleanup() {
 trap cleanup EXIT
 
 say "the local server with the Schemathesis client (tests/schemathesis/clients.json)"
-cargo build --locked -q -p otp-local
+# `make test` names the binary its tests ran; alone, this builds `make run`'s.
+if [ -z "${OTP_LOCAL_BIN:-}" ]; then
+  cargo build --locked -q -p otp-local
+  OTP_LOCAL_BIN=target/debug/otp-local
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PORT=$port OTP_DEMO_CLIENT_ID=api-check-demo OTP_DEMO_CLIENT_SECRET=api-check-demo-secret \
-  OTP_LOCAL_CLIENTS=tests/schemathesis/clients.json target/debug/otp-local >"$work/server.log" 2>&1 &
+  OTP_LOCAL_CLIENTS=tests/schemathesis/clients.json "$OTP_LOCAL_BIN" >"$work/server.log" 2>&1 &
 server=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 1 60); do curl -s -o /dev/null "$url/openapi.json" && break; sleep 0.5; done

@@ -12,6 +12,15 @@ say "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+say "make run builds the local server without the AWS SDK"
+# The workspace build above unifies features, so the shared crate without
+# its `aws` feature is checked here, as `make run` builds it.
+cargo clippy -p otp-local --bins --locked -- -D warnings
+if sdk=$(cargo tree -p otp-local -e normal --locked --prefix none | grep -E '^aws-(config|sdk-)'); then
+  die "make run's build includes the AWS SDK: $(echo "$sdk" | sort -u | tr '\n' ' ')"
+fi
+echo "otp-local: $(cargo tree -p otp-local -e normal,build --locked --prefix none | sed 's/ (\*)$//' | sort -u | wc -l | tr -d ' ') crates, none of the AWS SDK"
+
 say "template: pinned cfn-lint, sam validate --lint, then its least-privilege, route and alarm checks"
 export SAM_CLI_TELEMETRY=0
 .venv/bin/cfn-lint template.yaml edge/waf.yaml
@@ -57,4 +66,5 @@ say "the API document against every answer the tests got"
 .venv/bin/python tests/openapi_from_answers.py "$OTP_API_ANSWERS"
 
 say "the API document against the running server, with Schemathesis"
-scripts/api_check.sh
+# The local server the tests above built and ran.
+OTP_LOCAL_BIN=target/debug/otp-local scripts/api_check.sh

@@ -213,7 +213,11 @@ async fn clients_are_listed_configured_and_disabled() {
 async fn imported_users_log_in_through_one_id_at_their_own_client_only() {
     let (client, table) = fresh_table().await;
     // The test clients, as the handlers know them.
-    let t = TestApp::over(Arc::new(DynamoStore::new(client, table.clone())), None).await;
+    let t = TestApp::over(
+        Arc::new(DynamoStore::new(client.clone(), table.clone())),
+        None,
+    )
+    .await;
     let csv = std::env::temp_dir().join(format!("otp-admin-users-{}.csv", std::process::id()));
     std::fs::write(
         &csv,
@@ -241,9 +245,62 @@ async fn imported_users_log_in_through_one_id_at_their_own_client_only() {
         "a client is required"
     );
     assert!(stderr(&import(&["nobody"])).contains("no client nobody"));
-    std::fs::write(&csv, "0812345678,1234567890122,x,y\n").unwrap();
-    let bad = import(&[otp_integration_tests::CLIENT_ID]);
-    assert!(stderr(&bad).contains("line 1: invalid ID card number"));
+    // The whole file is checked first: a bad third line writes nothing.
+    std::fs::write(
+        &csv,
+        "0811111111\n0822222222,,second\n0833333333,1234567890122,x,y\n",
+    )
+    .unwrap();
+    let (code, said) = failure(&import(&[otp_integration_tests::CLIENT_ID]));
+    assert_eq!(code, 2, "{said}");
+    assert!(
+        said.contains("line 3: id_card_num: not 13 digits with a valid check digit"),
+        "{said}"
+    );
+    let store = DynamoStore::new(client.clone(), table.clone());
+    let secret = otp_shared::config::server_secret_from_text(&server_secret_b64).unwrap();
+    let phone_key = |raw: &str| {
+        secret.phone_key(&otp_shared::domain::phone::PhoneNumber::parse(raw, "66").unwrap())
+    };
+    let registered = |raw: &str| {
+        let store = &store;
+        let key = phone_key(raw);
+        async move {
+            store
+                .user(otp_integration_tests::CLIENT_ID, &key)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!registered("0811111111").await, "line 1 was written");
+
+    // Only the number is required; --dry-run writes nothing.
+    std::fs::write(&csv, "0811111111\n0822222222,,second\n").unwrap();
+    let mut dry = import(&[otp_integration_tests::CLIENT_ID]);
+    assert_eq!(stdout(&dry).trim(), "registered 2 users for test-app");
+    assert!(registered("0822222222").await);
+    std::fs::write(&csv, "0844444444\n").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_otp-admin"));
+    command.args([
+        "users",
+        "import",
+        "--dry-run",
+        "--client",
+        otp_integration_tests::CLIENT_ID,
+        "--file",
+        csv.to_str().unwrap(),
+    ]);
+    dry = command
+        .env("OTP_TABLE_NAME", &table)
+        .env("OTP_SERVER_SECRET", &server_secret_b64)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&dry).trim(),
+        "would register 1 users for test-app (--dry-run: nothing written)"
+    );
+    assert!(!registered("0844444444").await);
     std::fs::remove_file(&csv).ok();
 
     // The handlers hash with the same server secret, so they find the user,
@@ -448,10 +505,133 @@ fn signing_key_commands_name_a_missing_alias() {
     assert!(err.contains("--alias"), "{err}");
 }
 
+/// What the operator is told, and the exit code, by `output`.
+fn failure(output: &Output) -> (i32, String) {
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// otp-admin with only `env` set: no engines, no profile, nothing else.
+fn admin_with_only(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let home = std::env::temp_dir().join(format!("otp-admin-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_otp-admin"))
+        .args(args)
+        .env_clear()
+        .env("HOME", &home)
+        .envs(env.iter().copied())
+        .output()
+        .expect("otp-admin runs")
+}
+
 #[test]
-fn a_failing_aws_call_tells_the_operator_its_error_code() {
-    let err = stderr(&admin("otp-no-such-table", &["client", "list"]));
-    assert!(err.contains("ResourceNotFoundException"), "{err}");
+fn with_nothing_configured_it_says_what_is_missing_without_asking_ec2() {
+    let (code, said) = failure(&admin_with_only(&[], &["client", "list"]));
+    assert_eq!(code, 2, "{said}");
+    assert_eq!(
+        said.trim(),
+        "otp-admin: the table is required: --table or OTP_TABLE_NAME (the stack's TableName output)"
+    );
+
+    let (code, said) = failure(&admin_with_only(&[], &["--table", "otp", "client", "list"]));
+    assert_eq!(code, 3, "{said}");
+    assert_eq!(
+        said.trim(),
+        "otp-admin: no region: set AWS_REGION, or a region in your AWS profile (aws configure)"
+    );
+
+    let region = [("AWS_REGION", "ap-southeast-1")];
+    let (code, said) = failure(&admin_with_only(
+        &region,
+        &["--table", "otp", "client", "list"],
+    ));
+    assert_eq!(code, 3, "{said}");
+    assert!(
+        said.starts_with("otp-admin: no AWS credentials: "),
+        "{said}"
+    );
+    assert_eq!(
+        said.lines().count(),
+        1,
+        "one line, no IMDS warnings: {said}"
+    );
+
+    // Arguments and files are checked before anything is asked of AWS.
+    let (code, said) = failure(&admin_with_only(
+        &[],
+        &[
+            "--table",
+            "otp",
+            "users",
+            "import",
+            "--file",
+            "/no/such/file",
+            "--client",
+            "a",
+        ],
+    ));
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("/no/such/file"), "{said}");
+}
+
+#[test]
+fn a_missing_table_is_named_with_its_region() {
+    let (code, said) = failure(&admin("otp-no-such-table", &["client", "list"]));
+    assert_eq!(code, 4, "{said}");
+    assert_eq!(
+        said.trim(),
+        "otp-admin: the table otp-no-such-table (in us-east-1) does not exist"
+    );
+}
+
+/// AWS's answers that DynamoDB Local never gives, from the layer in front
+/// of it: IAM's refusal and throttling, each a plain sentence and its own
+/// exit code.
+#[tokio::test]
+async fn access_denied_and_throttling_are_told_apart() {
+    use otp_integration_tests::layer::{DynamoLayer, Injected, Injection};
+    let (_, table) = fresh_table().await;
+    let layer = DynamoLayer::get();
+    let through_layer = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_otp-admin"))
+            .args(args)
+            .env("OTP_TABLE_NAME", &table)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &layer.url)
+            .output()
+            .unwrap()
+    };
+    stdout(&through_layer(&["client", "list"]));
+
+    layer.inject(&table, Injection::always(Injected::AccessDenied));
+    let (code, said) = failure(&through_layer(&["client", "list"]));
+    assert_eq!(code, 5, "{said}");
+    assert!(
+        said.contains("access denied (AccessDeniedException): User: "),
+        "{said}"
+    );
+    assert!(said.contains("dynamodb:DescribeTable"), "{said}");
+    layer.heal(&table);
+
+    layer.inject(&table, Injection::always(Injected::Throttling));
+    let (code, said) = failure(&through_layer(&["client", "list"]));
+    assert_eq!(code, 6, "{said}");
+    assert!(said.contains("throttled (ThrottlingException)"), "{said}");
+    layer.heal(&table);
+
+    // Past the table's check, a throttled scan is still said as such.
+    layer.inject(
+        &table,
+        Injection {
+            operation: Some("Scan"),
+            ..Injection::always(Injected::Throttling)
+        },
+    );
+    let (code, said) = failure(&through_layer(&["client", "list"]));
+    assert_eq!(code, 6, "{said}");
+    assert!(said.contains("try again shortly"), "{said}");
+    layer.heal(&table);
 }
 
 /// DESIGN §7: autofill lines are set at creation or later, and a template

@@ -6,20 +6,9 @@
 
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::ServerSecret;
-use otp_shared::domain::phone::PhoneNumber;
-use otp_shared::domain::user::{ThaiIdCard, User};
+use otp_shared::domain::user::{DirectoryEntry, User};
 use serde::Deserialize;
 use serde_json::Value;
-
-/// A user of the directory, as the file gives it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserEntry {
-    mobile_no: String,
-    id_card_num: Option<String>,
-    username: Option<String>,
-    account_id: Option<String>,
-}
 
 /// A client and its directory users, ready for the store.
 pub struct LocalClient {
@@ -68,52 +57,27 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
     }
     let users = match object.remove("users") {
         None => vec![],
-        Some(users) => Vec::<UserEntry>::deserialize(users).map_err(|e| format!("users: {e}"))?,
+        Some(users) => {
+            Vec::<DirectoryEntry>::deserialize(users).map_err(|e| format!("users: {e}"))?
+        }
     };
     // What is left is the settings; an unknown name is refused by name.
     let settings = ClientSettings::deserialize(Value::Object(object)).map_err(|e| e.to_string())?;
     settings.validate()?;
+    // Validated settings name their default calling code.
+    let default_calling_code = settings.default_calling_code().unwrap_or_default();
     let users = users
-        .into_iter()
+        .iter()
         .enumerate()
-        .map(|(n, user)| {
-            directory_user(user, &client_id, &settings, secret)
+        .map(|(n, entry)| {
+            entry
+                .user(&client_id, default_calling_code, secret)
                 .map_err(|e| format!("users[{n}].{e}"))
         })
         .collect::<Result<_, _>>()?;
     Ok(LocalClient {
         record: ClientRecord::new(&client_id, &client_secret, settings),
         users,
-    })
-}
-
-/// A user the file lists under a client: registered for that client only.
-fn directory_user(
-    entry: UserEntry,
-    client_id: &str,
-    settings: &ClientSettings,
-    secret: &ServerSecret,
-) -> Result<User, String> {
-    // Validated settings name their default calling code.
-    let default_calling_code = settings.default_calling_code().unwrap_or_default();
-    let phone = PhoneNumber::parse(&entry.mobile_no, default_calling_code)
-        .map_err(|_| "mobile_no: not a phone number".to_string())?;
-    let id_card_hash = match &entry.id_card_num {
-        Some(raw) => Some(secret.id_card_hash(
-            &ThaiIdCard::parse(raw).ok_or("id_card_num: not 13 digits with a valid check digit")?,
-        )),
-        None => None,
-    };
-    let phone_key = secret.phone_key(&phone);
-    let account_id = entry
-        .account_id
-        .unwrap_or_else(|| secret.account_id(&phone_key));
-    Ok(User {
-        client_id: client_id.to_string(),
-        username: entry.username.unwrap_or_else(|| account_id.clone()),
-        account_id,
-        phone_key,
-        id_card_hash,
     })
 }
 

@@ -23,16 +23,20 @@ use otp_shared::domain::code::random_bytes;
 use otp_shared::domain::keys::{ServerSecret, b64};
 use otp_shared::domain::phone::PhoneNumber;
 use otp_shared::domain::user::{ThaiIdCard, User};
-use otp_shared::http::handle_any;
+use otp_shared::http::{Refused, handle_any};
 use otp_shared::metrics;
 use otp_shared::signer::LocalSigner;
 use otp_shared::sms::Outbox;
 use otp_shared::store::{MemoryStore, Store};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::io::ErrorKind;
 use std::net::IpAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 /// Bodies are read up to this; the handlers refuse anything over 16 KiB in
 /// the route's own format, so a body cut here is refused just the same.
@@ -121,6 +125,10 @@ async fn serve(
                 let entries = serde_json::to_vec(&local.outbox.entries()).unwrap_or_default();
                 return json(Bytes::from(entries));
             }
+            "/_local/metrics" if parts.uri.query() == Some("summary=1") => {
+                let summary = metrics::summary(&local.metrics.lines());
+                return json(Bytes::from(summary.to_string()));
+            }
             "/_local/metrics" => {
                 // Each line is a JSON object: together, an array of them.
                 let lines = format!("[{}]", local.metrics.lines().join(","));
@@ -143,7 +151,34 @@ async fn serve(
     context.http.source_ip = Some(peer.to_string());
     let request = lambda_http::Request::from_parts(parts, body)
         .with_request_context(RequestContext::ApiGatewayV2(context));
-    into_hyper(handle_any(&local.app, request).await)
+    into_hyper(answer_logged(&local.app, request).await)
+}
+
+/// The handlers' answer to `request`, and one line saying what it was: the
+/// method, the route (never the query, where eSMS callers put the number and
+/// the code), the status, the error's code, the number as the handlers
+/// masked it, and how long it took. The handlers' own lines during it carry
+/// the same method, route and number.
+async fn answer_logged(app: &App, request: lambda_http::Request) -> lambda_http::Response<Body> {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %request.uri().path(),
+        phone = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = handle_any(app, request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    // eSMS answers its refusals with 200: the error decides, not the status.
+    match response.extensions().get::<Refused>() {
+        Some(Refused(error)) if status >= 500 => {
+            tracing::error!(parent: &span, status, %error, ms, "answered")
+        }
+        Some(Refused(error)) => tracing::warn!(parent: &span, status, %error, ms, "answered"),
+        None => tracing::info!(parent: &span, status, ms, "answered"),
+    }
+    response
 }
 
 /// The body's first `MAX_BODY_BYTES + 1` bytes (enough to be too large).
@@ -172,10 +207,26 @@ fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Byt
     hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
+/// Serves until stopped; a failure to start is one plain line and exit 1.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // The banner and the SMS on stdout; every log line on stderr, at
+    // RUST_LOG's level (INFO when unset).
+    otp_shared::logging::init_with_writer(std::io::stderr);
+    match serve_forever().await {
+        Ok(never) => match never {},
+        Err(reason) => {
+            eprintln!("otp-local: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
     let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().map_err(|_| "PORT must be a port number")?,
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("PORT must be a port number, not {p:?}"))?,
         Err(_) => 3000,
     };
     let entropy = Arc::new(OsEntropy);
@@ -243,7 +294,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         metrics,
     });
 
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::AddrInUse => format!(
+                "port {port} is in use (another `make run`?): stop what holds it, or choose a free port with PORT, as in `PORT={} make run`",
+                port.checked_add(1).unwrap_or(3000)
+            ),
+            _ => format!("cannot listen on 127.0.0.1:{port} (PORT): {e}"),
+        })?;
     println!("OTP service (local mode) listening on {issuer}");
     println!("demo client_id:     {client_id}");
     println!("demo client_secret: {client_secret}");

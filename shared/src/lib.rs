@@ -8,7 +8,10 @@
 //! - [`service`]: the use cases, one call per user action.
 //! - [`metrics`]: what they count, as CloudWatch Embedded Metric Format lines.
 //! - [`http`]: routing, the wire dialects, and the single error-to-HTTP mapping.
+//! - `aws` (with the `aws` feature): the Lambda deployment over the AWS
+//!   adapters; without it nothing of the AWS SDK is built (the local server).
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
 pub mod config;
@@ -17,7 +20,8 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-mod sdk;
+#[cfg(feature = "aws")]
+pub mod sdk;
 pub mod service;
 pub mod signer;
 pub mod sms;

@@ -200,6 +200,46 @@ impl MetricsSink for Recorded {
     }
 }
 
+/// What `lines` (EMF lines, as [`emf_line`] writes them) add up to, as
+/// CloudWatch would total them: per metric, its sum, and its sum under each
+/// dimension set a line names (`"Client=shop,CallingCode=66"`). The local
+/// server answers it at `/_local/metrics?summary=1`.
+pub fn summary(lines: &[String]) -> Value {
+    let mut totals = Map::new();
+    for line in lines {
+        let Ok(line) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        let names = directive["Metrics"].as_array().into_iter().flatten();
+        for name in names.filter_map(|m| m["Name"].as_str()) {
+            let Some(value) = line[name].as_f64() else {
+                continue;
+            };
+            let total = totals
+                .entry(name)
+                .or_insert_with(|| json!({"total": 0.0, "by": {}}));
+            add(&mut total["total"], value);
+            let sets = directive["Dimensions"].as_array().into_iter().flatten();
+            for set in sets.filter_map(Value::as_array) {
+                let key: Vec<String> = set
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|d| format!("{d}={}", line[d].as_str().unwrap_or_default()))
+                    .collect();
+                let by = &mut total["by"][key.join(",")];
+                add(by, value);
+            }
+        }
+    }
+    Value::Object(totals)
+}
+
+/// `to` plus `value`, where `to` is a number or null.
+fn add(to: &mut Value, value: f64) {
+    *to = json!(to.as_f64().unwrap_or_default() + value);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +303,30 @@ mod tests {
         );
         assert_eq!(line["LineType"], "FIXED_LINE");
         assert_eq!(line["RefusedNotTextable"], 1);
+    }
+
+    #[test]
+    fn the_summary_totals_each_metric_and_each_dimension_set() {
+        let at = |client_id, calling_code| Dimensions {
+            client_id,
+            calling_code: Some(calling_code),
+            line_type: None,
+        };
+        let lines = vec![
+            emf_line(Metric::CodeSent, &at("shop", "66"), 0, None),
+            emf_line(Metric::CodeSent, &at("shop", "84"), 0, None),
+            emf_line(Metric::CodeSent, &at("bank", "66"), 0, None),
+            emf_line(Metric::TokenRefreshed, &at("bank", "66"), 0, None),
+            "not a metric line".to_string(),
+        ];
+        let summary = summary(&lines);
+        let sent = &summary["CodesSent"];
+        assert_eq!(sent["total"], 3.0);
+        assert_eq!(sent["by"]["Client=shop,CallingCode=66"], 1.0);
+        assert_eq!(sent["by"]["CallingCode=66"], 2.0);
+        assert_eq!(sent["by"]["CallingCode=84"], 1.0);
+        assert_eq!(summary["TokensRefreshed"]["total"], 1.0);
+        assert_eq!(summary.as_object().unwrap().len(), 2, "{summary}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 
 pub struct LocalServer {
     child: Child,
@@ -12,12 +13,25 @@ pub struct LocalServer {
     pub stdout: BufReader<ChildStdout>,
     /// The start-up banner.
     pub banner: String,
+    /// Its log lines (stderr), when started with [`Self::start_logging`].
+    #[allow(dead_code)] // read by the test binaries that log only
+    pub logs: Option<Receiver<String>>,
 }
 
 impl LocalServer {
     /// Starts the server with the demo client `demo` / `demo-secret` and
     /// the environment variables `env`, and waits for its banner.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::launch(env, false)
+    }
+
+    /// As [`Self::start`], with its log lines read into `logs`.
+    #[allow(dead_code)] // called by the test binaries that log only
+    pub fn start_logging(env: &[(&str, &str)]) -> Self {
+        Self::launch(env, true)
+    }
+
+    fn launch(env: &[(&str, &str)], logging: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -29,8 +43,24 @@ impl LocalServer {
             .env("OTP_DEMO_CLIENT_SECRET", "demo-secret")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
+            .stderr(if logging {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("the local server starts");
+        let logs = child.stderr.take().map(|stderr| {
+            let (lines, logs) = channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if lines.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            logs
+        });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut banner = String::new();
         while !banner.contains("/_local/outbox") {
@@ -45,6 +75,7 @@ impl LocalServer {
             base: format!("http://127.0.0.1:{port}"),
             stdout,
             banner,
+            logs,
         }
     }
 }

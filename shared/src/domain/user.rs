@@ -1,5 +1,8 @@
 //! The user directory (DESIGN §7) and Thai ID card numbers (§5.4).
 
+use crate::domain::keys::ServerSecret;
+use crate::domain::phone::PhoneNumber;
+
 /// A user of the directory (DESIGN §5.9): registered for one client, by
 /// `otp-admin users import --client` or the local clients file. A login never
 /// registers anyone: an open client's first login makes an account whose id
@@ -15,6 +18,68 @@ pub struct User {
     /// Keyed hash of the Thai ID card number, when known.
     pub id_card_hash: Option<String>,
 }
+
+/// A user as an operator lists one (`otp-admin users import`, the local
+/// clients file): the number, and optionally the ID card, the username and
+/// the account id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryEntry {
+    pub mobile_no: String,
+    pub id_card_num: Option<String>,
+    pub username: Option<String>,
+    pub account_id: Option<String>,
+}
+
+impl DirectoryEntry {
+    /// The entry's field that is malformed whatever the client: the ID
+    /// card's check digit, an empty name; `Err` names the field and why.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(card) = &self.id_card_num {
+            ThaiIdCard::parse(card).ok_or(ID_CARD_INVALID)?;
+        }
+        let blank = |field: &Option<String>| field.as_ref().is_some_and(|v| v.trim().is_empty());
+        if blank(&self.username) || blank(&self.account_id) {
+            return Err("username and account_id may be left out, but not empty".into());
+        }
+        Ok(())
+    }
+
+    /// The user this entry registers for `client_id`, whose national
+    /// numbers take `default_calling_code`; keyed by `secret` as the
+    /// service keys them. Without an account id, the one a login would
+    /// derive from the number; without a username, the account id.
+    pub fn user(
+        &self,
+        client_id: &str,
+        default_calling_code: &str,
+        secret: &ServerSecret,
+    ) -> Result<User, String> {
+        self.check()?;
+        let phone = PhoneNumber::parse(&self.mobile_no, default_calling_code)
+            .map_err(|_| "mobile_no: not a phone number".to_string())?;
+        let id_card_hash = match &self.id_card_num {
+            Some(card) => {
+                Some(secret.id_card_hash(&ThaiIdCard::parse(card).ok_or(ID_CARD_INVALID)?))
+            }
+            None => None,
+        };
+        let phone_key = secret.phone_key(&phone);
+        let account_id = self
+            .account_id
+            .clone()
+            .unwrap_or_else(|| secret.account_id(&phone_key));
+        Ok(User {
+            client_id: client_id.to_string(),
+            username: self.username.clone().unwrap_or_else(|| account_id.clone()),
+            account_id,
+            phone_key,
+            id_card_hash,
+        })
+    }
+}
+
+const ID_CARD_INVALID: &str = "id_card_num: not 13 digits with a valid check digit";
 
 /// What a client that serves only registered users requires of the
 /// directory for a phone (DESIGN §5.9).

@@ -8,8 +8,8 @@
 //! eSMS's own table of error codes; only this service's own faults are 5xx.
 
 use super::{
-    Fields, bare_international, end_user_ip, issuer, json_response, query_fields, source_ip,
-    with_retry_after,
+    Fields, bare_international, end_user_ip, issuer, json_response, query_fields, refusal,
+    source_ip,
 };
 use crate::domain::client::Overrides;
 use crate::domain::code::Charset;
@@ -88,7 +88,7 @@ pub(super) fn failure(error: &Error, checked_phone: Option<&str>) -> Response<Bo
         _ if error.incident().is_some() => 500,
         _ => 200,
     };
-    with_retry_after(json_response(status, &body, false), error)
+    refusal(json_response(status, &body, false), error)
 }
 
 /// The query string, with names in lower case.

@@ -321,13 +321,20 @@ fn json_response(status: u16, body: &Value, cacheable: bool) -> Response<Body> {
     response
 }
 
-/// `response` with `Retry-After` when `error` says when to try again.
-fn with_retry_after(mut response: Response<Body>, error: &Error) -> Response<Body> {
+/// The stable code of the error a response refuses with, whatever the
+/// dialect's body says: the local server's request line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+/// `response`, a dialect's wording of `error`, with `Retry-After` when
+/// `error` says when to try again, and the error's code attached.
+fn refusal(mut response: Response<Body>, error: &Error) -> Response<Body> {
     if let Some(secs) = error.retry_after() {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    response.extensions_mut().insert(Refused(error.code()));
     response
 }
 
@@ -521,6 +528,28 @@ mod tests {
                 assert!(
                     esms_content.contains(&content),
                     "{error:?}: Content {content:?}"
+                );
+            }
+        }
+    }
+
+    /// The local server's request line names the error of every refusal,
+    /// whichever dialect words it.
+    #[test]
+    fn every_dialects_refusal_carries_the_errors_code() {
+        for error in crate::error::every_kind() {
+            for response in [
+                native::failure(&error),
+                oauth::failure(&error),
+                oneid::failure(&error),
+                thaibulksms::failure(thaibulksms::Version::V1, &error),
+                thaibulksms::failure(thaibulksms::Version::V2, &error),
+                esms::failure(&error, None),
+            ] {
+                assert_eq!(
+                    response.extensions().get::<Refused>(),
+                    Some(&Refused(error.code())),
+                    "{error:?}"
                 );
             }
         }

@@ -1,8 +1,6 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
-use super::{
-    Fields, end_user_ip, fields, issuer, json_response, source_ip, token_fields, with_retry_after,
-};
+use super::{Fields, end_user_ip, fields, issuer, json_response, refusal, source_ip, token_fields};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -31,7 +29,7 @@ pub(super) fn failure(error: &Error) -> Response<Body> {
     if let Some(incident) = error.incident() {
         body["errorId"] = json!(incident.id);
     }
-    with_retry_after(json_response(error.status(), &body, false), error)
+    refusal(json_response(error.status(), &body, false), error)
 }
 
 fn credentials(f: &Fields) -> Result<ClientCredentials, Error> {

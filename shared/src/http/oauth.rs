@@ -1,6 +1,6 @@
 //! The OAuth routes: RFC 6749 token endpoint (refresh grant) and JWKS.
 
-use super::{Fields, fields, issuer, json_response, with_retry_after};
+use super::{Fields, fields, issuer, json_response, refusal};
 use crate::domain::keys::b64_decode;
 use crate::service::ClientCredentials;
 use crate::{App, Error};
@@ -24,7 +24,7 @@ pub(super) fn failure(error: &Error) -> Response<Body> {
     if let Some(incident) = error.incident() {
         body["error_id"] = json!(incident.id);
     }
-    let mut response = with_retry_after(json_response(error.status(), &body, false), error);
+    let mut response = refusal(json_response(error.status(), &body, false), error);
     if matches!(error, Error::InvalidClient) {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -2,9 +2,7 @@
 //! against this service by changing only its base URL. Requests are JSON or
 //! form-urlencoded; unknown fields are ignored, as One ID does.
 
-use super::{
-    Fields, end_user_ip, fields, issuer, json_response, source_ip, token_fields, with_retry_after,
-};
+use super::{Fields, end_user_ip, fields, issuer, json_response, refusal, source_ip, token_fields};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -48,7 +46,7 @@ fn success(data: Value) -> Response<Body> {
 pub(super) fn failure(error: &Error) -> Response<Body> {
     let (status, text) = status_and_text(error);
     let body = json!({"result": "Fail", "data": null, "errorMessage": text, "code": status});
-    with_retry_after(json_response(status, &body, false), error)
+    refusal(json_response(status, &body, false), error)
 }
 
 /// Every One ID field is a string; a missing or ill-typed one is

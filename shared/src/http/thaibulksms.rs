@@ -21,7 +21,7 @@
 
 use super::{
     Fields, bare_international, body_bytes, end_user_ip, fields, issuer, json_response,
-    multipart_fields, query_fields, source_ip, with_retry_after,
+    multipart_fields, query_fields, refusal, source_ip,
 };
 use crate::domain::client::Overrides;
 use crate::service::{
@@ -91,7 +91,7 @@ pub(super) fn failure(version: Version, error: &Error) -> Response<Body> {
         Version::V1 => json!({ "error": fault }),
         Version::V2 => fault,
     };
-    with_retry_after(json_response(status, &body, false), error)
+    refusal(json_response(status, &body, false), error)
 }
 
 /// The request's fields in any encoding the vendor's clients use. Numbers

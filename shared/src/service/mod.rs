@@ -321,7 +321,11 @@ impl App {
         // Stored settings are validated when read (`authenticate`): they
         // name a default calling code.
         let default_calling_code = s.default_calling_code().unwrap_or_default();
-        PhoneNumber::parse_allowed(raw, default_calling_code, allowed, &s.allowed_line_types)
-            .map(|(phone, calling_code)| (phone, calling_code.to_string()))
+        let (phone, calling_code) =
+            PhoneNumber::parse_allowed(raw, default_calling_code, allowed, &s.allowed_line_types)?;
+        // The local server's request line names the number, masked; a span
+        // without the field (Lambda's) ignores it.
+        tracing::Span::current().record("phone", tracing::field::display(&phone));
+        Ok((phone, calling_code.to_string()))
     }
 }

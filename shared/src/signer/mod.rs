@@ -2,11 +2,14 @@
 //! local mode and unit tests. Plus the JWT and JWK shapes built on it.
 
 mod jwt;
+#[cfg(feature = "aws")]
 mod kms;
 mod local;
+#[cfg(feature = "aws")]
 pub mod rotation;
 
 pub use jwt::{AccessClaims, sign_access_token};
+#[cfg(feature = "aws")]
 pub use kms::{ALIAS_REFRESH, KeyRole, KmsSigner, PublishedKey};
 pub use local::LocalSigner;
 

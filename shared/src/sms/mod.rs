@@ -1,9 +1,11 @@
 //! The SMS port: SNS in AWS, an outbox that prints in local mode.
 
 mod outbox;
+#[cfg(feature = "aws")]
 mod sns;
 
 pub use outbox::{Outbox, OutboxEntry};
+#[cfg(feature = "aws")]
 pub use sns::SnsSender;
 
 use async_trait::async_trait;

@@ -6,9 +6,11 @@
 //!
 //! [`Slot::busy_until`]: crate::domain::challenge::Slot::busy_until
 
+#[cfg(feature = "aws")]
 mod dynamo;
 mod memory;
 
+#[cfg(feature = "aws")]
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 

@@ -35,6 +35,10 @@ pub enum Injected {
     /// Accepted, and never answered (for a minute: longer than any test
     /// waits); not applied.
     Stall,
+    /// `AccessDeniedException`: IAM refuses the caller the action, as AWS
+    /// does and DynamoDB Local never does. Not a fault a retry mends, so
+    /// not among [`Injected::ALL`].
+    AccessDenied,
 }
 
 impl Injected {
@@ -208,6 +212,15 @@ impl Injections {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 error(500, "InternalServerError", "stalled")
             }
+            Injected::AccessDenied => error(
+                400,
+                "AccessDeniedException",
+                &format!(
+                    "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: \
+                     dynamodb:{operation} on resource: arn:aws:dynamodb:us-east-1:123456789012:table/{table} \
+                     because no identity-based policy allows the dynamodb:{operation} action"
+                ),
+            ),
         }))
     }
 }

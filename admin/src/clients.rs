@@ -1,0 +1,195 @@
+//! The client records: create, list, disable and configure them, and the
+//! test numbers they hold. Every change is validated as the service
+//! validates stored settings before it is written.
+
+use crate::cli::{ClientCommand, CreateArgs, TestNumberCommand};
+use crate::failure::Failure;
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::code::{Charset, random_bytes};
+use otp_shared::domain::keys::b64;
+use otp_shared::domain::phone::LineType;
+use otp_shared::store::{DynamoStore, Store};
+
+type Outcome = Result<(), Failure>;
+
+/// The client `id`, which must exist.
+pub async fn load_client(store: &DynamoStore, id: &str) -> Result<ClientRecord, Failure> {
+    store
+        .client(id)
+        .await?
+        .ok_or_else(|| Failure::NotFound(format!("no client {id}")))
+}
+
+/// Validates and stores a client's changed settings.
+async fn save(
+    store: &DynamoStore,
+    mut client: ClientRecord,
+    change: impl FnOnce(&mut ClientSettings),
+) -> Outcome {
+    change(&mut client.settings);
+    client.settings.validate()?;
+    Ok(store.put_client(&client).await?)
+}
+
+/// Line types as libphonenumber names them.
+fn line_types(names: &[String]) -> Result<Vec<LineType>, String> {
+    names
+        .iter()
+        .map(|name| {
+            LineType::parse(name).ok_or_else(|| {
+                format!("--allowed-line-type {name:?} is not a line type (MOBILE, FIXED_LINE, …)")
+            })
+        })
+        .collect()
+}
+
+fn templates(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(l, t)| (l.to_string(), t.to_string()))
+                .ok_or_else(|| format!("--template {pair:?} is not LOCALE=TEXT"))
+        })
+        .collect()
+}
+
+pub async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outcome {
+    match command {
+        ClientCommand::Create(args) => {
+            let CreateArgs {
+                id,
+                brand,
+                sender_ids,
+                templates: pairs,
+                default_locale,
+                code_length,
+                charset,
+                lifetime_secs,
+                default_calling_code,
+                allowed_calling_codes,
+                allowed_line_types,
+                no_tokens,
+                registered_users_only,
+                reveal_unknown_users,
+                autofill,
+            } = *args;
+            let defaults = ClientSettings::default();
+            let mut settings = ClientSettings {
+                brand,
+                sender_ids,
+                templates: if pairs.is_empty() {
+                    defaults.templates.clone()
+                } else {
+                    templates(&pairs)?
+                },
+                default_locale,
+                code_length,
+                code_charset: match charset.as_str() {
+                    "digits" => Charset::Digits,
+                    "alphanumeric" => Charset::Alphanumeric,
+                    other => {
+                        return Err(Failure::Input(format!(
+                            "--charset {other:?}: digits or alphanumeric"
+                        )));
+                    }
+                },
+                lifetime_secs,
+                default_calling_code,
+                allowed_calling_codes,
+                allowed_line_types: if allowed_line_types.is_empty() {
+                    defaults.allowed_line_types.clone()
+                } else {
+                    line_types(&allowed_line_types)?
+                },
+                issue_tokens: !no_tokens,
+                require_registered_users: registered_users_only,
+                reveal_unknown_users,
+                ..defaults
+            };
+            autofill.apply(&mut settings);
+            settings.validate()?;
+            let well_formed = (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !well_formed {
+                return Err(Failure::Input(
+                    "--id must be 1 to 64 letters, digits, - or _".into(),
+                ));
+            }
+            if store.client(&id).await?.is_some() {
+                return Err(Failure::Input(format!("client {id} exists already")));
+            }
+            let secret = b64(&random_bytes::<32>(&otp_shared::clock::OsEntropy));
+            store
+                .put_client(&ClientRecord::new(&id, &secret, settings))
+                .await?;
+            println!("client_id:     {id}");
+            println!("client_secret: {secret}");
+            println!("(the secret is stored hashed and cannot be shown again)");
+            Ok(())
+        }
+        ClientCommand::List => {
+            for client in store.clients().await? {
+                let state = if client.disabled {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
+                let senders = client.settings.sender_ids.join(",");
+                println!(
+                    "{}\t{state}\t{}\t{senders}",
+                    client.client_id, client.settings.brand
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Disable { id } => {
+            let mut client = load_client(store, &id).await?;
+            client.disabled = true;
+            store.put_client(&client).await?;
+            println!("client {id} disabled");
+            Ok(())
+        }
+        ClientCommand::AddSender { id, sender_id } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| {
+                if !s.sender_ids.contains(&sender_id) {
+                    s.sender_ids.push(sender_id);
+                }
+            })
+            .await
+        }
+        ClientCommand::SetAutofill { id, autofill } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| autofill.apply(s)).await
+        }
+        ClientCommand::SetTemplate { id, locale, text } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| {
+                s.templates.insert(locale, text);
+            })
+            .await
+        }
+    }
+}
+
+pub async fn test_number_command(store: &DynamoStore, command: TestNumberCommand) -> Outcome {
+    match command {
+        TestNumberCommand::Add { id, number, code } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| {
+                s.test_numbers.insert(number, code);
+            })
+            .await
+        }
+        TestNumberCommand::Remove { id, number } => {
+            let client = load_client(store, &id).await?;
+            save(store, client, |s| {
+                s.test_numbers.remove(&number);
+            })
+            .await
+        }
+    }
+}
