@@ -41,8 +41,48 @@ pub enum ClientCommand {
     Create(Box<CreateArgs>),
     /// Lists clients: id, state, brand and sender ids (never secrets).
     List,
+    /// Shows a client: its state, whether a replaced secret still works,
+    /// and every setting under the name `set` takes (never a secret).
+    Show {
+        #[arg(long)]
+        id: String,
+    },
+    /// Changes settings: `--set NAME=VALUE`, repeatable, with NAME as
+    /// `show` lists it and VALUE in JSON (text may be given bare; null
+    /// restores a default), e.g. `--set sends_per_phone_per_hour=3 --set
+    /// allowed_calling_codes='["66","84"]' --set callers_are_end_users=true`.
+    /// The result is validated as the service validates stored settings;
+    /// functions see it within 60 s (their cache of client records).
+    Set {
+        #[arg(long)]
+        id: String,
+        #[arg(long = "set", value_name = "NAME=VALUE", required = true)]
+        assignments: Vec<String>,
+    },
     /// Disables a client: its secret stops working at once (cached up to 60 s).
     Disable {
+        #[arg(long)]
+        id: String,
+    },
+    /// Enables a disabled client: its secret works again (within 60 s).
+    Enable {
+        #[arg(long)]
+        id: String,
+    },
+    /// Deletes a disabled client and its directory users.
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+    /// Gives a client a new secret, printed this once. The old one keeps
+    /// working beside it until `retire-secret`, so apps move over without
+    /// an outage; the new one works everywhere within 60 s.
+    RotateSecret {
+        #[arg(long)]
+        id: String,
+    },
+    /// The secret `rotate-secret` replaced stops working (within 60 s).
+    RetireSecret {
         #[arg(long)]
         id: String,
     },

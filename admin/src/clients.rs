@@ -121,13 +121,11 @@ pub async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outc
             if store.client(&id).await?.is_some() {
                 return Err(Failure::Input(format!("client {id} exists already")));
             }
-            let secret = b64(&random_bytes::<32>(&otp_shared::clock::OsEntropy));
+            let secret = new_secret();
             store
                 .put_client(&ClientRecord::new(&id, &secret, settings))
                 .await?;
-            println!("client_id:     {id}");
-            println!("client_secret: {secret}");
-            println!("(the secret is stored hashed and cannot be shown again)");
+            print_secret(&id, &secret);
             Ok(())
         }
         ClientCommand::List => {
@@ -145,11 +143,79 @@ pub async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outc
             }
             Ok(())
         }
+        ClientCommand::Show { id } => {
+            let client = load_client(store, &id).await?;
+            println!("client_id: {id}");
+            println!(
+                "state:     {}",
+                if client.disabled {
+                    "disabled"
+                } else {
+                    "enabled"
+                }
+            );
+            if client.previous_secret_hash.is_some() {
+                println!(
+                    "secrets:   two: the one rotate-secret replaced works until retire-secret"
+                );
+            }
+            let settings = serde_json::to_string_pretty(&client.settings)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            println!("settings:\n{settings}");
+            Ok(())
+        }
+        ClientCommand::Set { id, assignments } => {
+            let mut client = load_client(store, &id).await?;
+            client.settings = assigned(&client.settings, &assignments)?;
+            save(store, client, |_| {}).await?;
+            println!("client {id}: {} set", assignments.len());
+            Ok(())
+        }
         ClientCommand::Disable { id } => {
             let mut client = load_client(store, &id).await?;
             client.disabled = true;
             store.put_client(&client).await?;
             println!("client {id} disabled");
+            Ok(())
+        }
+        ClientCommand::Enable { id } => {
+            let mut client = load_client(store, &id).await?;
+            // Written only as the service would read it.
+            client.settings.validate()?;
+            client.disabled = false;
+            store.put_client(&client).await?;
+            println!("client {id} enabled");
+            Ok(())
+        }
+        ClientCommand::Delete { id } => {
+            let client = load_client(store, &id).await?;
+            if !client.disabled {
+                return Err(Failure::Input(format!(
+                    "client {id} is enabled: disable it first (client disable --id {id}), and delete it once no app uses it"
+                )));
+            }
+            let users = store.delete_client(&id).await?;
+            println!("client {id} deleted, with its {users} directory users");
+            Ok(())
+        }
+        ClientCommand::RotateSecret { id } => {
+            let mut client = load_client(store, &id).await?;
+            let secret = new_secret();
+            client.rotate_secret(&secret);
+            store.put_client(&client).await?;
+            print_secret(&id, &secret);
+            println!("the old secret works too until `otp-admin client retire-secret --id {id}`");
+            Ok(())
+        }
+        ClientCommand::RetireSecret { id } => {
+            let mut client = load_client(store, &id).await?;
+            if !client.retire_previous_secret() {
+                return Err(Failure::Input(format!(
+                    "client {id} has no replaced secret to retire"
+                )));
+            }
+            store.put_client(&client).await?;
+            println!("client {id}: the replaced secret stops working within 60 s");
             Ok(())
         }
         ClientCommand::AddSender { id, sender_id } => {
@@ -192,4 +258,50 @@ pub async fn test_number_command(store: &DynamoStore, command: TestNumberCommand
             .await
         }
     }
+}
+
+/// A client secret: 256 random bits, base64url.
+fn new_secret() -> String {
+    b64(&random_bytes::<32>(&otp_shared::clock::OsEntropy))
+}
+
+fn print_secret(id: &str, secret: &str) {
+    println!("client_id:     {id}");
+    println!("client_secret: {secret}");
+    println!("(the secret is stored hashed and cannot be shown again)");
+}
+
+/// `settings` with each `NAME=VALUE` of `assignments` applied, read as
+/// the stored settings are read (so an unknown name or an ill-typed value
+/// is refused by name); validated when saved. Test numbers have their own
+/// command, which refuses them in production.
+fn assigned(settings: &ClientSettings, assignments: &[String]) -> Result<ClientSettings, Failure> {
+    let mut document =
+        serde_json::to_value(settings).map_err(|e| Failure::Failed(e.to_string()))?;
+    for assignment in assignments {
+        let Some((name, raw)) = assignment.split_once('=') else {
+            return Err(Failure::Input(format!(
+                "--set {assignment:?} is not NAME=VALUE"
+            )));
+        };
+        if name == "test_numbers" {
+            return Err(Failure::Input(
+                "--set test_numbers: use test-number add and remove".into(),
+            ));
+        }
+        if document.get(name).is_none() {
+            return Err(Failure::Input(format!(
+                "--set {name}: no such setting (client show lists them)"
+            )));
+        }
+        // JSON, or else the text itself; null leaves the setting to its
+        // default.
+        match serde_json::from_str(raw).unwrap_or_else(|_| raw.into()) {
+            serde_json::Value::Null => {
+                document.as_object_mut().map(|fields| fields.remove(name));
+            }
+            value => document[name] = value,
+        }
+    }
+    serde_json::from_value(document).map_err(|e| Failure::Input(format!("--set: {e}")))
 }

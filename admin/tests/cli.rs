@@ -50,6 +50,12 @@ fn every_command_has_help() {
         vec!["client", "create", "--help"],
         vec!["client", "list", "--help"],
         vec!["client", "disable", "--help"],
+        vec!["client", "show", "--help"],
+        vec!["client", "set", "--help"],
+        vec!["client", "enable", "--help"],
+        vec!["client", "delete", "--help"],
+        vec!["client", "rotate-secret", "--help"],
+        vec!["client", "retire-secret", "--help"],
         vec!["client", "add-sender", "--help"],
         vec!["client", "set-template", "--help"],
         vec!["client", "set-autofill", "--help"],
@@ -632,6 +638,137 @@ async fn access_denied_and_throttling_are_told_apart() {
     assert_eq!(code, 6, "{said}");
     assert!(said.contains("try again shortly"), "{said}");
     layer.heal(&table);
+}
+
+/// Issue: an operator could not change a client after creating it, undo a
+/// disable, delete a client, or replace a leaked secret without a new
+/// client id for every app.
+#[tokio::test]
+async fn a_client_is_shown_changed_enabled_rotated_and_deleted() {
+    let (client, table) = fresh_table().await;
+    let store = DynamoStore::new(client, table.clone());
+    let record = || async { store.client("app").await.unwrap() };
+    let first = field(
+        &stdout(&admin(
+            &table,
+            &[
+                "client",
+                "create",
+                "--default-calling-code",
+                "66",
+                "--id",
+                "app",
+            ],
+        )),
+        "client_secret:",
+    );
+    let shown = stdout(&admin(&table, &["client", "show", "--id", "app"]));
+    assert!(shown.contains("state:     enabled"), "{shown}");
+    assert!(
+        shown.contains("\"callers_are_end_users\": false"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&first), "{shown}");
+
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "set",
+            "--id",
+            "app",
+            "--set",
+            "sends_per_phone_per_hour=3",
+            "--set",
+            "callers_are_end_users=true",
+            "--set",
+            r#"allowed_calling_codes=["66","84"]"#,
+            "--set",
+            "brand=Shop",
+        ],
+    ));
+    let settings = record().await.unwrap().settings;
+    assert_eq!(settings.sends_per_phone_per_hour, 3);
+    assert!(settings.callers_are_end_users);
+    assert_eq!(settings.allowed_calling_codes, ["66", "84"]);
+    assert_eq!(settings.brand, "Shop");
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "set",
+            "--id",
+            "app",
+            "--set",
+            "sends_per_phone_per_hour=null",
+        ],
+    ));
+    assert_eq!(
+        record().await.unwrap().settings.sends_per_phone_per_hour,
+        otp_shared::domain::client::ClientSettings::default().sends_per_phone_per_hour
+    );
+    for (assignment, said) in [
+        ("code_length=3", "code_length"),
+        ("no_such_setting=1", "no such setting"),
+        ("code_length=six", "--set: invalid type"),
+        ("test_numbers={}", "test-number add"),
+        ("brand", "not NAME=VALUE"),
+    ] {
+        let (code, refused) = failure(&admin(
+            &table,
+            &["client", "set", "--id", "app", "--set", assignment],
+        ));
+        assert_eq!(code, 2, "{assignment}: {refused}");
+        assert!(refused.contains(said), "{assignment}: {refused}");
+    }
+    assert_eq!(
+        record().await.unwrap().settings.code_length,
+        None,
+        "refusals write nothing"
+    );
+
+    stdout(&admin(&table, &["client", "disable", "--id", "app"]));
+    assert!(!record().await.unwrap().authenticates(&first));
+    stdout(&admin(&table, &["client", "enable", "--id", "app"]));
+    assert!(record().await.unwrap().authenticates(&first));
+
+    // A leaked secret is replaced without an outage: both work until the
+    // old one is retired.
+    let second = field(
+        &stdout(&admin(&table, &["client", "rotate-secret", "--id", "app"])),
+        "client_secret:",
+    );
+    let rotated = record().await.unwrap();
+    assert!(rotated.authenticates(&first) && rotated.authenticates(&second));
+    assert!(stdout(&admin(&table, &["client", "show", "--id", "app"])).contains("secrets:   two"));
+    stdout(&admin(&table, &["client", "retire-secret", "--id", "app"]));
+    let retired = record().await.unwrap();
+    assert!(!retired.authenticates(&first) && retired.authenticates(&second));
+    let (code, _) = failure(&admin(&table, &["client", "retire-secret", "--id", "app"]));
+    assert_eq!(code, 2);
+
+    // Deleted only once disabled, with its directory users.
+    let user = otp_shared::domain::user::User {
+        client_id: "app".into(),
+        account_id: "acc".into(),
+        username: "somchai".into(),
+        phone_key: "key".into(),
+        id_card_hash: None,
+    };
+    store.put_user(&user).await.unwrap();
+    let (code, said) = failure(&admin(&table, &["client", "delete", "--id", "app"]));
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("disable it first"), "{said}");
+    stdout(&admin(&table, &["client", "disable", "--id", "app"]));
+    let deleted = stdout(&admin(&table, &["client", "delete", "--id", "app"]));
+    assert_eq!(
+        deleted.trim(),
+        "client app deleted, with its 1 directory users"
+    );
+    assert!(record().await.is_none());
+    assert!(store.user("app", "key").await.unwrap().is_none());
+    let (code, _) = failure(&admin(&table, &["client", "show", "--id", "app"]));
+    assert_eq!(code, 4);
 }
 
 /// DESIGN §7: autofill lines are set at creation or later, and a template

@@ -20,6 +20,10 @@ pub struct ClientRecord {
     /// SHA-256 of the secret; client secrets are random and long, so an
     /// unkeyed hash is enough at rest.
     pub secret_hash: String,
+    /// The hash of the secret a rotation replaced, which authenticates too
+    /// until the operator retires it: apps move to the new secret without
+    /// an outage (`otp-admin client rotate-secret`, `retire-secret`).
+    pub previous_secret_hash: Option<String>,
     pub disabled: bool,
     pub settings: ClientSettings,
 }
@@ -29,15 +33,35 @@ impl ClientRecord {
         Self {
             client_id: client_id.to_string(),
             secret_hash: sha256(secret.as_bytes()),
+            previous_secret_hash: None,
             disabled: false,
             settings,
         }
     }
 
-    /// True when `secret` is this client's and the client may be used.
+    /// True when `secret` is this client's (the current one, or the one a
+    /// rotation replaced until it is retired) and the client may be used.
     pub fn authenticates(&self, secret: &str) -> bool {
-        let matches = constant_time_eq(&sha256(secret.as_bytes()), &self.secret_hash);
-        matches && !self.disabled
+        let presented = sha256(secret.as_bytes());
+        let current = constant_time_eq(&presented, &self.secret_hash);
+        let previous = self
+            .previous_secret_hash
+            .as_ref()
+            .is_some_and(|hash| constant_time_eq(&presented, hash));
+        (current | previous) && !self.disabled
+    }
+
+    /// Makes `secret` the client's; the one it replaces keeps working until
+    /// [`Self::retire_previous_secret`]. A secret replaced before that is
+    /// retired at once: two live secrets at most.
+    pub fn rotate_secret(&mut self, secret: &str) {
+        let replaced = std::mem::replace(&mut self.secret_hash, sha256(secret.as_bytes()));
+        self.previous_secret_hash = Some(replaced);
+    }
+
+    /// The replaced secret stops working; whether there was one.
+    pub fn retire_previous_secret(&mut self) -> bool {
+        self.previous_secret_hash.take().is_some()
     }
 }
 
@@ -497,6 +521,23 @@ mod tests {
             ..client
         };
         assert!(!disabled.authenticates("s3cret-value"));
+    }
+
+    #[test]
+    fn a_rotated_secret_works_beside_the_new_one_until_retired() {
+        let mut client = ClientRecord::new("app", "first-secret", thai());
+        client.rotate_secret("second-secret");
+        assert!(client.authenticates("first-secret"));
+        assert!(client.authenticates("second-secret"));
+        client.rotate_secret("third-secret");
+        assert!(
+            !client.authenticates("first-secret"),
+            "two live secrets at most"
+        );
+        assert!(client.retire_previous_secret());
+        assert!(!client.authenticates("second-secret"));
+        assert!(client.authenticates("third-secret"));
+        assert!(!client.retire_previous_secret());
     }
 
     #[test]

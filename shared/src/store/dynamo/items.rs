@@ -69,6 +69,10 @@ pub(super) fn client_from(item: &Item) -> Result<ClientRecord, Error> {
             .ok_or_else(|| corrupt("pk"))?
             .to_string(),
         secret_hash: get_s(item, "secret_hash")?,
+        previous_secret_hash: match item.get("previous_secret_hash") {
+            None => None,
+            Some(_) => Some(get_s(item, "previous_secret_hash")?),
+        },
         disabled: get_bool(item, "disabled")?,
         settings,
     })

@@ -85,6 +85,49 @@ impl DynamoStore {
         Ok(clients)
     }
 
+    /// Deletes a client's directory users and then its record, for
+    /// operators: a full table scan, never on a request path. The users go
+    /// first, so that an interrupted delete leaves the client to delete
+    /// again, and a later client of the same id finds no one registered.
+    /// Returns how many users it deleted.
+    pub async fn delete_client(&self, client_id: &str) -> Result<usize, Error> {
+        let mut users = vec![];
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", s(user_pk(client_id, "")))
+            .projection_expression("pk")
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?;
+            users.push(items::get_s(&item, "pk")?);
+        }
+        for pk in &users {
+            self.delete(pk.clone()).await?;
+        }
+        self.delete(client_pk(client_id)).await?;
+        Ok(users.len())
+    }
+
+    async fn delete(&self, pk: String) -> Result<(), Error> {
+        let request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk));
+        let operation = "dynamodb.DeleteItem";
+        self.sending(operation, Repeat::Safe, failure, |within| {
+            request.clone().customize().config_override(within).send()
+        })
+        .await?
+        .map_err(|e| sdk_failure(operation, &e))?;
+        Ok(())
+    }
+
     async fn get(&self, pk: String) -> Result<Option<items::Item>, Error> {
         let request = self
             .client
@@ -133,7 +176,7 @@ impl Store for DynamoStore {
 
     async fn put_client(&self, client: &ClientRecord) -> Result<(), Error> {
         let settings = serde_json::to_string(&client.settings).map_err(|_| corrupt("settings"))?;
-        self.put(HashMap::from([
+        let mut item = HashMap::from([
             ("pk".to_string(), s(client_pk(&client.client_id))),
             ("secret_hash".to_string(), s(&client.secret_hash)),
             (
@@ -141,8 +184,11 @@ impl Store for DynamoStore {
                 AttributeValue::Bool(client.disabled),
             ),
             ("settings".to_string(), s(settings)),
-        ]))
-        .await
+        ]);
+        if let Some(previous) = &client.previous_secret_hash {
+            item.insert("previous_secret_hash".to_string(), s(previous));
+        }
+        self.put(item).await
     }
 
     async fn user(&self, client_id: &str, phone_key: &str) -> Result<Option<User>, Error> {
