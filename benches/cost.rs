@@ -4,7 +4,7 @@
 //! call's consumed capacity (`ReturnConsumedCapacity`) and bills
 //! transactions as DynamoDB does; KMS, SNS and Secrets Manager calls counted
 //! on the wire by the proxy in front of moto; each route's handler time on
-//! this machine. The README's cost table multiplies these by AWS's list
+//! this machine. The cost table of docs/operations.md multiplies these by AWS's list
 //! prices.
 //!
 //! `make bench` starts the engines and runs it; BENCHMARKS.md has the numbers.

@@ -35,6 +35,24 @@ echo "cfn-lint and sam validate --lint: template.yaml (and cfn-lint: edge/waf.ya
 .venv/bin/python tests/template_checks.py
 .venv/bin/python tests/edge_checks.py
 
+say "make package without qemu: it says how to get it, or to skip the check, and installs nothing"
+fake=$(mktemp -d)
+for tool in apt-get sudo brew; do
+  printf '#!/bin/sh\necho "%s $*" >>"%s/called"\n' "$tool" "$fake" >"$fake/$tool"
+  chmod +x "$fake/$tool"
+done
+if said=$(PATH="$fake:$PATH" ARM64_SYSROOT="$fake/no-sysroot" bash -c '. scripts/arm64.sh' 2>&1); then
+  die "scripts/arm64.sh went on without qemu and an arm64 C library"
+fi
+[ ! -e "$fake/called" ] || die "scripts/arm64.sh tried to install: $(cat "$fake/called")"
+for hint in "sudo apt-get install qemu-user-static libc6-arm64-cross" "ARM64_CHECK=skip make package"; do
+  case $said in *"$hint"*) ;; *) die "scripts/arm64.sh does not say \"$hint\": $said" ;; esac
+done
+skipped=$(PATH="$fake:$PATH" ARM64_CHECK=skip ARM64_SYSROOT="$fake/no-sysroot" bash -c '. scripts/arm64.sh; echo "$arm64_check"')
+[ "$skipped" = skip ] || die "ARM64_CHECK=skip did not skip the arm64 check"
+rm -rf "$fake"
+echo "without qemu, make package stops before building, says how to get it or to skip the check, and installs nothing"
+
 say "the yardstick of which numbers get a text: libphonenumber's decisions, from its Python port"
 .venv/bin/python tests/phone_corpus.py "$logs/phone-corpus.json"
 export OTP_PHONE_CORPUS="$logs/phone-corpus.json"
@@ -60,6 +78,22 @@ say "SECURITY.md names only tests that exist"
 printf '| a rule | `no_such_test_anywhere` |\n' >"$logs/names-a-missing-test.md"
 if .venv/bin/python tests/docs_name_real_tests.py "$logs/names-a-missing-test.md" 2>/dev/null; then
   die "tests/docs_name_real_tests.py passed a document naming a missing test: the check cannot fail"
+fi
+
+say "every shell example of README.md and docs/ does what its document shows; the operators' IAM policy grants what they call"
+.venv/bin/python tests/docs_examples.py --record "$logs/admin-calls.jsonl" target/debug/otp-local target/debug/otp-admin
+.venv/bin/python tests/operator_policy.py "$logs/admin-calls.jsonl"
+cat >"$logs/a-drifted-example.md" <<'EXAMPLE'
+```sh
+curl -s -X POST http://127.0.0.1:3000/v1/otp/request -H 'content-type: application/json' \
+  -d '{"client_id":"demo","client_secret":"demo-secret","mobile_no":"0811111111"}'
+```
+```json
+{"code":200,"data":{"ref_code":"GJENTF"},"result":"Success"}
+```
+EXAMPLE
+if .venv/bin/python tests/docs_examples.py target/debug/otp-local target/debug/otp-admin "$logs/a-drifted-example.md" 2>/dev/null; then
+  die "tests/docs_examples.py passed an example whose answer lacks fields the server sends: the check cannot fail"
 fi
 
 say "the API document against every answer the tests got"

@@ -274,7 +274,10 @@ async fn v1_request_shares_the_native_path_and_is_told_apart_by_its_fields() {
     both["key"] = json!(CLIENT_ID);
     let answer = t.call(Function::RequestOtp, "request-otp", &both).await;
     assert_eq!(answer.status, 400, "{answer:?}");
-    assert_eq!(answer.body["errorMessage"], "request has an unknown field");
+    assert_eq!(
+        answer.body["errorMessage"],
+        "request has an unknown field: key"
+    );
 }
 
 #[tokio::test]

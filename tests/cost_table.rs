@@ -1,4 +1,4 @@
-//! README "Cost per million logins" is the measurement, not a guess: the
+//! docs/operations.md, "Cost per million logins", is the measurement, not a guess: the
 //! DynamoDB units of a login measured here as `benches/cost.rs` measures
 //! them (every call through the layer in front of DynamoDB Local, which asks
 //! for each call's consumed capacity and bills transactions twice, as
@@ -9,14 +9,14 @@ use otp_integration_tests::layer::{Capacity, DynamoLayer};
 use otp_integration_tests::{CLIENT_ID, TestApp, call, refresh_request, relaxed_timeouts};
 use otp_shared::http::Function;
 
-const README: &str = include_str!("../README.md");
+const OPERATIONS: &str = include_str!("../docs/operations.md");
 
-/// The rows of the README's cost table: its cells, the header's names.
+/// The rows of the cost table: its cells, the header's names.
 fn cost_table() -> Vec<Vec<String>> {
-    let section = README
+    let section = OPERATIONS
         .split("## Cost per million logins")
         .nth(1)
-        .expect("README has a cost section");
+        .expect("docs/operations.md has a cost section");
     let section = section.split("\n## ").next().unwrap();
     section
         .lines()
@@ -180,7 +180,7 @@ async fn the_dynamodb_units_the_table_states_are_the_measured_ones() {
         &format!("{reads} read unit (confirm {})", confirm.reads)
     );
     // The refresh the text below the table prices.
-    let words: Vec<&str> = README.split_whitespace().collect();
+    let words: Vec<&str> = OPERATIONS.split_whitespace().collect();
     assert!(
         words.join(" ").contains(&format!(
             "Each refresh adds 1 API request, 1 invocation, {} write unit",

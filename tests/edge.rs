@@ -1,4 +1,4 @@
-//! The edge (README "Throttling and the edge"): with the stack's CloudFront
+//! The edge (docs/deploying.md, "Throttling and the edge"): with the stack's CloudFront
 //! distribution and its web ACL in front of the API, the functions answer
 //! only requests that came through it, and count each by the address its
 //! viewer connected from; API Gateway's route throttles, which count every

@@ -1,8 +1,8 @@
-"""Checks of the edge (README "Throttling and the edge") that linters do not
+"""Checks of the edge (docs/deploying.md, "Throttling and the edge") that linters do not
 make, run by `make test` with the project venv's Python:
 
 - template.yaml: API Gateway's route throttles are a cost backstop at least
-  ten times the clients' combined peak (README's derivation); with
+  ten times the clients' combined peak (the derivation in docs/deploying.md); with
   EdgeWebAclArn set, a CloudFront distribution with that web ACL stands in
   front of the API, sends the origin secret the functions require, runs the
   viewer-address function on every request and caches nothing; the
@@ -30,7 +30,7 @@ from template_checks import template_passes
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = ["RequestOtpFunction", "ConfirmOtpFunction", "IssueTokenFunction"]
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-# README "Throttling and the edge": a client may send 100 codes a minute
+# docs/deploying.md, "Throttling and the edge": a client may send 100 codes a minute
 # (sends_per_client_per_minute) and check each up to 5 times (max_attempts):
 # 100 / 60 × 5 ≈ 8.3 confirms a second at its peak. The route throttles are
 # a backstop at least ten times one client's peak.

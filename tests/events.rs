@@ -91,7 +91,7 @@ async fn every_event_file_is_answered_by_its_function() {
     assert_eq!(seen, 14, "one event per route");
 }
 
-/// `sam local invoke --env-vars events/env.json` (README, "Trying the Lambda
+/// `sam local invoke --env-vars events/env.json` (docs/testing.md, "Trying the Lambda
 /// build locally"): complete, valid settings for every function, the server
 /// secret read from Secrets Manager as in AWS, and every AWS endpoint on the
 /// host's engines, DynamoDB Local on 8000 and moto on 5000. That sam local

@@ -3,7 +3,7 @@
 //! lost), and for an SMS that went out while SNS's answer was lost. Each
 //! case checks the answer (a 5xx in the route's own format, or the dialect's
 //! own refusal, with nothing internal in it) and then what was left stored,
-//! through what the user can do next. README "Failures and what the user
+//! through what the user can do next. docs/operations.md, "Failures and what the user
 //! sees" lists the outcomes.
 
 use otp_integration_tests::dialects::{DIALECTS, Dialect, ID_CARD};

@@ -4,7 +4,7 @@
 //! `Retry-After` (SNS's failure: the dialect's "could not be sent") before
 //! the function's timeout, never a 500 or API Gateway's bare 5xx; jittered
 //! retries absorb what passes; and what is left stored lets the user go on,
-//! as README "Failures and what the user sees" says.
+//! as docs/operations.md, "Failures and what the user sees", says.
 //!
 //! Stalls go to an endpoint that accepts and never answers (`black_hole`);
 //! DynamoDB's errors come from the layer in front of DynamoDB Local

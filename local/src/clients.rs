@@ -1,6 +1,6 @@
 //! Client definitions for local mode from a JSON file (`OTP_LOCAL_CLIENTS`):
 //! an array of objects, each a client's `client_id`, `client_secret`, its
-//! settings under the names the README's per-client settings use, and
+//! settings under the names docs/configuration.md's per-client settings use, and
 //! optionally the directory `users` it serves. A file that does not hold
 //! exactly that is refused, naming the client, the field and the reason.
 

@@ -10,6 +10,9 @@ pub enum Error {
     /// Missing, ill-typed or malformed input; the text is stable and names
     /// the field, never its value.
     InvalidRequest(&'static str),
+    /// A field the route does not take, or one given twice (the name is
+    /// said only when it is a plain identifier, never a value).
+    InvalidField(FieldProblem),
     InvalidMobile,
     MobileNotAllowed,
     /// A valid number of a line type the client does not text (a landline,
@@ -68,6 +71,16 @@ pub enum Error {
     RefreshTokenFailed(Incident),
 }
 
+/// What is wrong with a request's field, named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// Not a field of the route: a typo fails loudly. `None` when the name
+    /// is not a plain identifier, which is then not repeated back.
+    Unknown(Option<String>),
+    /// Given twice: parsers disagree on which copy wins.
+    Repeated(&'static str),
+}
+
 /// An unexpected failure, identified by an opaque id shared by the log line
 /// and the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +124,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_)
+            | Error::InvalidField(_)
             | Error::InvalidMobile
             | Error::MobileNotAllowed
             | Error::MobileNotTextable
@@ -135,7 +149,7 @@ impl Error {
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidRequest(_) | Error::InvalidField(_) => "invalid_request",
             Error::InvalidMobile => "invalid_mobile_no",
             Error::MobileNotAllowed => "mobile_no_not_allowed",
             Error::MobileNotTextable => "mobile_no_not_textable",
@@ -166,6 +180,15 @@ impl Error {
     pub fn message(&self) -> String {
         match self {
             Error::InvalidRequest(what) => (*what).to_string(),
+            Error::InvalidField(FieldProblem::Unknown(Some(name))) => {
+                format!("request has an unknown field: {name}")
+            }
+            Error::InvalidField(FieldProblem::Unknown(None)) => {
+                "request has an unknown field".into()
+            }
+            Error::InvalidField(FieldProblem::Repeated(name)) => {
+                format!("{name} appears more than once")
+            }
             Error::InvalidMobile => "mobile_no is not a valid phone number".into(),
             Error::MobileNotAllowed => {
                 "mobile_no is in a country this client does not serve".into()
@@ -247,6 +270,8 @@ pub(crate) fn every_kind() -> Vec<Error> {
     let incident = || Incident { id: "ID".into() };
     let every = vec![
         Error::InvalidRequest("x is required"),
+        Error::InvalidField(FieldProblem::Unknown(Some("mobile".into()))),
+        Error::InvalidField(FieldProblem::Repeated("mobile_no")),
         Error::InvalidMobile,
         Error::MobileNotAllowed,
         Error::MobileNotTextable,
@@ -284,6 +309,7 @@ pub(crate) fn every_kind() -> Vec<Error> {
     for error in &every {
         match error {
             Error::InvalidRequest(_)
+            | Error::InvalidField(_)
             | Error::InvalidMobile
             | Error::MobileNotAllowed
             | Error::MobileNotTextable

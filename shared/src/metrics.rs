@@ -20,7 +20,7 @@ pub const NAMESPACE: &str = "OtpLogin";
 /// keeps the metrics at every level (DESIGN §11).
 pub const LEVEL: &str = "WARN";
 
-/// The pumping alarm's metric (README "Monitoring"): +1 with each code sent,
+/// The pumping alarm's metric (docs/operations.md, "Monitoring"): +1 with each code sent,
 /// -100 / the conversion target (percent) with each code confirmed, so that
 /// an hour's sum for a client and calling code is how many more codes went
 /// out than the target conversion accounts for.

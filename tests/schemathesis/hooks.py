@@ -1,5 +1,5 @@
 """A check of this API's own, for what Schemathesis cannot tell from the
-document's statuses alone (README, "The API document and clients"). It
+document's statuses alone (docs/api.md, "The API document and clients"). It
 judges a request by the document itself (tests/openapi_document.py), as it
 went over the wire, not by the mode Schemathesis generated it in: values a
 link carries over from an earlier, deliberately malformed request make a

@@ -47,7 +47,7 @@ pub struct Config {
 }
 
 /// The secret the stack's CloudFront distribution sends to the API in
-/// `X-Origin-Verify` (README "Throttling and the edge"): a request without
+/// `X-Origin-Verify` (docs/deploying.md, "Throttling and the edge"): a request without
 /// it did not come through the edge and its web ACL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EdgeToken(String);

@@ -34,7 +34,7 @@ const MAX_TIME_ALIVE_MINUTES: u32 = 10;
 const UNSUPPORTED_TYPE: &str = "Type must be 2";
 
 /// `CodeResult` and `ErrorMessage` of each failure. The numbers are eSMS's
-/// own wherever its table has the case (the README's "Migrating from eSMS"
+/// own wherever its table has the case (docs/compatibility.md, "Migrating from eSMS"
 /// lists the mapping); `147`, `150` and `500` are this service's, for cases
 /// eSMS's table has no number for.
 fn code_result(error: &Error) -> (&'static str, &'static str) {
@@ -55,7 +55,9 @@ fn code_result(error: &Error) -> (&'static str, &'static str) {
         | Error::UserNotFound
         | Error::IdCardMismatch => ("117", "Code Invalid"),
         Error::InvalidRequest(UNSUPPORTED_TYPE) => ("118", "Unsupported message type"),
-        Error::InvalidRequest(_) | Error::InvalidIdCard => ("147", "Invalid parameter"),
+        Error::InvalidRequest(_) | Error::InvalidField(_) | Error::InvalidIdCard => {
+            ("147", "Invalid parameter")
+        }
         Error::SmsFailed { .. } => ("150", "The SMS could not be sent"),
         _ => ("500", "Internal Server Error"),
     }

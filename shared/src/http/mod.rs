@@ -15,6 +15,7 @@ mod thaibulksms;
 pub use routes::{Function, confirm_otp, handle, handle_any, issue_token, request_otp};
 
 use crate::clock::local_date_time;
+use crate::error::FieldProblem;
 use crate::service::END_USER_IP_INVALID;
 use crate::service::TokenSet;
 use crate::{App, Error};
@@ -70,7 +71,10 @@ fn fields(request: &Request, allow_form: bool) -> Result<Fields, Error> {
             .map_err(|_| Error::InvalidRequest("request body must be UTF-8"))?;
         return form_fields(text);
     }
-    if !(content_type.is_empty() || content_type == "application/json") {
+    // A body without a content type is refused like any other: browsers
+    // send one across origins without asking first (CORS), JSON they do not.
+    let unnamed_body = content_type.is_empty() && !bytes.is_empty();
+    if unnamed_body || !(content_type.is_empty() || content_type == "application/json") {
         return Err(Error::InvalidRequest(if allow_form {
             "content-type must be application/json or application/x-www-form-urlencoded"
         } else {
@@ -235,8 +239,13 @@ impl Fields {
     /// Refuses fields outside `known`: a typo should fail loudly, not be
     /// silently ignored.
     fn only(self, known: &[&str]) -> Result<Self, Error> {
-        if self.map.keys().any(|k| !known.contains(&k.as_str())) {
-            return Err(Error::InvalidRequest("request has an unknown field"));
+        if let Some(unknown) = self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            let identifier = unknown.len() <= 64
+                && unknown
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            let name = identifier.then(|| unknown.clone());
+            return Err(Error::InvalidField(FieldProblem::Unknown(name)));
         }
         Ok(self)
     }
@@ -277,7 +286,7 @@ impl Fields {
         type_error: &'static str,
     ) -> Result<Option<String>, Error> {
         if self.repeated.iter().any(|r| r == name) {
-            return Err(Error::InvalidRequest("a field appears more than once"));
+            return Err(Error::InvalidField(FieldProblem::Repeated(name)));
         }
         match self.map.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -595,7 +604,7 @@ mod tests {
         let twice = json_object(br#"{"a":"1","a":"2","b":"3"}"#).unwrap();
         assert_eq!(
             twice.optional("a", "a must be a string"),
-            Err(Error::InvalidRequest("a field appears more than once"))
+            Err(Error::InvalidField(FieldProblem::Repeated("a")))
         );
         assert_eq!(
             twice.optional("b", "b must be a string"),
@@ -626,6 +635,62 @@ mod tests {
         assert_eq!(
             refused(b""),
             Error::InvalidRequest("request body is not valid JSON")
+        );
+    }
+
+    #[test]
+    fn unknown_and_repeated_fields_are_named_but_never_odd_names() {
+        let fields = json_object(br#"{"mobile_no":"1","mobile":"2"}"#).unwrap();
+        assert_eq!(
+            fields.only(&["mobile_no"]).err(),
+            Some(Error::InvalidField(FieldProblem::Unknown(Some(
+                "mobile".into()
+            ))))
+        );
+        let odd = json_object(br#"{"+66812345678":"1"}"#).unwrap();
+        let refused = odd.only(&["mobile_no"]).err().unwrap();
+        assert_eq!(refused.message(), "request has an unknown field");
+        let twice = form_fields("mobile_no=1&mobile_no=2").unwrap();
+        assert_eq!(
+            twice
+                .optional("mobile_no", "mobile_no must be a string")
+                .err()
+                .unwrap()
+                .message(),
+            "mobile_no appears more than once"
+        );
+    }
+
+    /// A page in a browser can POST a body without a content type to any
+    /// origin without asking first; a JSON body it cannot.
+    #[test]
+    fn a_body_without_a_content_type_is_refused() {
+        let post = |content_type: Option<&str>, body: &str| {
+            let mut request = Request::new(Body::Text(body.into()));
+            if let Some(value) = content_type {
+                request
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            }
+            fields(&request, false).err()
+        };
+        let body = r#"{"client_id":"a"}"#;
+        assert_eq!(
+            post(None, body),
+            Some(Error::InvalidRequest(
+                "content-type must be application/json"
+            ))
+        );
+        assert_eq!(
+            post(Some("text/plain"), body),
+            Some(Error::InvalidRequest(
+                "content-type must be application/json"
+            ))
+        );
+        assert_eq!(post(Some("application/json; charset=utf-8"), body), None);
+        assert_eq!(
+            post(None, ""),
+            Some(Error::InvalidRequest("request body is not valid JSON"))
         );
     }
 

@@ -30,6 +30,7 @@ fn status_and_text(error: &Error) -> (u16, &'static str) {
         Error::RefreshTokenFailed(_) => (400, "generate refresh token unsuccessful"),
         Error::Busy { .. } => (503, "Service Unavailable"),
         Error::InvalidRequest(_)
+        | Error::InvalidField(_)
         | Error::InvalidMobile
         | Error::MobileNotTextable
         | Error::MobileNotAllowed

@@ -143,7 +143,7 @@ fn unrouted<R>(routes: Routes<R>, request: &Request, error: &Error) -> Response<
     response
 }
 
-/// With an edge (the stack's CloudFront distribution and its web ACL, README
+/// With an edge (the stack's CloudFront distribution and its web ACL, docs/deploying.md
 /// "Throttling and the edge"), a request that did not come through it (no
 /// `X-Origin-Verify`, or another) is answered as a route that does not
 /// exist, before anything is read or counted: nobody walks around the web

@@ -43,12 +43,14 @@ pub(super) enum Version {
 const INVALID_PARAMETER: &str = "Invalid Paramete.";
 const TOKEN_EXPIRED: &str = "Token is expire.";
 
-/// HTTP status and message of each failure; the README's "Migrating from
+/// HTTP status and message of each failure; docs/compatibility.md's "Migrating from
 /// ThaiBulkSMS" table lists the same. Every refusal at verify is a 400, which
 /// the vendor's clients read as "wrong pin".
 fn status_and_message(error: &Error) -> (u16, &'static str) {
     match error {
-        Error::InvalidRequest(_) | Error::InvalidIdCard => (400, INVALID_PARAMETER),
+        Error::InvalidRequest(_) | Error::InvalidField(_) | Error::InvalidIdCard => {
+            (400, INVALID_PARAMETER)
+        }
         Error::InvalidMobile | Error::MobileNotTextable => (400, "Invalid msisdn."),
         Error::MobileNotAllowed => (400, "This msisdn cannot receive OTP."),
         Error::SenderNotRegistered => (400, "Sender is not registered."),
