@@ -20,6 +20,7 @@ use crate::domain::user::User;
 use crate::sdk::{failure, sdk_failure};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
@@ -67,20 +68,11 @@ impl DynamoStore {
     /// Every client record, for operators: a full table scan, never on a
     /// request path.
     pub async fn clients(&self) -> Result<Vec<ClientRecord>, Error> {
-        let mut clients = vec![];
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", s("client#"))
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?;
-            clients.push(client_from(&item)?);
-        }
+        let items = self.scan_prefix(client_pk("")).await?;
+        let mut clients = items
+            .iter()
+            .map(client_from)
+            .collect::<Result<Vec<_>, _>>()?;
         clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         Ok(clients)
     }
@@ -91,26 +83,46 @@ impl DynamoStore {
     /// again, and a later client of the same id finds no one registered.
     /// Returns how many users it deleted.
     pub async fn delete_client(&self, client_id: &str) -> Result<usize, Error> {
-        let mut users = vec![];
+        let users = self.scan_prefix(user_pk(client_id, "")).await?;
+        for user in &users {
+            self.delete(items::get_s(user, "pk")?).await?;
+        }
+        self.delete(client_pk(client_id)).await?;
+        Ok(users.len())
+    }
+
+    /// Every item whose key starts with `prefix`: a full table scan.
+    async fn scan_prefix(&self, prefix: String) -> Result<Vec<items::Item>, Error> {
+        let mut found = vec![];
         let mut pages = self
             .client
             .scan()
             .table_name(&self.table)
             .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", s(user_pk(client_id, "")))
-            .projection_expression("pk")
+            .expression_attribute_values(":prefix", s(prefix))
             .into_paginator()
             .items()
             .send();
         while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?;
-            users.push(items::get_s(&item, "pk")?);
+            found.push(item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?);
         }
-        for pk in &users {
-            self.delete(pk.clone()).await?;
-        }
-        self.delete(client_pk(client_id)).await?;
-        Ok(users.len())
+        Ok(found)
+    }
+
+    /// A call that does the same when applied twice, sent within the
+    /// operation's deadline and retried as [`Self::sending`] does.
+    async fn send_safely<T, E, R, Fut>(
+        &self,
+        operation: &'static str,
+        send: impl FnMut(aws_sdk_dynamodb::config::Builder) -> Fut,
+    ) -> Result<T, Error>
+    where
+        E: ProvideErrorMetadata,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        self.sending(operation, Repeat::Safe, failure, send)
+            .await?
+            .map_err(|e| sdk_failure(operation, &e))
     }
 
     async fn delete(&self, pk: String) -> Result<(), Error> {
@@ -119,12 +131,10 @@ impl DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(pk));
-        let operation = "dynamodb.DeleteItem";
-        self.sending(operation, Repeat::Safe, failure, |within| {
+        self.send_safely("dynamodb.DeleteItem", |within| {
             request.clone().customize().config_override(within).send()
         })
-        .await?
-        .map_err(|e| sdk_failure(operation, &e))?;
+        .await?;
         Ok(())
     }
 
@@ -134,13 +144,11 @@ impl DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk));
-        let operation = "dynamodb.GetItem";
         let out = self
-            .sending(operation, Repeat::Safe, failure, |within| {
+            .send_safely("dynamodb.GetItem", |within| {
                 request.clone().customize().config_override(within).send()
             })
-            .await?
-            .map_err(|e| sdk_failure(operation, &e))?;
+            .await?;
         Ok(out.item().cloned())
     }
 
@@ -150,12 +158,10 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        let operation = "dynamodb.PutItem";
-        self.sending(operation, Repeat::Safe, failure, |within| {
+        self.send_safely("dynamodb.PutItem", |within| {
             request.clone().customize().config_override(within).send()
         })
-        .await?
-        .map_err(|e| sdk_failure(operation, &e))?;
+        .await?;
         Ok(())
     }
 }
