@@ -50,9 +50,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LOCAL = "http://127.0.0.1:3000"
 ADMIN = "cargo run -p otp-admin --"
 
-# Keys whose string values are the protocol's own words: compared exactly.
-# Other strings (codes, tokens, times, messages that quote them) by type.
+# Strings that differ from run to run (codes, reference codes, tokens,
+# times, messages that quote them) are compared by type; other strings, the
+# protocol's own words, exactly, and so are the result codes of the keys
+# in EXACT, digits though they are.
 GENERATED = re.compile(r"\d|…|^[A-Z0-9]{6}$")
+EXACT = {"CodeResult"}
 
 
 def fenced_blocks(text: str):
@@ -137,8 +140,13 @@ def examples(path: pathlib.Path):
             kind = "not run: deploys to AWS or needs Docker (sam, aws)"
         elif any(c.startswith("make ") or " make run" in c for c in commands):
             kind = "not run: the make targets themselves (make test runs this check)"
+        elif commands and commands[0].startswith("python3 -m venv .gen"):
+            kind = "not run: generates a client in a venv of its own (pip)"
         else:
-            kind = "not run: installs or generates outside the project"
+            raise Mismatch(
+                f"{path.name}:{line}: a shell example of no kind this check knows: "
+                "run it here, or say why it cannot run"
+            )
         found.append((line, kind, steps))
     return found
 
@@ -168,6 +176,8 @@ def compare(shown, got, path="$"):
                 f"{path}: shown the keys {sorted(shown)}, got {sorted(got)}"
             )
         for key in shown:
+            if key in EXACT and shown[key] != got[key]:
+                raise Mismatch(f"{path}.{key}: shown {shown[key]!r}, got {got[key]!r}")
             compare(shown[key], got[key], f"{path}.{key}")
     elif isinstance(shown, list):
         if not isinstance(got, list) or (shown and not got):

@@ -2,12 +2,14 @@
 calls otp-admin made while tests/docs_examples.py ran every documented
 otp-admin command (recorded there, a JSON line per action and kind of
 resource): every call is granted on the kind of resource IAM evaluates it
-on, and nothing is granted that no documented command calls. Neither
-DynamoDB Local nor moto enforces IAM, so a missing grant would otherwise
-first show as AccessDenied in an operator's terminal.
+on, nothing is granted that no documented command calls, and the policy
+names the stack's own resources only, each exactly (keys only behind the
+stack's aliases). Neither DynamoDB Local nor moto enforces IAM, so a
+missing grant would otherwise first show as AccessDenied in an operator's
+terminal.
 
-Before checking, it breaks copies of the policy (a grant removed, one
-added) and requires each to be caught.
+Before checking, it breaks copies of the policy in the ways it guards
+against and requires each to be caught.
 
 Usage: python tests/operator_policy.py <recorded calls> [policy]
 """
@@ -19,44 +21,57 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# The only resources the policy may name, each exactly: the stack's table,
+# its server secret, its signing-key aliases, and the keys behind them.
+ARN = "arn:${Partition}:%s:${Region}:${Account}:"
+KINDS = {
+    "*": "*",
+    ARN % "dynamodb" + "table/${TableName}": "table",
+    "${ServerSecretArn}": "server secret",
+    ARN % "kms" + "${SigningKeyAlias}*": "alias",
+    ARN % "kms" + "key/*": "key",
+}
+# Reading a key is granted only for the keys behind the stack's aliases.
+KEY_READS = {"kms:DescribeKey", "kms:GetPublicKey"}
+BEHIND_THE_ALIASES = {"ForAnyValue:StringLike": {"kms:ResourceAliases": "${SigningKeyAlias}*"}}
 
-def kind_of(resource: str) -> str:
-    if resource == "*":
-        return "*"
-    if ":table/" in resource:
-        return "table"
-    if resource == "${ServerSecretArn}":
-        return "server secret"
-    if ":key/" in resource:
-        return "key"
-    if "${SigningKeyAlias}" in resource:
-        return "alias"
-    raise ValueError(f"a resource of no known kind: {resource}")
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
 
 
-def grants(policy) -> set:
-    granted = set()
+def grants(policy):
+    """What the policy grants, as (action, kind) pairs, and what is wrong
+    with how it says so."""
+    granted, found = set(), []
     for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow", statement
-        actions = statement["Action"]
-        resources = statement["Resource"]
-        for action in actions if isinstance(actions, list) else [actions]:
-            for resource in resources if isinstance(resources, list) else [resources]:
-                granted.add((action, kind_of(resource)))
-    return granted
+        sid = statement.get("Sid")
+        if statement.get("Effect") != "Allow":
+            found.append(f"statement {sid} is not an Allow")
+        for resource in as_list(statement["Resource"]):
+            kind = KINDS.get(resource)
+            if kind is None:
+                found.append(f"statement {sid} names {resource}, none of the stack's resources")
+                continue
+            for action in as_list(statement["Action"]):
+                if kind == "key" and action in KEY_READS and statement.get("Condition") != BEHIND_THE_ALIASES:
+                    found.append(f"{action} is granted on keys that are not behind the stack's aliases")
+                granted.add((action, kind))
+    return granted, found
 
 
-def problems(policy, calls: set) -> list:
-    granted = grants(policy)
-    found = [f"{action} on the {kind} is called but not granted"
-             for action, kind in sorted(calls)
-             if (action, kind) not in granted and (action, "*") not in granted]
-    found += [f"{action} on {'any resource' if kind == '*' else 'the ' + kind} is granted but no documented command calls it"
-              for action, kind in sorted(granted - calls)]
+def problems(policy, calls):
+    granted, found = grants(policy)
+    for action, kind in sorted(calls):
+        if (action, kind) not in granted and (action, "*") not in granted:
+            found.append(f"{action} on the {kind} is called but not granted")
+    for action, kind in sorted(granted - calls):
+        where = "any resource" if kind == "*" else f"the {kind}"
+        found.append(f"{action} on {where} is granted but no documented command calls it")
     return found
 
 
-def main(argv) -> int:
+def main(argv):
     recorded = pathlib.Path(argv[0])
     policy_path = pathlib.Path(argv[1]) if len(argv) > 1 else ROOT / "docs/iam/operator-policy.json"
     calls = {(c["action"], c["resource"]) for c in map(json.loads, recorded.read_text().splitlines())}
@@ -69,7 +84,18 @@ def main(argv) -> int:
     removed["Statement"][0]["Action"] = removed["Statement"][0]["Action"][1:]
     added = copy.deepcopy(policy)
     added["Statement"][0]["Action"].append("dynamodb:BatchWriteItem")
-    for name, broken in [("a grant removed", removed), ("a grant added", added)]:
+    widened = copy.deepcopy(policy)
+    widened["Statement"][0]["Resource"] = ARN % "dynamodb" + "table/*"
+    unconditioned = copy.deepcopy(policy)
+    for statement in unconditioned["Statement"]:
+        statement.pop("Condition", None)
+    breakages = [
+        ("a grant removed", removed),
+        ("a grant added", added),
+        ("the table widened to every table", widened),
+        ("key reads without the aliases' condition", unconditioned),
+    ]
+    for name, broken in breakages:
         if not problems(broken, calls):
             print(f"{policy_path}: {name} is not caught: the check cannot fail", file=sys.stderr)
             return 1
@@ -80,8 +106,8 @@ def main(argv) -> int:
     if found:
         return 1
     actions = sorted({a for a, _ in calls})
-    print(f"{policy_path.name}: grants exactly the {len(actions)} actions the documented "
-          f"otp-admin commands called, on the resources they touched; 2 deliberate breakages caught")
+    print(f"{policy_path.name}: grants exactly the {len(actions)} actions the documented otp-admin "
+          f"commands called, on the resources they touched; {len(breakages)} deliberate breakages caught")
     return 0
 
 

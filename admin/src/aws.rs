@@ -52,15 +52,15 @@ pub async fn connect() -> Result<SdkConfig, Failure> {
     }
     // Asked now, so that missing credentials are said as such, not as the
     // failure of the first call.
-    let provider = sdk.credentials_provider();
-    let found = match &provider {
-        Some(provider) => provider.provide_credentials().await.is_ok(),
-        None => false,
-    };
-    if !found {
-        return Err(Failure::Setup(
-            "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws configure".into(),
-        ));
+    let hint =
+        "set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws configure";
+    match sdk.credentials_provider() {
+        Some(provider) => {
+            if let Err(e) = provider.provide_credentials().await {
+                return Err(Failure::Setup(format!("no AWS credentials ({e}): {hint}")));
+            }
+        }
+        None => return Err(Failure::Setup(format!("no AWS credentials: {hint}"))),
     }
     Ok(sdk)
 }

@@ -80,6 +80,10 @@ pub enum ClientCommand {
     RotateSecret {
         #[arg(long)]
         id: String,
+        /// Rotate although the secret the last rotation replaced still
+        /// works: that one stops working at once.
+        #[arg(long)]
+        force: bool,
     },
     /// The secret `rotate-secret` replaced stops working (within 60 s).
     RetireSecret {

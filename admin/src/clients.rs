@@ -167,6 +167,7 @@ pub async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outc
         ClientCommand::Set { id, assignments } => {
             let mut client = load_client(store, &id).await?;
             client.settings = assigned(&client.settings, &assignments)?;
+            servable_in_this_stage(&client.settings)?;
             save(store, client, |_| {}).await?;
             println!("client {id}: {} set", assignments.len());
             Ok(())
@@ -182,6 +183,7 @@ pub async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outc
             let mut client = load_client(store, &id).await?;
             // Written only as the service would read it.
             client.settings.validate()?;
+            servable_in_this_stage(&client.settings)?;
             client.disabled = false;
             store.put_client(&client).await?;
             println!("client {id} enabled");
@@ -194,17 +196,26 @@ pub async fn client_command(store: &DynamoStore, command: ClientCommand) -> Outc
                     "client {id} is enabled: disable it first (client disable --id {id}), and delete it once no app uses it"
                 )));
             }
-            let users = store.delete_client(&id).await?;
-            println!("client {id} deleted, with its {users} directory users");
+            let (users, families) = store.delete_client(&id).await?;
+            println!(
+                "client {id} deleted, with its {users} directory users and {families} refresh-token families"
+            );
             Ok(())
         }
-        ClientCommand::RotateSecret { id } => {
+        ClientCommand::RotateSecret { id, force } => {
             let mut client = load_client(store, &id).await?;
+            if client.previous_secret_hash.is_some() && !force {
+                return Err(Failure::Input(format!(
+                    "client {id} still accepts the secret its last rotation replaced: retire it first (client retire-secret --id {id}) once no app uses it, or pass --force to end it now"
+                )));
+            }
             let secret = new_secret();
             client.rotate_secret(&secret);
             store.put_client(&client).await?;
             print_secret(&id, &secret);
-            println!("the old secret works too until `otp-admin client retire-secret --id {id}`");
+            println!(
+                "the new secret works everywhere within 60 s; the old one too, until `otp-admin client retire-secret --id {id}`"
+            );
             Ok(())
         }
         ClientCommand::RetireSecret { id } => {
@@ -260,6 +271,39 @@ pub async fn test_number_command(store: &DynamoStore, command: TestNumberCommand
     }
 }
 
+/// Refuses, in the prod stage (`OTP_STAGE`), settings with test numbers,
+/// which the service refuses there on every route.
+fn servable_in_this_stage(settings: &ClientSettings) -> Result<(), Failure> {
+    if std::env::var("OTP_STAGE").is_ok_and(|stage| stage == "prod")
+        && !settings.test_numbers.is_empty()
+    {
+        return Err(Failure::Input(
+            "the client has test numbers, which the prod stage refuses: remove them first (test-number remove)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Each `NAME=VALUE` is one, before anything is asked of AWS.
+pub fn check_assignments(assignments: &[String]) -> Result<(), Failure> {
+    for assignment in assignments {
+        match assignment.split_once('=') {
+            None => {
+                return Err(Failure::Input(format!(
+                    "--set {assignment:?} is not NAME=VALUE"
+                )));
+            }
+            Some(("test_numbers", _)) => {
+                return Err(Failure::Input(
+                    "--set test_numbers: use test-number add and remove".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// A client secret: 256 random bits, base64url.
 fn new_secret() -> String {
     b64(&random_bytes::<32>(&otp_shared::clock::OsEntropy))
@@ -278,17 +322,8 @@ fn print_secret(id: &str, secret: &str) {
 fn assigned(settings: &ClientSettings, assignments: &[String]) -> Result<ClientSettings, Failure> {
     let mut document =
         serde_json::to_value(settings).map_err(|e| Failure::Failed(e.to_string()))?;
-    for assignment in assignments {
-        let Some((name, raw)) = assignment.split_once('=') else {
-            return Err(Failure::Input(format!(
-                "--set {assignment:?} is not NAME=VALUE"
-            )));
-        };
-        if name == "test_numbers" {
-            return Err(Failure::Input(
-                "--set test_numbers: use test-number add and remove".into(),
-            ));
-        }
+    check_assignments(assignments)?;
+    for (name, raw) in assignments.iter().filter_map(|a| a.split_once('=')) {
         if document.get(name).is_none() {
             return Err(Failure::Input(format!(
                 "--set {name}: no such setting (client show lists them)"

@@ -15,7 +15,7 @@ mod users;
 
 use aws_config::SdkConfig;
 use clap::Parser;
-use cli::{Cli, Command, UsersCommand};
+use cli::{Cli, ClientCommand, Command, UsersCommand};
 use failure::Failure;
 use otp_shared::config::SecretSource;
 use otp_shared::store::DynamoStore;
@@ -24,6 +24,9 @@ use std::process::ExitCode;
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Client(command) => {
+            if let ClientCommand::Set { assignments, .. } = &command {
+                clients::check_assignments(assignments)?;
+            }
             let (_, store) = table(&cli.table).await?;
             clients::client_command(&store, command).await
         }
@@ -49,7 +52,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (sdk, store) = table(&cli.table).await?;
             let secret = otp_shared::aws::server_secret(source, &sdk)
                 .await
-                .map_err(Failure::Setup)?;
+                .map_err(|e| Failure::Failed(format!("the server secret: {e}")))?;
             users::import(&store, &entries, &secret, &clients, dry_run).await
         }
         Command::SigningKey(command) => {

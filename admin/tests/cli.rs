@@ -1,6 +1,7 @@
 //! `otp-admin` against DynamoDB Local (started by `make test`): what it
 //! writes is what the handlers then use.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use otp_integration_tests::{TestApp, fresh_table, kms_signer, kms_signing_alias};
 use otp_shared::domain::keys::b64;
 use otp_shared::domain::phone::LineType;
@@ -554,10 +555,7 @@ fn with_nothing_configured_it_says_what_is_missing_without_asking_ec2() {
         &["--table", "otp", "client", "list"],
     ));
     assert_eq!(code, 3, "{said}");
-    assert!(
-        said.starts_with("otp-admin: no AWS credentials: "),
-        "{said}"
-    );
+    assert!(said.starts_with("otp-admin: no AWS credentials"), "{said}");
     assert_eq!(
         said.lines().count(),
         1,
@@ -646,7 +644,7 @@ async fn access_denied_and_throttling_are_told_apart() {
 #[tokio::test]
 async fn a_client_is_shown_changed_enabled_rotated_and_deleted() {
     let (client, table) = fresh_table().await;
-    let store = DynamoStore::new(client, table.clone());
+    let store = DynamoStore::new(client.clone(), table.clone());
     let record = || async { store.client("app").await.unwrap() };
     let first = field(
         &stdout(&admin(
@@ -740,6 +738,12 @@ async fn a_client_is_shown_changed_enabled_rotated_and_deleted() {
     );
     let rotated = record().await.unwrap();
     assert!(rotated.authenticates(&first) && rotated.authenticates(&second));
+    // A second rotation before the first is retired would end the secret
+    // apps still use: refused unless forced.
+    let (code, said) = failure(&admin(&table, &["client", "rotate-secret", "--id", "app"]));
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("retire it first"), "{said}");
+    assert!(record().await.unwrap().authenticates(&first));
     assert!(stdout(&admin(&table, &["client", "show", "--id", "app"])).contains("secrets:   two"));
     stdout(&admin(&table, &["client", "retire-secret", "--id", "app"]));
     let retired = record().await.unwrap();
@@ -747,7 +751,18 @@ async fn a_client_is_shown_changed_enabled_rotated_and_deleted() {
     let (code, _) = failure(&admin(&table, &["client", "retire-secret", "--id", "app"]));
     assert_eq!(code, 2);
 
-    // Deleted only once disabled, with its directory users.
+    // Deleted only once disabled, with its directory users and its refresh
+    // families: a client made later under the same id accepts none of them.
+    let family = |pk: &str, client_id: &str| {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("client_id", AttributeValue::S(client_id.into()))
+            .send()
+    };
+    family("refresh#of-app", "app").await.unwrap();
+    family("refresh#of-another", "app-2").await.unwrap();
     let user = otp_shared::domain::user::User {
         client_id: "app".into(),
         account_id: "acc".into(),
@@ -763,10 +778,20 @@ async fn a_client_is_shown_changed_enabled_rotated_and_deleted() {
     let deleted = stdout(&admin(&table, &["client", "delete", "--id", "app"]));
     assert_eq!(
         deleted.trim(),
-        "client app deleted, with its 1 directory users"
+        "client app deleted, with its 1 directory users and 1 refresh-token families"
     );
     assert!(record().await.is_none());
     assert!(store.user("app", "key").await.unwrap().is_none());
+    let kept = |pk: &str| {
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .consistent_read(true)
+            .send()
+    };
+    assert!(kept("refresh#of-app").await.unwrap().item().is_none());
+    assert!(kept("refresh#of-another").await.unwrap().item().is_some());
     let (code, _) = failure(&admin(&table, &["client", "show", "--id", "app"]));
     assert_eq!(code, 4);
 }

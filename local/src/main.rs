@@ -23,7 +23,7 @@ use otp_shared::domain::code::random_bytes;
 use otp_shared::domain::keys::{ServerSecret, b64};
 use otp_shared::domain::phone::PhoneNumber;
 use otp_shared::domain::user::{ThaiIdCard, User};
-use otp_shared::http::{Refused, handle_any};
+use otp_shared::http::{Refused, handle_any, route_served};
 use otp_shared::metrics;
 use otp_shared::signer::LocalSigner;
 use otp_shared::sms::Outbox;
@@ -163,7 +163,7 @@ async fn answer_logged(app: &App, request: lambda_http::Request) -> lambda_http:
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        route = %request.uri().path(),
+        route = %route_served(request.uri().path()).unwrap_or("(no such route)"),
         phone = tracing::field::Empty,
     );
     let started = Instant::now();

@@ -86,6 +86,16 @@ fn each_request_is_one_line_with_route_status_error_and_masked_number() {
             "{seen}"
         );
     }
+
+    // A path no route serves is not repeated: a caller that forgot the `?`
+    // puts the number and the code in it.
+    http_get(&format!(
+        "{}/MainService.svc/json/CheckCodeGen_V4_get&Phone=0812345678&Code=123456",
+        server.base
+    ));
+    let (line, _) = log_line_with(&server, "answered");
+    assert!(line.contains("route=(no such route)"), "{line}");
+    assert!(!line.contains("0812345678"), "{line}");
 }
 
 #[test]

@@ -12,7 +12,9 @@ mod oneid;
 mod routes;
 mod thaibulksms;
 
-pub use routes::{Function, confirm_otp, handle, handle_any, issue_token, request_otp};
+pub use routes::{
+    Function, confirm_otp, handle, handle_any, issue_token, request_otp, route_served,
+};
 
 use crate::clock::local_date_time;
 use crate::error::FieldProblem;
@@ -240,10 +242,12 @@ impl Fields {
     /// silently ignored.
     fn only(self, known: &[&str]) -> Result<Self, Error> {
         if let Some(unknown) = self.map.keys().find(|k| !known.contains(&k.as_str())) {
-            let identifier = unknown.len() <= 64
-                && unknown
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            // Only what can be a field's name is said back: lower-case
+            // words, never digits (a number, a code) nor anything as long
+            // as a secret or a token.
+            let identifier = (1..=32).contains(&unknown.len())
+                && unknown.starts_with(|c: char| c.is_ascii_lowercase())
+                && unknown.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
             let name = identifier.then(|| unknown.clone());
             return Err(Error::InvalidField(FieldProblem::Unknown(name)));
         }
@@ -647,9 +651,16 @@ mod tests {
                 "mobile".into()
             ))))
         );
-        let odd = json_object(br#"{"+66812345678":"1"}"#).unwrap();
-        let refused = odd.only(&["mobile_no"]).err().unwrap();
-        assert_eq!(refused.message(), "request has an unknown field");
+        for odd in [
+            r#"{"+66812345678":"1"}"#,
+            r#"{"0812345678":"1"}"#,
+            r#"{"a1b2c3":"1"}"#,
+            r#"{"qngplekaxj53qngplekaxj53qngplekaxj53":"1"}"#,
+        ] {
+            let fields = json_object(odd.as_bytes()).unwrap();
+            let refused = fields.only(&["mobile_no"]).err().unwrap();
+            assert_eq!(refused.message(), "request has an unknown field", "{odd}");
+        }
         let twice = form_fields("mobile_no=1&mobile_no=2").unwrap();
         assert_eq!(
             twice

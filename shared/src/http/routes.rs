@@ -270,6 +270,19 @@ impl Function {
     }
 }
 
+/// `path` when some function serves it, as its routes name it: what a log
+/// may say of a request's path (an unknown path may be anything the caller
+/// typed, a number or a code included).
+pub fn route_served(path: &str) -> Option<&'static str> {
+    fn paths<R>(routes: Routes<R>) -> impl Iterator<Item = &'static str> {
+        routes.iter().map(|(_, p, _)| *p)
+    }
+    paths(REQUEST_OTP_ROUTES)
+        .chain(paths(CONFIRM_OTP_ROUTES))
+        .chain(paths(ISSUE_TOKEN_ROUTES))
+        .find(|served| *served == path)
+}
+
 /// Every route of every function: for the local server, which plays API
 /// Gateway in front of all three.
 pub async fn handle_any(app: &App, request: Request) -> Response<Body> {

@@ -68,7 +68,7 @@ impl DynamoStore {
     /// Every client record, for operators: a full table scan, never on a
     /// request path.
     pub async fn clients(&self) -> Result<Vec<ClientRecord>, Error> {
-        let items = self.scan_prefix(client_pk("")).await?;
+        let items = self.scan_prefix(client_pk(""), None).await?;
         let mut clients = items
             .iter()
             .map(client_from)
@@ -77,32 +77,47 @@ impl DynamoStore {
         Ok(clients)
     }
 
-    /// Deletes a client's directory users and then its record, for
-    /// operators: a full table scan, never on a request path. The users go
-    /// first, so that an interrupted delete leaves the client to delete
-    /// again, and a later client of the same id finds no one registered.
-    /// Returns how many users it deleted.
-    pub async fn delete_client(&self, client_id: &str) -> Result<usize, Error> {
-        let users = self.scan_prefix(user_pk(client_id, "")).await?;
-        for user in &users {
-            self.delete(items::get_s(user, "pk")?).await?;
+    /// Deletes a client's directory users and refresh-token families, then
+    /// its record, for operators: full table scans, never on a request
+    /// path. The record goes last, so that an interrupted delete leaves the
+    /// client to delete again, and a later client of the same id finds no
+    /// one registered and accepts none of the old client's refresh tokens.
+    /// Returns how many users and families it deleted.
+    pub async fn delete_client(&self, client_id: &str) -> Result<(usize, usize), Error> {
+        let users = self.scan_prefix(user_pk(client_id, ""), None).await?;
+        let families = self
+            .scan_prefix(family_pk(""), Some(("client_id", client_id)))
+            .await?;
+        for item in users.iter().chain(&families) {
+            self.delete(items::get_s(item, "pk")?).await?;
         }
         self.delete(client_pk(client_id)).await?;
-        Ok(users.len())
+        Ok((users.len(), families.len()))
     }
 
-    /// Every item whose key starts with `prefix`: a full table scan.
-    async fn scan_prefix(&self, prefix: String) -> Result<Vec<items::Item>, Error> {
+    /// Every item whose key starts with `prefix` (and whose attribute is
+    /// the value given): a full table scan, strongly consistent, so that
+    /// what was written just before is found.
+    async fn scan_prefix(
+        &self,
+        prefix: String,
+        attribute: Option<(&str, &str)>,
+    ) -> Result<Vec<items::Item>, Error> {
         let mut found = vec![];
-        let mut pages = self
+        let mut scan = self
             .client
             .scan()
             .table_name(&self.table)
+            .consistent_read(true)
             .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", s(prefix))
-            .into_paginator()
-            .items()
-            .send();
+            .expression_attribute_values(":prefix", s(prefix));
+        if let Some((name, value)) = attribute {
+            scan = scan
+                .filter_expression("begins_with(pk, :prefix) AND #attribute = :value")
+                .expression_attribute_names("#attribute", name)
+                .expression_attribute_values(":value", s(value));
+        }
+        let mut pages = scan.into_paginator().items().send();
         while let Some(item) = pages.next().await {
             found.push(item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?);
         }
