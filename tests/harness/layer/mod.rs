@@ -152,6 +152,13 @@ impl DynamoLayer {
         self.state.throughput.limit(table, throughput);
     }
 
+    /// Stops (or restarts) the refill of `table`'s units: a test that
+    /// counts what a burst gets then does not depend on how fast the
+    /// machine sends it.
+    pub fn pause_refill(&self, table: &str, paused: bool) {
+        self.state.throughput.pause_refill(table, paused);
+    }
+
     /// From now on, calls on `table` fail as `injection` says.
     pub fn inject(&self, table: &str, injection: Injection) {
         self.state.injected.add(table, injection);
