@@ -271,12 +271,16 @@ pub async fn test_number_command(store: &DynamoStore, command: TestNumberCommand
     }
 }
 
-/// Refuses, in the prod stage (`OTP_STAGE`), settings with test numbers,
-/// which the service refuses there on every route.
+/// Whether the operator works on the prod stage (`OTP_STAGE`), whose
+/// functions refuse every client with test numbers.
+pub fn prod_stage() -> bool {
+    std::env::var("OTP_STAGE").is_ok_and(|stage| stage == "prod")
+}
+
+/// Refuses, in the prod stage, settings with test numbers, which the
+/// service refuses there on every route.
 fn servable_in_this_stage(settings: &ClientSettings) -> Result<(), Failure> {
-    if std::env::var("OTP_STAGE").is_ok_and(|stage| stage == "prod")
-        && !settings.test_numbers.is_empty()
-    {
+    if prod_stage() && !settings.test_numbers.is_empty() {
         return Err(Failure::Input(
             "the client has test numbers, which the prod stage refuses: remove them first (test-number remove)".into(),
         ));

@@ -31,7 +31,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             clients::client_command(&store, command).await
         }
         Command::TestNumber(command) => {
-            if std::env::var("OTP_STAGE").is_ok_and(|stage| stage == "prod") {
+            if clients::prod_stage() {
                 return Err(Failure::Input(
                     "test numbers are refused in the prod stage".into(),
                 ));

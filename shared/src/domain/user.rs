@@ -35,14 +35,20 @@ impl DirectoryEntry {
     /// The entry's field that is malformed whatever the client: the ID
     /// card's check digit, an empty name; `Err` names the field and why.
     pub fn check(&self) -> Result<(), String> {
-        if let Some(card) = &self.id_card_num {
-            ThaiIdCard::parse(card).ok_or(ID_CARD_INVALID)?;
-        }
+        self.card().map(drop)
+    }
+
+    /// The entry's ID card, once its every client-independent field is
+    /// known to be well formed (see [`Self::check`]).
+    fn card(&self) -> Result<Option<ThaiIdCard>, String> {
         let blank = |field: &Option<String>| field.as_ref().is_some_and(|v| v.trim().is_empty());
         if blank(&self.username) || blank(&self.account_id) {
             return Err("username and account_id may be left out, but not empty".into());
         }
-        Ok(())
+        self.id_card_num
+            .as_deref()
+            .map(|card| ThaiIdCard::parse(card).ok_or_else(|| ID_CARD_INVALID.to_string()))
+            .transpose()
     }
 
     /// The user this entry registers for `client_id`, whose national
@@ -55,15 +61,10 @@ impl DirectoryEntry {
         default_calling_code: &str,
         secret: &ServerSecret,
     ) -> Result<User, String> {
-        self.check()?;
+        let card = self.card()?;
         let phone = PhoneNumber::parse(&self.mobile_no, default_calling_code)
             .map_err(|_| "mobile_no: not a phone number".to_string())?;
-        let id_card_hash = match &self.id_card_num {
-            Some(card) => {
-                Some(secret.id_card_hash(&ThaiIdCard::parse(card).ok_or(ID_CARD_INVALID)?))
-            }
-            None => None,
-        };
+        let id_card_hash = card.map(|card| secret.id_card_hash(&card));
         let phone_key = secret.phone_key(&phone);
         let account_id = self
             .account_id

@@ -173,7 +173,6 @@ impl App {
         }
     }
 
-    /// Writes the metrics' lines to `sink` instead of the output.
     /// `work`, or `Busy` when it is not done by the time the answer is due
     /// (`Timeouts::answer_within`): a dependency that stalls past every
     /// call's own timeouts still gets the route's own 503 + `Retry-After`
@@ -193,6 +192,7 @@ impl App {
         })
     }
 
+    /// Writes the metrics' lines to `sink` instead of the output.
     pub fn with_metrics(mut self, sink: Arc<dyn MetricsSink>) -> Self {
         self.metrics = sink;
         self

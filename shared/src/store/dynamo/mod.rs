@@ -109,15 +109,19 @@ impl DynamoStore {
             .scan()
             .table_name(&self.table)
             .consistent_read(true)
-            .filter_expression("begins_with(pk, :prefix)")
             .expression_attribute_values(":prefix", s(prefix));
+        let mut filter = "begins_with(pk, :prefix)".to_string();
         if let Some((name, value)) = attribute {
+            filter.push_str(" AND #attribute = :value");
             scan = scan
-                .filter_expression("begins_with(pk, :prefix) AND #attribute = :value")
                 .expression_attribute_names("#attribute", name)
                 .expression_attribute_values(":value", s(value));
         }
-        let mut pages = scan.into_paginator().items().send();
+        let mut pages = scan
+            .filter_expression(filter)
+            .into_paginator()
+            .items()
+            .send();
         while let Some(item) = pages.next().await {
             found.push(item.map_err(|e| sdk_failure("dynamodb.Scan", &e))?);
         }
