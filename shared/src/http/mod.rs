@@ -370,12 +370,12 @@ fn token_fields(app: &App, t: &TokenSet) -> Value {
 /// serves, on every request route.
 const END_USER_IP_HEADER: &str = "x-end-user-ip";
 
-/// The end user's address a client forwards: the native `field`
-/// (`end_user_ip`), or else `X-End-User-IP`. A request giving both is as
-/// well-formed as the API document says it is: the field counts, the header
-/// is ignored (both come from the same caller, the client's backend). The
-/// service validates it, after authenticating the client.
-fn end_user_ip(request: &Request, field: Option<String>) -> Result<Option<String>, Error> {
+/// The end user's addresses a client forwards: the native `field`
+/// (`end_user_ip`), then `X-End-User-IP`. A request giving both counts the
+/// field, but each must be as well-formed as the API document says (both
+/// come from the same caller, the client's backend). The service validates
+/// them, after authenticating the client.
+fn end_user_ip(request: &Request, field: Option<String>) -> Result<Vec<String>, Error> {
     let mut values = request.headers().get_all(END_USER_IP_HEADER).iter();
     let header = match (values.next(), values.next()) {
         (None, _) => None,
@@ -390,7 +390,7 @@ fn end_user_ip(request: &Request, field: Option<String>) -> Result<Option<String
             return Err(Error::InvalidRequest("X-End-User-IP must be given once"));
         }
     };
-    Ok(field.or(header))
+    Ok(field.into_iter().chain(header).collect())
 }
 
 /// The caller's address as API Gateway saw it.

@@ -67,10 +67,11 @@ pub struct OtpRequest {
     pub locale: Option<String>,
     /// Per-request code, lifetime and template choices (eSMS).
     pub overrides: Overrides,
-    /// The address of the person the calling backend serves, as the client
-    /// forwards it (`end_user_ip`, `X-End-User-IP`): what the per-IP limit
-    /// counts. Validated here; only an authenticated client's counts.
-    pub end_user_ip: Option<String>,
+    /// Every address of the person the calling backend serves that the
+    /// client forwards (`end_user_ip`, then `X-End-User-IP`): the first is
+    /// what the per-IP limit counts. Each must be an address, validated
+    /// here, after the client has authenticated.
+    pub end_user_ip: Vec<String>,
     /// The caller's address as API Gateway saw it: counted by the per-IP
     /// limit only for clients whose callers are the end users' devices.
     pub source_ip: Option<String>,

@@ -478,23 +478,25 @@ impl App {
     /// What the per-IP limit counts for this request. For a client whose
     /// callers are its users' own devices, the address API Gateway saw:
     /// a device may forward any address it likes, so none it forwards is
-    /// taken. For the others, the end user's address the client forwards;
-    /// never the calling backend's own.
+    /// counted. For the others, the first end user's address the client
+    /// forwards; never the calling backend's own. Whoever calls, each
+    /// forwarded address must be one.
     fn ip_subject(
         &self,
         callers_are_end_users: bool,
         request: &OtpRequest,
     ) -> Result<Option<String>, Error> {
+        let forwarded = request
+            .end_user_ip
+            .iter()
+            .map(|text| {
+                EndUserAddress::parse(text).ok_or(Error::InvalidRequest(END_USER_IP_INVALID))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let address = if callers_are_end_users {
             request.source_ip.as_deref().and_then(EndUserAddress::parse)
         } else {
-            match &request.end_user_ip {
-                Some(text) => Some(
-                    EndUserAddress::parse(text)
-                        .ok_or(Error::InvalidRequest(END_USER_IP_INVALID))?,
-                ),
-                None => None,
-            }
+            forwarded.into_iter().next()
         };
         Ok(address.map(|a| a.limit_subject()))
     }

@@ -58,7 +58,7 @@ pub async fn rule_5_8_per_ip_limit_counts_the_forwarded_end_user_address(t: &Tes
     assert_eq!(request(t, 10, Some(user), None).await, 429);
     assert_eq!(request(t, 11, None, Some(user)).await, 429);
     assert_eq!(request(t, 12, Some(user), Some(user)).await, 429);
-    // Both given: the field counts, the header is ignored (API document).
+    // Both given: the field counts, the header is only checked (API document).
     assert_eq!(request(t, 13, Some(user), Some("198.51.100.9")).await, 429);
     assert_eq!(request(t, 14, Some("198.51.100.8"), Some(user)).await, 200);
 
@@ -112,6 +112,15 @@ pub async fn rule_5_8_clients_whose_callers_are_end_users_count_the_calling_addr
         429,
         "a forwarded address changes nothing"
     );
+    // Not counted, but still what the API document says it is.
+    let answer = t
+        .call(Function::RequestOtp, "request-otp", &{
+            let mut body = ask("device-app", 12);
+            body["end_user_ip"] = json!("not an address");
+            body
+        })
+        .await;
+    assert_eq!((answer.status, answer.error()), (400, "invalid_request"));
 }
 
 pub async fn rule_5_8_a_forged_end_user_address_from_a_failing_client_changes_nothing(t: &TestApp) {
@@ -163,6 +172,17 @@ pub async fn rule_5_8_end_user_addresses_are_checked_in_every_dialect(t: &TestAp
         (
             None,
             Some("198.51.100.1:443"),
+            "end_user_ip must be an IPv4 or IPv6 address",
+        ),
+        // A header beside the field is not counted, but must be an address.
+        (
+            Some("198.51.100.1"),
+            Some(""),
+            "end_user_ip must be an IPv4 or IPv6 address",
+        ),
+        (
+            Some("198.51.100.1"),
+            Some("not an address"),
             "end_user_ip must be an IPv4 or IPv6 address",
         ),
     ] {
