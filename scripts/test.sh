@@ -96,6 +96,9 @@ if .venv/bin/python tests/docs_examples.py target/debug/otp-local target/debug/o
   die "tests/docs_examples.py passed an example whose answer lacks fields the server sends: the check cannot fail"
 fi
 
+say "the send hook against Standard Webhooks' own library (standardwebhooks)"
+.venv/bin/python tests/webhook_receiver.py target/debug/otp-local
+
 say "the API document against every answer the tests got"
 .venv/bin/python tests/openapi_from_answers.py "$OTP_API_ANSWERS"
 

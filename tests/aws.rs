@@ -25,6 +25,12 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
         text: text.clone(),
         sender_id: Some("TestSender".into()),
         code: "424242".into(),
+        challenge_id: "ch_test".into(),
+        client_id: "demo".into(),
+        calling_code: "66".into(),
+        locale: "en".into(),
+        ref_code: "ABC123".into(),
+        expires_at_ms: 4_102_444_800_000,
     };
     sns.send(&message).await.expect("moto accepts the SMS");
     let logged = logs.text();

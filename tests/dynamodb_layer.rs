@@ -157,6 +157,7 @@ fn challenge(phone: usize) -> Challenge {
         login_by: "mobile".into(),
         calling_code: "66".into(),
         directory: None,
+        provider: None,
     }
 }
 

@@ -36,6 +36,7 @@ against_both_stores!(
     rule_5_6_concurrent_consumes_yield_one_success,
     rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown,
     marking_undeliverable_spares_a_newer_challenge,
+    a_challenge_names_the_provider_that_sent_it_after_a_failover,
     rule_6_refresh_rotates_once_and_detects_reuse,
     rule_6_refresh_families_expire,
     rule_6_concurrent_rotations_yield_one_success,

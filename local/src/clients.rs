@@ -1,8 +1,11 @@
 //! Client definitions for local mode from a JSON file (`OTP_LOCAL_CLIENTS`):
 //! an array of objects, each a client's `client_id`, `client_secret`, its
 //! settings under the names docs/configuration.md's per-client settings use, and
-//! optionally the directory `users` it serves. A file that does not hold
-//! exactly that is refused, naming the client, the field and the reason.
+//! optionally the directory `users` it serves. A provider of its
+//! `sms_providers` gives its credentials as `secret` (the JSON object the
+//! provider's secret in Secrets Manager holds in AWS): local mode has no
+//! Secrets Manager. A file that does not hold exactly that is refused,
+//! naming the client, the field and the reason.
 
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::ServerSecret;
@@ -10,10 +13,12 @@ use otp_shared::domain::user::{DirectoryEntry, User};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// A client and its directory users, ready for the store.
+/// A client and its directory users, ready for the store, and its
+/// providers' secrets by the ARN its record names them with.
 pub struct LocalClient {
     pub record: ClientRecord,
     pub users: Vec<User>,
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Reads the definitions in `text`; `secret` keys the users' numbers and ID
@@ -61,6 +66,10 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
             Vec::<DirectoryEntry>::deserialize(users).map_err(|e| format!("users: {e}"))?
         }
     };
+    let secrets = match object.get_mut("sms_providers") {
+        Some(Value::Array(providers)) => provider_secrets(&client_id, providers)?,
+        _ => vec![],
+    };
     // What is left is the settings; an unknown name is refused by name.
     let settings = ClientSettings::deserialize(Value::Object(object)).map_err(|e| e.to_string())?;
     settings.validate()?;
@@ -78,7 +87,43 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
     Ok(LocalClient {
         record: ClientRecord::new(&client_id, &client_secret, settings),
         users,
+        secrets,
     })
+}
+
+/// Takes each provider's `secret` out of `providers`, naming it instead by
+/// an ARN of this machine's own, as a record in AWS names its secret.
+fn provider_secrets(
+    client_id: &str,
+    providers: &mut [Value],
+) -> Result<Vec<(String, String)>, String> {
+    let mut secrets = vec![];
+    for (n, provider) in providers.iter_mut().enumerate() {
+        let Value::Object(provider) = provider else {
+            continue;
+        };
+        if provider.contains_key("secret_arn") {
+            return Err(format!(
+                "sms_providers[{n}].secret_arn: local mode has no Secrets Manager; give the provider's secret as secret"
+            ));
+        }
+        match provider.remove("secret") {
+            None => {}
+            Some(Value::Object(secret)) => {
+                let arn = format!(
+                    "arn:aws:secretsmanager:local:000000000000:secret:{client_id}/sms-provider-{n}"
+                );
+                provider.insert("secret_arn".into(), Value::String(arn.clone()));
+                secrets.push((arn, Value::Object(secret).to_string()));
+            }
+            Some(_) => {
+                return Err(format!(
+                    "sms_providers[{n}].secret must be the provider's JSON object"
+                ));
+            }
+        }
+    }
+    Ok(secrets)
 }
 
 #[cfg(test)]
@@ -155,5 +200,35 @@ mod tests {
             let reason = refused(text);
             assert!(reason.starts_with(expected), "{reason:?} for {text}");
         }
+    }
+
+    #[test]
+    fn a_providers_secret_is_kept_apart_from_its_record() {
+        let text = r#"[{"client_id": "hooked", "client_secret": "a-local-secret-0123",
+            "default_calling_code": "66",
+            "sms_providers": [
+                {"kind": "webhook", "url": "http://127.0.0.1:9000/hook",
+                 "secret": {"signing_secret": "whsec_c2VjcmV0"}},
+                {"kind": "sns"}]}]"#;
+        let clients = parse(text, &secret()).expect("valid");
+        let arn = "arn:aws:secretsmanager:local:000000000000:secret:hooked/sms-provider-0";
+        assert_eq!(
+            clients[0].secrets,
+            [(
+                arn.to_string(),
+                r#"{"signing_secret":"whsec_c2VjcmV0"}"#.to_string()
+            )]
+        );
+        let record = serde_json::to_string(&clients[0].record.settings).unwrap();
+        assert!(
+            !record.contains("whsec_") && record.contains(arn),
+            "{record}"
+        );
+
+        let named = text.replace(
+            r#""secret": {"signing_secret": "whsec_c2VjcmV0"}"#,
+            &format!(r#""secret_arn": "{arn}""#),
+        );
+        assert!(refused(&named).contains("local mode has no Secrets Manager"));
     }
 }

@@ -27,6 +27,7 @@ use otp_shared::http::{Refused, handle_any, route_served};
 use otp_shared::metrics;
 use otp_shared::signer::LocalSigner;
 use otp_shared::sms::Outbox;
+use otp_shared::sms::secrets::MemorySecrets;
 use otp_shared::store::{MemoryStore, Store};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -286,8 +287,14 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
             ..Config::default()
         },
     );
+    let provider_secrets = local_clients
+        .iter()
+        .flat_map(|client| client.secrets.iter().cloned())
+        .collect();
     let metrics = metrics::Recorded::new();
-    let app = app.with_metrics(metrics.clone());
+    let app = app
+        .with_metrics(metrics.clone())
+        .with_provider_secrets(Arc::new(MemorySecrets::new(provider_secrets)));
     let local = Arc::new(Local {
         app,
         outbox,

@@ -63,6 +63,8 @@ pub enum Metric {
     CodeSent,
     Refused(Refusal),
     SmsFailed,
+    /// One provider of a client's list did not take a send (the next may).
+    ProviderFailed,
     Confirmed(Confirm),
     TokenRefreshed,
 }
@@ -79,6 +81,7 @@ impl Metric {
             Metric::Refused(Refusal::PumpingCap) => "RefusedPumpingCap",
             Metric::Refused(Refusal::NotTextable) => "RefusedNotTextable",
             Metric::SmsFailed => "SmsFailures",
+            Metric::ProviderFailed => "SmsProviderFailures",
             Metric::Confirmed(Confirm::Success) => "ConfirmsSucceeded",
             Metric::Confirmed(Confirm::WrongCode) => "ConfirmsWrongCode",
             Metric::Confirmed(Confirm::Expired) => "ConfirmsExpired",
@@ -108,13 +111,15 @@ pub struct Dimensions<'a> {
     pub calling_code: Option<&'a str>,
     /// libphonenumber's name of a refused number's line type.
     pub line_type: Option<&'a str>,
+    /// The SMS provider a send went to (`sms_providers`' kind).
+    pub provider: Option<&'a str>,
 }
 
 /// The EMF line counting one `metric` at `timestamp_ms`, and adding
 /// `pumping_score` to [`PUMPING_SCORE`] when given. With a calling code it
 /// is counted per client and calling code, and per calling code alone;
 /// without, per client. A line type joins each set that has the calling
-/// code.
+/// code; a provider adds the set of client, calling code and provider.
 pub fn emf_line(
     metric: Metric,
     dimensions: &Dimensions,
@@ -125,6 +130,11 @@ pub fn emf_line(
         (Some(_), Some(_)) => json!([
             ["Client", "CallingCode", "LineType"],
             ["CallingCode", "LineType"]
+        ]),
+        (Some(_), None) if dimensions.provider.is_some() => json!([
+            ["Client", "CallingCode"],
+            ["CallingCode"],
+            ["Client", "CallingCode", "Provider"]
         ]),
         (Some(_), None) => json!([["Client", "CallingCode"], ["CallingCode"]]),
         (None, _) => json!([["Client"]]),
@@ -155,6 +165,9 @@ pub fn emf_line(
         line.insert("CallingCode".into(), Value::from(code));
         if let Some(line_type) = dimensions.line_type {
             line.insert("LineType".into(), Value::from(line_type));
+        }
+        if let Some(provider) = dimensions.provider {
+            line.insert("Provider".into(), Value::from(provider));
         }
     }
     line.insert(metric.name().into(), Value::from(1));
@@ -245,11 +258,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_send_is_counted_by_its_provider_too() {
+        let dimensions = Dimensions {
+            client_id: "shop",
+            calling_code: Some("66"),
+            line_type: None,
+            provider: Some("webhook"),
+        };
+        let line: Value =
+            serde_json::from_str(&emf_line(Metric::CodeSent, &dimensions, 0, Some(1.0))).unwrap();
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([
+                ["Client", "CallingCode"],
+                ["CallingCode"],
+                ["Client", "CallingCode", "Provider"]
+            ])
+        );
+        assert_eq!(line["Provider"], "webhook");
+        let summary = summary(&[line.to_string()]);
+        assert_eq!(
+            summary["CodesSent"]["by"]["Client=shop,CallingCode=66,Provider=webhook"],
+            1.0
+        );
+    }
+
+    #[test]
     fn an_emf_line_names_its_namespace_dimensions_unit_and_value() {
         let dimensions = Dimensions {
             client_id: "shop",
             calling_code: Some("66"),
             line_type: None,
+            provider: None,
         };
         let line: Value = serde_json::from_str(&emf_line(
             Metric::TokenRefreshed,
@@ -279,6 +319,7 @@ mod tests {
             client_id: "shop",
             calling_code: None,
             line_type: None,
+            provider: None,
         };
         let line: Value =
             serde_json::from_str(&emf_line(Metric::TokenRefreshed, &refresh, 0, None)).unwrap();
@@ -290,6 +331,7 @@ mod tests {
 
         let landline = Dimensions {
             line_type: Some("FIXED_LINE"),
+            provider: None,
             ..dimensions
         };
         let refused = Metric::Refused(Refusal::NotTextable);
@@ -311,6 +353,7 @@ mod tests {
             client_id,
             calling_code: Some(calling_code),
             line_type: None,
+            provider: None,
         };
         let lines = vec![
             emf_line(Metric::CodeSent, &at("shop", "66"), 0, None),
@@ -335,6 +378,7 @@ mod tests {
             client_id: "shop",
             calling_code: Some("66"),
             line_type: None,
+            provider: None,
         };
         let score = |metric: Metric| {
             let line = emf_line(metric, &dimensions, 0, metric.pumping_score(20));

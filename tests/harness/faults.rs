@@ -163,6 +163,18 @@ impl Store for HarnessStore {
         )
         .await
     }
+    async fn record_provider(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        provider: &str,
+    ) -> Result<(), Error> {
+        self.run(
+            "record_provider",
+            self.inner.record_provider(key, token_hash, provider),
+        )
+        .await
+    }
     async fn count_attempt(
         &self,
         key: &ChallengeKey,

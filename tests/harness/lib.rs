@@ -8,6 +8,7 @@ pub mod calls;
 pub mod delay;
 pub mod dialects;
 pub mod faults;
+pub mod hook;
 pub mod layer;
 pub mod load;
 pub mod logs;
@@ -32,6 +33,7 @@ use otp_shared::domain::phone::PhoneNumber;
 use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::http::{Function, handle};
 use otp_shared::signer::{KmsSigner, LocalSigner, Signer};
+use otp_shared::sms::secrets::ProviderSecrets;
 use otp_shared::sms::{Outbox, OutboxEntry, SmsMessage, SmsRefused, SmsSender};
 use otp_shared::store::{DynamoStore, MemoryStore, Store};
 use serde_json::Value;
@@ -234,13 +236,21 @@ impl TestApp {
             timeouts,
             ..test_config()
         };
-        let app = Self::build_with(Arc::new(store), None, local_signer(), START_MS, config).await;
+        let app = Self::build_with(
+            Arc::new(store),
+            None,
+            local_signer(),
+            START_MS,
+            config,
+            None,
+        )
+        .await;
         (app, table)
     }
 
     /// Over `store`, with the deployment's settings `config`.
     pub async fn with_config(store: Arc<dyn Store>, config: Config) -> Self {
-        Self::build_with(store, None, local_signer(), START_MS, config).await
+        Self::build_with(store, None, local_signer(), START_MS, config, None).await
     }
 
     /// Over `store`, sending through `sms` when given, else the outbox.
@@ -255,7 +265,7 @@ impl TestApp {
         signer: Arc<dyn Signer>,
         start_ms: i64,
     ) -> Self {
-        Self::build_with(store, sms, signer, start_ms, test_config()).await
+        Self::build_with(store, sms, signer, start_ms, test_config(), None).await
     }
 
     /// As the `prod` stage runs.
@@ -264,7 +274,18 @@ impl TestApp {
             production: true,
             ..test_config()
         };
-        Self::build_with(store, None, local_signer(), START_MS, config).await
+        Self::build_with(store, None, local_signer(), START_MS, config, None).await
+    }
+
+    /// Over `store`, sending through `sms` when given, else the outbox, as
+    /// its clients' `sms_providers` say, with their credentials in `secrets`.
+    pub async fn with_providers(
+        store: Arc<dyn Store>,
+        sms: Option<Arc<dyn SmsSender>>,
+        config: Config,
+        secrets: Arc<dyn ProviderSecrets>,
+    ) -> Self {
+        Self::build_with(store, sms, local_signer(), START_MS, config, Some(secrets)).await
     }
 
     async fn build_with(
@@ -273,6 +294,7 @@ impl TestApp {
         signer: Arc<dyn Signer>,
         start_ms: i64,
         config: Config,
+        secrets: Option<Arc<dyn ProviderSecrets>>,
     ) -> Self {
         let log_mark = logs::process_log_mark();
         let secrets_mark = logs::secrets().mark();
@@ -311,6 +333,10 @@ impl TestApp {
             config,
         )
         .with_metrics(metrics.clone());
+        let app = match secrets {
+            Some(secrets) => app.with_provider_secrets(secrets),
+            None => app,
+        };
         Self {
             app: Arc::new(app),
             store,

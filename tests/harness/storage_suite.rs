@@ -46,6 +46,7 @@ fn challenge(phone: &str, token_hash: &str) -> Challenge {
         login_by: "mobile".into(),
         calling_code: "66".into(),
         directory: None,
+        provider: None,
     }
 }
 
@@ -351,6 +352,31 @@ pub async fn marking_undeliverable_spares_a_newer_challenge(store: Arc<dyn Store
             .unwrap()
             .is_ok()
     );
+}
+
+pub async fn a_challenge_names_the_provider_that_sent_it_after_a_failover(store: Arc<dyn Store>) {
+    let first = Challenge {
+        provider: Some("webhook".into()),
+        ..challenge("p", "t1")
+    };
+    start(store.as_ref(), &first, NOW, &[]).await;
+    let provider = |store: Arc<dyn Store>| async move {
+        store
+            .count_attempt(&key("p"), &by_token("t1"), &NO_CAP, NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .provider
+    };
+    assert_eq!(provider(store.clone()).await.as_deref(), Some("webhook"));
+    store.record_provider(&key("p"), "t1", "sns").await.unwrap();
+    // A newer challenge's slot, or none, is not touched.
+    store.record_provider(&key("p"), "t0", "eum").await.unwrap();
+    store
+        .record_provider(&key("nobody"), "t1", "eum")
+        .await
+        .unwrap();
+    assert_eq!(provider(store.clone()).await.as_deref(), Some("sns"));
 }
 
 pub async fn rule_6_refresh_rotates_once_and_detects_reuse(store: Arc<dyn Store>) {

@@ -71,6 +71,9 @@ pub struct Challenge {
     /// must hold for the confirm to succeed. Checked at the confirm, so that
     /// a request for an unknown number costs what a known one costs.
     pub directory: Option<UserRequirement>,
+    /// The SMS provider that took the code (DESIGN §13); none while nothing
+    /// was sent (a test number, an unknown user's decoy).
+    pub provider: Option<String>,
 }
 
 /// How a confirm names its challenge.
@@ -95,6 +98,14 @@ pub enum Refusal {
 }
 
 impl Challenge {
+    /// Names the challenge to SMS providers (a send hook's `webhook-id`, a
+    /// provider's request id): derived from the token's hash, so it says
+    /// nothing of the token, the number or the code.
+    pub fn id(&self) -> String {
+        let digest = super::keys::sha256(format!("challenge-id:{}", self.token_hash).as_bytes());
+        format!("ch_{}", &digest[..22])
+    }
+
     /// `None` when an attempt may be counted now; the reason otherwise.
     pub fn refusal(&self, selector: &Selector, now: Millis) -> Option<Refusal> {
         let selected = match selector {
@@ -243,6 +254,7 @@ mod tests {
             login_by: "mobile".into(),
             calling_code: "66".into(),
             directory: None,
+            provider: None,
         }
     }
 

@@ -3,6 +3,7 @@
 use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH, REF_CODE_LENGTH};
 use super::keys::{constant_time_eq, sha256};
 use super::phone::{LineType, PhoneNumber, is_calling_code};
+use super::provider::{SmsProvider, default_providers, validate_providers};
 use super::sms_text::measure;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -131,6 +132,9 @@ pub struct ClientSettings {
     /// The Android app that reads the code by itself (SMS Retriever API):
     /// its 11-character hash, on a line of its own in every SMS.
     pub android_app_hash: Option<String>,
+    /// Through whom codes are sent, in order: the next takes the same code
+    /// when one fails (DESIGN §13).
+    pub sms_providers: Vec<SmsProvider>,
 }
 
 impl Default for ClientSettings {
@@ -166,6 +170,7 @@ impl Default for ClientSettings {
             failed_confirms_per_phone_per_day: 20,
             webotp_domain: None,
             android_app_hash: None,
+            sms_providers: default_providers(),
         }
     }
 }
@@ -318,6 +323,7 @@ impl ClientSettings {
 
     /// Checks the bounds of DESIGN §5; the message names the offending setting.
     pub fn validate(&self) -> Result<(), String> {
+        validate_providers(&self.sms_providers)?;
         if self
             .code_length
             .is_some_and(|length| !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length))
@@ -440,12 +446,20 @@ impl ClientSettings {
         }
     }
 
+    /// The locale a message asked for in `locale` is written in: that one
+    /// if the client has a template for it, else the default.
+    pub fn message_locale<'a>(&'a self, locale: Option<&'a str>) -> &'a str {
+        locale
+            .filter(|l| self.templates.contains_key(*l))
+            .unwrap_or(&self.default_locale)
+    }
+
     /// The SMS text for `locale` (falling back to the default locale), with
     /// the autofill lines last.
     pub fn render_message(&self, locale: Option<&str>, code: &str, ref_code: &str) -> String {
-        let template = locale
-            .and_then(|l| self.templates.get(l))
-            .or_else(|| self.templates.get(&self.default_locale))
+        let template = self
+            .templates
+            .get(self.message_locale(locale))
             .map(String::as_str)
             .unwrap_or("{OTP}");
         let minutes = (self.lifetime_secs() / 60).to_string();

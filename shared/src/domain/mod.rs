@@ -8,6 +8,7 @@ pub mod code;
 pub mod keys;
 pub mod limits;
 pub mod phone;
+pub mod provider;
 pub mod refresh;
 pub mod sms_text;
 pub mod user;

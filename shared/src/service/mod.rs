@@ -2,6 +2,7 @@
 //! a file each for requesting a code, confirming it, and the tokens.
 
 mod confirm;
+mod deliver;
 mod request;
 mod tokens;
 
@@ -15,7 +16,7 @@ use crate::domain::keys::ServerSecret;
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::metrics::{self, Dimensions, Metric, MetricsSink, emf_line};
 use crate::signer::Signer;
-use crate::sms::SmsSender;
+use crate::sms::{Providers, SmsSender, secrets::ProviderSecrets};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,7 @@ pub const LOGIN_BY_MOBILE_AND_ID_CARD: &str = "mobile_and_idcard";
 /// issue-token no SMS sender.
 pub struct App {
     pub store: Arc<dyn Store>,
-    sms: Option<Arc<dyn SmsSender>>,
+    sms: Option<Providers>,
     signer: Option<Arc<dyn Signer>>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
@@ -161,7 +162,7 @@ impl App {
     ) -> Self {
         Self {
             store,
-            sms,
+            sms: sms.map(Providers::new),
             signer,
             clock,
             entropy,
@@ -199,10 +200,18 @@ impl App {
         self
     }
 
-    /// The SMS sender; only a function that serves no code request lacks it.
-    fn sms(&self) -> Result<&dyn SmsSender, Error> {
+    /// Where the SMS providers' credentials come from (none: only SNS, or
+    /// whatever stands in for it, can send).
+    pub fn with_provider_secrets(mut self, secrets: Arc<dyn ProviderSecrets>) -> Self {
+        self.sms = self.sms.map(|providers| providers.with_secrets(secrets));
+        self
+    }
+
+    /// The SMS providers; only a function that serves no code request lacks
+    /// them.
+    fn sms(&self) -> Result<&Providers, Error> {
         self.sms
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| Error::internal("app.sms", "this function sends no SMS"))
     }
 
@@ -289,21 +298,24 @@ impl App {
 
     /// Counts `metric` for `client_id` (and `calling_code`, where known).
     fn count(&self, metric: Metric, client_id: &str, calling_code: Option<&str>) {
-        self.count_in(metric, client_id, calling_code, None);
+        self.count_in(metric, client_id, calling_code, None, None);
     }
 
-    /// Counts `metric` for `client_id`, `calling_code` and `line_type`.
+    /// Counts `metric` for `client_id`, `calling_code`, and the number's
+    /// `line_type` or the SMS `provider`.
     fn count_in(
         &self,
         metric: Metric,
         client_id: &str,
         calling_code: Option<&str>,
         line_type: Option<&str>,
+        provider: Option<&str>,
     ) {
         let dimensions = Dimensions {
             client_id,
             calling_code,
             line_type,
+            provider,
         };
         let score = metric.pumping_score(self.config.pumping_conversion_percent);
         self.metrics

@@ -145,7 +145,8 @@ impl App {
     }
 
     async fn send_code(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
-        let sms = self.sms()?;
+        let began = Instant::now();
+        self.sms()?;
         let client = self.authenticate(&request.client).await?;
         let settings = &client
             .settings
@@ -181,6 +182,7 @@ impl App {
                     client_id,
                     Some(&code),
                     Some(line_type.as_str()),
+                    None,
                 );
                 return Err(Error::MobileNotTextable);
             }
@@ -235,6 +237,7 @@ impl App {
             .to_string(),
             calling_code: dimension.clone(),
             directory: directory.clone(),
+            provider: None,
         };
         let sent = OtpSent {
             ref_code: ref_code.clone(),
@@ -395,24 +398,51 @@ impl App {
             text: settings.render_message(request.locale.as_deref(), &code, &ref_code),
             sender_id,
             code,
+            challenge_id: challenge.id(),
+            client_id: client_id.to_string(),
+            calling_code: dimension.clone(),
+            locale: settings
+                .message_locale(request.locale.as_deref())
+                .to_string(),
+            ref_code: ref_code.clone(),
+            expires_at_ms: challenge.expires_at_ms,
         };
+        let providers = &settings.sms_providers;
+        let first = providers.first().map(|p| p.kind().to_string());
+        let challenge = Challenge {
+            provider: first.clone(),
+            ..challenge
+        };
+        // What is left for the providers: the answer's time, less the write
+        // that may follow them.
+        let timeouts = &self.config.timeouts;
+        let budget = timeouts
+            .answer_within()
+            .saturating_sub(began.elapsed())
+            .saturating_sub(timeouts.operation());
         // Round trip 2: the SMS, and beside it the write that makes its
         // challenge the live one.
         let (started, delivered) = tokio::join!(self.store.start_challenge(&challenge), async {
             let began = Instant::now();
-            let delivered = sms.send(&message).await;
-            if delivered.is_ok() {
+            let delivered = self.deliver(providers, &message, budget).await;
+            if delivered.is_some() {
                 self.send_times.record(client_id, began.elapsed());
             }
             delivered
         });
-        if delivered.is_ok() {
-            self.count(Metric::CodeSent, client_id, calling_code);
+        if let Some(provider) = delivered {
+            self.count_in(
+                Metric::CodeSent,
+                client_id,
+                calling_code,
+                None,
+                Some(provider),
+            );
         }
         // A code that went out without its challenge can never be confirmed:
         // fail closed, as for any store failure.
         started_or_failure(started)?;
-        if delivered.is_err() {
+        let Some(provider) = delivered else {
             self.count(Metric::SmsFailed, client_id, calling_code);
             tracing::warn!(client_id = %client.client_id, phone = %phone, "sms refused");
             self.store
@@ -421,8 +451,18 @@ impl App {
             return Err(Error::SmsFailed {
                 retry_after_secs: seconds_until(challenge.resend_after_ms, now),
             });
+        };
+        // Only after a failover: the challenge names who sent it. The code
+        // is out either way, so a failed write is logged, not answered.
+        if first.as_deref() != Some(provider)
+            && let Err(e) = self
+                .store
+                .record_provider(&challenge.key, &challenge.token_hash, provider)
+                .await
+        {
+            tracing::warn!(client_id = %client.client_id, provider, error = %e, "provider not recorded on the challenge");
         }
-        tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, "otp sent");
+        tracing::info!(client_id = %client.client_id, phone = %phone, ref_code = %ref_code, provider, "otp sent");
         Ok(sent)
     }
 

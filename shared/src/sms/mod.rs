@@ -1,30 +1,49 @@
-//! The SMS port: SNS in AWS, an outbox that prints in local mode.
+//! The SMS port and its providers (DESIGN §13): SNS in AWS (an outbox that
+//! prints in local mode), and send hooks, over HTTPS anywhere.
 
+pub mod https;
 mod outbox;
+pub mod secrets;
 #[cfg(feature = "aws")]
 mod sns;
+pub mod webhook;
 
 pub use outbox::{Outbox, OutboxEntry};
 #[cfg(feature = "aws")]
 pub use sns::SnsSender;
 
+use crate::clock::Millis;
+use crate::domain::provider::SmsProvider;
 use async_trait::async_trait;
+use https::HttpsClient;
+use secrets::{MemorySecrets, ProviderSecrets, secret_of};
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// One text to one phone. `Debug` hides the text and the code.
+/// One text to one phone, and what a send hook is told of it. `Debug`
+/// hides the number, the text and the code.
 #[derive(Clone)]
 pub struct SmsMessage {
     /// E.164 number.
     pub to: String,
     pub text: String,
     pub sender_id: Option<String>,
-    /// The code inside `text`, kept apart only for the local outbox.
+    /// The code inside `text`, kept apart for the local outbox and hooks.
     pub code: String,
+    /// Names the send to providers: the same on every retry and provider.
+    pub challenge_id: String,
+    pub client_id: String,
+    pub calling_code: String,
+    pub locale: String,
+    pub ref_code: String,
+    pub expires_at_ms: Millis,
 }
 
 impl fmt::Debug for SmsMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmsMessage")
+            .field("challenge_id", &self.challenge_id)
             .field("sender_id", &self.sender_id)
             .finish_non_exhaustive()
     }
@@ -38,4 +57,60 @@ pub struct SmsRefused;
 #[async_trait]
 pub trait SmsSender: Send + Sync {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused>;
+}
+
+/// Builds a sender for each provider of a client's list: the ports this
+/// deployment has, and the providers' credentials.
+pub struct Providers {
+    /// `sns`: SNS in AWS; the outbox in local mode.
+    sns: Arc<dyn SmsSender>,
+    http: Arc<HttpsClient>,
+    secrets: Arc<dyn ProviderSecrets>,
+}
+
+impl Providers {
+    /// With no provider secrets: only `sns` can send.
+    pub fn new(sns: Arc<dyn SmsSender>) -> Self {
+        Self {
+            sns,
+            http: Arc::default(),
+            secrets: Arc::new(MemorySecrets::default()),
+        }
+    }
+
+    pub fn with_secrets(mut self, secrets: Arc<dyn ProviderSecrets>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The sender of `provider`, for a send that may take `budget`, at
+    /// `now_ms`. `Err` when its credentials cannot be had (logged, without
+    /// them).
+    pub async fn sender(
+        &self,
+        provider: &SmsProvider,
+        now_ms: Millis,
+        budget: Duration,
+    ) -> Result<Arc<dyn SmsSender>, SmsRefused> {
+        let unusable = |why: String| {
+            tracing::warn!(provider = provider.kind(), %why, "sms provider unusable");
+            SmsRefused
+        };
+        match provider {
+            SmsProvider::Sns {} => Ok(self.sns.clone()),
+            SmsProvider::Webhook(settings) => {
+                let secret: webhook::WebhookSecret =
+                    secret_of(self.secrets.as_ref(), &settings.secret_arn)
+                        .await
+                        .map_err(unusable)?;
+                Ok(Arc::new(webhook::Webhook {
+                    http: self.http.clone(),
+                    url: settings.url.clone(),
+                    key: secret.key().map_err(unusable)?,
+                    now_secs: now_ms.div_euclid(1000),
+                    budget,
+                }))
+            }
+        }
+    }
 }

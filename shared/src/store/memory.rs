@@ -187,6 +187,18 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn record_provider(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        provider: &str,
+    ) -> Result<(), Error> {
+        if let Some(c) = self.tables().challenge(key, token_hash) {
+            c.provider = Some(provider.to_string());
+        }
+        Ok(())
+    }
+
     async fn count_attempt(
         &self,
         key: &ChallengeKey,

@@ -101,6 +101,16 @@ pub trait Store: Send + Sync {
     /// cooldown stays). A no-op if the slot holds another challenge by now.
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error>;
 
+    /// After a send that another provider than the challenge names took
+    /// (failover): the challenge names `provider`. A no-op if the slot holds
+    /// another challenge by now.
+    async fn record_provider(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        provider: &str,
+    ) -> Result<(), Error>;
+
     /// Counts one attempt on the live challenge and one wrong code on the
     /// day's `cap`, in one atomic step, before the code is compared: so
     /// concurrent guesses can exceed neither the challenge's attempts nor

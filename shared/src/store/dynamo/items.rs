@@ -80,7 +80,8 @@ pub(super) fn client_from(item: &Item) -> Result<ClientRecord, Error> {
 
 /// The optional attributes of a live challenge: a new challenge without
 /// them removes the old one's.
-pub(super) const CHALLENGE_OPTIONAL: [&str; 2] = ["directory_required", "directory_id_card_hash"];
+pub(super) const CHALLENGE_OPTIONAL: [&str; 3] =
+    ["directory_required", "directory_id_card_hash", "provider"];
 
 /// A live challenge's attributes, `pk` and the TTL included.
 pub(super) fn challenge_item(c: &Challenge) -> Item {
@@ -101,6 +102,9 @@ pub(super) fn challenge_item(c: &Challenge) -> Item {
         ("calling_code".into(), s(&c.calling_code)),
         ("expires_at".into(), n(c.ttl_epoch_secs())),
     ]);
+    if let Some(provider) = &c.provider {
+        item.insert("provider".into(), s(provider));
+    }
     if let Some(required) = &c.directory {
         item.insert("directory_required".into(), AttributeValue::Bool(true));
         if let Some(hash) = &required.id_card_hash {
@@ -145,6 +149,7 @@ pub(super) fn challenge_from(item: &Item) -> Result<Option<Challenge>, Error> {
             None | Some(AttributeValue::Bool(false)) => None,
             Some(_) => return Err(corrupt("directory_required")),
         },
+        provider: item.get("provider").and_then(|v| v.as_s().ok()).cloned(),
     }))
 }
 

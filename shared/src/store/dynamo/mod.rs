@@ -409,6 +409,25 @@ impl Store for DynamoStore {
         applied(self.update(request, Repeat::Safe).await?).map(drop)
     }
 
+    async fn record_provider(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        provider: &str,
+    ) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET provider = :provider")
+            .condition_expression("token_hash = :token_hash")
+            .expression_attribute_values(":provider", s(provider))
+            .expression_attribute_values(":token_hash", s(token_hash));
+        // Not applied: the slot holds a newer challenge.
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
+    }
+
     async fn count_attempt(
         &self,
         key: &ChallengeKey,
