@@ -3,11 +3,11 @@
 use super::App;
 use crate::domain::provider::SmsProvider;
 use crate::metrics::Metric;
-use crate::sms::SmsMessage;
+use crate::sms::{Providers, SmsMessage};
 use std::time::{Duration, Instant};
 
 impl App {
-    /// Sends `message` through `providers` in order until one takes it,
+    /// Sends `message` through `providers` (built by `sms`) in order until one takes it,
     /// the same code each time, all within `budget`: each provider gets an
     /// equal share of what is left when its turn comes. The kind of the
     /// provider that took it; none when none did.
@@ -17,11 +17,11 @@ impl App {
     /// twice. One that refused or failed has sent nothing.
     pub(super) async fn deliver(
         &self,
+        sms: &Providers,
         providers: &[SmsProvider],
         message: &SmsMessage,
         budget: Duration,
     ) -> Option<&'static str> {
-        let sms = self.sms().ok()?;
         let deadline = Instant::now() + budget;
         for (turn, provider) in providers.iter().enumerate() {
             let share = deadline.saturating_duration_since(Instant::now())

@@ -27,6 +27,7 @@ use crate::domain::limits::{
     Beside, InTransaction, RateLimit, SendSubject, SendsOnly, send_limits,
 };
 use crate::domain::phone::PhoneError;
+use crate::domain::provider::SmsProvider;
 use crate::domain::user::{ThaiIdCard, User, UserRequirement};
 use crate::metrics::{self, Metric};
 use crate::sms::SmsMessage;
@@ -145,8 +146,8 @@ impl App {
     }
 
     async fn send_code(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
-        let began = Instant::now();
-        self.sms()?;
+        let request_began = Instant::now();
+        let sms = self.sms()?;
         let client = self.authenticate(&request.client).await?;
         let settings = &client
             .settings
@@ -408,9 +409,9 @@ impl App {
             expires_at_ms: challenge.expires_at_ms,
         };
         let providers = &settings.sms_providers;
-        let first = providers.first().map(|p| p.kind().to_string());
+        let first = providers.first().map(SmsProvider::kind);
         let challenge = Challenge {
-            provider: first.clone(),
+            provider: first.map(str::to_string),
             ..challenge
         };
         // What is left for the providers: the answer's time, less the write
@@ -418,13 +419,13 @@ impl App {
         let timeouts = &self.config.timeouts;
         let budget = timeouts
             .answer_within()
-            .saturating_sub(began.elapsed())
+            .saturating_sub(request_began.elapsed())
             .saturating_sub(timeouts.operation());
         // Round trip 2: the SMS, and beside it the write that makes its
         // challenge the live one.
         let (started, delivered) = tokio::join!(self.store.start_challenge(&challenge), async {
             let began = Instant::now();
-            let delivered = self.deliver(providers, &message, budget).await;
+            let delivered = self.deliver(sms, providers, &message, budget).await;
             if delivered.is_some() {
                 self.send_times.record(client_id, began.elapsed());
             }
@@ -454,7 +455,7 @@ impl App {
         };
         // Only after a failover: the challenge names who sent it. The code
         // is out either way, so a failed write is logged, not answered.
-        if first.as_deref() != Some(provider)
+        if first != Some(provider)
             && let Err(e) = self
                 .store
                 .record_provider(&challenge.key, &challenge.token_hash, provider)

@@ -183,6 +183,28 @@ impl DynamoStore {
         .await?;
         Ok(())
     }
+
+    /// Sets `attribute` to `value` on the challenge `token_hash` names, if
+    /// it is still the slot's: a no-op when the slot holds a newer one.
+    async fn set_on_challenge(
+        &self,
+        key: &ChallengeKey,
+        token_hash: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_pk(key)))
+            .update_expression("SET #attribute = :value")
+            .condition_expression("token_hash = :token_hash")
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":value", s(value))
+            .expression_attribute_values(":token_hash", s(token_hash));
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
+    }
 }
 
 /// The longest a code lives (DESIGN §5.5): a claimed slot is kept at least
@@ -392,21 +414,9 @@ impl Store for DynamoStore {
     }
 
     async fn mark_undeliverable(&self, key: &ChallengeKey, token_hash: &str) -> Result<(), Error> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(challenge_pk(key)))
-            .update_expression("SET #state = :undeliverable")
-            .condition_expression("token_hash = :token_hash")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(
-                ":undeliverable",
-                s(ChallengeState::Undeliverable.as_str()),
-            )
-            .expression_attribute_values(":token_hash", s(token_hash));
-        // Not applied: the slot holds a newer challenge, nothing to mark.
-        applied(self.update(request, Repeat::Safe).await?).map(drop)
+        let undeliverable = ChallengeState::Undeliverable.as_str();
+        self.set_on_challenge(key, token_hash, "state", undeliverable)
+            .await
     }
 
     async fn record_provider(
@@ -415,17 +425,8 @@ impl Store for DynamoStore {
         token_hash: &str,
         provider: &str,
     ) -> Result<(), Error> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(challenge_pk(key)))
-            .update_expression("SET provider = :provider")
-            .condition_expression("token_hash = :token_hash")
-            .expression_attribute_values(":provider", s(provider))
-            .expression_attribute_values(":token_hash", s(token_hash));
-        // Not applied: the slot holds a newer challenge.
-        applied(self.update(request, Repeat::Safe).await?).map(drop)
+        self.set_on_challenge(key, token_hash, "provider", provider)
+            .await
     }
 
     async fn count_attempt(
