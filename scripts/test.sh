@@ -70,6 +70,9 @@ awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d pa
 say "least privilege from behaviour: each function's policy against the AWS calls it made"
 .venv/bin/python tests/iam_from_calls.py "$OTP_AWS_CALLS"
 
+say "what SNS and End User Messaging were sent, against botocore's models of their APIs"
+.venv/bin/python tests/botocore_requests.py "$OTP_AWS_CALLS"
+
 say "every metric the template reads, the functions emit"
 .venv/bin/python tests/metrics_referenced.py "$OTP_EMF_LINES"
 
@@ -98,6 +101,11 @@ fi
 
 say "the send hook against Standard Webhooks' own library (standardwebhooks)"
 .venv/bin/python tests/webhook_receiver.py target/debug/otp-local
+
+say "the SMS providers' yardsticks: ThaiBulkSMS's own npm client, eSMS's table of result codes"
+# Run again to print what they compared (cargo test hides a passing test's output).
+cargo test --locked --test provider_apis -- --nocapture --test-threads 1 2>&1 \
+  | grep -E '^(thaibulksms yardstick|esms )'
 
 say "the API document against every answer the tests got"
 .venv/bin/python tests/openapi_from_answers.py "$OTP_API_ANSWERS"

@@ -16,7 +16,8 @@ it, so that the documents cannot drift from the service.
 - The blocks of `otp-admin` commands run, line by line and in order, against
   a fresh table in DynamoDB Local (one per document), with a signing key
   alias and the server secret in moto (the environment `make test` exports),
-  and a `users.csv` in their working directory; every command must succeed.
+  and a `users.csv` and a `providers.json` in their working directory; every
+  command must succeed.
 - Any other block (deploying, `sam local`, the deployed API's `$API`) needs
   AWS or Docker: it is listed as not run, with the reason, never silently.
 
@@ -278,11 +279,15 @@ def run_local(binary: str, blocks, where: str) -> int:
         server.wait(timeout=10)
 
 
+# The providers' secrets of the stack the documents name (`--stack otp`).
+PROVIDER_SECRETS = "otp/sms-provider/"
+
+
 class Recorder:
     """A reverse proxy in front of one engine (DynamoDB Local or moto) that
     records each AWS call otp-admin makes: the IAM action, and the kind of
     resource IAM evaluates it on (the table, a signing-key alias, the key
-    behind it, the server secret, or none: `*`)."""
+    behind it, the server secret, an SMS provider's secret, or none: `*`)."""
 
     PREFIXES = {"DynamoDB_20120810": "dynamodb", "TrentService": "kms",
                 "secretsmanager": "secretsmanager"}
@@ -328,6 +333,8 @@ class Recorder:
             kinds.add("table")
         if fields.get("SecretId") == self.names["secret"]:
             kinds.add("server secret")
+        if str(fields.get("SecretId") or fields.get("Name") or "").startswith(PROVIDER_SECRETS):
+            kinds.add("provider secret")
         if "AliasName" in fields:
             kinds.add("alias" if fields["AliasName"].startswith(self.names["alias"]) else "another alias")
         # A key named by an alias is still the key to IAM; alias changes
@@ -376,6 +383,10 @@ def run_admin(binary: str, blocks, where: str, calls: set) -> int:
                 "mobile,id_card,username,account_id\n"
                 "0812345678,1234567890121,somchai,shop-0001\n0899999999\n"
             )
+            pathlib.Path(cwd, "providers.json").write_text(json.dumps([
+                {"kind": "esms", "secret": {"api_key": "DOCS0KEY", "secret_key": "DOCS0SECRET"}},
+                {"kind": "sns"},
+            ]))
             for line, steps in blocks:
                 for command, _ in steps:
                     run = command.replace(ADMIN, binary)

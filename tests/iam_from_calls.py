@@ -5,8 +5,9 @@ action, with the function and the resource it touched).
 
 - Every recorded action is granted to its function, on a statement whose
   resource is the one the call touched (the table, the server secret, the
-  signing key through the alias the call named, or, for SMS, any
-  resource: publishing to a phone number has no ARN).
+  signing key through the alias the call named, the SMS providers' secrets
+  under the stack's name, End User Messaging's resources of the account,
+  or, for SNS, any resource: publishing to a phone number has no ARN).
 - Nothing is granted that no test performed, unless NOT_EXERCISED names it
   with the reason.
 
@@ -70,6 +71,12 @@ def alias_variants(statement):
     return variants
 
 
+# The providers' secrets, as otp-admin names them: the stack's own.
+PROVIDER_SECRETS = ("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+                    ":secret:${AWS::StackName}/sms-provider/*")
+SMS_VOICE_RESOURCES = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:*"
+
+
 def covers(statement, kind, role):
     """Whether an Allow statement's resource is the one a call of this kind
     touched."""
@@ -89,6 +96,10 @@ def covers(statement, kind, role):
         return ALIAS_ROLES[role] in variants if kind == "alias" else bool(variants)
     if kind == "phone number":
         return resources == ["*"]
+    if kind == "provider secret":
+        return resources == [{"Fn::Sub": PROVIDER_SECRETS}]
+    if kind == "sms-voice resource of the account":
+        return resources == [{"Fn::Sub": SMS_VOICE_RESOURCES}]
     return False
 
 
@@ -180,6 +191,12 @@ def secret_of_another_resource(t, calls):
     statements_of(t, "IssueTokenFunction")[1]["Resource"] = {"Ref": "SigningKey"}
 
 
+def every_secret_of_the_account(t, calls):
+    for statement in statements_of(t, "RequestOtpFunction"):
+        if statement.get("Resource") == {"Fn::Sub": PROVIDER_SECRETS}:
+            statement["Resource"] = {"Fn::Sub": PROVIDER_SECRETS.replace("${AWS::StackName}/", "")}
+
+
 def a_call_no_policy_grants(t, calls):
     calls.add(("IssueTokenFunction", "sns:Publish", "phone number", None))
 
@@ -187,7 +204,7 @@ def a_call_no_policy_grants(t, calls):
 BREAKAGES = [
     without_the_transactions_put, table_wildcard, every_resource_as_a_list, a_sam_policy_template,
     an_unused_grant, sign_without_the_next_alias, secret_of_another_resource,
-    a_call_no_policy_grants,
+    every_secret_of_the_account, a_call_no_policy_grants,
 ]
 
 

@@ -23,12 +23,14 @@ from template_checks import proven_failures
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # The only resources the policy may name, each exactly: the stack's table,
-# its server secret, its signing-key aliases, and the keys behind them.
+# its server secret, its SMS providers' secrets, its signing-key aliases,
+# and the keys behind them.
 ARN = "arn:${Partition}:%s:${Region}:${Account}:"
 KINDS = {
     "*": "*",
     ARN % "dynamodb" + "table/${TableName}": "table",
     "${ServerSecretArn}": "server secret",
+    ARN % "secretsmanager" + "secret:${StackName}/sms-provider/*": "provider secret",
     ARN % "kms" + "${SigningKeyAlias}*": "alias",
     ARN % "kms" + "key/*": "key",
 }
@@ -94,8 +96,13 @@ def main(argv):
         for statement in broken["Statement"]:
             statement.pop("Condition", None)
 
+    def every_secret_of_the_account(broken):
+        for statement in broken["Statement"]:
+            if statement["Sid"] == "SmsProviderSecrets":
+                statement["Resource"] = ARN % "secretsmanager" + "secret:*"
+
     breakages = [remove_a_grant, add_a_grant, widen_the_table_to_every_table,
-                 read_keys_without_the_aliases_condition]
+                 read_keys_without_the_aliases_condition, every_secret_of_the_account]
     found = proven_failures(policy_path.name, policy, breakages, lambda p: problems(p, calls))
     if found is None:
         return 1

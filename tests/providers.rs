@@ -24,8 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PHONE: &str = "0812345678";
-const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/hook-AbCdEf";
-const MISSING_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/none-AbCdEf";
+const SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/sms-provider/hook-AbCdEf";
+const MISSING_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/sms-provider/none-AbCdEf";
 /// `whsec_` and the base64 of a 32-byte key.
 const SIGNING_SECRET: &str = "whsec_YSBzZW5kIGhvb2sncyBrZXksIDMyIGJ5dGVzIGxvbmc=";
 
@@ -68,16 +70,6 @@ async fn app_with(
     t
 }
 
-/// What the test's metrics counted of `metric` with `provider`.
-fn counted(t: &TestApp, metric: &str, provider: &str) -> usize {
-    t.metrics
-        .lines()
-        .iter()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
-        .filter(|line| line[metric] == 1 && line["Provider"] == provider)
-        .count()
-}
-
 #[tokio::test]
 async fn a_send_hook_takes_the_code_signed_in_every_dialect() {
     let hook = Hook::start().await;
@@ -106,7 +98,11 @@ async fn a_send_hook_takes_the_code_signed_in_every_dialect() {
         let code = event["code"].as_str().unwrap();
         let confirmed = dialect.confirm_code(&t, &sent.body, PHONE, code).await;
         assert!(dialect.succeeded(&confirmed), "{dialect:?}: {confirmed:?}");
-        assert_eq!(counted(&t, "CodesSent", "webhook"), 1, "{dialect:?}");
+        assert_eq!(
+            t.metrics.by_provider("CodesSent", "webhook"),
+            1,
+            "{dialect:?}"
+        );
     }
 }
 
@@ -154,8 +150,12 @@ async fn a_hook_that_fails_refuses_or_stalls_moves_the_same_code_to_the_next_pro
             }
             let confirmed = dialect.confirm_code(&t, &sent.body, PHONE, &sms.code).await;
             assert!(dialect.succeeded(&confirmed), "{what}: {confirmed:?}");
-            assert_eq!(counted(&t, "SmsProviderFailures", "webhook"), 1, "{what}");
-            assert_eq!(counted(&t, "CodesSent", "sns"), 1, "{what}");
+            assert_eq!(
+                t.metrics.by_provider("SmsProviderFailures", "webhook"),
+                1,
+                "{what}"
+            );
+            assert_eq!(t.metrics.by_provider("CodesSent", "sns"), 1, "{what}");
         }
     }
 }
@@ -184,7 +184,7 @@ async fn when_no_provider_takes_the_code_it_is_undeliverable_in_every_dialect() 
         assert_eq!(refusing.attempted()[0].code, code, "the same code to both");
         let confirmed = dialect.confirm_code(&t, &sent.body, PHONE, &code).await;
         assert!(!dialect.succeeded(&confirmed), "{dialect:?}: {confirmed:?}");
-        assert_eq!(counted(&t, "SmsProviderFailures", "webhook"), 1);
-        assert_eq!(counted(&t, "SmsProviderFailures", "sns"), 1);
+        assert_eq!(t.metrics.by_provider("SmsProviderFailures", "webhook"), 1);
+        assert_eq!(t.metrics.by_provider("SmsProviderFailures", "sns"), 1);
     }
 }

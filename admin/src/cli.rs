@@ -27,12 +27,38 @@ pub enum Command {
     /// The user directory, for clients that serve registered users only.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// A client's SMS providers, with their secrets in Secrets Manager.
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
     /// Numbers with a fixed code that are never texted (refused in prod).
     #[command(subcommand)]
     TestNumber(TestNumberCommand),
     /// The KMS key that signs access tokens: status and staged rotation.
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ProvidersCommand {
+    /// Sets a client's SMS providers, in the order they are tried, from a
+    /// JSON file (`-`: standard input), e.g. `[{"kind": "esms", "secret":
+    /// {"api_key": "…", "secret_key": "…"}}, {"kind": "sns"}]`. Each
+    /// `secret` is stored in Secrets Manager as
+    /// `<stack>/sms-provider/<client>/<kind>` (a new version if it is
+    /// there), the only secrets the functions may read, and the client
+    /// names it by ARN; a provider may name a secret of that form by
+    /// `secret_arn` instead. Secrets are never printed. Functions use the
+    /// providers within 60 s, a changed secret within 5 minutes.
+    Set {
+        /// The client.
+        #[arg(long)]
+        id: String,
+        /// The stack's name, which the secrets' names begin with.
+        #[arg(long, env = "OTP_STACK_NAME")]
+        stack: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -21,7 +21,7 @@ pub async fn load_client(store: &DynamoStore, id: &str) -> Result<ClientRecord, 
 }
 
 /// Validates and stores a client's changed settings.
-async fn save(
+pub async fn save(
     store: &DynamoStore,
     mut client: ClientRecord,
     change: impl FnOnce(&mut ClientSettings),

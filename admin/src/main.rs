@@ -1,5 +1,6 @@
 //! `otp-admin`: operate a deployment. Clients (secret printed once, stored
-//! hashed), their sender ids and templates, the user directory (CSV import),
+//! hashed), their sender ids, templates and SMS providers (their secrets in
+//! Secrets Manager), the user directory (CSV import),
 //! test numbers, and the signing key's staged rotation. Region and
 //! credentials come from the environment and the AWS profile files; the
 //! table from `--table` or `OTP_TABLE_NAME`, the key's alias from `--alias`
@@ -10,12 +11,13 @@ mod aws;
 mod cli;
 mod clients;
 mod failure;
+mod providers;
 mod signing_key;
 mod users;
 
 use aws_config::SdkConfig;
 use clap::Parser;
-use cli::{Cli, ClientCommand, Command, UsersCommand};
+use cli::{Cli, ClientCommand, Command, ProvidersCommand, UsersCommand};
 use failure::Failure;
 use otp_shared::config::SecretSource;
 use otp_shared::store::DynamoStore;
@@ -23,6 +25,12 @@ use std::process::ExitCode;
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Providers(ProvidersCommand::Set { id, stack, file }) => {
+            let planned = providers::plan(&file, &stack, &id)?;
+            let (sdk, store) = table(&cli.table).await?;
+            let secrets_manager = aws_sdk_secretsmanager::Client::new(&sdk);
+            providers::set_providers(&secrets_manager, &store, &id, planned).await
+        }
         Command::Client(command) => {
             if let ClientCommand::Set { assignments, .. } = &command {
                 clients::check_assignments(assignments)?;

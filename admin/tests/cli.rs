@@ -65,6 +65,8 @@ fn every_command_has_help() {
         vec!["test-number", "--help"],
         vec!["test-number", "add", "--help"],
         vec!["test-number", "remove", "--help"],
+        vec!["providers", "--help"],
+        vec!["providers", "set", "--help"],
         vec!["signing-key", "--help"],
         vec!["signing-key", "status", "--help"],
         vec!["signing-key", "rotate", "--help"],
@@ -933,4 +935,131 @@ async fn a_client_texts_the_line_types_it_names() {
     assert!(defaults.contains("client_id:"));
     let settings = store.client("plain").await.unwrap().unwrap().settings;
     assert_eq!(settings.allowed_line_types, LineType::TEXTABLE);
+}
+
+/// `providers set`: each inline secret stored in Secrets Manager (moto)
+/// under the stack's name, the client naming it by ARN; a second run makes
+/// a new version of the same secret; the secret is never printed; a bad
+/// file is refused before anything is asked of AWS.
+#[tokio::test]
+async fn providers_are_set_with_their_secrets_in_secrets_manager_never_printed() {
+    let (client, table) = fresh_table().await;
+    stdout(&admin(
+        &table,
+        &[
+            "client",
+            "create",
+            "--default-calling-code",
+            "84",
+            "--id",
+            "shop",
+            "--sender-id",
+            "ShopVN",
+        ],
+    ));
+    let stack = table.clone();
+    let dir = std::env::temp_dir().join(format!("otp-admin-providers-{table}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("providers.json");
+    let providers = |secret_key: &str| {
+        json!([
+            {"kind": "esms", "secret": {"api_key": "ESMS0KEY", "secret_key": secret_key}, "sandbox": true},
+            {"kind": "sns"},
+        ])
+        .to_string()
+    };
+    let set = |file: &std::path::Path| {
+        admin(
+            &table,
+            &[
+                "providers",
+                "set",
+                "--id",
+                "shop",
+                "--stack",
+                &stack,
+                "--file",
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    std::fs::write(&file, providers("first-secret-value")).unwrap();
+    let first = set(&file);
+    let said = stdout(&first) + &String::from_utf8_lossy(&first.stderr);
+    assert!(said.contains("shop: sms_providers esms, sns"), "{said}");
+    assert!(
+        !said.contains("first-secret-value"),
+        "a secret printed: {said}"
+    );
+    let arn = field(&said, "secret stored:");
+    assert!(
+        arn.contains(&format!(":secret:{stack}/sms-provider/shop/esms")),
+        "{arn}"
+    );
+
+    let store = DynamoStore::new(client, table.clone());
+    let record = store.client("shop").await.unwrap().unwrap();
+    assert_eq!(
+        record.settings.sms_providers[0].secret_arn(),
+        Some(arn.as_str())
+    );
+    assert_eq!(record.settings.sms_providers[1].kind(), "sns");
+    let secrets = aws_sdk_secretsmanager::Client::new(&otp_integration_tests::aws_config().await);
+    let stored = |arn: String| {
+        let secrets = secrets.clone();
+        async move {
+            let out = secrets
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_str::<serde_json::Value>(out.secret_string().unwrap()).unwrap()
+        }
+    };
+    assert_eq!(
+        stored(arn.clone()).await["secret_key"],
+        "first-secret-value"
+    );
+
+    std::fs::write(&file, providers("second-secret-value")).unwrap();
+    let again = stdout(&set(&file));
+    assert_eq!(
+        field(&again, "secret stored:"),
+        arn,
+        "the same secret, a new version"
+    );
+    assert_eq!(
+        stored(arn.clone()).await["secret_key"],
+        "second-secret-value"
+    );
+
+    for (bad, reason) in [
+        (
+            json!([{"kind": "esms", "secret": "third-secret-value"}]).to_string(),
+            "sms_providers[0].secret must be the provider's JSON object",
+        ),
+        (
+            json!([{"kind": "smtp", "secret": {"password": "third-secret-value"}}]).to_string(),
+            "sms_providers: unknown variant",
+        ),
+        (
+            json!([{"kind": "esms", "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:other/third-secret-value"}]).to_string(),
+            "secret_arn must be the ARN of a Secrets Manager secret named <stack>/sms-provider/",
+        ),
+        ("[{\"kind\": \"esms\", \"secret\": {\"api_key\": \"third-secret-value".into(), "not a JSON array"),
+    ] {
+        std::fs::write(&file, &bad).unwrap();
+        let refused = set(&file);
+        assert_eq!(refused.status.code(), Some(2), "{bad}");
+        let said = stderr(&refused);
+        assert!(said.contains(reason), "{bad}: {said}");
+        assert!(!said.contains("third-secret-value"), "a secret printed: {said}");
+    }
+    assert_eq!(
+        stored(arn).await["secret_key"],
+        "second-secret-value",
+        "refusals stored nothing"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

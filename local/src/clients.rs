@@ -9,6 +9,7 @@
 
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::keys::ServerSecret;
+use otp_shared::domain::provider::take_inline_secrets;
 use otp_shared::domain::user::{DirectoryEntry, User};
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,33 +98,18 @@ fn provider_secrets(
     client_id: &str,
     providers: &mut [Value],
 ) -> Result<Vec<(String, String)>, String> {
-    let mut secrets = vec![];
-    for (n, provider) in providers.iter_mut().enumerate() {
-        let Value::Object(provider) = provider else {
-            continue;
-        };
-        if provider.contains_key("secret_arn") {
+    for (n, provider) in providers.iter().enumerate() {
+        if provider.get("secret_arn").is_some() {
             return Err(format!(
                 "sms_providers[{n}].secret_arn: local mode has no Secrets Manager; give the provider's secret as secret"
             ));
         }
-        match provider.remove("secret") {
-            None => {}
-            Some(Value::Object(secret)) => {
-                let arn = format!(
-                    "arn:aws:secretsmanager:local:000000000000:secret:{client_id}/sms-provider-{n}"
-                );
-                provider.insert("secret_arn".into(), Value::String(arn.clone()));
-                secrets.push((arn, Value::Object(secret).to_string()));
-            }
-            Some(_) => {
-                return Err(format!(
-                    "sms_providers[{n}].secret must be the provider's JSON object"
-                ));
-            }
-        }
     }
-    Ok(secrets)
+    take_inline_secrets(providers, |n, _| {
+        format!(
+            "arn:aws:secretsmanager:local:000000000000:secret:local/sms-provider/{client_id}-{n}"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -211,7 +197,7 @@ mod tests {
                  "secret": {"signing_secret": "whsec_c2VjcmV0"}},
                 {"kind": "sns"}]}]"#;
         let clients = parse(text, &secret()).expect("valid");
-        let arn = "arn:aws:secretsmanager:local:000000000000:secret:hooked/sms-provider-0";
+        let arn = "arn:aws:secretsmanager:local:000000000000:secret:local/sms-provider/hooked-0";
         assert_eq!(
             clients[0].secrets,
             [(

@@ -26,8 +26,8 @@ use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::http::{Refused, handle_any, route_served};
 use otp_shared::metrics;
 use otp_shared::signer::LocalSigner;
-use otp_shared::sms::Outbox;
 use otp_shared::sms::secrets::MemorySecrets;
+use otp_shared::sms::{EumStandIn, Outbox, Providers};
 use otp_shared::store::{MemoryStore, Store};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -275,9 +275,17 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
         }
     }
     let issuer = format!("http://127.0.0.1:{port}");
+    let provider_secrets = local_clients
+        .iter()
+        .flat_map(|client| client.secrets.iter().cloned())
+        .collect();
+    // The outbox stands in for both of AWS's providers.
+    let sms = Providers::new(outbox.clone())
+        .with_eum(Arc::new(EumStandIn(outbox.clone())))
+        .with_secrets(Arc::new(MemorySecrets::new(provider_secrets)));
     let app = App::new(
         store,
-        Some(outbox.clone()),
+        Some(sms),
         Some(Arc::new(LocalSigner::generate())),
         clock,
         entropy.clone(),
@@ -287,14 +295,8 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
             ..Config::default()
         },
     );
-    let provider_secrets = local_clients
-        .iter()
-        .flat_map(|client| client.secrets.iter().cloned())
-        .collect();
     let metrics = metrics::Recorded::new();
-    let app = app
-        .with_metrics(metrics.clone())
-        .with_provider_secrets(Arc::new(MemorySecrets::new(provider_secrets)));
+    let app = app.with_metrics(metrics.clone());
     let local = Arc::new(Local {
         app,
         outbox,

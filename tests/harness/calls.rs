@@ -9,7 +9,9 @@
 //! included, as they go on the wire: after signing, one per attempt. DynamoDB
 //! authorises each part of a transaction by its own action, so a
 //! `TransactWriteItems` is recorded as the `PutItem`, `UpdateItem`,
-//! `DeleteItem` and `ConditionCheckItem` actions of its parts.
+//! `DeleteItem` and `ConditionCheckItem` actions of its parts. The bodies
+//! sent to SNS and End User Messaging are recorded too, for
+//! `tests/botocore_requests.py` to hold each to botocore's service model.
 //!
 //! Calls are recorded only while a handler runs ([`as_function`], which
 //! `crate::call` uses) or a function starts ([`at_cold_start`]), and only
@@ -23,6 +25,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use otp_shared::domain::provider::PROVIDER_SECRET_PATH;
 use otp_shared::http::Function;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -128,12 +131,16 @@ fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
         };
         return vec![(format!("sns:{action}"), resource)];
     }
-    let operation = request
-        .headers()
-        .get("x-amz-target")
-        .and_then(|target| target.rsplit('.').next())
-        .unwrap_or_default()
-        .to_string();
+    if service == "sms-voice" {
+        // End User Messaging sends from an origination identity of the
+        // account, under its configuration set: resources of the account.
+        let operation = operation(request);
+        return vec![(
+            format!("sms-voice:{operation}"),
+            json!({"kind": "sms-voice resource of the account"}),
+        )];
+    }
+    let operation = operation(request);
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     match (service, operation.as_str()) {
         ("dynamodb", "TransactWriteItems") => body["TransactItems"]
@@ -172,20 +179,34 @@ fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
             };
             vec![(format!("kms:{operation}"), resource)]
         }
-        // The edge's origin secret is named so by `crate::edge_deployment`.
-        ("secretsmanager", _) => vec![(
-            format!("secretsmanager:{operation}"),
-            json!({
-                "kind": if body["SecretId"].as_str().is_some_and(|id| id.contains(EDGE_SECRET_NAME)) {
-                    "edge secret"
-                } else {
-                    "secret"
-                },
-                "name": body["SecretId"],
-            }),
-        )],
+        // The edge's origin secret is named so by `crate::edge_deployment`;
+        // the providers' as otp-admin names them.
+        ("secretsmanager", _) => {
+            let id = body["SecretId"].as_str().unwrap_or_default();
+            let kind = if id.contains(EDGE_SECRET_NAME) {
+                "edge secret"
+            } else if id.contains(PROVIDER_SECRET_PATH) {
+                "provider secret"
+            } else {
+                "secret"
+            };
+            vec![(
+                format!("secretsmanager:{operation}"),
+                json!({"kind": kind, "name": id}),
+            )]
+        }
         (other, _) => vec![(format!("{other}:{operation}"), json!({"kind": "unknown"}))],
     }
+}
+
+/// A JSON protocol request's operation, from its `X-Amz-Target`.
+fn operation(request: &HttpRequest) -> String {
+    request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|target| target.rsplit('.').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
@@ -209,10 +230,17 @@ fn record(caller: Caller, request: &HttpRequest) {
             "IssueTokenFunction",
         ],
     };
+    // What SNS and End User Messaging are sent, for the check of each body
+    // against botocore's model of the API (tests/botocore_requests.py).
+    let body = matches!(service.as_str(), "sns" | "sms-voice")
+        .then(|| String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned());
     let mut file = sink.lock().unwrap();
     for (action, resource) in actions(&service, request) {
         for function in &callers {
-            let line = json!({"function": function, "action": action, "resource": resource});
+            let mut line = json!({"function": function, "action": action, "resource": resource});
+            if let Some(body) = &body {
+                line["body"] = json!(body);
+            }
             writeln!(file, "{line}").expect("the calls file is writable");
         }
     }

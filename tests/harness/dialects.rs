@@ -3,6 +3,7 @@
 //! says it succeeded: for tests that go through all dialects alike.
 
 use crate::{Answer, CLIENT_ID, CLIENT_SECRET, SENDER_ID, TestApp, api_event, test_settings};
+use otp_shared::App;
 use otp_shared::http::Function;
 use serde_json::{Value, json};
 
@@ -227,6 +228,23 @@ impl Dialect {
             Encoding::Json,
         );
         t.call_event(Function::RequestOtp, event).await
+    }
+
+    /// [`Self::request`] to `app`, as the Lambda wiring builds it.
+    pub async fn request_on(self, app: &App, phone: &str) -> Answer {
+        let event = self.event(
+            self.request_event(),
+            &self.code_request(phone),
+            Encoding::Json,
+        );
+        crate::call(app, Function::RequestOtp, crate::request_of(event)).await
+    }
+
+    /// [`Self::confirm_code`] at `app`, as the Lambda wiring builds it.
+    pub async fn confirm_on(self, app: &App, sent: &Value, phone: &str, otp: &str) -> Answer {
+        let fields = self.confirm(sent, phone, otp);
+        let event = self.event(self.confirm_event(), &fields, Encoding::Json);
+        crate::call(app, Function::ConfirmOtp, crate::request_of(event)).await
     }
 
     /// Confirms `otp` for the challenge `sent` names, as JSON (eSMS: its

@@ -1,5 +1,5 @@
-//! A send hook's receiver for the handler tests: it records every request
-//! and answers the statuses it is told to, then 204. (The yardstick of the
+//! A send hook's (or an SMS provider's) receiver for the handler tests: it
+//! records every request and answers as it is told to, then 204. (The yardstick of the
 //! signature is Standard Webhooks' own library, tests/webhook_receiver.py.)
 
 use http_body_util::{BodyExt, Full};
@@ -16,6 +16,9 @@ use tokio::net::TcpListener;
 /// One request the hook received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
+    /// With the query.
+    pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Bytes,
 }
@@ -28,7 +31,7 @@ impl Received {
 
 #[derive(Default)]
 struct State {
-    plan: VecDeque<u16>,
+    plan: VecDeque<(u16, String)>,
     received: Vec<Received>,
 }
 
@@ -52,6 +55,12 @@ impl Hook {
                     let service = service_fn(move |request: hyper::Request<Incoming>| {
                         let state = state.clone();
                         async move {
+                            let method = request.method().to_string();
+                            let path = request
+                                .uri()
+                                .path_and_query()
+                                .map(|p| p.to_string())
+                                .unwrap_or_default();
                             let headers = request
                                 .headers()
                                 .iter()
@@ -62,11 +71,14 @@ impl Hook {
                             let body = request.into_body().collect().await.map(|b| b.to_bytes());
                             let mut state = state.lock().unwrap();
                             state.received.push(Received {
+                                method,
+                                path,
                                 headers,
                                 body: body.unwrap_or_default(),
                             });
-                            let status = state.plan.pop_front().unwrap_or(204);
-                            let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                            let (status, body) =
+                                state.plan.pop_front().unwrap_or((204, String::new()));
+                            let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
                             *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                             Ok::<_, Infallible>(response)
                         }
@@ -80,9 +92,22 @@ impl Hook {
         Self { url, state }
     }
 
-    /// The next answers, in order; 204 after them.
+    /// The next answers' statuses, in order; 204 after them.
     pub fn answer(&self, statuses: &[u16]) {
-        self.state.lock().unwrap().plan = statuses.iter().copied().collect();
+        let plan = statuses.iter().map(|s| (*s, String::new())).collect();
+        self.state.lock().unwrap().plan = plan;
+    }
+
+    /// The next answers, status and body, in order; 204 after them.
+    pub fn answer_with(&self, answers: &[(u16, &str)]) {
+        let plan = answers.iter().map(|(s, b)| (*s, b.to_string())).collect();
+        self.state.lock().unwrap().plan = plan;
+    }
+
+    /// `/path` on this receiver.
+    pub fn url_of(&self, path: &str) -> String {
+        let base = self.url.trim_end_matches("/hook");
+        format!("{base}{path}")
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -34,7 +34,7 @@ use otp_shared::domain::user::{ThaiIdCard, User};
 use otp_shared::http::{Function, handle};
 use otp_shared::signer::{KmsSigner, LocalSigner, Signer};
 use otp_shared::sms::secrets::ProviderSecrets;
-use otp_shared::sms::{Outbox, OutboxEntry, SmsMessage, SmsRefused, SmsSender};
+use otp_shared::sms::{Outbox, OutboxEntry, Providers, SmsMessage, SmsRefused, SmsSender};
 use otp_shared::store::{DynamoStore, MemoryStore, Store};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -124,6 +124,16 @@ impl MetricsLog {
             .iter()
             .map(|line| serde_json::from_str::<Value>(line).expect("EMF lines are JSON"))
             .filter(|line| line["Client"] == client && line["CallingCode"].as_str() == calling_code)
+            .filter_map(|line| line[metric].as_u64())
+            .sum()
+    }
+
+    /// How many of `metric` were counted with the dimension `Provider`.
+    pub fn by_provider(&self, metric: &str, provider: &str) -> u64 {
+        self.lines()
+            .iter()
+            .map(|line| serde_json::from_str::<Value>(line).expect("EMF lines are JSON"))
+            .filter(|line| line["Provider"] == provider)
             .filter_map(|line| line[metric].as_u64())
             .sum()
     }
@@ -323,9 +333,14 @@ impl TestApp {
                 .expect("client stored");
         }
         let metrics = Arc::new(MetricsLog::default());
+        let sms = Providers::new(sms.unwrap_or_else(|| outbox.clone()));
+        let sms = match secrets {
+            Some(secrets) => sms.with_secrets(secrets),
+            None => sms,
+        };
         let app = App::new(
             store.clone(),
-            Some(sms.unwrap_or_else(|| outbox.clone())),
+            Some(sms),
             Some(signer),
             clock.clone() as Arc<dyn Clock>,
             Arc::new(OsEntropy),
@@ -333,10 +348,6 @@ impl TestApp {
             config,
         )
         .with_metrics(metrics.clone());
-        let app = match secrets {
-            Some(secrets) => app.with_provider_secrets(secrets),
-            None => app,
-        };
         Self {
             app: Arc::new(app),
             store,
@@ -1056,7 +1067,7 @@ pub async fn lambda_app_with(
     let settings = LambdaSettings::from_lookup(|name| variables.get(name).cloned())
         .expect("valid Lambda settings");
     let deployment = Deployment::new(settings).with_sdk_config(sdk);
-    calls::at_cold_start(deployment.with_sns().with_kms().app())
+    calls::at_cold_start(deployment.with_sms_providers().with_kms().app())
         .await
         .expect("the Lambda wiring")
         .with_metrics(Arc::new(MetricsLog::default()))

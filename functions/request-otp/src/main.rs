@@ -11,6 +11,6 @@ use otp_shared::http::{lambda, request_otp};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     otp_shared::logging::init();
-    let deployment = Deployment::from_env()?.with_sns();
+    let deployment = Deployment::from_env()?.with_sms_providers();
     lambda::run(|| deployment.app(), request_otp).await
 }

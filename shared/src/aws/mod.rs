@@ -11,9 +11,9 @@ pub use tls::{AMAZON_TRUST_SERVICES_PEM, TlsRoots, https_client};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::config::{LambdaSettings, SecretSource, Timeouts};
-use crate::sdk::{retry_config, sdk_failure, timeout_config};
+use crate::sdk::{retry_config, timeout_config};
 use crate::signer::Signer;
-use crate::sms::SmsSender;
+use crate::sms::Providers;
 use std::sync::Arc;
 
 /// Loads the SDK configuration once, as Lambda hands it over: region and
@@ -61,15 +61,8 @@ pub async fn server_secret(
 /// and the first event) is retried, within the configuration's timeouts
 /// (`with_call_limits`).
 async fn secret_text(sdk: &aws_config::SdkConfig, secret_id: &str) -> Result<String, String> {
-    let out = aws_sdk_secretsmanager::Client::new(sdk)
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
+    crate::sms::secrets_manager::secret_text(&aws_sdk_secretsmanager::Client::new(sdk), secret_id)
         .await
-        .map_err(|e| sdk_failure("secretsmanager.GetSecretValue", &e).to_string())?;
-    out.secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| format!("the secret {secret_id} has no text value"))
 }
 
 /// The edge's origin token (`OTP_EDGE_SECRET_ARN`), if the stack has an edge.
@@ -86,7 +79,7 @@ async fn edge_token(
 }
 
 /// Builds a port from the SDK configuration.
-type PortBuilder<P> = fn(&aws_config::SdkConfig, &LambdaSettings) -> Arc<P>;
+type PortBuilder<P> = fn(&aws_config::SdkConfig, &LambdaSettings) -> P;
 
 /// One function's wiring: its settings, and the ports beyond DynamoDB that
 /// its routes use. Only a function that asks for a port links the code that
@@ -96,8 +89,8 @@ pub struct Deployment {
     settings: LambdaSettings,
     /// The SDK configuration to use instead of the environment's.
     sdk: Option<aws_config::SdkConfig>,
-    sms: Option<PortBuilder<dyn SmsSender>>,
-    signer: Option<PortBuilder<dyn Signer>>,
+    sms: Option<PortBuilder<Providers>>,
+    signer: Option<PortBuilder<Arc<dyn Signer>>>,
 }
 
 impl Deployment {
@@ -122,10 +115,20 @@ impl Deployment {
         self
     }
 
-    /// SMS through SNS: request-otp's.
-    pub fn with_sns(mut self) -> Self {
-        self.sms =
-            Some(|sdk, _| Arc::new(crate::sms::SnsSender::new(aws_sdk_sns::Client::new(sdk))));
+    /// SMS through SNS, End User Messaging, and the providers called over
+    /// HTTPS with their credentials from Secrets Manager: request-otp's.
+    pub fn with_sms_providers(mut self) -> Self {
+        self.sms = Some(|sdk, _| {
+            use crate::sms::{EumClient, SnsSender, secrets_manager::SecretsManagerSecrets};
+            Providers::new(Arc::new(SnsSender::new(aws_sdk_sns::Client::new(sdk))))
+                .with_eum(Arc::new(EumClient(
+                    aws_sdk_pinpointsmsvoicev2::Client::new(sdk),
+                )))
+                .with_secrets(Arc::new(SecretsManagerSecrets::new(
+                    aws_sdk_secretsmanager::Client::new(sdk),
+                )))
+                .https_only()
+        });
         self
     }
 

@@ -9,6 +9,16 @@ use serde::{Deserialize, Serialize};
 /// function's time (`Timeouts`), so a longer list would leave each too little.
 pub const MAX_PROVIDERS: usize = 3;
 
+/// A provider's secret is named `<stack>/sms-provider/…`: the functions may
+/// read only those (template.yaml), and otp-admin names them so.
+pub const PROVIDER_SECRET_PATH: &str = "/sms-provider/";
+
+/// ThaiBulkSMS's SMS API v2.
+pub const THAIBULKSMS_URL: &str = "https://api-v2.thaibulksms.com/sms";
+/// eSMS's send call for customer-care (brandname) SMS.
+pub const ESMS_URL: &str =
+    "https://rest.esms.vn/MainService.svc/json/SendMultipleMessage_V4_post_json/";
+
 /// One provider of a client's `sms_providers`, as the client record and the
 /// local clients file spell it: `{"kind": "sns"}`, `{"kind": "webhook",
 /// "url": …, "secret_arn": …}`.
@@ -17,8 +27,58 @@ pub const MAX_PROVIDERS: usize = 3;
 pub enum SmsProvider {
     /// SNS `Publish` to the number, as a transactional SMS.
     Sns {},
+    /// AWS End User Messaging SMS (`SendTextMessage`).
+    Eum(EumSettings),
+    /// ThaiBulkSMS's SMS API v2.
+    Thaibulksms(ThaiBulkSmsSettings),
+    /// eSMS.vn's `SendMultipleMessage_V4_post_json`.
+    Esms(EsmsSettings),
     /// Any HTTPS endpoint, signed per Standard Webhooks.
     Webhook(WebhookSettings),
+}
+
+/// End User Messaging's names; none set: the account's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EumSettings {
+    /// The phone number, sender id or pool to send from (its id or ARN);
+    /// none: the request's sender id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origination_identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration_set: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protect_configuration_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThaiBulkSmsSettings {
+    /// `{"api_key": …, "api_secret": …}`.
+    pub secret_arn: String,
+    /// Where ThaiBulkSMS reports delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// The API's URL; none: ThaiBulkSMS's own ([`THAIBULKSMS_URL`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsmsSettings {
+    /// `{"api_key": …, "secret_key": …}`.
+    pub secret_arn: String,
+    /// Where eSMS reports delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// eSMS checks each request and sends (and charges) nothing: to try an
+    /// account and its templates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox: bool,
+    /// The API's URL; none: eSMS's own ([`ESMS_URL`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +94,9 @@ impl SmsProvider {
     pub fn kind(&self) -> &'static str {
         match self {
             SmsProvider::Sns {} => "sns",
+            SmsProvider::Eum(_) => "eum",
+            SmsProvider::Thaibulksms(_) => "thaibulksms",
+            SmsProvider::Esms(_) => "esms",
             SmsProvider::Webhook(_) => "webhook",
         }
     }
@@ -41,32 +104,59 @@ impl SmsProvider {
     /// The Secrets Manager secret holding the provider's credentials.
     pub fn secret_arn(&self) -> Option<&str> {
         match self {
-            SmsProvider::Sns {} => None,
+            SmsProvider::Sns {} | SmsProvider::Eum(_) => None,
+            SmsProvider::Thaibulksms(s) => Some(&s.secret_arn),
+            SmsProvider::Esms(s) => Some(&s.secret_arn),
             SmsProvider::Webhook(s) => Some(&s.secret_arn),
         }
     }
 
-    /// Where the provider is called over HTTP.
-    fn url(&self) -> Option<&str> {
-        match self {
-            SmsProvider::Sns {} => None,
-            SmsProvider::Webhook(s) => Some(&s.url),
-        }
+    /// Where the provider is called over HTTP, and where it calls back.
+    fn urls(&self) -> Vec<(&'static str, &str)> {
+        let (url, callback_url) = match self {
+            SmsProvider::Sns {} | SmsProvider::Eum(_) => (None, None),
+            SmsProvider::Thaibulksms(s) => (s.url.as_deref(), s.callback_url.as_deref()),
+            SmsProvider::Esms(s) => (s.url.as_deref(), s.callback_url.as_deref()),
+            SmsProvider::Webhook(s) => (Some(s.url.as_str()), None),
+        };
+        let named = [("url", url), ("callback_url", callback_url)];
+        named
+            .into_iter()
+            .filter_map(|(name, url)| Some((name, url?)))
+            .collect()
     }
 
     fn validate(&self) -> Result<(), String> {
         let kind = self.kind();
         if let Some(arn) = self.secret_arn()
-            && !is_secret_arn(arn)
+            && !is_provider_secret_arn(arn)
         {
             return Err(format!(
-                "sms_providers {kind}: secret_arn must be a Secrets Manager secret's ARN"
+                "sms_providers {kind}: secret_arn must be the ARN of a Secrets Manager secret named <stack>{PROVIDER_SECRET_PATH}…"
             ));
         }
-        if self.url().is_some_and(|url| !is_provider_url(url)) {
-            return Err(format!(
-                "sms_providers {kind}: url must be an https URL (http only to this machine)"
-            ));
+        for (name, url) in self.urls() {
+            if !is_provider_url(url) {
+                return Err(format!(
+                    "sms_providers {kind}: {name} must be an https URL (http only to this machine)"
+                ));
+            }
+        }
+        if let SmsProvider::Eum(s) = self {
+            let names = [
+                &s.origination_identity,
+                &s.configuration_set,
+                &s.protect_configuration_id,
+            ];
+            // End User Messaging's limits for these names and ARNs.
+            let fits = |v: &String| {
+                (1..=256).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic())
+            };
+            if !names.into_iter().flatten().all(fits) {
+                return Err(
+                    "sms_providers eum: names must be 1 to 256 printable characters".into(),
+                );
+            }
         }
         Ok(())
     }
@@ -94,8 +184,46 @@ pub fn validate_providers(providers: &[SmsProvider]) -> Result<(), String> {
     Ok(())
 }
 
-/// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`.
-pub fn is_secret_arn(arn: &str) -> bool {
+/// Providers written with their secrets inline, as local mode's clients file
+/// and `otp-admin providers set` take them: each provider's `secret`
+/// (the JSON object its kind reads) is taken out, and the provider names
+/// instead the ARN `arn_of(n, kind)` gives. Returns each (ARN, secret text).
+pub fn take_inline_secrets(
+    providers: &mut [serde_json::Value],
+    mut arn_of: impl FnMut(usize, &str) -> String,
+) -> Result<Vec<(String, String)>, String> {
+    use serde_json::Value;
+    let mut secrets = vec![];
+    for (n, provider) in providers.iter_mut().enumerate() {
+        let Value::Object(provider) = provider else {
+            continue;
+        };
+        match provider.remove("secret") {
+            None => {}
+            Some(Value::Object(secret)) => {
+                if provider.contains_key("secret_arn") {
+                    return Err(format!(
+                        "sms_providers[{n}]: secret and secret_arn name two secrets"
+                    ));
+                }
+                let kind = provider.get("kind").and_then(Value::as_str).unwrap_or("");
+                let arn = arn_of(n, kind);
+                provider.insert("secret_arn".into(), Value::String(arn.clone()));
+                secrets.push((arn, Value::Object(secret).to_string()));
+            }
+            Some(_) => {
+                return Err(format!(
+                    "sms_providers[{n}].secret must be the provider's JSON object"
+                ));
+            }
+        }
+    }
+    Ok(secrets)
+}
+
+/// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`, the
+/// name `<stack>/sms-provider/…`.
+pub fn is_provider_secret_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     matches!(
         parts[..],
@@ -104,7 +232,9 @@ pub fn is_secret_arn(arn: &str) -> bool {
                 && !region.is_empty()
                 && account.len() == 12
                 && account.bytes().all(|b| b.is_ascii_digit())
-                && !name.is_empty()
+                && name
+                    .split_once(PROVIDER_SECRET_PATH)
+                    .is_some_and(|(stack, rest)| !stack.is_empty() && !rest.is_empty())
                 && arn.len() <= 2048
     )
 }
@@ -146,7 +276,7 @@ mod tests {
     use serde_json::json;
 
     const ARN: &str =
-        "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms/shop-AbCdEf";
+        "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/shop-AbCdEf";
 
     fn parsed(value: serde_json::Value) -> Result<Vec<SmsProvider>, String> {
         let providers: Vec<SmsProvider> =
@@ -164,6 +294,16 @@ mod tests {
         .unwrap();
         let kinds: Vec<_> = providers.iter().map(SmsProvider::kind).collect();
         assert_eq!(kinds, ["webhook", "sns"]);
+        let every_kind = parsed(json!([
+            {"kind": "eum", "origination_identity": "OtpShop", "configuration_set": "otp"},
+            {"kind": "thaibulksms", "secret_arn": ARN, "callback_url": "https://example.com/tbs"},
+            {"kind": "esms", "secret_arn": ARN, "sandbox": true},
+        ]))
+        .unwrap();
+        let kinds: Vec<_> = every_kind.iter().map(SmsProvider::kind).collect();
+        assert_eq!(kinds, ["eum", "thaibulksms", "esms"]);
+        assert_eq!(every_kind[1].secret_arn(), Some(ARN));
+        assert_eq!(every_kind[0].secret_arn(), None);
         // And written back the same way.
         let written = serde_json::to_value(&providers).unwrap();
         assert_eq!(written[1], json!({"kind": "sns"}));
@@ -188,7 +328,23 @@ mod tests {
             ),
             (
                 json!([{"kind": "webhook", "url": "https://x.example/", "secret_arn": "whsec_abc"}]),
-                "sms_providers webhook: secret_arn must be a Secrets Manager secret's ARN",
+                "sms_providers webhook: secret_arn must be the ARN of a Secrets Manager secret named <stack>/sms-provider/…",
+            ),
+            (
+                json!([{"kind": "esms", "secret_arn": ARN, "callback_url": "http://shop.example/dlr"}]),
+                "sms_providers esms: callback_url must be an https URL (http only to this machine)",
+            ),
+            (
+                json!([{"kind": "thaibulksms", "secret_arn": ARN, "url": "ftp://api.example/"}]),
+                "sms_providers thaibulksms: url must be an https URL (http only to this machine)",
+            ),
+            (
+                json!([{"kind": "eum", "configuration_set": "has space"}]),
+                "sms_providers eum: names must be 1 to 256 printable characters",
+            ),
+            (
+                json!([{"kind": "eum", "origination_identity": ""}]),
+                "sms_providers eum: names must be 1 to 256 printable characters",
             ),
             (
                 json!([{"kind": "sns"}, {"kind": "webhook", "url": "https://x.example/", "secret_arn": ARN}, {"kind": "sns"}, {"kind": "sns"}]),
@@ -201,6 +357,8 @@ mod tests {
         for value in [
             json!([{"kind": "smtp"}]),
             json!([{"kind": "sns", "url": "https://x.example/"}]),
+            json!([{"kind": "thaibulksms"}]),
+            json!([{"kind": "esms", "secret_arn": ARN, "api_key": "k"}]),
             json!([{"kind": "webhook", "url": "https://x.example/", "secret_arn": ARN, "secret": "whsec_x"}]),
         ] {
             assert!(parsed(value.clone()).is_err(), "{value}");
@@ -236,18 +394,21 @@ mod tests {
     }
 
     #[test]
-    fn secret_arns_name_secrets_manager_secrets() {
-        assert!(is_secret_arn(ARN));
-        assert!(is_secret_arn(
-            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:a:b"
+    fn secret_arns_name_provider_secrets_in_secrets_manager() {
+        assert!(is_provider_secret_arn(ARN));
+        assert!(is_provider_secret_arn(
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:a/sms-provider/b:c"
         ));
         for arn in [
             "arn:aws:ssm:ap-southeast-1:123456789012:parameter/x",
             "arn:aws:secretsmanager:ap-southeast-1:1234:secret:x",
             "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:",
-            "otp/sms/shop",
+            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms/shop",
+            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:/sms-provider/shop",
+            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/",
+            "otp/sms-provider/shop",
         ] {
-            assert!(!is_secret_arn(arn), "{arn}");
+            assert!(!is_provider_secret_arn(arn), "{arn}");
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::keys::ServerSecret;
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::metrics::{self, Dimensions, Metric, MetricsSink, emf_line};
 use crate::signer::Signer;
-use crate::sms::{Providers, SmsSender, secrets::ProviderSecrets};
+use crate::sms::Providers;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -153,7 +153,7 @@ fn seconds_until(until_ms: Millis, now: Millis) -> u64 {
 impl App {
     pub fn new(
         store: Arc<dyn Store>,
-        sms: Option<Arc<dyn SmsSender>>,
+        sms: Option<Providers>,
         signer: Option<Arc<dyn Signer>>,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
@@ -162,7 +162,7 @@ impl App {
     ) -> Self {
         Self {
             store,
-            sms: sms.map(Providers::new),
+            sms,
             signer,
             clock,
             entropy,
@@ -197,13 +197,6 @@ impl App {
     /// Writes the metrics' lines to `sink` instead of the output.
     pub fn with_metrics(mut self, sink: Arc<dyn MetricsSink>) -> Self {
         self.metrics = sink;
-        self
-    }
-
-    /// Where the SMS providers' credentials come from (none: only SNS, or
-    /// whatever stands in for it, can send).
-    pub fn with_provider_secrets(mut self, secrets: Arc<dyn ProviderSecrets>) -> Self {
-        self.sms = self.sms.map(|providers| providers.with_secrets(secrets));
         self
     }
 

@@ -2,6 +2,7 @@
 //! send hooks). It trusts the system's roots, read at the first call: only a
 //! client that sends through such a provider pays for them.
 
+use super::SmsRefused;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
@@ -9,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Answers are read up to this; the providers' are a few hundred bytes.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -19,6 +20,16 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 pub struct Answer {
     pub status: u16,
     pub body: Bytes,
+}
+
+/// What a provider's answer says of the send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Taken,
+    /// It will not send this: trying again would not help.
+    Refused(String),
+    /// It may take it if asked again (a 5xx, a throttle).
+    Failed(String),
 }
 
 /// Why a call has no answer: never the URL's secrets or the body.
@@ -46,20 +57,33 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 #[derive(Default)]
 pub struct HttpsClient {
     client: OnceLock<Result<HyperClient, String>>,
+    /// Refuses plain http even to this machine: in Lambda, whose runtime
+    /// API listens there.
+    https_only: bool,
 }
 
 impl HttpsClient {
+    pub fn https_only() -> Self {
+        Self {
+            client: OnceLock::new(),
+            https_only: true,
+        }
+    }
+
     fn client(&self) -> Result<&HyperClient, CallFailure> {
         self.client
             .get_or_init(|| {
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                let builder = hyper_rustls::HttpsConnectorBuilder::new()
                     .with_native_roots()
-                    .map_err(|e| e.to_string())?
-                    // Plain http only ever reaches this machine: provider
-                    // URLs are checked (`domain::provider::is_provider_url`).
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
+                    .map_err(|e| e.to_string())?;
+                // Otherwise plain http only ever reaches this machine:
+                // provider URLs are checked (`domain::provider::is_provider_url`).
+                let builder = if self.https_only {
+                    builder.https_only()
+                } else {
+                    builder.https_or_http()
+                };
+                let connector = builder.enable_http1().build();
                 Ok(Client::builder(TokioExecutor::new()).build(connector))
             })
             .as_ref()
@@ -99,5 +123,45 @@ impl HttpsClient {
         tokio::time::timeout(timeout, call)
             .await
             .unwrap_or(Err(CallFailure::TimedOut))
+    }
+}
+
+impl HttpsClient {
+    /// POSTs a send to `provider` until it takes or refuses it: at most
+    /// `attempts` times, all within `budget`, each attempt leaving an equal
+    /// share for those after it. Only a provider that knows a retry for the
+    /// same send (by its id) may be given more than one attempt. `judge`
+    /// reads each answer; a call without one has failed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        provider: &'static str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+        budget: Duration,
+        attempts: u32,
+        judge: impl Fn(&Answer) -> Verdict,
+    ) -> Result<(), SmsRefused> {
+        let began = Instant::now();
+        for attempt in 1..=attempts {
+            let left = budget.saturating_sub(began.elapsed());
+            let timeout = left / (attempts - attempt + 1);
+            let verdict = match self.post(url, headers, body.clone(), timeout).await {
+                Ok(answer) => judge(&answer),
+                Err(failure) => Verdict::Failed(failure.to_string()),
+            };
+            match verdict {
+                Verdict::Taken => return Ok(()),
+                Verdict::Refused(why) => {
+                    tracing::warn!(provider, %why, "sms provider refused the send");
+                    return Err(SmsRefused);
+                }
+                Verdict::Failed(why) => {
+                    tracing::warn!(provider, %why, attempt, "sms provider failed");
+                }
+            }
+        }
+        Err(SmsRefused)
     }
 }

@@ -1,19 +1,28 @@
-//! The SMS port and its providers (DESIGN §13): SNS in AWS (an outbox that
-//! prints in local mode), and send hooks, over HTTPS anywhere.
+//! The SMS port and its providers (DESIGN §13): SNS and End User Messaging
+//! in AWS (an outbox that prints in local mode); ThaiBulkSMS, eSMS and send
+//! hooks, over HTTPS anywhere.
 
+pub mod esms;
+#[cfg(feature = "aws")]
+mod eum;
 pub mod https;
 mod outbox;
 pub mod secrets;
 #[cfg(feature = "aws")]
+pub mod secrets_manager;
+#[cfg(feature = "aws")]
 mod sns;
+pub mod thaibulksms;
 pub mod webhook;
 
+#[cfg(feature = "aws")]
+pub use eum::EumClient;
 pub use outbox::{Outbox, OutboxEntry};
 #[cfg(feature = "aws")]
 pub use sns::SnsSender;
 
 use crate::clock::Millis;
-use crate::domain::provider::SmsProvider;
+use crate::domain::provider::{ESMS_URL, EumSettings, SmsProvider, THAIBULKSMS_URL};
 use async_trait::async_trait;
 use https::HttpsClient;
 use secrets::{MemorySecrets, ProviderSecrets, secret_of};
@@ -59,11 +68,28 @@ pub trait SmsSender: Send + Sync {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused>;
 }
 
+/// Builds the sender of an `eum` provider, with the client's names.
+pub trait EumSenders: Send + Sync {
+    fn sender(&self, settings: &EumSettings) -> Arc<dyn SmsSender>;
+}
+
+/// Stands in for End User Messaging where there is none (local mode): every
+/// client's `eum` sends through one sender (the outbox).
+pub struct EumStandIn(pub Arc<dyn SmsSender>);
+
+impl EumSenders for EumStandIn {
+    fn sender(&self, _: &EumSettings) -> Arc<dyn SmsSender> {
+        self.0.clone()
+    }
+}
+
 /// Builds a sender for each provider of a client's list: the ports this
 /// deployment has, and the providers' credentials.
 pub struct Providers {
     /// `sns`: SNS in AWS; the outbox in local mode.
     sns: Arc<dyn SmsSender>,
+    /// `eum`: End User Messaging in AWS; none elsewhere.
+    eum: Option<Arc<dyn EumSenders>>,
     http: Arc<HttpsClient>,
     secrets: Arc<dyn ProviderSecrets>,
 }
@@ -73,6 +99,7 @@ impl Providers {
     pub fn new(sns: Arc<dyn SmsSender>) -> Self {
         Self {
             sns,
+            eum: None,
             http: Arc::default(),
             secrets: Arc::new(MemorySecrets::default()),
         }
@@ -80,6 +107,18 @@ impl Providers {
 
     pub fn with_secrets(mut self, secrets: Arc<dyn ProviderSecrets>) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// Providers called over HTTP must be called over HTTPS, even on this
+    /// machine.
+    pub fn https_only(mut self) -> Self {
+        self.http = Arc::new(HttpsClient::https_only());
+        self
+    }
+
+    pub fn with_eum(mut self, eum: Arc<dyn EumSenders>) -> Self {
+        self.eum = Some(eum);
         self
     }
 
@@ -96,15 +135,47 @@ impl Providers {
             tracing::warn!(provider = provider.kind(), %why, "sms provider unusable");
             SmsRefused
         };
+        let http = self.http.clone();
         match provider {
             SmsProvider::Sns {} => Ok(self.sns.clone()),
+            SmsProvider::Eum(settings) => match &self.eum {
+                Some(eum) => Ok(eum.sender(settings)),
+                None => Err(unusable("End User Messaging is not wired here".into())),
+            },
+            SmsProvider::Thaibulksms(settings) => {
+                let secret: thaibulksms::ThaiBulkSmsSecret =
+                    secret_of(self.secrets.as_ref(), &settings.secret_arn)
+                        .await
+                        .map_err(unusable)?;
+                Ok(Arc::new(thaibulksms::ThaiBulkSms {
+                    http,
+                    url: settings.url.as_deref().unwrap_or(THAIBULKSMS_URL).into(),
+                    authorization: secret.basic_authorization(),
+                    callback_url: settings.callback_url.clone(),
+                    budget,
+                }))
+            }
+            SmsProvider::Esms(settings) => {
+                let secret: esms::EsmsSecret =
+                    secret_of(self.secrets.as_ref(), &settings.secret_arn)
+                        .await
+                        .map_err(unusable)?;
+                Ok(Arc::new(esms::Esms {
+                    http,
+                    url: settings.url.as_deref().unwrap_or(ESMS_URL).into(),
+                    secret,
+                    callback_url: settings.callback_url.clone(),
+                    sandbox: settings.sandbox,
+                    budget,
+                }))
+            }
             SmsProvider::Webhook(settings) => {
                 let secret: webhook::WebhookSecret =
                     secret_of(self.secrets.as_ref(), &settings.secret_arn)
                         .await
                         .map_err(unusable)?;
                 Ok(Arc::new(webhook::Webhook {
-                    http: self.http.clone(),
+                    http,
                     url: settings.url.clone(),
                     key: secret.key().map_err(unusable)?,
                     now_secs: now_ms.div_euclid(1000),

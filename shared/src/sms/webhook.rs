@@ -2,7 +2,7 @@
 //! per Standard Webhooks 1.0 (DESIGN §13). A retry carries the same
 //! `webhook-id` (the challenge's), so the receiver sends one SMS for it.
 
-use super::https::HttpsClient;
+use super::https::{HttpsClient, Verdict};
 use super::{SmsMessage, SmsRefused, SmsSender};
 use crate::clock::rfc3339_utc;
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A webhook secret as Standard Webhooks writes it: `whsec_` and base64.
 #[derive(Deserialize)]
@@ -67,7 +67,7 @@ pub struct Webhook {
     pub key: Vec<u8>,
     /// The clock's time, in seconds, for `webhook-timestamp`.
     pub now_secs: i64,
-    /// For both attempts together.
+    /// For both attempts together (the second has the same `webhook-id`).
     pub budget: Duration,
 }
 
@@ -84,39 +84,21 @@ impl SmsSender for Webhook {
             ("webhook-timestamp", timestamp.as_str()),
             ("webhook-signature", signature.as_str()),
         ];
-        let began = Instant::now();
-        for attempt in 1..=2 {
-            // The first attempt leaves half the budget for the retry.
-            let left = self.budget.saturating_sub(began.elapsed());
-            let timeout = if attempt == 1 { left / 2 } else { left };
-            let answer = self
-                .http
-                .post(&self.url, &headers, body.clone(), timeout)
-                .await;
-            match answer {
-                Ok(a) if (200..300).contains(&a.status) => return Ok(()),
-                Ok(a) if a.status != 429 && a.status < 500 => {
-                    tracing::warn!(
-                        provider = "webhook",
-                        status = a.status,
-                        "send hook refused the send"
-                    );
-                    return Err(SmsRefused);
-                }
-                Ok(a) => {
-                    tracing::warn!(
-                        provider = "webhook",
-                        status = a.status,
-                        attempt,
-                        "send hook failed"
-                    );
-                }
-                Err(failure) => {
-                    tracing::warn!(provider = "webhook", %failure, attempt, "send hook unreachable");
-                }
-            }
-        }
-        Err(SmsRefused)
+        self.http
+            .send(
+                "webhook",
+                &self.url,
+                &headers,
+                body,
+                self.budget,
+                2,
+                |answer| match answer.status {
+                    200..=299 => Verdict::Taken,
+                    status @ (429 | 500..) => Verdict::Failed(format!("status {status}")),
+                    status => Verdict::Refused(format!("status {status}")),
+                },
+            )
+            .await
     }
 }
 

@@ -1,0 +1,57 @@
+//! AWS End User Messaging SMS (`pinpoint-sms-voice-v2` `SendTextMessage`):
+//! the client's origination identity, configuration set and protect
+//! configuration; `Context` names the challenge and the client, and comes
+//! back in every event of the message.
+
+use super::{EumSenders, SmsMessage, SmsRefused, SmsSender};
+use crate::domain::provider::EumSettings;
+use crate::sdk::sdk_failure;
+use async_trait::async_trait;
+use aws_sdk_pinpointsmsvoicev2::Client;
+use aws_sdk_pinpointsmsvoicev2::types::MessageType;
+use std::sync::Arc;
+
+/// Builds a client's End User Messaging sender over one SDK client.
+pub struct EumClient(pub Client);
+
+impl EumSenders for EumClient {
+    fn sender(&self, settings: &EumSettings) -> Arc<dyn SmsSender> {
+        Arc::new(EumSender {
+            client: self.0.clone(),
+            settings: settings.clone(),
+        })
+    }
+}
+
+struct EumSender {
+    client: Client,
+    settings: EumSettings,
+}
+
+#[async_trait]
+impl SmsSender for EumSender {
+    async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused> {
+        let origination = self
+            .settings
+            .origination_identity
+            .clone()
+            .or_else(|| message.sender_id.clone());
+        self.client
+            .send_text_message()
+            .destination_phone_number(&message.to)
+            .message_body(&message.text)
+            .message_type(MessageType::Transactional)
+            .set_origination_identity(origination)
+            .set_configuration_set_name(self.settings.configuration_set.clone())
+            .set_protect_configuration_id(self.settings.protect_configuration_id.clone())
+            .context("challenge", &message.challenge_id)
+            .context("client", &message.client_id)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk_failure("sms-voice.SendTextMessage", &e);
+                SmsRefused
+            })?;
+        Ok(())
+    }
+}
