@@ -6,6 +6,7 @@
 //! to load (see `clients`).
 
 mod clients;
+mod delivery;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -27,7 +28,7 @@ use otp_shared::http::{Refused, handle_any, route_served};
 use otp_shared::metrics;
 use otp_shared::signer::LocalSigner;
 use otp_shared::sms::secrets::MemorySecrets;
-use otp_shared::sms::{EumStandIn, Outbox, Providers};
+use otp_shared::sms::{EumStandIn, Outbox, Providers, SmsSender};
 use otp_shared::store::{MemoryStore, Store};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -53,6 +54,8 @@ const DEMO_USER_ID_CARD: &str = "1234567890121";
 struct Local {
     app: App,
     outbox: Arc<Outbox>,
+    /// What becomes of the next SMS to a number (`POST /_local/delivery`).
+    fates: Arc<delivery::Fates>,
     /// The EMF lines the functions would write (stdout here is the SMS's).
     metrics: Arc<metrics::Recorded>,
 }
@@ -142,6 +145,19 @@ async fn serve(
     let Ok(bytes) = read_capped(body).await else {
         return plain(400, "the request body could not be read");
     };
+    if parts.method == hyper::Method::POST && parts.uri.path() == "/_local/delivery" {
+        let set = serde_json::from_slice::<delivery::Fate>(&bytes)
+            .map_err(|_| "a JSON object: to, delivery, and optionally reason".to_string())
+            .and_then(|fate| local.fates.set(fate));
+        return match set {
+            Ok(()) => json(Bytes::from_static(b"{\"result\":\"Success\"}")),
+            Err(why) => {
+                let mut answer = json(Bytes::from(serde_json::json!({"error": why}).to_string()));
+                *answer.status_mut() = hyper::StatusCode::BAD_REQUEST;
+                answer
+            }
+        };
+    }
     let body = if bytes.is_empty() {
         Body::Empty
     } else {
@@ -279,9 +295,20 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
         .iter()
         .flat_map(|client| client.secrets.iter().cloned())
         .collect();
-    // The outbox stands in for both of AWS's providers.
-    let sms = Providers::new(outbox.clone())
-        .with_eum(Arc::new(EumStandIn(outbox.clone())))
+    // The outbox stands in for both of AWS's providers, and reports what
+    // became of each message as they would.
+    let fates = Arc::new(delivery::Fates::default());
+    let reporting = |provider| -> Arc<dyn SmsSender> {
+        Arc::new(delivery::ReportingOutbox {
+            outbox: outbox.clone(),
+            provider,
+            fates: fates.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+        })
+    };
+    let sms = Providers::new(reporting("sns"))
+        .with_eum(Arc::new(EumStandIn(reporting("eum"))))
         .with_secrets(Arc::new(MemorySecrets::new(provider_secrets)));
     let app = App::new(
         store,
@@ -300,6 +327,7 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
     let local = Arc::new(Local {
         app,
         outbox,
+        fates,
         metrics,
     });
 

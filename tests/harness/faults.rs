@@ -10,6 +10,7 @@ use otp_shared::Error;
 use otp_shared::clock::Millis;
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
+use otp_shared::domain::delivery::DeliveryRecord;
 use otp_shared::domain::keys::ServerSecret;
 use otp_shared::domain::limits::{FailureCap, RateLimit};
 use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
@@ -162,6 +163,21 @@ impl Store for HarnessStore {
             self.inner.mark_undeliverable(key, token_hash),
         )
         .await
+    }
+    async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error> {
+        self.run("challenge", self.inner.challenge(key)).await
+    }
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
+        self.run("record_delivery", self.inner.record_delivery(record, now))
+            .await
+    }
+    async fn delivery(
+        &self,
+        challenge_id: &str,
+        now: Millis,
+    ) -> Result<Option<DeliveryRecord>, Error> {
+        self.run("delivery", self.inner.delivery(challenge_id, now))
+            .await
     }
     async fn record_provider(
         &self,

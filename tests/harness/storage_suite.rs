@@ -7,6 +7,9 @@ use otp_shared::domain::challenge::{
     CLAIM_MS, Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector,
 };
 use otp_shared::domain::client::ClientRecord;
+use otp_shared::domain::delivery::{
+    DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState, fold,
+};
 use otp_shared::domain::limits::{FailureCap, RateLimit};
 use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
@@ -377,6 +380,116 @@ pub async fn a_challenge_names_the_provider_that_sent_it_after_a_failover(store:
         .await
         .unwrap();
     assert_eq!(provider(store.clone()).await.as_deref(), Some("sns"));
+}
+
+fn report(state: DeliveryState, reason: Option<&str>, at_ms: i64) -> DeliveryRecord {
+    DeliveryRecord {
+        challenge_id: "ch_delivery".into(),
+        client_id: "app".into(),
+        event: DeliveryEvent {
+            state,
+            reason: reason.map(str::to_string),
+            provider: "sns".into(),
+            at_ms,
+        },
+    }
+}
+
+/// DESIGN §13.3: the store folds each report in one conditional write:
+/// final states win, the better informed among them, duplicates and late
+/// reports change nothing, another client's report is not taken, and the
+/// record is kept 72 h from its last change.
+pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: Arc<dyn Store>) {
+    let state = |store: Arc<dyn Store>, now| async move {
+        store
+            .delivery("ch_delivery", now)
+            .await
+            .unwrap()
+            .map(|r| (r.event.state, r.event.reason))
+    };
+    assert_eq!(state(store.clone(), NOW).await, None);
+    let failed = report(DeliveryState::Failed, Some("carrier_unreachable"), NOW + 5);
+    store.record_delivery(&failed, NOW).await.unwrap();
+    // Arriving after the final report: earlier news, and a duplicate.
+    store
+        .record_delivery(&report(DeliveryState::Sent, None, NOW + 9), NOW)
+        .await
+        .unwrap();
+    store.record_delivery(&failed, NOW).await.unwrap();
+    assert_eq!(
+        state(store.clone(), NOW).await,
+        Some((DeliveryState::Failed, Some("carrier_unreachable".into())))
+    );
+    let stolen = DeliveryRecord {
+        client_id: "another-app".into(),
+        ..report(DeliveryState::Converted, None, NOW)
+    };
+    store.record_delivery(&stolen, NOW).await.unwrap();
+    assert_eq!(
+        state(store.clone(), NOW).await.unwrap().0,
+        DeliveryState::Failed
+    );
+    store
+        .record_delivery(&report(DeliveryState::Delivered, None, NOW + 1), NOW + 10)
+        .await
+        .unwrap();
+    let kept = store
+        .delivery("ch_delivery", NOW + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.client_id, "app");
+    assert_eq!(kept.event.state, DeliveryState::Delivered);
+    assert_eq!(kept.event.at_ms, NOW + 1);
+    let last_change = NOW + 10;
+    assert!(
+        state(store.clone(), last_change + DELIVERY_KEPT_MS - 1)
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        state(store.clone(), last_change + DELIVERY_KEPT_MS).await,
+        None
+    );
+}
+
+/// Many reports of one challenge at once, as a provider's retries and the
+/// confirm race: the one the fold picks is the one kept.
+pub async fn rule_13_3_concurrent_delivery_reports_keep_the_fold(store: Arc<dyn Store>) {
+    let reports: Vec<DeliveryRecord> = (0..24)
+        .map(|i| {
+            let state = [
+                DeliveryState::Sent,
+                DeliveryState::Failed,
+                DeliveryState::Delivered,
+                DeliveryState::Unknown,
+            ][i % 4];
+            report(state, Some(["a", "b", "c"][i % 3]), NOW + (i as i64 % 5))
+        })
+        .collect();
+    let expected = fold(reports.iter().map(|r| &r.event)).unwrap();
+    let writes = reports.iter().map(|r| {
+        let store = store.clone();
+        let r = r.clone();
+        tokio::spawn(async move { store.record_delivery(&r, NOW).await })
+    });
+    for write in writes.collect::<Vec<_>>() {
+        write.await.unwrap().unwrap();
+    }
+    let kept = store.delivery("ch_delivery", NOW).await.unwrap().unwrap();
+    assert_eq!(kept.event, expected);
+}
+
+/// The status route reads a slot's challenge whatever its state.
+pub async fn a_slots_challenge_is_read_whatever_its_state(store: Arc<dyn Store>) {
+    assert_eq!(store.challenge(&key("r")).await.unwrap(), None);
+    let first = challenge("r", "t1");
+    start(store.as_ref(), &first, NOW, &[]).await;
+    let read = store.challenge(&key("r")).await.unwrap().unwrap();
+    assert_eq!(read.token_hash, "t1");
+    store.mark_undeliverable(&key("r"), "t1").await.unwrap();
+    let read = store.challenge(&key("r")).await.unwrap().unwrap();
+    assert_eq!(read.state, ChallengeState::Undeliverable);
 }
 
 pub async fn rule_6_refresh_rotates_once_and_detects_reuse(store: Arc<dyn Store>) {

@@ -102,7 +102,12 @@ impl Challenge {
     /// provider's request id): derived from the token's hash, so it says
     /// nothing of the token, the number or the code.
     pub fn id(&self) -> String {
-        let digest = super::keys::sha256(format!("challenge-id:{}", self.token_hash).as_bytes());
+        Self::id_of(&self.token_hash)
+    }
+
+    /// The id of the challenge whose token hashes to `token_hash`.
+    pub fn id_of(token_hash: &str) -> String {
+        let digest = super::keys::sha256(format!("challenge-id:{token_hash}").as_bytes());
         format!("ch_{}", &digest[..22])
     }
 

@@ -5,6 +5,7 @@ pub mod address;
 pub mod challenge;
 pub mod client;
 pub mod code;
+pub mod delivery;
 pub mod keys;
 pub mod limits;
 pub mod phone;

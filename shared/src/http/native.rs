@@ -1,9 +1,10 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
 use super::{Fields, end_user_ip, fields, issuer, json_response, refusal, source_ip, token_fields};
+use crate::clock::rfc3339_utc;
 use crate::domain::client::Overrides;
 use crate::service::{
-    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
+    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, OtpStatus, UnknownUsers,
 };
 use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
@@ -77,6 +78,24 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
     })
 }
 
+/// The challenge a confirm or a status question names: by `token`, or by
+/// `mobile_no` and `ref_code`.
+fn challenge_ref(f: &Fields) -> Result<ChallengeRef, Error> {
+    let token = f.optional("token", "token must be a string")?;
+    let mobile_no = f.optional("mobile_no", "mobile_no must be a string")?;
+    let ref_code = f.optional("ref_code", "ref_code must be a string")?;
+    match (token, mobile_no, ref_code) {
+        (Some(token), None, None) => Ok(ChallengeRef::Token(token)),
+        (None, Some(mobile_no), Some(ref_code)) => Ok(ChallengeRef::MobileAndRef {
+            mobile_no,
+            ref_code,
+        }),
+        _ => Err(Error::InvalidRequest(
+            "give either token, or mobile_no and ref_code",
+        )),
+    }
+}
+
 fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
     let f = fields(request, false)?.only(&[
         "client_id",
@@ -86,26 +105,27 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
         "token",
         "otp",
     ])?;
-    let token = f.optional("token", "token must be a string")?;
-    let mobile_no = f.optional("mobile_no", "mobile_no must be a string")?;
-    let ref_code = f.optional("ref_code", "ref_code must be a string")?;
-    let challenge = match (token, mobile_no, ref_code) {
-        (Some(token), None, None) => ChallengeRef::Token(token),
-        (None, Some(mobile_no), Some(ref_code)) => ChallengeRef::MobileAndRef {
-            mobile_no,
-            ref_code,
-        },
-        _ => {
-            return Err(Error::InvalidRequest(
-                "give either token, or mobile_no and ref_code",
-            ));
-        }
-    };
+    let challenge = challenge_ref(&f)?;
     Ok(OtpConfirm {
         client: credentials(&f)?,
         challenge,
         otp: f.required("otp", "otp is required", "otp must be a string")?,
         wants_tokens: true,
+    })
+}
+
+fn parse_status(request: &Request) -> Result<OtpStatus, Error> {
+    let f = fields(request, false)?.only(&[
+        "client_id",
+        "client_secret",
+        "mobile_no",
+        "ref_code",
+        "token",
+    ])?;
+    let challenge = challenge_ref(&f)?;
+    Ok(OtpStatus {
+        client: credentials(&f)?,
+        challenge,
     })
 }
 
@@ -124,6 +144,19 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
             }
             success(data)
         }
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /v1/otp/status`: `{"delivery", "reason", "provider", "updated_at"}`.
+pub(super) async fn otp_status(app: &App, request: &Request) -> Response<Body> {
+    match async { app.otp_status(&parse_status(request)?).await }.await {
+        Ok(event) => success(json!({
+            "delivery": event.state.as_str(),
+            "reason": event.reason,
+            "provider": event.provider,
+            "updated_at": rfc3339_utc(event.at_ms),
+        })),
         Err(e) => failure(&e),
     }
 }

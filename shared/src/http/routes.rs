@@ -31,10 +31,12 @@ enum CodeRequest {
     EsmsGencode,
 }
 
-/// confirm-otp's routes: a code checked, in each dialect.
+/// confirm-otp's routes: a code checked, in each dialect, and what became
+/// of its SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CodeCheck {
     Native,
+    NativeStatus,
     OneId,
     ThaiBulkSms(Version),
     EsmsCheckcode,
@@ -72,6 +74,7 @@ const REQUEST_OTP_ROUTES: Routes<CodeRequest> = &[
 
 const CONFIRM_OTP_ROUTES: Routes<CodeCheck> = &[
     (Method::POST, "/v1/otp/confirm", CodeCheck::Native),
+    (Method::POST, "/v1/otp/status", CodeCheck::NativeStatus),
     (
         Method::POST,
         "/api/v1/citizen/oauth/mobile-and-idcard/otp/confirm",
@@ -208,6 +211,7 @@ pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
     };
     match route(CONFIRM_OTP_ROUTES, &request) {
         Ok(CodeCheck::Native) => native::confirm_otp(app, &request).await,
+        Ok(CodeCheck::NativeStatus) => native::otp_status(app, &request).await,
         Ok(CodeCheck::OneId) => oneid::confirm_otp(app, &request).await,
         Ok(CodeCheck::ThaiBulkSms(version)) => {
             thaibulksms::verify_otp(app, &request, version).await

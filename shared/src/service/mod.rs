@@ -4,9 +4,11 @@
 mod confirm;
 mod deliver;
 mod request;
+mod status;
 mod tokens;
 
 pub use request::END_USER_IP_INVALID;
+pub use status::{NOT_SENT, OtpStatus};
 
 use crate::Error;
 use crate::clock::{Clock, Entropy, Millis};

@@ -8,6 +8,7 @@ use crate::domain::challenge::{
     Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector, Slot,
 };
 use crate::domain::client::ClientRecord;
+use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryRecord};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
@@ -24,6 +25,8 @@ struct Tables {
     /// Rate-limit counters by key, with the end of their window.
     counters: HashMap<String, (u32, Millis)>,
     families: HashMap<String, RefreshFamily>,
+    /// Delivery records by challenge id, with when they stop being kept.
+    deliveries: HashMap<String, (DeliveryRecord, Millis)>,
 }
 
 impl Tables {
@@ -185,6 +188,49 @@ impl Store for MemoryStore {
             c.state = ChallengeState::Undeliverable;
         }
         Ok(())
+    }
+
+    async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error> {
+        Ok(self
+            .tables()
+            .slots
+            .get(key)
+            .and_then(|slot| slot.challenge.clone()))
+    }
+
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
+        let mut tables = self.tables();
+        let kept = tables
+            .deliveries
+            .get(&record.challenge_id)
+            .filter(|(_, until)| *until > now);
+        let changes = match kept {
+            None => true,
+            Some((current, _)) => {
+                current.client_id == record.client_id
+                    && record.event.supersedes(Some(&current.event))
+            }
+        };
+        if changes {
+            tables.deliveries.insert(
+                record.challenge_id.clone(),
+                (record.clone(), now + DELIVERY_KEPT_MS),
+            );
+        }
+        Ok(())
+    }
+
+    async fn delivery(
+        &self,
+        challenge_id: &str,
+        now: Millis,
+    ) -> Result<Option<DeliveryRecord>, Error> {
+        Ok(self
+            .tables()
+            .deliveries
+            .get(challenge_id)
+            .filter(|(_, until)| *until > now)
+            .map(|(record, _)| record.clone()))
     }
 
     async fn record_provider(

@@ -18,6 +18,7 @@ use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
+use crate::domain::delivery::DeliveryRecord;
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
@@ -73,6 +74,24 @@ pub trait Store: Send + Sync {
         now: Millis,
         limits: &[RateLimit],
     ) -> Result<ClaimOutcome, Error>;
+
+    /// The challenge the slot `key` holds, whatever its state; none for an
+    /// empty slot or one that holds only a claim.
+    async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error>;
+
+    /// Folds `record`'s event into the delivery record of its challenge
+    /// (DESIGN §13.3), the first event creating it: one conditional write,
+    /// a no-op when the record holds an event that supersedes it
+    /// (`DeliveryEvent::supersedes`) or names another client. Kept
+    /// `DELIVERY_KEPT_MS` from `now`.
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error>;
+
+    /// The delivery record of `challenge_id`, while it is kept.
+    async fn delivery(
+        &self,
+        challenge_id: &str,
+        now: Millis,
+    ) -> Result<Option<DeliveryRecord>, Error>;
 
     /// Makes `challenge` the slot's live challenge and ends the claim its
     /// token hash holds; the old challenge, and its code, die. `false` (and

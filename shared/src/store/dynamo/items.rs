@@ -5,6 +5,7 @@
 use crate::Error;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Slot};
 use crate::domain::client::{ClientRecord, ClientSettings};
+use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState};
 use crate::domain::limits::RateLimit;
 use crate::domain::refresh::RefreshFamily;
 use crate::domain::user::{User, UserRequirement};
@@ -28,6 +29,10 @@ pub(super) fn user_pk(client_id: &str, phone_key: &str) -> String {
 }
 pub(super) fn family_pk(family_id: &str) -> String {
     format!("refresh#{family_id}")
+}
+
+pub(super) fn delivery_pk(challenge_id: &str) -> String {
+    format!("delivery#{challenge_id}")
 }
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
@@ -251,4 +256,53 @@ pub(super) fn family_from(item: &Item) -> Result<RefreshFamily, Error> {
         created_at_ms: get_n(item, "created_at_ms")?,
         idle_expires_at_ms: get_n(item, "idle_expires_at_ms")?,
     })
+}
+
+/// A delivery record's attributes but `pk`, as written at `now`: the fold's
+/// order as `delivery_rank`, `at_ms` and `tie`, which the write's condition
+/// compares (`DeliveryEvent::supersedes`).
+pub(super) fn delivery_attributes(r: &DeliveryRecord, now: i64) -> Item {
+    let kept_until_ms = now + DELIVERY_KEPT_MS;
+    let e = &r.event;
+    let mut item = HashMap::from([
+        ("client_id".into(), s(&r.client_id)),
+        ("delivery_state".into(), s(e.state.as_str())),
+        ("delivery_rank".into(), n(e.state.rank().into())),
+        ("at_ms".into(), n(e.at_ms)),
+        ("tie".into(), s(e.tie())),
+        ("provider".into(), s(&e.provider)),
+        ("kept_until_ms".into(), n(kept_until_ms)),
+        ("expires_at".into(), n(kept_until_ms.div_euclid(1000) + 1)),
+    ]);
+    if let Some(reason) = &e.reason {
+        item.insert("reason".into(), s(reason));
+    }
+    item
+}
+
+/// The delivery record in `item`, if it is still kept at `now` (TTL deletes
+/// items late: reads check).
+pub(super) fn delivery_from(
+    challenge_id: &str,
+    item: &Item,
+    now: i64,
+) -> Result<Option<DeliveryRecord>, Error> {
+    if get_n(item, "kept_until_ms")? <= now {
+        return Ok(None);
+    }
+    let state = DeliveryState::parse(&get_s(item, "delivery_state")?)
+        .ok_or_else(|| corrupt("delivery_state"))?;
+    Ok(Some(DeliveryRecord {
+        challenge_id: challenge_id.to_string(),
+        client_id: get_s(item, "client_id")?,
+        event: DeliveryEvent {
+            state,
+            reason: item
+                .get("reason")
+                .map(|_| get_s(item, "reason"))
+                .transpose()?,
+            provider: get_s(item, "provider")?,
+            at_ms: get_n(item, "at_ms")?,
+        },
+    }))
 }

@@ -12,6 +12,7 @@ use crate::clock::Millis;
 use crate::config::Timeouts;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
+use crate::domain::delivery::DeliveryRecord;
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
@@ -27,8 +28,9 @@ use aws_sdk_dynamodb::types::{
 };
 use items::{
     CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, challenge_from, challenge_item, challenge_pk,
-    client_from, client_pk, corrupt, failures_attribute, family_from, family_item, family_pk, n,
-    rate_pk, s, slot_from, user_from, user_item, user_pk,
+    client_from, client_pk, corrupt, delivery_attributes, delivery_from, delivery_pk,
+    failures_attribute, family_from, family_item, family_pk, n, rate_pk, s, slot_from, user_from,
+    user_item, user_pk,
 };
 use std::collections::HashMap;
 use writes::{
@@ -417,6 +419,60 @@ impl Store for DynamoStore {
         let undeliverable = ChallengeState::Undeliverable.as_str();
         self.set_on_challenge(key, token_hash, "state", undeliverable)
             .await
+    }
+
+    async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error> {
+        match self.get(challenge_pk(key)).await? {
+            Some(item) => challenge_from(&item),
+            None => Ok(None),
+        }
+    }
+
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut set = vec![];
+        for (i, (name, value)) in delivery_attributes(record, now).into_iter().enumerate() {
+            set.push(format!("#a{i} = :a{i}"));
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+        }
+        let event = &record.event;
+        values.extend([
+            (":now".to_string(), n(now)),
+            (":client".to_string(), s(&record.client_id)),
+            (":rank".to_string(), n(event.state.rank().into())),
+            (":at".to_string(), n(event.at_ms)),
+            (":tie".to_string(), s(event.tie())),
+        ]);
+        // Written unless a kept record holds an event that supersedes this
+        // one, or is another client's: the fold as one condition.
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(delivery_pk(&record.challenge_id)))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression(
+                "attribute_not_exists(pk) OR kept_until_ms <= :now \
+                 OR (client_id = :client AND (delivery_rank < :rank \
+                     OR (delivery_rank = :rank AND (at_ms < :at \
+                         OR (at_ms = :at AND tie < :tie)))))",
+            )
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
+    }
+
+    async fn delivery(
+        &self,
+        challenge_id: &str,
+        now: Millis,
+    ) -> Result<Option<DeliveryRecord>, Error> {
+        match self.get(delivery_pk(challenge_id)).await? {
+            Some(item) => delivery_from(challenge_id, &item, now),
+            None => Ok(None),
+        }
     }
 
     async fn record_provider(
