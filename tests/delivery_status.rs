@@ -213,3 +213,22 @@ async fn a_device_app_cannot_tell_a_decoy_from_a_real_send_by_its_status() {
     assert_eq!(a["data"]["delivery"], b["data"]["delivery"]);
     assert_eq!(a["data"]["provider"], b["data"]["provider"]);
 }
+
+/// The confirm writes `converted` into the delivery record in the consume's
+/// own write: a newer code replacing the challenge does not take it away.
+#[tokio::test]
+async fn a_confirmed_code_stays_converted_after_a_newer_code_replaces_it() {
+    let t = TestApp::memory().await;
+    let (token, _, code) = t.code_for(PHONE).await;
+    let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    t.clock.advance_secs(61);
+    let (newer, _, _) = t.code_for(PHONE).await;
+    let (_, body) = status(&t, by_token(&token)).await;
+    assert_eq!(body["data"]["delivery"], "converted");
+    assert_eq!(body["data"]["provider"], "sns");
+    assert_eq!(
+        status(&t, by_token(&newer)).await.1["data"]["delivery"],
+        "sent"
+    );
+}

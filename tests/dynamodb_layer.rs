@@ -1,6 +1,7 @@
 //! The layer in front of DynamoDB Local (tests/harness/layer) does what
 //! DynamoDB does and DynamoDB Local alone does not: it cancels transactions
-//! in conflict, and throttles an item past its throughput.
+//! in conflict, throttles an item past its throughput, and bills a
+//! transaction per item.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -327,4 +328,66 @@ async fn a_burst_on_hot_items_is_retried_and_never_answered_500() {
     );
     assert!(throttles > 0, "nothing was hot");
     assert!(ok > 0, "retries saved none");
+}
+
+/// DynamoDB bills a transaction 2 write units per item per KB; DynamoDB
+/// Local reports a flat 2 per transaction, whatever it writes. The cost
+/// table (docs/operations.md) is measured through the layer, which bills as
+/// DynamoDB does.
+#[tokio::test]
+async fn a_transaction_is_billed_two_units_per_item_per_kb_not_as_dynamodb_local_reports() {
+    let (_, table) = fresh_table().await;
+    let layer = DynamoLayer::get();
+    layer.measure_capacity(&table);
+    let client = through_the_layer().await;
+    let billed = |items: Vec<TransactWriteItem>| {
+        let (client, table) = (client.clone(), table.clone());
+        async move {
+            let before = layer.capacity_of(&table).writes;
+            client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+                .expect("the transaction is written");
+            layer.capacity_of(&table).writes - before
+        }
+    };
+    assert_eq!(billed(vec![add_one(&table, "a")]).await, 2.0);
+    let three = vec![
+        add_one(&table, "a"),
+        add_one(&table, "b"),
+        add_one(&table, "c"),
+    ];
+    assert_eq!(billed(three).await, 6.0);
+    let big = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("big".into()))
+        .item("text", AttributeValue::S("x".repeat(1500)))
+        .build()
+        .unwrap();
+    let big = TransactWriteItem::builder().put(big).build();
+    assert_eq!(
+        billed(vec![big, add_one(&table, "a")]).await,
+        6.0,
+        "2 KB and 1 KB"
+    );
+    let reported = dynamodb_local_client()
+        .await
+        .transact_write_items()
+        .set_transact_items(Some(vec![
+            add_one(&table, "a"),
+            add_one(&table, "b"),
+            add_one(&table, "c"),
+        ]))
+        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let reported = reported.consumed_capacity()[0].capacity_units();
+    assert_eq!(
+        reported,
+        Some(2.0),
+        "what DynamoDB Local reports for 3 items"
+    );
 }

@@ -10,7 +10,7 @@ use otp_shared::Error;
 use otp_shared::clock::Millis;
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
-use otp_shared::domain::delivery::DeliveryRecord;
+use otp_shared::domain::delivery::{DeliveryEvent, DeliveryRecord};
 use otp_shared::domain::keys::ServerSecret;
 use otp_shared::domain::limits::{FailureCap, RateLimit};
 use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
@@ -220,10 +220,11 @@ impl Store for HarnessStore {
         now: Millis,
         failure_window: i64,
         family: Option<&RefreshFamily>,
+        converted: &DeliveryEvent,
     ) -> Result<bool, Error> {
         let consumed = self
             .inner
-            .consume(key, token_hash, now, failure_window, family);
+            .consume(key, token_hash, now, failure_window, family, converted);
         self.run("consume", consumed).await
     }
     async fn rotate_refresh(

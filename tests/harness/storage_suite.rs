@@ -102,7 +102,14 @@ async fn logged_in(store: &dyn Store) {
     start(store, &challenge("p", "t1"), NOW, &[]).await;
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, Some(&family("f")))
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Some(&family("f")),
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -221,7 +228,14 @@ pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
     );
     assert!(
         !store
-            .consume(&key("p"), "t1", NOW + 300_000, NO_CAP.window, None)
+            .consume(
+                &key("p"),
+                "t1",
+                NOW + 300_000,
+                NO_CAP.window,
+                None,
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -270,19 +284,19 @@ pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
     start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
     assert!(
         !store
-            .consume(&key("p"), "wrong", NOW, NO_CAP.window, None)
+            .consume(&key("p"), "wrong", NOW, NO_CAP.window, None, &converted())
             .await
             .unwrap()
     );
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None)
+            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None)
+            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
             .await
             .unwrap()
     );
@@ -292,6 +306,22 @@ pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
             .await
             .unwrap(),
         Err(Refusal::Used)
+    );
+    // DESIGN §13.3: the consume wrote the challenge's delivery record, as
+    // converted; the refused one wrote none.
+    let record = store
+        .delivery(&Challenge::id_of("t1"), NOW)
+        .await
+        .unwrap()
+        .expect("a delivery record");
+    assert_eq!(record.client_id, "app");
+    assert_eq!(record.event, converted());
+    assert_eq!(
+        store
+            .delivery(&Challenge::id_of("wrong"), NOW)
+            .await
+            .unwrap(),
+        None
     );
 }
 
@@ -303,7 +333,7 @@ pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store
         tasks.spawn(async move {
             let f = family(&format!("family-{i}"));
             store
-                .consume(&key("p"), "t1", NOW, NO_CAP.window, Some(&f))
+                .consume(&key("p"), "t1", NOW, NO_CAP.window, Some(&f), &converted())
                 .await
         });
     }
@@ -331,7 +361,7 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
     );
     assert!(
         !store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None)
+            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
             .await
             .unwrap()
     );
@@ -380,6 +410,16 @@ pub async fn a_challenge_names_the_provider_that_sent_it_after_a_failover(store:
         .await
         .unwrap();
     assert_eq!(provider(store.clone()).await.as_deref(), Some("sns"));
+}
+
+/// What a right code tells of its SMS.
+fn converted() -> DeliveryEvent {
+    DeliveryEvent {
+        state: DeliveryState::Converted,
+        reason: None,
+        provider: "sns".into(),
+        at_ms: NOW,
+    }
 }
 
 fn report(state: DeliveryState, reason: Option<&str>, at_ms: i64) -> DeliveryRecord {
@@ -622,7 +662,14 @@ pub async fn rule_5_9_a_login_registers_no_one(store: Arc<dyn Store>) {
     start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, Some(&family("f")))
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Some(&family("f")),
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -806,7 +853,7 @@ pub async fn rule_5_8_the_days_wrong_codes_count_with_each_attempt_and_survive_r
     // The third was right: consuming gives its count back.
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, cap.window, None)
+            .consume(&key("p"), "t1", NOW, cap.window, None, &converted())
             .await
             .unwrap()
     );

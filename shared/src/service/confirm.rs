@@ -4,6 +4,7 @@ use super::{App, ChallengeRef, Confirmed, OtpConfirm, seconds_until};
 use crate::Error;
 use crate::domain::challenge::{ChallengeKey, ChallengeToken, Refusal, Selector};
 use crate::domain::code::{MAX_CODE_LENGTH, random_bytes};
+use crate::domain::delivery::{DeliveryEvent, DeliveryState};
 use crate::domain::keys::{constant_time_eq, sha256};
 use crate::domain::limits::failure_cap;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken};
@@ -136,10 +137,28 @@ impl App {
                 (account_id.clone(), account_id)
             }
         };
+        // What the confirm tells of the SMS: it arrived (DESIGN §13.3).
+        let converted = DeliveryEvent {
+            state: DeliveryState::Converted,
+            reason: None,
+            // A test number names the provider a send would have.
+            provider: counted
+                .provider
+                .clone()
+                .or_else(|| {
+                    client
+                        .settings
+                        .sms_providers
+                        .first()
+                        .map(|p| p.kind().into())
+                })
+                .unwrap_or_default(),
+            at_ms: now,
+        };
         if !(client.settings.issue_tokens && confirm.wants_tokens) {
             let consumed = self
                 .store
-                .consume(&key, &counted.token_hash, now, cap.window, None)
+                .consume(&key, &counted.token_hash, now, cap.window, None, &converted)
                 .await?;
             return if consumed {
                 counted_as(Confirm::Success);
@@ -165,8 +184,14 @@ impl App {
         // Consuming and signing run side by side (one round trip): a
         // signature made for a lost race is simply dropped.
         let (consumed, access) = tokio::join!(
-            self.store
-                .consume(&key, &counted.token_hash, now, cap.window, Some(&family)),
+            self.store.consume(
+                &key,
+                &counted.token_hash,
+                now,
+                cap.window,
+                Some(&family),
+                &converted
+            ),
             self.access_token(&client.client_id, &family, issuer, now)
         );
         // The dialects name these two failures apart (One ID has a text for each).

@@ -8,7 +8,7 @@ use crate::domain::challenge::{
     Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector, Slot,
 };
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryRecord};
+use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
@@ -50,6 +50,28 @@ impl Tables {
             .challenge
             .as_mut()
             .filter(|c| c.token_hash == token_hash)
+    }
+
+    /// Folds `record`'s event into its challenge's delivery record, as
+    /// `Store::record_delivery` says.
+    fn fold_delivery(&mut self, record: &DeliveryRecord, now: Millis) {
+        let kept = self
+            .deliveries
+            .get(&record.challenge_id)
+            .filter(|(_, until)| *until > now);
+        let changes = match kept {
+            None => true,
+            Some((current, _)) => {
+                current.client_id == record.client_id
+                    && record.event.supersedes(Some(&current.event))
+            }
+        };
+        if changes {
+            self.deliveries.insert(
+                record.challenge_id.clone(),
+                (record.clone(), now + DELIVERY_KEPT_MS),
+            );
+        }
     }
 
     /// The slot `key`, if `claim` holds it.
@@ -199,24 +221,7 @@ impl Store for MemoryStore {
     }
 
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
-        let mut tables = self.tables();
-        let kept = tables
-            .deliveries
-            .get(&record.challenge_id)
-            .filter(|(_, until)| *until > now);
-        let changes = match kept {
-            None => true,
-            Some((current, _)) => {
-                current.client_id == record.client_id
-                    && record.event.supersedes(Some(&current.event))
-            }
-        };
-        if changes {
-            tables.deliveries.insert(
-                record.challenge_id.clone(),
-                (record.clone(), now + DELIVERY_KEPT_MS),
-            );
-        }
+        self.tables().fold_delivery(record, now);
         Ok(())
     }
 
@@ -302,6 +307,7 @@ impl Store for MemoryStore {
         now: Millis,
         failure_window: i64,
         family: Option<&RefreshFamily>,
+        converted: &DeliveryEvent,
     ) -> Result<bool, Error> {
         let mut tables = self.tables();
         let Some(c) = tables.challenge(key, token_hash) else {
@@ -321,6 +327,12 @@ impl Store for MemoryStore {
         if let Some(f) = family {
             tables.families.insert(f.family_id.clone(), f.clone());
         }
+        let record = DeliveryRecord {
+            challenge_id: Challenge::id_of(token_hash),
+            client_id: key.client_id.clone(),
+            event: converted.clone(),
+        };
+        tables.fold_delivery(&record, now);
         Ok(true)
     }
 

@@ -18,7 +18,7 @@ use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::DeliveryRecord;
+use crate::domain::delivery::{DeliveryEvent, DeliveryRecord};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
@@ -155,8 +155,10 @@ pub trait Store: Send + Sync {
 
     /// Consumes the challenge, once: only one caller ever gets `true`. In the
     /// same atomic step it gives back the wrong code its attempt counted on
-    /// the day `failure_window` (the code was right) and stores the new
-    /// refresh family, when tokens are issued.
+    /// the day `failure_window` (the code was right), stores the new
+    /// refresh family, when tokens are issued, and folds `converted` (the
+    /// greatest of all delivery events) into the challenge's delivery
+    /// record, which outlives the slot's next challenge.
     async fn consume(
         &self,
         key: &ChallengeKey,
@@ -164,6 +166,7 @@ pub trait Store: Send + Sync {
         now: Millis,
         failure_window: i64,
         family: Option<&RefreshFamily>,
+        converted: &DeliveryEvent,
     ) -> Result<bool, Error>;
 
     /// Replaces the family's current token hash with `new_hash` if

@@ -17,9 +17,12 @@
 //! For the tables named to [`DynamoLayer::measure_capacity`], it also asks
 //! DynamoDB Local for the capacity each call consumes
 //! (`ReturnConsumedCapacity`) and adds it up, as reads and writes.
-//! DynamoDB Local counts a transaction's items at the single rate; DynamoDB
-//! charges them twice ("Capacity management for transactions", DynamoDB
-//! Developer Guide), which the layer applies.
+//! A transaction is billed as DynamoDB bills it ("Capacity management for
+//! transactions", DynamoDB Developer Guide): 2 write units per item per KB.
+//! DynamoDB Local reports a flat 2 units for a transaction however many
+//! items it writes, so the layer counts them from the request: a Put by its
+//! item's size, every other part (Update, Delete, ConditionCheck) as one KB,
+//! which each item of this service fits in.
 
 mod conflicts;
 mod injected;
@@ -331,8 +334,13 @@ async fn handle(state: &State, request: hyper::Request<Incoming>) -> hyper::Resp
         return *refused;
     }
     let answer = state.forward(parts, body).await;
-    if let Some(reads) = measured {
-        state.add_capacity(answer.body(), reads, operation == "TransactWriteItems");
+    match measured {
+        Some(_) if operation == "TransactWriteItems" && answer.status().is_success() => {
+            state.add_transaction_capacity(&parsed);
+        }
+        Some(_) if operation == "TransactWriteItems" => {}
+        Some(reads) => state.add_capacity(answer.body(), reads),
+        None => {}
     }
     state
         .conflicts
@@ -354,8 +362,31 @@ impl State {
             .any(|table| text.contains(&format!("\"TableName\":\"{table}\"")))
     }
 
-    /// Adds what DynamoDB Local said it consumed, in `answer`.
-    fn add_capacity(&self, answer: &Bytes, reads: bool, transactional: bool) {
+    /// Adds what a transaction `request` that succeeded consumed, as
+    /// DynamoDB bills it: 2 write units per item per KB.
+    fn add_transaction_capacity(&self, request: &Value) {
+        let mut capacity = self.capacity.lock().unwrap();
+        for item in request["TransactItems"].as_array().into_iter().flatten() {
+            let Some((part, body)) = item.as_object().and_then(|o| o.iter().next()) else {
+                continue;
+            };
+            let Some(total) = body["TableName"].as_str().and_then(|t| capacity.get_mut(t)) else {
+                continue;
+            };
+            let bytes = match part.as_str() {
+                "Put" => body["Item"].as_object().map_or(0, |item| {
+                    item.iter()
+                        .map(|(k, v)| k.len() + v.to_string().len())
+                        .sum()
+                }),
+                _ => 0,
+            };
+            total.writes += 2.0 * bytes.div_ceil(1024).max(1) as f64;
+        }
+    }
+
+    /// Adds what DynamoDB Local said a single call consumed, in `answer`.
+    fn add_capacity(&self, answer: &Bytes, reads: bool) {
         let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
         let consumed = match &answer["ConsumedCapacity"] {
             Value::Array(each) => each.clone(),
@@ -370,7 +401,6 @@ impl State {
                 continue;
             };
             if let Some(total) = capacity.get_mut(table) {
-                let units = if transactional { 2.0 * units } else { units };
                 if reads {
                     total.reads += units;
                 } else {

@@ -12,7 +12,7 @@ use crate::clock::Millis;
 use crate::config::Timeouts;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::DeliveryRecord;
+use crate::domain::delivery::{DeliveryEvent, DeliveryRecord};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
@@ -574,6 +574,7 @@ impl Store for DynamoStore {
         now: Millis,
         failure_window: i64,
         family: Option<&RefreshFamily>,
+        converted: &DeliveryEvent,
     ) -> Result<bool, Error> {
         let build = |what: &'static str| move |_| Error::internal("dynamodb.build", what);
         // The attempt counted a wrong code, to be given back when the code
@@ -606,6 +607,22 @@ impl Store for DynamoStore {
                 .map_err(build("family"))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
+        // Converted is the greatest delivery event and a challenge is
+        // consumed once: written without a condition, it is the fold, and
+        // no condition of it can cancel the consume.
+        let record = DeliveryRecord {
+            challenge_id: Challenge::id_of(token_hash),
+            client_id: key.client_id.clone(),
+            event: converted.clone(),
+        };
+        let mut attributes = delivery_attributes(&record, now);
+        attributes.insert("pk".into(), s(delivery_pk(&record.challenge_id)));
+        let delivered = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(attributes))
+            .build()
+            .map_err(build("delivery"))?;
+        items.push(TransactWriteItem::builder().put(delivered).build());
         Ok(self.transact(items).await?.is_ok())
     }
 
