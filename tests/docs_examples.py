@@ -369,6 +369,12 @@ def run_admin(binary: str, blocks, where: str, calls: set) -> int:
         Name=f"{table}-server-secret",
         SecretString="ZG9jcy1leGFtcGxlcy1zZXJ2ZXItc2VjcmV0LTMyLWJ5dGVzLWxvbmc",
     )["ARN"]
+    # The documents' `providers set` stores its secret anew each run (a
+    # secret left by an earlier run would spare it the CreateSecret call).
+    try:
+        secrets.delete_secret(SecretId=f"{PROVIDER_SECRETS}shop/esms", ForceDeleteWithoutRecovery=True)
+    except secrets.exceptions.ResourceNotFoundException:
+        pass
     names = {"table": table, "alias": alias, "secret": secret}
     recorders = [Recorder(endpoint, names, calls), Recorder(moto, names, calls)]
     env = dict(os.environ, OTP_TABLE_NAME=table, OTP_SIGNING_KEY_ALIAS=alias,

@@ -20,10 +20,8 @@ use std::sync::Arc;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PHONE: &str = "0812345678";
-const TBS_ARN: &str =
-    "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/tbs-AbCdEf";
-const ESMS_ARN: &str =
-    "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/esms-AbCdEf";
+const TBS_ARN: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/test-app/tbs-AbCdEf";
+const ESMS_ARN: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/test-app/esms-AbCdEf";
 const TBS_KEY: &str = "tbs-api-key-0123";
 const TBS_SECRET: &str = "tbs-api-secret-4567";
 const ESMS_KEY: &str = "ESMS0API0KEY";
@@ -347,4 +345,28 @@ async fn an_esms_refusal_with_no_other_provider_is_the_dialects_sms_failed() {
         assert!(dialect.sms_failed(&sent), "{dialect:?}: {sent:?}");
         assert_eq!(t.metrics.by_provider("SmsProviderFailures", "esms"), 1);
     }
+}
+
+/// A client record that names another client's secret (one written to the
+/// table by other means than otp-admin) never sends it anywhere: the
+/// provider is unusable and the code goes to the next.
+#[tokio::test]
+async fn a_provider_naming_another_clients_secret_never_sends_it() {
+    let stub = Hook::start().await;
+    let theirs = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/other-app/esms-AbCdEf";
+    let provider = SmsProvider::Esms(EsmsSettings {
+        secret_arn: theirs.into(),
+        callback_url: None,
+        sandbox: false,
+        url: Some(stub.url_of(ESMS_PATH)),
+    });
+    let t = app_with(vec![provider, SmsProvider::Sns {}]).await;
+    let sent = Dialect::Native.request(&t, PHONE).await;
+    assert!(Dialect::Native.succeeded(&sent), "{sent:?}");
+    assert!(
+        stub.received().is_empty(),
+        "another client's keys were sent"
+    );
+    assert_eq!(t.metrics.by_provider("SmsProviderFailures", "esms"), 1);
+    assert_eq!(t.metrics.by_provider("CodesSent", "sns"), 1);
 }

@@ -6,6 +6,7 @@
 //! policy to them, and tests/botocore_requests.py holds every body sent to
 //! SNS and End User Messaging to botocore's model of the API.
 
+use otp_integration_tests::black_hole::BlackHole;
 use otp_integration_tests::dialects::{DIALECTS, Dialect, ID_CARD};
 use otp_integration_tests::hook::Hook;
 use otp_integration_tests::{
@@ -168,6 +169,41 @@ async fn in_lambda_a_plain_http_provider_on_its_own_machine_is_never_called() {
         .confirm_on(&app, &sent.body, PHONE, &code_in(&message))
         .await;
     assert!(Dialect::Native.succeeded(&confirmed), "{confirmed:?}");
+}
+
+/// In Lambda, ThaiBulkSMS and eSMS are called only at their vendors' URLs:
+/// a record that points one elsewhere would hand its credentials there. The
+/// code goes to the next provider.
+#[tokio::test]
+async fn in_lambda_a_vendor_provider_at_another_url_is_never_called() {
+    // Anything that connects is counted, TLS or not.
+    let elsewhere = BlackHole::start().await;
+    let variables = deployment(&[]).await;
+    let secret = aws_sdk_secretsmanager::Client::new(&otp_integration_tests::aws_config().await)
+        .create_secret()
+        .name(format!(
+            "{}/sms-provider/test-app/esms",
+            variables["OTP_TABLE_NAME"]
+        ))
+        .secret_string(json!({"api_key": "K", "secret_key": "S"}).to_string())
+        .send()
+        .await
+        .expect("moto keeps the secret");
+    let esms = SmsProvider::Esms(otp_shared::domain::provider::EsmsSettings {
+        secret_arn: secret.arn().expect("an ARN").into(),
+        callback_url: None,
+        sandbox: false,
+        url: Some(format!(
+            "https://{}/esms",
+            elsewhere.url.trim_start_matches("http://")
+        )),
+    });
+    deployed_client(&variables, vec![esms, SmsProvider::Sns {}]).await;
+    let app = lambda_app(&variables).await;
+    let sent = Dialect::Native.request_on(&app, PHONE).await;
+    assert!(Dialect::Native.succeeded(&sent), "{sent:?}");
+    assert_eq!(elsewhere.connections(), 0, "called at another URL");
+    sms_to(&moto_url(), "+66812345678").await;
 }
 
 /// Secrets Manager's answer for the server secret, as moto gives it.

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 const PHONE: &str = "0812345678";
 const SECRET_ARN: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/sms-provider/hook-AbCdEf";
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/sms-provider/test-app/hook-AbCdEf";
 const MISSING_ARN: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/sms-provider/none-AbCdEf";
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp/sms-provider/test-app/none-AbCdEf";
 /// `whsec_` and the base64 of a 32-byte key.
 const SIGNING_SECRET: &str = "whsec_YSBzZW5kIGhvb2sncyBrZXksIDMyIGJ5dGVzIGxvbmc=";
 

@@ -107,7 +107,7 @@ fn provider_secrets(
     }
     take_inline_secrets(providers, |n, _| {
         format!(
-            "arn:aws:secretsmanager:local:000000000000:secret:local/sms-provider/{client_id}-{n}"
+            "arn:aws:secretsmanager:local:000000000000:secret:local/sms-provider/{client_id}/{n}"
         )
     })
 }
@@ -197,7 +197,7 @@ mod tests {
                  "secret": {"signing_secret": "whsec_c2VjcmV0"}},
                 {"kind": "sns"}]}]"#;
         let clients = parse(text, &secret()).expect("valid");
-        let arn = "arn:aws:secretsmanager:local:000000000000:secret:local/sms-provider/hooked-0";
+        let arn = "arn:aws:secretsmanager:local:000000000000:secret:local/sms-provider/hooked/0";
         assert_eq!(
             clients[0].secrets,
             [(

@@ -480,6 +480,10 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
         .unwrap();
     assert_eq!(kept.client_id, "app");
     assert_eq!(kept.event.state, DeliveryState::Delivered);
+    assert_eq!(
+        kept.event.reason, None,
+        "no reason left of the failed report"
+    );
     assert_eq!(kept.event.at_ms, NOW + 1);
     let last_change = NOW + 10;
     assert!(

@@ -127,7 +127,7 @@ impl Deployment {
                 .with_secrets(Arc::new(SecretsManagerSecrets::new(
                     aws_sdk_secretsmanager::Client::new(sdk),
                 )))
-                .https_only()
+                .in_lambda()
         });
         self
     }

@@ -27,7 +27,9 @@ impl App {
             let share = deadline.saturating_duration_since(Instant::now())
                 / u32::try_from(providers.len() - turn).unwrap_or(1);
             let send = async {
-                let sender = sms.sender(provider, self.clock.now_ms(), share).await?;
+                let sender = sms
+                    .sender(provider, &message.client_id, self.clock.now_ms(), share)
+                    .await?;
                 sender.send(message).await
             };
             let kind = provider.kind();

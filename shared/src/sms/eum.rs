@@ -8,6 +8,7 @@ use crate::domain::provider::EumSettings;
 use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_pinpointsmsvoicev2::Client;
+use aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig;
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use std::sync::Arc;
 
@@ -46,6 +47,14 @@ impl SmsSender for EumSender {
             .set_protect_configuration_id(self.settings.protect_configuration_id.clone())
             .context("challenge", &message.challenge_id)
             .context("client", &message.client_id)
+            // One attempt: the call has no idempotency key, so a retry after
+            // an answer lost on the way could text the code twice; a failure
+            // passes the code to the next provider instead.
+            .customize()
+            .config_override(
+                aws_sdk_pinpointsmsvoicev2::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
+            )
             .send()
             .await
             .map_err(|e| {

@@ -22,7 +22,9 @@ pub use outbox::{Outbox, OutboxEntry};
 pub use sns::SnsSender;
 
 use crate::clock::Millis;
-use crate::domain::provider::{ESMS_URL, EumSettings, SmsProvider, THAIBULKSMS_URL};
+use crate::domain::provider::{
+    ESMS_URL, EumSettings, PROVIDER_SECRET_PATH, SmsProvider, THAIBULKSMS_URL,
+};
 use async_trait::async_trait;
 use https::HttpsClient;
 use secrets::{MemorySecrets, ProviderSecrets, secret_of};
@@ -92,6 +94,8 @@ pub struct Providers {
     eum: Option<Arc<dyn EumSenders>>,
     http: Arc<HttpsClient>,
     secrets: Arc<dyn ProviderSecrets>,
+    /// ThaiBulkSMS and eSMS only at their vendors' URLs (in Lambda).
+    vendor_urls_only: bool,
 }
 
 impl Providers {
@@ -100,6 +104,7 @@ impl Providers {
         Self {
             sns,
             eum: None,
+            vendor_urls_only: false,
             http: Arc::default(),
             secrets: Arc::new(MemorySecrets::default()),
         }
@@ -110,10 +115,12 @@ impl Providers {
         self
     }
 
-    /// Providers called over HTTP must be called over HTTPS, even on this
-    /// machine.
-    pub fn https_only(mut self) -> Self {
+    /// As in Lambda: providers called over HTTP are called over HTTPS, even
+    /// on this machine (where the runtime API listens), and ThaiBulkSMS and
+    /// eSMS only at their vendors' URLs.
+    pub fn in_lambda(mut self) -> Self {
         self.http = Arc::new(HttpsClient::https_only());
+        self.vendor_urls_only = true;
         self
     }
 
@@ -122,18 +129,36 @@ impl Providers {
         self
     }
 
-    /// The sender of `provider`, for a send that may take `budget`, at
-    /// `now_ms`. `Err` when its credentials cannot be had (logged, without
-    /// them).
+    /// The sender of `provider`, one of `client_id`'s, for a send that may
+    /// take `budget`, at `now_ms`. `Err` when its credentials cannot be had
+    /// (logged, without them): also when its secret is not one of
+    /// `client_id`'s (`<stack>/sms-provider/<client_id>/…`, as otp-admin
+    /// names them), so that a record naming another client's secret never
+    /// sends it anywhere; and, in Lambda, when ThaiBulkSMS or eSMS is given
+    /// another URL than its vendor's, where its credentials would go.
     pub async fn sender(
         &self,
         provider: &SmsProvider,
+        client_id: &str,
         now_ms: Millis,
         budget: Duration,
     ) -> Result<Arc<dyn SmsSender>, SmsRefused> {
         let unusable = |why: String| {
             tracing::warn!(provider = provider.kind(), %why, "sms provider unusable");
             SmsRefused
+        };
+        if let Some(arn) = provider.secret_arn()
+            && !arn.contains(&format!("{PROVIDER_SECRET_PATH}{client_id}/"))
+        {
+            return Err(unusable(format!(
+                "its secret is not named {PROVIDER_SECRET_PATH}{client_id}/…"
+            )));
+        }
+        let vendor_url = |url: &Option<String>, vendor: &str| match url {
+            Some(url) if self.vendor_urls_only && url != vendor => Err(unusable(
+                "another URL than the vendor's, in Lambda".to_string(),
+            )),
+            _ => Ok(url.as_deref().unwrap_or(vendor).to_string()),
         };
         let http = self.http.clone();
         match provider {
@@ -149,7 +174,7 @@ impl Providers {
                         .map_err(unusable)?;
                 Ok(Arc::new(thaibulksms::ThaiBulkSms {
                     http,
-                    url: settings.url.as_deref().unwrap_or(THAIBULKSMS_URL).into(),
+                    url: vendor_url(&settings.url, THAIBULKSMS_URL)?,
                     authorization: secret.basic_authorization(),
                     callback_url: settings.callback_url.clone(),
                     budget,
@@ -162,7 +187,7 @@ impl Providers {
                         .map_err(unusable)?;
                 Ok(Arc::new(esms::Esms {
                     http,
-                    url: settings.url.as_deref().unwrap_or(ESMS_URL).into(),
+                    url: vendor_url(&settings.url, ESMS_URL)?,
                     secret,
                     callback_url: settings.callback_url.clone(),
                     sandbox: settings.sandbox,

@@ -452,7 +452,11 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(delivery_pk(&record.challenge_id)))
-            .update_expression(format!("SET {}", set.join(", ")))
+            // A report without a reason leaves none of an earlier one.
+            .update_expression(match event.reason {
+                Some(_) => format!("SET {}", set.join(", ")),
+                None => format!("SET {} REMOVE reason", set.join(", ")),
+            })
             .condition_expression(
                 "attribute_not_exists(pk) OR kept_until_ms <= :now \
                  OR (client_id = :client AND (delivery_rank < :rank \
