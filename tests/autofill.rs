@@ -2,9 +2,9 @@
 //! last, the Android SMS Retriever app hash on a line of its own) end every
 //! SMS it sends, whichever dialect asked for the code.
 
-use otp_integration_tests::dialects::{DIALECTS, ID_CARD};
-use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, test_settings};
-use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_integration_tests::dialects::DIALECTS;
+use otp_integration_tests::{TestApp, test_settings};
+use otp_shared::domain::client::ClientSettings;
 
 const PHONE: &str = "0812345678";
 
@@ -18,13 +18,7 @@ async fn every_dialect_sends_the_autofill_lines_last() {
             android_app_hash: Some("FA+9qCX9VSu".into()),
             ..test_settings()
         };
-        assert_eq!(settings.validate(), Ok(()));
-        t.store
-            .put_client(&ClientRecord::new(CLIENT_ID, CLIENT_SECRET, settings))
-            .await
-            .unwrap();
-        t.register(CLIENT_ID, PHONE, ID_CARD, "acc-1", "user.1")
-            .await;
+        t.serve_test_client(settings, PHONE).await;
         let sent = dialect.request(&t, PHONE).await;
         assert!(dialect.succeeded(&sent), "{dialect:?}: {sent:?}");
         let sms = t.last_sms();

@@ -5,16 +5,13 @@
 //! registered-only client hears no report that would tell its decoys from
 //! real sends (DESIGN §5.9).
 
-use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, TestApp, memory_store, test_config, test_settings,
-};
+use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, test_settings};
 use otp_shared::clock::Clock;
 use otp_shared::domain::challenge::Challenge;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::delivery::{DeliveryEvent, DeliveryRecord, DeliveryState};
 use otp_shared::http::Function;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 const PHONE: &str = "0812345678";
 
@@ -174,30 +171,13 @@ async fn bad_status_questions_get_stable_errors() {
 /// on; so its known numbers' reports are not told either: both read `sent`.
 #[tokio::test]
 async fn a_device_app_cannot_tell_a_decoy_from_a_real_send_by_its_status() {
-    let t = TestApp::with_providers(
-        Arc::new(memory_store()),
-        None,
-        test_config(),
-        Arc::new(otp_shared::sms::secrets::MemorySecrets::default()),
-    )
-    .await;
+    let t = TestApp::memory().await;
     let settings = ClientSettings {
         require_registered_users: true,
         callers_are_end_users: true,
         ..test_settings()
     };
-    t.store
-        .put_client(&ClientRecord::new(CLIENT_ID, CLIENT_SECRET, settings))
-        .await
-        .unwrap();
-    t.register(
-        CLIENT_ID,
-        PHONE,
-        otp_integration_tests::dialects::ID_CARD,
-        "acc-1",
-        "u1",
-    )
-    .await;
+    t.serve_test_client(settings, PHONE).await;
     let known = t.request_otp(PHONE).await;
     let unknown = t.request_otp("0899999998").await;
     let token = |answer: &otp_integration_tests::Answer| {

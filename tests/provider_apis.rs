@@ -5,12 +5,12 @@
 //! documented request fields and its table of result codes, each answered
 //! by the stub, with what the user gets for it.
 
-use otp_integration_tests::dialects::{DIALECTS, Dialect, ID_CARD};
+use otp_integration_tests::dialects::{DIALECTS, Dialect};
 use otp_integration_tests::hook::{Hook, Received};
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, SENDER_ID, TestApp, code_in, memory_store, test_config, test_settings,
+    SENDER_ID, TestApp, code_in, memory_store, test_config, test_settings,
 };
-use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::client::ClientSettings;
 use otp_shared::domain::provider::{EsmsSettings, SmsProvider, ThaiBulkSmsSettings};
 use otp_shared::sms::secrets::MemorySecrets;
 use serde_json::{Value, json};
@@ -44,7 +44,6 @@ async fn app_with(providers: Vec<SmsProvider>) -> TestApp {
         sms_providers: providers,
         ..test_settings()
     };
-    assert_eq!(settings.validate(), Ok(()));
     let t = TestApp::with_providers(
         Arc::new(memory_store()),
         None,
@@ -52,12 +51,7 @@ async fn app_with(providers: Vec<SmsProvider>) -> TestApp {
         Arc::new(MemorySecrets::new(secrets)),
     )
     .await;
-    t.store
-        .put_client(&ClientRecord::new(CLIENT_ID, CLIENT_SECRET, settings))
-        .await
-        .unwrap();
-    t.register(CLIENT_ID, PHONE, ID_CARD, "acc-1", "user.1")
-        .await;
+    t.serve_test_client(settings, PHONE).await;
     t
 }
 

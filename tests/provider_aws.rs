@@ -145,18 +145,9 @@ async fn a_providers_secret_is_read_from_secrets_manager_once_for_many_sends() {
 async fn in_lambda_a_plain_http_provider_on_its_own_machine_is_never_called() {
     let hook = Hook::start().await;
     let variables = deployment(&[]).await;
-    let secret = aws_sdk_secretsmanager::Client::new(&otp_integration_tests::aws_config().await)
-        .create_secret()
-        .name(format!(
-            "{}/sms-provider/test-app/webhook",
-            variables["OTP_TABLE_NAME"]
-        ))
-        .secret_string(json!({"signing_secret": HOOK_SECRET}).to_string())
-        .send()
-        .await
-        .expect("moto keeps the secret");
-    let arn = secret.arn().expect("an ARN");
-    deployed_client(&variables, hook_then_sns(&hook.url, arn)).await;
+    let secret = json!({"signing_secret": HOOK_SECRET});
+    let arn = provider_secret(&variables, "webhook", &secret).await;
+    deployed_client(&variables, hook_then_sns(&hook.url, &arn)).await;
     let app = lambda_app(&variables).await;
     let sent = Dialect::Native.request_on(&app, PHONE).await;
     assert!(Dialect::Native.succeeded(&sent), "{sent:?}");
@@ -179,18 +170,9 @@ async fn in_lambda_a_vendor_provider_at_another_url_is_never_called() {
     // Anything that connects is counted, TLS or not.
     let elsewhere = BlackHole::start().await;
     let variables = deployment(&[]).await;
-    let secret = aws_sdk_secretsmanager::Client::new(&otp_integration_tests::aws_config().await)
-        .create_secret()
-        .name(format!(
-            "{}/sms-provider/test-app/esms",
-            variables["OTP_TABLE_NAME"]
-        ))
-        .secret_string(json!({"api_key": "K", "secret_key": "S"}).to_string())
-        .send()
-        .await
-        .expect("moto keeps the secret");
+    let secret = json!({"api_key": "K", "secret_key": "S"});
     let esms = SmsProvider::Esms(otp_shared::domain::provider::EsmsSettings {
-        secret_arn: secret.arn().expect("an ARN").into(),
+        secret_arn: provider_secret(&variables, "esms", &secret).await,
         callback_url: None,
         sandbox: false,
         url: Some(format!(
@@ -204,6 +186,27 @@ async fn in_lambda_a_vendor_provider_at_another_url_is_never_called() {
     assert!(Dialect::Native.succeeded(&sent), "{sent:?}");
     assert_eq!(elsewhere.connections(), 0, "called at another URL");
     sms_to(&moto_url(), "+66812345678").await;
+}
+
+/// The test client's `kind` provider secret holding `secret`, in moto,
+/// named as otp-admin names it in the deployment `variables` (its table's
+/// name for the stack's); its ARN.
+async fn provider_secret(
+    variables: &HashMap<String, String>,
+    kind: &str,
+    secret: &Value,
+) -> String {
+    let created = aws_sdk_secretsmanager::Client::new(&otp_integration_tests::aws_config().await)
+        .create_secret()
+        .name(format!(
+            "{}/sms-provider/{CLIENT_ID}/{kind}",
+            variables["OTP_TABLE_NAME"]
+        ))
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .expect("moto keeps the secret");
+    created.arn().expect("an ARN").to_string()
 }
 
 /// Secrets Manager's answer for the server secret, as moto gives it.

@@ -6,14 +6,12 @@
 //! Webhooks' own library verifies the signatures: tests/webhook_receiver.py.)
 
 use otp_integration_tests::black_hole::BlackHole;
-use otp_integration_tests::dialects::{DIALECTS, Dialect, ID_CARD};
+use otp_integration_tests::dialects::{DIALECTS, Dialect};
 use otp_integration_tests::hook::Hook;
-use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, RefusingSms, TestApp, memory_store, test_config, test_settings,
-};
+use otp_integration_tests::{RefusingSms, TestApp, memory_store, test_config, test_settings};
 use otp_shared::clock::Clock;
 use otp_shared::config::{Config, Timeouts};
-use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::client::ClientSettings;
 use otp_shared::domain::provider::{SmsProvider, WebhookSettings};
 use otp_shared::sms::SmsSender;
 use otp_shared::sms::secrets::MemorySecrets;
@@ -60,13 +58,7 @@ async fn app_with(
         Arc::new(MemorySecrets::new(secrets)),
     )
     .await;
-    assert_eq!(settings.validate(), Ok(()));
-    t.store
-        .put_client(&ClientRecord::new(CLIENT_ID, CLIENT_SECRET, settings))
-        .await
-        .unwrap();
-    t.register(CLIENT_ID, PHONE, ID_CARD, "acc-1", "user.1")
-        .await;
+    t.serve_test_client(settings, PHONE).await;
     t
 }
 

@@ -430,6 +430,19 @@ impl TestApp {
         self.store.put_user(&user).await.expect("user stored");
     }
 
+    /// Serves the test client with `settings` (which the service must
+    /// accept) to `mobile_no`, registered in its directory with the
+    /// dialects' ID card, so that every dialect's request reaches it.
+    pub async fn serve_test_client(&self, settings: ClientSettings, mobile_no: &str) {
+        assert_eq!(settings.validate(), Ok(()));
+        self.store
+            .put_client(&ClientRecord::new(CLIENT_ID, CLIENT_SECRET, settings))
+            .await
+            .expect("client stored");
+        self.register(CLIENT_ID, mobile_no, dialects::ID_CARD, "acc-1", "user.1")
+            .await;
+    }
+
     pub fn last_sms(&self) -> OutboxEntry {
         self.outbox.entries().pop().expect("an SMS was sent")
     }

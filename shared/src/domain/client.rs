@@ -446,6 +446,16 @@ impl ClientSettings {
         }
     }
 
+    /// The provider a delivery report names for a challenge `sent_by` names:
+    /// that one, or for a code no provider sent (a test number, a decoy),
+    /// the one a send would have tried first.
+    pub fn provider_of(&self, sent_by: Option<&str>) -> String {
+        sent_by
+            .or_else(|| self.sms_providers.first().map(SmsProvider::kind))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The locale a message asked for in `locale` is written in: that one
     /// if the client has a template for it, else the default.
     pub fn message_locale<'a>(&'a self, locale: Option<&'a str>) -> &'a str {

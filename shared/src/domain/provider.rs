@@ -221,6 +221,13 @@ pub fn take_inline_secrets(
     Ok(secrets)
 }
 
+/// The client a provider secret's ARN names: `<client>` of
+/// `…:secret:<stack>/sms-provider/<client>/…`, as otp-admin names them.
+pub fn provider_secret_client(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(PROVIDER_SECRET_PATH)?;
+    rest.split_once('/').map(|(client, _)| client)
+}
+
 /// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`, the
 /// name `<stack>/sms-provider/…`.
 pub fn is_provider_secret_arn(arn: &str) -> bool {
@@ -409,6 +416,18 @@ mod tests {
             "otp/sms-provider/shop",
         ] {
             assert!(!is_provider_secret_arn(arn), "{arn}");
+        }
+    }
+
+    #[test]
+    fn a_provider_secret_names_the_client_it_is_for() {
+        let arn = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/shop/esms-AbCdEf";
+        assert_eq!(provider_secret_client(arn), Some("shop"));
+        for other in [
+            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/sms-provider/shop-esms",
+            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:otp/hooks/shop/esms",
+        ] {
+            assert_eq!(provider_secret_client(other), None, "{other}");
         }
     }
 }

@@ -141,18 +141,7 @@ impl App {
         let converted = DeliveryEvent {
             state: DeliveryState::Converted,
             reason: None,
-            // A test number names the provider a send would have.
-            provider: counted
-                .provider
-                .clone()
-                .or_else(|| {
-                    client
-                        .settings
-                        .sms_providers
-                        .first()
-                        .map(|p| p.kind().into())
-                })
-                .unwrap_or_default(),
+            provider: client.settings.provider_of(counted.provider.as_deref()),
             at_ms: now,
         };
         if !(client.settings.issue_tokens && confirm.wants_tokens) {

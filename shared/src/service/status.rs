@@ -62,7 +62,6 @@ impl App {
                 ));
             }
         };
-        let first_provider = client.settings.sms_providers.first().map(|p| p.kind());
         let said = challenge.map(|c| DeliveryEvent {
             state: match c.state {
                 ChallengeState::Active => DeliveryState::Sent,
@@ -70,12 +69,7 @@ impl App {
                 ChallengeState::Consumed => DeliveryState::Converted,
             },
             reason: (c.state == ChallengeState::Undeliverable).then(|| NOT_SENT.to_string()),
-            // A decoy or a test number names the provider a send would have.
-            provider: c
-                .provider
-                .clone()
-                .or(first_provider.map(str::to_string))
-                .unwrap_or_default(),
+            provider: client.settings.provider_of(c.provider.as_deref()),
             at_ms: c.created_at_ms,
         });
         // A device app of a registered-only client may be an end user

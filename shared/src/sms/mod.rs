@@ -24,6 +24,7 @@ pub use sns::SnsSender;
 use crate::clock::Millis;
 use crate::domain::provider::{
     ESMS_URL, EumSettings, PROVIDER_SECRET_PATH, SmsProvider, THAIBULKSMS_URL,
+    provider_secret_client,
 };
 use async_trait::async_trait;
 use https::HttpsClient;
@@ -148,7 +149,7 @@ impl Providers {
             SmsRefused
         };
         if let Some(arn) = provider.secret_arn()
-            && !arn.contains(&format!("{PROVIDER_SECRET_PATH}{client_id}/"))
+            && provider_secret_client(arn) != Some(client_id)
         {
             return Err(unusable(format!(
                 "its secret is not named {PROVIDER_SECRET_PATH}{client_id}/…"
