@@ -28,7 +28,8 @@ import tempfile
 from template_checks import template_passes
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FUNCTIONS = ["RequestOtpFunction", "ConfirmOtpFunction", "IssueTokenFunction"]
+FUNCTIONS = ["RequestOtpFunction", "ConfirmOtpFunction", "IssueTokenFunction",
+             "DeliveryEventsFunction"]
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 # docs/deploying.md, "Throttling and the edge": a client may send 100 codes a minute
 # (sends_per_client_per_minute) and check each up to 5 times (max_attempts):

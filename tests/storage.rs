@@ -39,6 +39,7 @@ against_both_stores!(
     a_challenge_names_the_provider_that_sent_it_after_a_failover,
     rule_13_3_delivery_reports_fold_into_one_state_in_any_order,
     rule_13_3_concurrent_delivery_reports_keep_the_fold,
+    rule_13_3_challenges_are_found_by_the_number_they_were_sent_to,
     a_slots_challenge_is_read_whatever_its_state,
     rule_6_refresh_rotates_once_and_detects_reuse,
     rule_6_refresh_families_expire,

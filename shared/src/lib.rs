@@ -6,6 +6,8 @@
 //! - [`store`], [`sms`], [`signer`]: the ports, each with an AWS adapter and an
 //!   in-memory adapter of the same semantics.
 //! - [`service`]: the use cases, one call per user action.
+//! - [`delivery`]: the providers' delivery reports, read from each source's
+//!   events.
 //! - [`metrics`]: what they count, as CloudWatch Embedded Metric Format lines.
 //! - [`http`]: routing, the wire dialects, and the single error-to-HTTP mapping.
 //! - `aws` (with the `aws` feature): the Lambda deployment over the AWS
@@ -15,6 +17,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod http;

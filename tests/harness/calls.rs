@@ -60,6 +60,14 @@ pub async fn as_function<F: Future>(function: Function, work: F) -> F::Output {
         .await
 }
 
+/// Runs `work` as delivery-events' handler, which no HTTP route reaches.
+pub async fn as_delivery_events<F: Future>(work: F) -> F::Output {
+    CALLER.scope(Caller::Function(DELIVERY_EVENTS), work).await
+}
+
+/// delivery-events' resource name in `template.yaml`.
+const DELIVERY_EVENTS: &str = "DeliveryEventsFunction";
+
 /// Runs `work` as a cold start: every function makes its AWS calls.
 pub async fn at_cold_start<F: Future>(work: F) -> F::Output {
     CALLER.scope(Caller::EveryFunction, work).await
@@ -163,6 +171,11 @@ fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
                 ))
             })
             .collect(),
+        // A query of an index is authorised on the index's ARN.
+        ("dynamodb", _) if body["IndexName"].is_string() => vec![(
+            format!("dynamodb:{operation}"),
+            json!({"kind": "index", "name": body["TableName"], "role": body["IndexName"]}),
+        )],
         ("dynamodb", _) => vec![(
             format!("dynamodb:{operation}"),
             json!({"kind": "table", "name": body["TableName"]}),
@@ -228,6 +241,7 @@ fn record(caller: Caller, request: &HttpRequest) {
             "RequestOtpFunction",
             "ConfirmOtpFunction",
             "IssueTokenFunction",
+            DELIVERY_EVENTS,
         ],
     };
     // What SNS and End User Messaging are sent, for the check of each body

@@ -18,8 +18,8 @@ pub mod storage_suite;
 
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
@@ -831,10 +831,54 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
                 .build()
                 .unwrap(),
         )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sent_to")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("created_at_ms")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
         .key_schema(
             KeySchemaElement::builder()
                 .attribute_name("pk")
                 .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("sent_to")
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("sent_to")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("created_at_ms")
+                        .key_type(KeyType::Range)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            ["client_id", "token_hash", "provider"]
+                                .map(String::from)
+                                .to_vec(),
+                        ))
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )

@@ -15,7 +15,7 @@ use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use otp_shared::domain::user::User;
-use otp_shared::store::{ClaimOutcome, Release, Store};
+use otp_shared::store::{ClaimOutcome, Release, SentChallenge, Store};
 use std::sync::Arc;
 
 const NOW: i64 = START_MS;
@@ -499,6 +499,65 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
 
 /// Many reports of one challenge at once, as a provider's retries and the
 /// confirm race: the one the fold picks is the one kept.
+/// DESIGN §13.3: SNS's logs name only the number, so the challenges are
+/// found by it: every client's, within the publish's window, no other
+/// number's, with the provider that sent each.
+pub async fn rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(store: Arc<dyn Store>) {
+    let mut ours = challenge("sent-to-phone", "sent-to-a");
+    ours.provider = Some("sns".into());
+    let theirs = Challenge {
+        key: ChallengeKey {
+            client_id: "other-app".into(),
+            ..ours.key.clone()
+        },
+        token_hash: "sent-to-b".into(),
+        created_at_ms: NOW + 2_000,
+        provider: Some("eum".into()),
+        ..ours.clone()
+    };
+    let elsewhere = challenge("another-phone", "sent-to-c");
+    for c in [&ours, &theirs, &elsewhere] {
+        assert_eq!(
+            start(&*store, c, c.created_at_ms, &[]).await,
+            ClaimOutcome::Claimed
+        );
+    }
+    let mut found = store
+        .challenges_sent_to("sent-to-phone", NOW - 10, NOW + 10_000)
+        .await
+        .unwrap();
+    found.sort_by_key(|c| c.created_at_ms);
+    assert_eq!(
+        found,
+        vec![
+            SentChallenge {
+                client_id: "app".into(),
+                challenge_id: ours.id(),
+                created_at_ms: NOW,
+                provider: Some("sns".into()),
+            },
+            SentChallenge {
+                client_id: "other-app".into(),
+                challenge_id: theirs.id(),
+                created_at_ms: NOW + 2_000,
+                provider: Some("eum".into()),
+            },
+        ]
+    );
+    let window = store
+        .challenges_sent_to("sent-to-phone", NOW + 1, NOW + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 1, "only what began in the window");
+    assert!(
+        store
+            .challenges_sent_to("no-such-phone", 0, NOW + 10_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn rule_13_3_concurrent_delivery_reports_keep_the_fold(store: Arc<dyn Store>) {
     let reports: Vec<DeliveryRecord> = (0..24)
         .map(|i| {

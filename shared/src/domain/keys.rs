@@ -41,7 +41,12 @@ impl ServerSecret {
 
     /// The key under which a phone number's records are stored.
     pub fn phone_key(&self, phone: &PhoneNumber) -> String {
-        self.mac("phone", &[phone.e164().as_bytes()])
+        self.phone_key_of_e164(phone.e164())
+    }
+
+    /// [`Self::phone_key`] of a number as a provider writes it, in E.164.
+    pub fn phone_key_of_e164(&self, e164: &str) -> String {
+        self.mac("phone", &[e164.as_bytes()])
     }
 
     /// The key of a phone number's prefix (its number range).

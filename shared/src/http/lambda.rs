@@ -16,12 +16,8 @@ use tokio::sync::OnceCell;
 static APP: OnceCell<App> = OnceCell::const_new();
 
 /// Serves `entry` (a function's own, such as [`super::request_otp`]) until
-/// the Lambda runtime stops, over the app `build` makes. The first build
-/// starts now, during init, and runs beside the runtime's first poll for an
-/// event (on this one thread, while the poll waits on the network): loading
-/// the SDK configuration and reading the server secret hold up neither init
-/// nor the poll, and the first event waits only for what is left of them. A
-/// build that fails fails that event, and the next event builds again.
+/// the Lambda runtime stops: API Gateway's events, over the app `build`
+/// makes ([`run_events`]).
 pub async fn run<Build, Built, Entry, Answer>(
     build: Build,
     entry: Entry,
@@ -32,23 +28,48 @@ where
     Entry: Fn(&'static App, Request) -> Answer,
     Answer: Future<Output = Response<Body>>,
 {
+    let entry = &entry;
+    run_events(build, |app, event: ApiGatewayV2httpRequest| async move {
+        let response = entry(app, request_from_event(event)).await;
+        Ok::<_, lambda_http::Error>(v2_response(response))
+    })
+    .await
+}
+
+/// Serves `entry` with the events of whichever source invokes the function
+/// until the Lambda runtime stops, over the app `build` makes. The first
+/// build starts now, during init, and runs beside the runtime's first poll
+/// for an event (on this one thread, while the poll waits on the network):
+/// loading the SDK configuration and reading the server secret hold up
+/// neither init nor the poll, and the first event waits only for what is
+/// left of them. A build that fails fails that event, and the next event
+/// builds again.
+pub async fn run_events<Build, Built, Event, Entry, Answer, Output>(
+    build: Build,
+    entry: Entry,
+) -> Result<(), lambda_http::Error>
+where
+    Build: Fn() -> Built,
+    Built: Future<Output = Result<App, String>> + Send + 'static,
+    Event: serde::de::DeserializeOwned,
+    Entry: Fn(&'static App, Event) -> Answer,
+    Answer: Future<Output = Result<Output, lambda_http::Error>>,
+    Output: serde::Serialize,
+{
     let first = Mutex::new(Some(tokio::spawn(build())));
     let (build, entry, first) = (&build, &entry, &first);
-    lambda_http::lambda_runtime::run(service_fn(
-        |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-            let app = APP
-                .get_or_try_init(|| async {
-                    let started = first.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    match started {
-                        Some(handle) => handle.await.map_err(|e| e.to_string())?,
-                        None => build().await,
-                    }
-                })
-                .await?;
-            let response = entry(app, request_from_event(event.payload)).await;
-            Ok::<_, lambda_http::Error>(v2_response(response))
-        },
-    ))
+    lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| async move {
+        let app = APP
+            .get_or_try_init(|| async {
+                let started = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+                match started {
+                    Some(handle) => handle.await.map_err(|e| e.to_string())?,
+                    None => build().await,
+                }
+            })
+            .await?;
+        entry(app, event.payload).await
+    }))
     .await
 }
 

@@ -3,10 +3,12 @@
 
 mod confirm;
 mod deliver;
+mod reports;
 mod request;
 mod status;
 mod tokens;
 
+pub use reports::ReportsRecorded;
 pub use request::END_USER_IP_INVALID;
 pub use status::{NOT_SENT, OtpStatus};
 

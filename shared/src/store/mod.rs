@@ -24,6 +24,17 @@ use crate::domain::refresh::{RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
 use async_trait::async_trait;
 
+/// A challenge found by the number it was sent to: enough to name it and
+/// to tell it from the others sent to that number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentChallenge {
+    pub client_id: String,
+    pub challenge_id: String,
+    pub created_at_ms: Millis,
+    /// The provider that sent it; none for a test number or a decoy.
+    pub provider: Option<String>,
+}
+
 /// Whether a slot was claimed; nothing is written unless `Claimed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -78,6 +89,16 @@ pub trait Store: Send + Sync {
     /// The challenge the slot `key` holds, whatever its state; none for an
     /// empty slot or one that holds only a claim.
     async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error>;
+
+    /// The live challenges of every client for the number `phone_key` whose
+    /// requests began within `from_ms..=to_ms` (DESIGN §13.3: SNS's
+    /// delivery logs name only the number).
+    async fn challenges_sent_to(
+        &self,
+        phone_key: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<SentChallenge>, Error>;
 
     /// Folds `record`'s event into the delivery record of its challenge
     /// (DESIGN §13.3), the first event creating it: one conditional write,

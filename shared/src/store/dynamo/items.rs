@@ -9,6 +9,7 @@ use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, D
 use crate::domain::limits::RateLimit;
 use crate::domain::refresh::RefreshFamily;
 use crate::domain::user::{User, UserRequirement};
+use crate::store::SentChallenge;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -88,12 +89,32 @@ pub(super) fn client_from(item: &Item) -> Result<ClientRecord, Error> {
 pub(super) const CHALLENGE_OPTIONAL: [&str; 3] =
     ["directory_required", "directory_id_card_hash", "provider"];
 
+/// The index of challenges by the number they were sent to (its key
+/// `sent_to`, its range `created_at_ms`), projecting what
+/// [`sent_challenge_from`] reads: `template.yaml` declares it so.
+pub(super) const SENT_TO_INDEX: &str = "sent_to";
+
+/// A challenge as the index `SENT_TO_INDEX` holds it.
+pub(super) fn sent_challenge_from(item: &Item) -> Result<SentChallenge, Error> {
+    Ok(SentChallenge {
+        client_id: get_s(item, "client_id")?,
+        challenge_id: Challenge::id_of(&get_s(item, "token_hash")?),
+        created_at_ms: get_n(item, "created_at_ms")?,
+        provider: item
+            .get("provider")
+            .map(|_| get_s(item, "provider"))
+            .transpose()?,
+    })
+}
+
 /// A live challenge's attributes, `pk` and the TTL included.
 pub(super) fn challenge_item(c: &Challenge) -> Item {
     let mut item = HashMap::from([
         ("pk".into(), s(challenge_pk(&c.key))),
         ("client_id".into(), s(&c.key.client_id)),
         ("phone_key".into(), s(&c.key.phone_key)),
+        // The key of the index `SENT_TO_INDEX`: only challenges carry it.
+        ("sent_to".into(), s(&c.key.phone_key)),
         ("token_hash".into(), s(&c.token_hash)),
         ("ref_code".into(), s(&c.ref_code)),
         ("code_hash".into(), s(&c.code_hash)),

@@ -6,7 +6,7 @@
 mod items;
 mod writes;
 
-use super::{ClaimOutcome, Release, Store};
+use super::{ClaimOutcome, Release, SentChallenge, Store};
 use crate::Error;
 use crate::clock::Millis;
 use crate::config::Timeouts;
@@ -27,10 +27,10 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 use items::{
-    CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, challenge_from, challenge_item, challenge_pk,
-    client_from, client_pk, corrupt, delivery_attributes, delivery_from, delivery_pk,
-    failures_attribute, family_from, family_item, family_pk, n, rate_pk, s, slot_from, user_from,
-    user_item, user_pk,
+    CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, SENT_TO_INDEX, challenge_from, challenge_item,
+    challenge_pk, client_from, client_pk, corrupt, delivery_attributes, delivery_from, delivery_pk,
+    failures_attribute, family_from, family_item, family_pk, n, rate_pk, s, sent_challenge_from,
+    slot_from, user_from, user_item, user_pk,
 };
 use std::collections::HashMap;
 use writes::{
@@ -426,6 +426,31 @@ impl Store for DynamoStore {
             Some(item) => challenge_from(&item),
             None => Ok(None),
         }
+    }
+
+    async fn challenges_sent_to(
+        &self,
+        phone_key: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<SentChallenge>, Error> {
+        // A number has a challenge per client at most in the window: one
+        // page holds them.
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SENT_TO_INDEX)
+            .key_condition_expression("sent_to = :phone AND created_at_ms BETWEEN :from AND :to")
+            .expression_attribute_values(":phone", s(phone_key))
+            .expression_attribute_values(":from", n(from_ms))
+            .expression_attribute_values(":to", n(to_ms));
+        let out = self
+            .send_safely("dynamodb.Query", |within| {
+                request.clone().customize().config_override(within).send()
+            })
+            .await?;
+        out.items().iter().map(sent_challenge_from).collect()
     }
 
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {

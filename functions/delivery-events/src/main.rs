@@ -1,0 +1,19 @@
+// The handler's future nests every awaited call (retries within deadlines,
+// the store's writes); computing its layout from a cold cache goes deeper
+// than rustc's default query limit of 128.
+#![recursion_limit = "256"]
+
+use otp_shared::aws::Deployment;
+use otp_shared::http::lambda;
+
+// One event at a time per instance: one thread serves it.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    otp_shared::logging::init();
+    let deployment = Deployment::from_env()?;
+    lambda::run_events(
+        || deployment.app(),
+        |app, event: serde_json::Value| async move { Ok(app.record_delivery_event(&event).await?) },
+    )
+    .await
+}

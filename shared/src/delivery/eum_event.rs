@@ -1,0 +1,116 @@
+//! End User Messaging's SMS events, as its configuration set's event
+//! destination publishes them to SNS: one JSON object per message, whose
+//! `context` echoes what `SendTextMessage` was given (`sms::eum` sends the
+//! challenge and the client).
+
+use super::{Report, Subject, Unreadable, reason};
+use crate::domain::delivery::{DeliveryEvent, DeliveryState};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EumEvent {
+    event_type: String,
+    event_timestamp: i64,
+    #[serde(default)]
+    context: Context,
+}
+
+#[derive(Deserialize, Default)]
+struct Context {
+    challenge: Option<String>,
+    client: Option<String>,
+}
+
+/// The report in one SNS message of the event destination; none for an
+/// event that is not of an SMS this service sent (a voice or registration
+/// event, another sender's message on the same configuration set) or that
+/// tells nothing (`TEXT_ALL` is a filter, not an event).
+pub(super) fn report_of_message(message: &str) -> Result<Option<Report>, Unreadable> {
+    let event: EumEvent =
+        serde_json::from_str(message).map_err(|_| Unreadable("an End User Messaging event"))?;
+    let (Some(challenge_id), Some(client_id)) = (event.context.challenge, event.context.client)
+    else {
+        return Ok(None);
+    };
+    let Some((state, reason)) = state_of(&event.event_type) else {
+        return Ok(None);
+    };
+    Ok(Some(Report {
+        subject: Subject::Challenge {
+            challenge_id,
+            client_id,
+        },
+        event: DeliveryEvent {
+            state,
+            reason: reason.map(str::to_string),
+            provider: "eum".into(),
+            at_ms: event.event_timestamp,
+        },
+    }))
+}
+
+/// The state (and reason) of an SMS event type, as the service's event
+/// types page describes each.
+fn state_of(event_type: &str) -> Option<(DeliveryState, Option<&'static str>)> {
+    use DeliveryState::*;
+    Some(match event_type {
+        "TEXT_QUEUED" | "TEXT_PENDING" => (Submitted, None),
+        // Accepted by the recipient's carrier; in some countries the only
+        // receipt there is, which a confirm then turns into `converted`.
+        "TEXT_SUCCESSFUL" => (Sent, None),
+        "TEXT_DELIVERED" => (Delivered, None),
+        "TEXT_BLOCKED" => (Blocked, Some(reason::BLOCKED)),
+        "TEXT_CARRIER_BLOCKED" => (Blocked, Some(reason::CARRIER_BLOCKED)),
+        "TEXT_SPAM" => (Blocked, Some(reason::SPAM)),
+        "TEXT_OPTED_OUT" => (Blocked, Some(reason::OPTED_OUT)),
+        "TEXT_PROTECT_BLOCKED" => (Blocked, Some(reason::PROTECT_BLOCKED)),
+        "TEXT_TTL_EXPIRED" => (Expired, Some(reason::TTL_EXPIRED)),
+        "TEXT_CARRIER_UNREACHABLE" => (Failed, Some(reason::CARRIER_UNREACHABLE)),
+        "TEXT_UNREACHABLE" => (Failed, Some(reason::PHONE_UNREACHABLE)),
+        "TEXT_INVALID" => (Failed, Some(reason::INVALID_NUMBER)),
+        "TEXT_INVALID_MESSAGE" => (Failed, Some(reason::INVALID_MESSAGE)),
+        "TEXT_UNKNOWN" => (Unknown, None),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(event_type: &str, context: &str) -> String {
+        format!(
+            r#"{{"eventType":"{event_type}","eventVersion":"1.0","eventTimestamp":1686975103470,
+               "isFinal":true,"messageId":"862a8790","messageStatus":"X","context":{context}}}"#
+        )
+    }
+
+    #[test]
+    fn every_sms_event_type_reads_into_a_state_and_others_into_none() {
+        let ours = r#"{"challenge":"ch_1","client":"app"}"#;
+        let report = report_of_message(&message("TEXT_CARRIER_UNREACHABLE", ours))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            report.subject,
+            Subject::Challenge {
+                challenge_id: "ch_1".into(),
+                client_id: "app".into()
+            }
+        );
+        assert_eq!(report.event.state, DeliveryState::Failed);
+        assert_eq!(report.event.reason.as_deref(), Some("carrier_unreachable"));
+        assert_eq!(report.event.at_ms, 1_686_975_103_470);
+        assert_eq!(
+            report_of_message(&message("VOICE_COMPLETED", ours)).unwrap(),
+            None
+        );
+        assert_eq!(
+            report_of_message(&message("TEXT_DELIVERED", r#"{"account":"bar"}"#)).unwrap(),
+            None,
+            "another sender's message on the same configuration set"
+        );
+        assert!(report_of_message("not json").is_err());
+    }
+}

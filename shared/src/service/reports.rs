@@ -1,0 +1,124 @@
+//! The providers' delivery reports folded into the challenges' delivery
+//! records (DESIGN §13.3): `delivery-events`' one use case.
+
+use super::App;
+use crate::Error;
+use crate::clock::Millis;
+use crate::delivery::{Report, Subject, reports_of};
+use crate::domain::delivery::DeliveryRecord;
+
+/// How far SNS's clock and ours may disagree.
+const CLOCK_SKEW_MS: Millis = 5_000;
+
+/// How long after a publish its log may still arrive before the challenge
+/// it is of is written (the publish and the write run side by side): a
+/// report that finds no challenge sooner is asked for again.
+const EARLY_MS: Millis = 120_000;
+
+/// What became of one invocation's reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ReportsRecorded {
+    /// The event was of no source's shape: nothing in it was read, and
+    /// delivering it again would not help.
+    pub unreadable: bool,
+    /// Folded into a delivery record (a no-op when it said nothing new).
+    pub recorded: usize,
+    /// Of no challenge of this service, or of two at once: dropped.
+    pub unmatched: usize,
+    /// Of no challenge yet, so young that its challenge may still be
+    /// written: the invocation fails so that its source delivers it again.
+    pub early: usize,
+}
+
+impl App {
+    /// Folds the reports in `event`, one invocation of `delivery-events`
+    /// by whichever source sent it ([`reports_of`]).
+    pub async fn record_delivery_event(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<ReportsRecorded, Error> {
+        match reports_of(event) {
+            Ok(reports) => self.record_reports(&reports).await,
+            Err(unreadable) => {
+                tracing::warn!(what = unreadable.0, "unreadable delivery event");
+                Ok(ReportsRecorded {
+                    unreadable: true,
+                    ..ReportsRecorded::default()
+                })
+            }
+        }
+    }
+
+    /// Folds each of `reports` into its challenge's delivery record. An
+    /// error when a store call failed or a report came early
+    /// ([`ReportsRecorded::early`]): the source then delivers the whole
+    /// event again, and the reports already folded fold to the same state.
+    pub async fn record_reports(&self, reports: &[Report]) -> Result<ReportsRecorded, Error> {
+        let now = self.clock.now_ms();
+        let mut recorded = ReportsRecorded::default();
+        for report in reports {
+            let Some((challenge_id, client_id)) = self.challenge_of(&report.subject).await? else {
+                match report.subject {
+                    Subject::SnsPublish {
+                        published_at_ms, ..
+                    } if now - published_at_ms < EARLY_MS => recorded.early += 1,
+                    _ => recorded.unmatched += 1,
+                }
+                continue;
+            };
+            let record = DeliveryRecord {
+                challenge_id,
+                client_id,
+                event: report.event.clone(),
+            };
+            self.store.record_delivery(&record, now).await?;
+            recorded.recorded += 1;
+        }
+        tracing::info!(
+            recorded = recorded.recorded,
+            unmatched = recorded.unmatched,
+            early = recorded.early,
+            "delivery reports"
+        );
+        if recorded.early > 0 {
+            return Err(Error::Busy {
+                retry_after_secs: 60,
+            });
+        }
+        Ok(recorded)
+    }
+
+    /// The challenge (and its client) `subject` names; none when it names
+    /// none, or two.
+    async fn challenge_of(&self, subject: &Subject) -> Result<Option<(String, String)>, Error> {
+        match subject {
+            Subject::Challenge {
+                challenge_id,
+                client_id,
+            } => Ok(Some((challenge_id.clone(), client_id.clone()))),
+            Subject::SnsPublish {
+                phone_e164,
+                published_at_ms,
+            } => {
+                // The request began before its publish, by at most the time
+                // it had to answer.
+                let answer_ms = self.config.timeouts.answer_within().as_millis() as Millis;
+                let sent = self
+                    .store
+                    .challenges_sent_to(
+                        &self.secret.phone_key_of_e164(phone_e164),
+                        published_at_ms - answer_ms - CLOCK_SKEW_MS,
+                        published_at_ms + CLOCK_SKEW_MS,
+                    )
+                    .await?;
+                let mut by_sns = sent
+                    .into_iter()
+                    .filter(|c| c.provider.as_deref() == Some("sns"));
+                Ok(match (by_sns.next(), by_sns.next()) {
+                    (Some(only), None) => Some((only.challenge_id, only.client_id)),
+                    _ => None,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! DESIGN §13.3, `delivery-events`: the sources' own event shapes (SNS's
+//! SMS delivery-status logs as a CloudWatch Logs subscription delivers them,
+//! End User Messaging's events as its configuration set's SNS topic does;
+//! the documented examples in `events/delivery/`) replayed through the
+//! function's handler, on both stores, then read back through
+//! `POST /v1/otp/status`.
+
+use base64::Engine;
+use otp_integration_tests::calls::as_delivery_events;
+use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp};
+use otp_shared::clock::{Clock, Millis, rfc3339_utc};
+use otp_shared::domain::challenge::{Challenge, ChallengeToken};
+use otp_shared::http::Function;
+use otp_shared::service::ReportsRecorded;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/events/delivery/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// SNS's `notification.timestamp`: `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
+fn sns_time(ms: Millis) -> String {
+    let text = rfc3339_utc(ms).replace('T', " ").replace('Z', "");
+    format!("{text}.{:03}", ms.rem_euclid(1000))
+}
+
+fn gzip_base64(payload: &Value) -> String {
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(payload.to_string().as_bytes()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
+}
+
+/// The subscription event CloudWatch Logs invokes the function with, for
+/// the log fixture `name` rewritten to a publish to `to` at `published_ms`.
+fn sns_logs(name: &str, to: &str, published_ms: Millis) -> Value {
+    let mut payload = fixture(name);
+    let event = &mut payload["logEvents"][0];
+    let mut line: Value = serde_json::from_str(event["message"].as_str().unwrap()).unwrap();
+    line["delivery"]["destination"] = json!(to);
+    line["notification"]["timestamp"] = json!(sns_time(published_ms));
+    event["message"] = json!(line.to_string());
+    event["timestamp"] = json!(published_ms + 1_500);
+    json!({"awslogs": {"data": gzip_base64(&payload)}})
+}
+
+/// The SNS event the configuration set's topic invokes the function with,
+/// for End User Messaging's `event_type` of the challenge `challenge_id`.
+fn eum_event(event_type: &str, challenge_id: &str, client_id: &str, at_ms: Millis) -> Value {
+    let mut event = fixture("eum-event");
+    let record = &mut event["Records"][0]["Sns"];
+    let mut message: Value = serde_json::from_str(record["Message"].as_str().unwrap()).unwrap();
+    message["eventType"] = json!(event_type);
+    message["eventTimestamp"] = json!(at_ms);
+    message["context"] = json!({"challenge": challenge_id, "client": client_id});
+    record["Message"] = json!(message.to_string());
+    event
+}
+
+async fn deliver(t: &TestApp, event: &Value) -> Result<ReportsRecorded, otp_shared::Error> {
+    as_delivery_events(t.app.record_delivery_event(event)).await
+}
+
+async fn status(t: &TestApp, token: &str) -> Value {
+    let answer = t
+        .call(
+            Function::ConfirmOtp,
+            "otp-status",
+            &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body["data"].clone()
+}
+
+fn challenge_id(token: &str) -> String {
+    Challenge::id_of(&ChallengeToken::parse(token).unwrap().1)
+}
+
+async fn both_stores() -> [TestApp; 2] {
+    [TestApp::memory().await, TestApp::dynamodb().await]
+}
+
+#[tokio::test]
+async fn sns_delivery_logs_fold_into_the_challenge_sent_to_their_number() {
+    for t in both_stores().await {
+        let (token, _, _) = t.code_for("0812345678").await;
+        let published = t.clock.now_ms() + 200;
+        let delivered = sns_logs("sns-delivery-log", "+66812345678", published);
+        let recorded = deliver(&t, &delivered).await.unwrap();
+        assert_eq!(recorded.recorded, 1, "{recorded:?}");
+        let data = status(&t, &token).await;
+        assert_eq!(
+            (data["delivery"].as_str(), data["provider"].as_str()),
+            (Some("delivered"), Some("sns"))
+        );
+
+        // A late "unknown" of the same SMS, and the same log again: no change.
+        let unknown = sns_logs("sns-delivery-failure-log", "+66812345678", published);
+        deliver(&t, &unknown).await.unwrap();
+        deliver(&t, &delivered).await.unwrap();
+        assert_eq!(status(&t, &token).await["delivery"], "delivered");
+    }
+}
+
+#[tokio::test]
+async fn an_sns_failure_log_says_why_in_the_status() {
+    for t in both_stores().await {
+        let (token, _, _) = t.code_for("0812345679").await;
+        let mut payload = fixture("sns-delivery-failure-log");
+        let mut line: Value =
+            serde_json::from_str(payload["logEvents"][0]["message"].as_str().unwrap()).unwrap();
+        line["delivery"]["providerResponse"] = json!("Phone carrier has blocked this message");
+        line["delivery"]["destination"] = json!("+66812345679");
+        line["notification"]["timestamp"] = json!(sns_time(t.clock.now_ms() + 100));
+        payload["logEvents"][0]["message"] = json!(line.to_string());
+        payload["logEvents"][0]["timestamp"] = json!(t.clock.now_ms() + 900);
+        let event = json!({"awslogs": {"data": gzip_base64(&payload)}});
+        assert_eq!(deliver(&t, &event).await.unwrap().recorded, 1);
+        let data = status(&t, &token).await;
+        assert_eq!(data["delivery"], "blocked");
+        assert_eq!(data["reason"], "carrier_blocked");
+    }
+}
+
+/// SNS's logs hold every SMS of the account: one of another sender, or of
+/// a number this service sent nothing to, matches no challenge. While it is
+/// young its challenge may yet be written (the publish and the write run
+/// side by side), so the invocation fails and CloudWatch Logs delivers it
+/// again; an old one is dropped.
+#[tokio::test]
+async fn an_sns_log_of_no_challenge_is_asked_for_again_while_young_then_dropped() {
+    for t in both_stores().await {
+        let young = sns_logs("sns-delivery-log", "+66811111111", t.clock.now_ms());
+        assert!(
+            deliver(&t, &young).await.is_err(),
+            "a young unmatched report is retried"
+        );
+        t.clock.advance_secs(180);
+        let recorded = deliver(&t, &young).await.unwrap();
+        assert_eq!((recorded.recorded, recorded.unmatched), (0, 1));
+    }
+}
+
+/// Another sender's SMS to the same number, long before the request: it is
+/// not this challenge's, whatever it says.
+#[tokio::test]
+async fn an_sns_log_of_a_publish_before_the_request_is_not_the_challenges() {
+    for t in both_stores().await {
+        let earlier = t.clock.now_ms() - 600_000;
+        let (token, _, _) = t.code_for("0812345670").await;
+        let failed = sns_logs("sns-delivery-failure-log", "+66812345670", earlier);
+        let recorded = deliver(&t, &failed).await.unwrap();
+        assert_eq!((recorded.recorded, recorded.unmatched), (0, 1));
+        assert_eq!(status(&t, &token).await["delivery"], "sent");
+    }
+}
+
+/// End User Messaging's events name the challenge (the send's context): in
+/// any order, each arriving twice, the final state is the same.
+#[tokio::test]
+async fn eum_events_fold_by_the_context_they_echo_in_any_order() {
+    let orders: [[&str; 3]; 3] = [
+        ["TEXT_PENDING", "TEXT_SUCCESSFUL", "TEXT_DELIVERED"],
+        ["TEXT_DELIVERED", "TEXT_PENDING", "TEXT_SUCCESSFUL"],
+        ["TEXT_SUCCESSFUL", "TEXT_DELIVERED", "TEXT_PENDING"],
+    ];
+    for t in both_stores().await {
+        for (i, order) in orders.iter().enumerate() {
+            let (token, _, _) = t.code_for(&format!("081234560{i}")).await;
+            let id = challenge_id(&token);
+            let start = t.clock.now_ms();
+            for (n, event_type) in order.iter().chain(order.iter()).enumerate() {
+                let event = eum_event(event_type, &id, CLIENT_ID, start + n as i64);
+                assert_eq!(deliver(&t, &event).await.unwrap().recorded, 1);
+            }
+            let data = status(&t, &token).await;
+            assert_eq!(data["delivery"], "delivered", "{order:?}");
+            assert_eq!(data["provider"], "eum");
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_of_no_source_fold_nothing_and_are_not_retried() {
+    let t = TestApp::memory().await;
+    let garbage = deliver(&t, &json!({"hello": "world"})).await.unwrap();
+    assert!(garbage.unreadable);
+    let not_gzip = deliver(&t, &json!({"awslogs": {"data": "aGVsbG8="}}))
+        .await
+        .unwrap();
+    assert!(not_gzip.unreadable);
+    let control = json!({"messageType": "CONTROL_MESSAGE", "logGroup": "", "logEvents": [
+        {"id": "1", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda."}]});
+    let checked = deliver(&t, &json!({"awslogs": {"data": gzip_base64(&control)}}))
+        .await
+        .unwrap();
+    assert_eq!(checked, ReportsRecorded::default());
+    let voice = eum_event("VOICE_COMPLETED", "ch_x", CLIENT_ID, 1);
+    assert_eq!(
+        deliver(&t, &voice).await.unwrap(),
+        ReportsRecorded::default()
+    );
+}
+
+/// `sam local invoke DeliveryEventsFunction -e` takes the subscription
+/// fixture: it is the log fixture, gzipped as CloudWatch Logs sends it.
+#[test]
+fn the_subscription_fixture_is_the_log_fixture_as_cloudwatch_logs_sends_it() {
+    let data = fixture("sns-delivery-log-subscription")["awslogs"]["data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gzipped = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(gzipped.as_slice())
+        .read_to_string(&mut json)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&json).unwrap(),
+        fixture("sns-delivery-log")
+    );
+}
