@@ -46,7 +46,11 @@ fn metric_filters() -> Vec<MetricFilter> {
     let mut filters = vec![];
     let mut pattern: Option<(Vec<String>, String)> = None;
     for line in template.lines().map(str::trim) {
-        if let Some(quoted) = line.strip_prefix("FilterPattern: ") {
+        // A log subscription's pattern (`""`: every line) is no metric's.
+        if let Some(quoted) = line
+            .strip_prefix("FilterPattern: ")
+            .filter(|quoted| *quoted != "\"\"")
+        {
             let inner = quoted
                 .trim_matches('\'')
                 .trim_start_matches("{ $.")

@@ -101,6 +101,15 @@ async fn sns_delivery_logs_fold_into_the_challenge_sent_to_their_number() {
         deliver(&t, &unknown).await.unwrap();
         deliver(&t, &delivered).await.unwrap();
         assert_eq!(status(&t, &token).await["delivery"], "delivered");
+        // Counted once, per client, calling code and provider; what changed
+        // nothing counts nothing.
+        assert_eq!(t.metrics.by_provider("SmsReportedDelivered", "sns"), 1);
+        assert_eq!(
+            t.metrics
+                .count("SmsReportedDelivered", CLIENT_ID, Some("66")),
+            1
+        );
+        assert_eq!(t.metrics.by_provider("SmsReportedUnknown", "sns"), 0);
     }
 }
 
@@ -121,6 +130,18 @@ async fn an_sns_failure_log_says_why_in_the_status() {
         let data = status(&t, &token).await;
         assert_eq!(data["delivery"], "blocked");
         assert_eq!(data["reason"], "carrier_blocked");
+        let line: Value = t
+            .metrics
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|l| l.get("SmsReportedBlocked").is_some())
+            .expect("the report is counted");
+        assert_eq!(
+            (&line["Reason"], &line["Provider"], &line["CallingCode"]),
+            (&json!("carrier_blocked"), &json!("sns"), &json!("66"))
+        );
+        assert_eq!(line["SmsDeliveryMissScore"], 1.0);
     }
 }
 
@@ -223,4 +244,41 @@ fn the_subscription_fixture_is_the_log_fixture_as_cloudwatch_logs_sends_it() {
         serde_json::from_str::<Value>(&json).unwrap(),
         fixture("sns-delivery-log")
     );
+}
+
+/// Each state a provider reports is counted under its own metric, and the
+/// delivery alarm's score: +1 for a missed SMS, less for one that arrived.
+#[tokio::test]
+async fn each_reported_state_is_counted_under_its_own_metric() {
+    let t = TestApp::memory().await;
+    for (i, (event_type, metric, score)) in [
+        ("TEXT_CARRIER_UNREACHABLE", "SmsReportedFailed", 1.0),
+        ("TEXT_TTL_EXPIRED", "SmsReportedExpired", 1.0),
+        ("TEXT_UNKNOWN", "SmsReportedUnknown", 1.0),
+        ("TEXT_SPAM", "SmsReportedBlocked", 1.0),
+        ("TEXT_SUCCESSFUL", "SmsReportedSent", -25.0 / 75.0),
+        ("TEXT_DELIVERED", "SmsReportedDelivered", -25.0 / 75.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (token, _, _) = t.code_for(&format!("08123456{i:02}")).await;
+        let event = eum_event(
+            event_type,
+            &challenge_id(&token),
+            CLIENT_ID,
+            t.clock.now_ms(),
+        );
+        deliver(&t, &event).await.unwrap();
+        let line: Value = t
+            .metrics
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .rfind(|l| l.get(metric).is_some())
+            .unwrap_or_else(|| panic!("{event_type} is counted as {metric}"));
+        assert_eq!(line["Provider"], "eum", "{event_type}");
+        let counted = line["SmsDeliveryMissScore"].as_f64().unwrap();
+        assert!((counted - score).abs() < 1e-9, "{event_type}: {counted}");
+    }
 }

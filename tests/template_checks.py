@@ -57,6 +57,8 @@ def metric_names():
     return names
 
 
+DELIVERY_QUERY = ("SELECT SUM(SmsDeliveryMissScore) FROM SCHEMA(OtpLogin, CallingCode)"
+                  " GROUP BY CallingCode")
 PUMPING_QUERY = ("SELECT SUM(PumpingScore) FROM SCHEMA(OtpLogin, CallingCode, Client)"
                  " GROUP BY Client, CallingCode")
 
@@ -109,7 +111,23 @@ def check_dashboard_and_pumping(template, resources):
             failures.append(f"{name} does not fire at PumpingMinSendsPerHour")
         if not props.get("AlarmActions"):
             failures.append(f"{name} notifies no one")
+    # Delivery (DESIGN §13.3): one alarm per calling code on the missed
+    # SMS beyond DeliveryMissedPercent (delivery-events counts
+    # SmsDeliveryMissScore), at DeliveryMissedMinPerHour.
+    delivery = [
+        alarm for alarm in resources.values()
+        if alarm.get("Type") == "AWS::CloudWatch::Alarm"
+        and "SmsDeliveryMissScore" in json.dumps(alarm.get("Properties", {}).get("Metrics", []))
+    ]
+    if [[m.get("Expression") for m in a["Properties"]["Metrics"]] for a in delivery] != [[DELIVERY_QUERY]]:
+        failures.append("no one delivery alarm over every calling code's missed SMS")
+    for alarm in delivery:
+        props = alarm["Properties"]
+        if props.get("Threshold") != {"Ref": "DeliveryMissedMinPerHour"} or not props.get("AlarmActions"):
+            failures.append("the delivery alarm does not notify at DeliveryMissedMinPerHour")
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    if environment.get("OTP_DELIVERY_MISSED_PERCENT") != {"Ref": "DeliveryMissedPercent"}:
+        failures.append("the functions are not told DeliveryMissedPercent, which SmsDeliveryMissScore counts with")
     if environment.get("OTP_PUMPING_CONVERSION_PERCENT") != {"Ref": "PumpingConversionPercent"}:
         failures.append("the functions are not told PumpingConversionPercent, which PumpingScore counts with")
     return failures
@@ -397,6 +415,15 @@ def pumping_alarm_per_calling_code_only(t):
                                                            "GROUP BY CallingCode")
 
 
+def delivery_alarm_on_failures_only(t):
+    t["Resources"]["DeliveryAlarm"]["Properties"]["Metrics"][0]["Expression"] = (
+        DELIVERY_QUERY.replace("SmsDeliveryMissScore", "SmsReportedFailed"))
+
+
+def delivery_share_not_passed(t):
+    del t["Globals"]["Function"]["Environment"]["Variables"]["OTP_DELIVERY_MISSED_PERCENT"]
+
+
 def conversion_not_passed(t):
     del t["Globals"]["Function"]["Environment"]["Variables"]["OTP_PUMPING_CONVERSION_PERCENT"]
 
@@ -423,6 +450,7 @@ BREAKAGES = [
     dashboard_without_a_refusal, dashboard_without_latency, no_pumping_alarm,
     pumping_threshold_hard_coded, pumping_alarm_on_sends_only, pumping_alarm_per_calling_code_only,
     conversion_not_passed, no_alarm_on_invalid_client_settings,
+    delivery_alarm_on_failures_only, delivery_share_not_passed,
     issuer_not_passed, issuer_output_ignores_the_parameter,
 ]
 

@@ -7,6 +7,7 @@
 //! code and is counted per client only.
 
 use crate::clock::Millis;
+use crate::domain::delivery::DeliveryState;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,14 @@ pub const LEVEL: &str = "WARN";
 /// an hour's sum for a client and calling code is how many more codes went
 /// out than the target conversion accounts for.
 pub const PUMPING_SCORE: &str = "PumpingScore";
+
+/// The delivery alarm's metric (DESIGN §13.3), scored as [`PUMPING_SCORE`]
+/// is: +1 with each provider report that an SMS did not arrive (failed,
+/// blocked, expired, unknown), -p/(100-p) with each that it reached the
+/// carrier or the handset, for a tolerated missed share of p percent. An
+/// hour's sum per calling code is how many more SMS were missed than p %
+/// accounts for: a low-volume country's one failure does not fire it.
+pub const DELIVERY_MISSED: &str = "SmsDeliveryMissScore";
 
 /// The calling-code dimension of a number outside every allow-list.
 pub const OTHER_CALLING_CODE: &str = "other";
@@ -67,6 +76,9 @@ pub enum Metric {
     ProviderFailed,
     Confirmed(Confirm),
     TokenRefreshed,
+    /// A provider's report changed an SMS's delivery state to this one
+    /// (`sent`: the carrier took it; the final states).
+    Delivery(DeliveryState),
 }
 
 impl Metric {
@@ -87,17 +99,48 @@ impl Metric {
             Metric::Confirmed(Confirm::Expired) => "ConfirmsExpired",
             Metric::Confirmed(Confirm::Exhausted) => "ConfirmsExhausted",
             Metric::TokenRefreshed => "TokensRefreshed",
+            Metric::Delivery(DeliveryState::Submitted | DeliveryState::Sent) => "SmsReportedSent",
+            Metric::Delivery(DeliveryState::Delivered | DeliveryState::Converted) => {
+                "SmsReportedDelivered"
+            }
+            Metric::Delivery(DeliveryState::Failed) => "SmsReportedFailed",
+            Metric::Delivery(DeliveryState::Blocked) => "SmsReportedBlocked",
+            Metric::Delivery(DeliveryState::Expired) => "SmsReportedExpired",
+            Metric::Delivery(DeliveryState::Unknown) => "SmsReportedUnknown",
         }
     }
 
-    /// What counting this adds to [`PUMPING_SCORE`], at a conversion target
-    /// of `conversion_percent` (1 to 99).
-    pub fn pumping_score(self, conversion_percent: u32) -> Option<f64> {
+    /// The score metric this adds to, if any: [`PUMPING_SCORE`] or
+    /// [`DELIVERY_MISSED`].
+    pub fn score_name(self) -> &'static str {
+        match self {
+            Metric::Delivery(_) => DELIVERY_MISSED,
+            _ => PUMPING_SCORE,
+        }
+    }
+
+    /// What counting this adds to its score metric ([`Self::score_name`]),
+    /// at a pumping conversion target of `conversion_percent` and a
+    /// tolerated missed share of `missed_percent` (each 1 to 99).
+    pub fn score(self, conversion_percent: u32, missed_percent: u32) -> Option<f64> {
         match self {
             Metric::CodeSent => Some(1.0),
             Metric::Confirmed(Confirm::Success) => {
                 Some(-100.0 / f64::from(conversion_percent.max(1)))
             }
+            Metric::Delivery(state) => Some(match state {
+                DeliveryState::Submitted
+                | DeliveryState::Sent
+                | DeliveryState::Delivered
+                | DeliveryState::Converted => {
+                    let p = f64::from(missed_percent.clamp(1, 99));
+                    -p / (100.0 - p)
+                }
+                DeliveryState::Failed
+                | DeliveryState::Blocked
+                | DeliveryState::Expired
+                | DeliveryState::Unknown => 1.0,
+            }),
             _ => None,
         }
     }
@@ -113,23 +156,32 @@ pub struct Dimensions<'a> {
     pub line_type: Option<&'a str>,
     /// The SMS provider a send went to (`sms_providers`' kind).
     pub provider: Option<&'a str>,
+    /// Why a provider says an SMS did not arrive (`delivery::reason`).
+    pub reason: Option<&'a str>,
 }
 
 /// The EMF line counting one `metric` at `timestamp_ms`, and adding
-/// `pumping_score` to [`PUMPING_SCORE`] when given. With a calling code it
+/// `score` to its score metric ([`Metric::score_name`]) when given. With a calling code it
 /// is counted per client and calling code, and per calling code alone;
 /// without, per client. A line type joins each set that has the calling
-/// code; a provider adds the set of client, calling code and provider.
+/// code; a provider adds the set of client, calling code and provider, and
+/// a reason the set of calling code, provider and reason.
 pub fn emf_line(
     metric: Metric,
     dimensions: &Dimensions,
     timestamp_ms: Millis,
-    pumping_score: Option<f64>,
+    score: Option<f64>,
 ) -> String {
     let sets = match (dimensions.calling_code, dimensions.line_type) {
         (Some(_), Some(_)) => json!([
             ["Client", "CallingCode", "LineType"],
             ["CallingCode", "LineType"]
+        ]),
+        (Some(_), None) if dimensions.provider.is_some() && dimensions.reason.is_some() => json!([
+            ["Client", "CallingCode"],
+            ["CallingCode"],
+            ["Client", "CallingCode", "Provider"],
+            ["CallingCode", "Provider", "Reason"]
         ]),
         (Some(_), None) if dimensions.provider.is_some() => json!([
             ["Client", "CallingCode"],
@@ -140,8 +192,8 @@ pub fn emf_line(
         (None, _) => json!([["Client"]]),
     };
     let mut metrics = vec![json!({"Name": metric.name(), "Unit": "Count"})];
-    if pumping_score.is_some() {
-        metrics.push(json!({"Name": PUMPING_SCORE, "Unit": "None"}));
+    if score.is_some() {
+        metrics.push(json!({"Name": metric.score_name(), "Unit": "None"}));
     }
     let mut line = Map::new();
     line.insert(
@@ -168,11 +220,14 @@ pub fn emf_line(
         }
         if let Some(provider) = dimensions.provider {
             line.insert("Provider".into(), Value::from(provider));
+            if let Some(reason) = dimensions.reason {
+                line.insert("Reason".into(), Value::from(reason));
+            }
         }
     }
     line.insert(metric.name().into(), Value::from(1));
-    if let Some(score) = pumping_score {
-        line.insert(PUMPING_SCORE.into(), Value::from(score));
+    if let Some(score) = score {
+        line.insert(metric.score_name().into(), Value::from(score));
     }
     Value::Object(line).to_string()
 }
@@ -264,6 +319,7 @@ mod tests {
             calling_code: Some("66"),
             line_type: None,
             provider: Some("webhook"),
+            reason: None,
         };
         let line: Value =
             serde_json::from_str(&emf_line(Metric::CodeSent, &dimensions, 0, Some(1.0))).unwrap();
@@ -290,6 +346,7 @@ mod tests {
             calling_code: Some("66"),
             line_type: None,
             provider: None,
+            reason: None,
         };
         let line: Value = serde_json::from_str(&emf_line(
             Metric::TokenRefreshed,
@@ -320,6 +377,7 @@ mod tests {
             calling_code: None,
             line_type: None,
             provider: None,
+            reason: None,
         };
         let line: Value =
             serde_json::from_str(&emf_line(Metric::TokenRefreshed, &refresh, 0, None)).unwrap();
@@ -354,6 +412,7 @@ mod tests {
             calling_code: Some(calling_code),
             line_type: None,
             provider: None,
+            reason: None,
         };
         let lines = vec![
             emf_line(Metric::CodeSent, &at("shop", "66"), 0, None),
@@ -379,9 +438,10 @@ mod tests {
             calling_code: Some("66"),
             line_type: None,
             provider: None,
+            reason: None,
         };
         let score = |metric: Metric| {
-            let line = emf_line(metric, &dimensions, 0, metric.pumping_score(20));
+            let line = emf_line(metric, &dimensions, 0, metric.score(20, 25));
             let line: Value = serde_json::from_str(&line).unwrap();
             let named = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()

@@ -179,7 +179,7 @@ impl Store for HarnessStore {
         )
         .await
     }
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error> {
         self.run("record_delivery", self.inner.record_delivery(record, now))
             .await
     }

@@ -873,7 +873,7 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
                     Projection::builder()
                         .projection_type(ProjectionType::Include)
                         .set_non_key_attributes(Some(
-                            ["client_id", "token_hash", "provider"]
+                            ["client_id", "token_hash", "provider", "calling_code"]
                                 .map(String::from)
                                 .to_vec(),
                         ))

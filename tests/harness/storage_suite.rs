@@ -449,13 +449,21 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
     };
     assert_eq!(state(store.clone(), NOW).await, None);
     let failed = report(DeliveryState::Failed, Some("carrier_unreachable"), NOW + 5);
-    store.record_delivery(&failed, NOW).await.unwrap();
+    assert!(
+        store.record_delivery(&failed, NOW).await.unwrap(),
+        "the first report"
+    );
     // Arriving after the final report: earlier news, and a duplicate.
-    store
-        .record_delivery(&report(DeliveryState::Sent, None, NOW + 9), NOW)
-        .await
-        .unwrap();
-    store.record_delivery(&failed, NOW).await.unwrap();
+    assert!(
+        !store
+            .record_delivery(&report(DeliveryState::Sent, None, NOW + 9), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.record_delivery(&failed, NOW).await.unwrap(),
+        "a duplicate"
+    );
     assert_eq!(
         state(store.clone(), NOW).await,
         Some((DeliveryState::Failed, Some("carrier_unreachable".into())))
@@ -464,7 +472,7 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
         client_id: "another-app".into(),
         ..report(DeliveryState::Converted, None, NOW)
     };
-    store.record_delivery(&stolen, NOW).await.unwrap();
+    assert!(!store.record_delivery(&stolen, NOW).await.unwrap());
     assert_eq!(
         state(store.clone(), NOW).await.unwrap().0,
         DeliveryState::Failed
@@ -535,12 +543,14 @@ pub async fn rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(stor
                 challenge_id: ours.id(),
                 created_at_ms: NOW,
                 provider: Some("sns".into()),
+                calling_code: "66".into(),
             },
             SentChallenge {
                 client_id: "other-app".into(),
                 challenge_id: theirs.id(),
                 created_at_ms: NOW + 2_000,
                 provider: Some("eum".into()),
+                calling_code: "66".into(),
             },
         ]
     );

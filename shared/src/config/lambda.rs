@@ -144,6 +144,11 @@ impl LambdaSettings {
                     1..=99,
                     defaults.pumping_conversion_percent,
                 )?,
+                delivery_missed_percent: number(
+                    "OTP_DELIVERY_MISSED_PERCENT",
+                    1..=99,
+                    defaults.delivery_missed_percent,
+                )?,
                 edge: None,
                 timeouts: Timeouts::for_function(Duration::from_secs(
                     number(
@@ -251,6 +256,8 @@ mod tests {
             ("OTP_FUNCTION_TIMEOUT_SECS", "9"),
             ("OTP_PUMPING_CONVERSION_PERCENT", "0"),
             ("OTP_PUMPING_CONVERSION_PERCENT", "100"),
+            ("OTP_DELIVERY_MISSED_PERCENT", "0"),
+            ("OTP_DELIVERY_MISSED_PERCENT", "100"),
             ("OTP_FUNCTION_TIMEOUT_SECS", "30"),
         ] {
             let err = with(&[(name, bad)]).err().unwrap();

@@ -41,6 +41,10 @@ pub struct Config {
     /// The conversion target of the pumping alarm (`PumpingConversionPercent`,
     /// 1 to 99), which the `PumpingScore` metric counts with.
     pub pumping_conversion_percent: u32,
+    /// The share of reported SMS that may go missed in a calling code
+    /// before the delivery alarm fires (`DeliveryMissedPercent`, 1 to 99),
+    /// which the `SmsDeliveryMissScore` metric counts with.
+    pub delivery_missed_percent: u32,
     /// With an edge (the stack's CloudFront distribution and its web ACL),
     /// what proves a request came through it; the routes answer no other.
     pub edge: Option<EdgeToken>,
@@ -143,6 +147,7 @@ impl Default for Config {
             phone_sends_per_hour_all_clients: PHONE_SENDS_PER_HOUR_ALL_CLIENTS,
             timeouts: Timeouts::default(),
             pumping_conversion_percent: 20,
+            delivery_missed_percent: 25,
             edge: None,
         }
     }

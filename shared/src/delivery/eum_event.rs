@@ -20,6 +20,7 @@ struct EumEvent {
 struct Context {
     challenge: Option<String>,
     client: Option<String>,
+    calling_code: Option<String>,
 }
 
 /// The report in one SNS message of the event destination; none for an
@@ -40,6 +41,7 @@ pub(super) fn report_of_message(message: &str) -> Result<Option<Report>, Unreada
         subject: Subject::Challenge {
             challenge_id,
             client_id,
+            calling_code: event.context.calling_code,
         },
         event: DeliveryEvent {
             state,
@@ -88,7 +90,7 @@ mod tests {
 
     #[test]
     fn every_sms_event_type_reads_into_a_state_and_others_into_none() {
-        let ours = r#"{"challenge":"ch_1","client":"app"}"#;
+        let ours = r#"{"challenge":"ch_1","client":"app","calling_code":"66"}"#;
         let report = report_of_message(&message("TEXT_CARRIER_UNREACHABLE", ours))
             .unwrap()
             .unwrap();
@@ -96,7 +98,8 @@ mod tests {
             report.subject,
             Subject::Challenge {
                 challenge_id: "ch_1".into(),
-                client_id: "app".into()
+                client_id: "app".into(),
+                calling_code: Some("66".into()),
             }
         );
         assert_eq!(report.event.state, DeliveryState::Failed);

@@ -20,6 +20,8 @@ pub enum Subject {
     Challenge {
         challenge_id: String,
         client_id: String,
+        /// The metrics' calling code, if the source echoes it.
+        calling_code: Option<String>,
     },
     /// An SNS publish to a number: SNS's logs carry only the number and the
     /// publish time, so the challenge is the one sent to that number then.

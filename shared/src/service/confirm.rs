@@ -144,13 +144,24 @@ impl App {
             provider: client.settings.provider_of(counted.provider.as_deref()),
             at_ms: now,
         };
+        // A success is counted by the provider that sent the code too: the
+        // conversion per provider (the dashboard's delivery table).
+        let succeeded = || {
+            self.count_in(
+                Metric::Confirmed(Confirm::Success),
+                client_id,
+                calling_code,
+                None,
+                Some(&converted.provider),
+            )
+        };
         if !(client.settings.issue_tokens && confirm.wants_tokens) {
             let consumed = self
                 .store
                 .consume(&key, &counted.token_hash, now, cap.window, None, &converted)
                 .await?;
             return if consumed {
-                counted_as(Confirm::Success);
+                succeeded();
                 Ok(Confirmed::CodeCorrect)
             } else {
                 counted_as(Confirm::Expired);
@@ -189,7 +200,7 @@ impl App {
             return Err(Error::OtpExpired);
         }
         let access = access.map_err(Error::into_signing_failure)?;
-        counted_as(Confirm::Success);
+        succeeded();
         tracing::info!(client_id = %client.client_id, account_id = %family.account_id, "otp confirmed");
         Ok(Confirmed::Tokens(self.token_set(
             access,

@@ -308,15 +308,26 @@ impl App {
         line_type: Option<&str>,
         provider: Option<&str>,
     ) {
-        let dimensions = Dimensions {
-            client_id,
-            calling_code,
-            line_type,
-            provider,
-        };
-        let score = metric.pumping_score(self.config.pumping_conversion_percent);
+        self.count_by(
+            metric,
+            &Dimensions {
+                client_id,
+                calling_code,
+                line_type,
+                provider,
+                reason: None,
+            },
+        );
+    }
+
+    /// Counts `metric` with `dimensions`.
+    fn count_by(&self, metric: Metric, dimensions: &Dimensions) {
+        let score = metric.score(
+            self.config.pumping_conversion_percent,
+            self.config.delivery_missed_percent,
+        );
         self.metrics
-            .write(emf_line(metric, &dimensions, self.clock.now_ms(), score));
+            .write(emf_line(metric, dimensions, self.clock.now_ms(), score));
     }
 
     /// The number `raw` names, and the calling code of `client`'s allow-list

@@ -5,7 +5,8 @@ use super::App;
 use crate::Error;
 use crate::clock::Millis;
 use crate::delivery::{Report, Subject, reports_of};
-use crate::domain::delivery::DeliveryRecord;
+use crate::domain::delivery::{DeliveryRecord, DeliveryState};
+use crate::metrics::{Dimensions, Metric, OTHER_CALLING_CODE};
 
 /// How far SNS's clock and ours may disagree.
 const CLOCK_SKEW_MS: Millis = 5_000;
@@ -14,6 +15,13 @@ const CLOCK_SKEW_MS: Millis = 5_000;
 /// it is of is written (the publish and the write run side by side): a
 /// report that finds no challenge sooner is asked for again.
 const EARLY_MS: Millis = 120_000;
+
+/// The challenge a report is of.
+struct Matched {
+    challenge_id: String,
+    client_id: String,
+    calling_code: Option<String>,
+}
 
 /// What became of one invocation's reports.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +65,12 @@ impl App {
         let now = self.clock.now_ms();
         let mut recorded = ReportsRecorded::default();
         for report in reports {
-            let Some((challenge_id, client_id)) = self.challenge_of(&report.subject).await? else {
+            let Some(Matched {
+                challenge_id,
+                client_id,
+                calling_code,
+            }) = self.challenge_of(&report.subject).await?
+            else {
                 match report.subject {
                     Subject::SnsPublish {
                         published_at_ms, ..
@@ -71,7 +84,22 @@ impl App {
                 client_id,
                 event: report.event.clone(),
             };
-            self.store.record_delivery(&record, now).await?;
+            // Counted once per change, so a duplicate counts nothing.
+            if self.store.record_delivery(&record, now).await?
+                && report.event.state != DeliveryState::Submitted
+            {
+                let event = &record.event;
+                self.count_by(
+                    Metric::Delivery(event.state),
+                    &Dimensions {
+                        client_id: &record.client_id,
+                        calling_code: Some(calling_code.as_deref().unwrap_or(OTHER_CALLING_CODE)),
+                        line_type: None,
+                        provider: Some(&event.provider),
+                        reason: event.reason.as_deref(),
+                    },
+                );
+            }
             recorded.recorded += 1;
         }
         tracing::info!(
@@ -90,12 +118,17 @@ impl App {
 
     /// The challenge (and its client) `subject` names; none when it names
     /// none, or two.
-    async fn challenge_of(&self, subject: &Subject) -> Result<Option<(String, String)>, Error> {
+    async fn challenge_of(&self, subject: &Subject) -> Result<Option<Matched>, Error> {
         match subject {
             Subject::Challenge {
                 challenge_id,
                 client_id,
-            } => Ok(Some((challenge_id.clone(), client_id.clone()))),
+                calling_code,
+            } => Ok(Some(Matched {
+                challenge_id: challenge_id.clone(),
+                client_id: client_id.clone(),
+                calling_code: calling_code.clone(),
+            })),
             Subject::SnsPublish {
                 phone_e164,
                 published_at_ms,
@@ -115,7 +148,11 @@ impl App {
                     .into_iter()
                     .filter(|c| c.provider.as_deref() == Some("sns"));
                 Ok(match (by_sns.next(), by_sns.next()) {
-                    (Some(only), None) => Some((only.challenge_id, only.client_id)),
+                    (Some(only), None) => Some(Matched {
+                        challenge_id: only.challenge_id,
+                        client_id: only.client_id,
+                        calling_code: Some(only.calling_code),
+                    }),
                     _ => None,
                 })
             }

@@ -1,6 +1,6 @@
 //! AWS End User Messaging SMS (`pinpoint-sms-voice-v2` `SendTextMessage`):
 //! the client's origination identity, configuration set and protect
-//! configuration; `Context` names the challenge and the client, and comes
+//! configuration; `Context` names the challenge, the client and the calling code, and comes
 //! back in every event of the message.
 
 use super::{EumSenders, SmsMessage, SmsRefused, SmsSender};
@@ -47,6 +47,8 @@ impl SmsSender for EumSender {
             .set_protect_configuration_id(self.settings.protect_configuration_id.clone())
             .context("challenge", &message.challenge_id)
             .context("client", &message.client_id)
+            // The metrics' calling code (delivery-events counts by it).
+            .context("calling_code", &message.calling_code)
             // One attempt: the call has no idempotency key, so a retry after
             // an answer lost on the way could text the code twice; a failure
             // passes the code to the next provider instead.

@@ -54,7 +54,7 @@ impl Tables {
 
     /// Folds `record`'s event into its challenge's delivery record, as
     /// `Store::record_delivery` says.
-    fn fold_delivery(&mut self, record: &DeliveryRecord, now: Millis) {
+    fn fold_delivery(&mut self, record: &DeliveryRecord, now: Millis) -> bool {
         let kept = self
             .deliveries
             .get(&record.challenge_id)
@@ -72,6 +72,7 @@ impl Tables {
                 (record.clone(), now + DELIVERY_KEPT_MS),
             );
         }
+        changes
     }
 
     /// The slot `key`, if `claim` holds it.
@@ -238,13 +239,13 @@ impl Store for MemoryStore {
                 challenge_id: c.id(),
                 created_at_ms: c.created_at_ms,
                 provider: c.provider.clone(),
+                calling_code: c.calling_code.clone(),
             })
             .collect())
     }
 
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
-        self.tables().fold_delivery(record, now);
-        Ok(())
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error> {
+        Ok(self.tables().fold_delivery(record, now))
     }
 
     async fn delivery(

@@ -33,6 +33,8 @@ pub struct SentChallenge {
     pub created_at_ms: Millis,
     /// The provider that sent it; none for a test number or a decoy.
     pub provider: Option<String>,
+    /// The metrics' calling code of its number.
+    pub calling_code: String,
 }
 
 /// Whether a slot was claimed; nothing is written unless `Claimed`.
@@ -104,8 +106,8 @@ pub trait Store: Send + Sync {
     /// (DESIGN §13.3), the first event creating it: one conditional write,
     /// a no-op when the record holds an event that supersedes it
     /// (`DeliveryEvent::supersedes`) or names another client. Kept
-    /// `DELIVERY_KEPT_MS` from `now`.
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error>;
+    /// `DELIVERY_KEPT_MS` from `now`. Whether it changed the record.
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error>;
 
     /// The delivery record of `challenge_id`, while it is kept.
     async fn delivery(

@@ -104,6 +104,7 @@ pub(super) fn sent_challenge_from(item: &Item) -> Result<SentChallenge, Error> {
             .get("provider")
             .map(|_| get_s(item, "provider"))
             .transpose()?,
+        calling_code: get_s(item, "calling_code")?,
     })
 }
 

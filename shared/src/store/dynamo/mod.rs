@@ -453,7 +453,7 @@ impl Store for DynamoStore {
         out.items().iter().map(sent_challenge_from).collect()
     }
 
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<(), Error> {
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut set = vec![];
@@ -490,7 +490,7 @@ impl Store for DynamoStore {
             )
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values));
-        applied(self.update(request, Repeat::Safe).await?).map(drop)
+        applied(self.update(request, Repeat::Safe).await?)
     }
 
     async fn delivery(
