@@ -1,14 +1,16 @@
 //! DESIGN §13.3, `delivery-events`: the sources' own event shapes (SNS's
 //! SMS delivery-status logs as a CloudWatch Logs subscription delivers them,
 //! End User Messaging's events as its configuration set's SNS topic does;
-//! the documented examples in `events/delivery/`) replayed through the
-//! function's handler, on both stores, then read back through
-//! `POST /v1/otp/status`.
+//! the documented examples in `events/delivery/`; eSMS's documented
+//! callback and a webhook receiver's report to the URL each SMS was sent
+//! with) replayed through the function's handler, on both stores, then read
+//! back through `POST /v1/otp/status`.
 
 use base64::Engine;
 use otp_integration_tests::calls::as_delivery_events;
-use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp};
+use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call};
 use otp_shared::clock::{Clock, Millis, rfc3339_utc};
+use otp_shared::delivery::callback::Ticket;
 use otp_shared::domain::challenge::{Challenge, ChallengeToken};
 use otp_shared::http::Function;
 use otp_shared::service::ReportsRecorded;
@@ -280,5 +282,119 @@ async fn each_reported_state_is_counted_under_its_own_metric() {
         assert_eq!(line["Provider"], "eum", "{event_type}");
         let counted = line["SmsDeliveryMissScore"].as_f64().unwrap();
         assert!((counted - score).abs() < 1e-9, "{event_type}: {counted}");
+    }
+}
+
+/// The path of a provider's callback for `token`'s code, as the request
+/// gave it to the provider (`delivery::callback`).
+fn callback_path(t: &TestApp, kind: &str, token: &str) -> String {
+    let ticket = Ticket {
+        client_id: CLIENT_ID.into(),
+        challenge_id: challenge_id(token),
+        calling_code: "66".into(),
+    };
+    format!("/v1/delivery/{kind}/{}", ticket.seal(&t.app.secret))
+}
+
+/// eSMS's documented callback for a customer-care message (its sample),
+/// one recipient.
+const ESMS_DELIVERED: &str = "SMSID=dc712784-9c5f-4c69-b9a8-ea69d56adc9a87&SendFailed=0&SendStatus=5&SendSuccess=1&TotalPrice=0.0000&TotalReceiver=1&TotalSent=1&RequestId=&TypeId=2&telcoid=1&phonenumber=0901888484&switchsmsid=";
+const ESMS_FAILED: &str = "SMSID=dc712784-9c5f-4c69-b9a8-ea69d56adc9a87&SendFailed=1&SendStatus=5&SendSuccess=0&TotalPrice=0.0000&TotalReceiver=1&TotalSent=1&RequestId=&TypeId=2&telcoid=1&phonenumber=0901888484&switchsmsid=";
+
+async fn esms_callback(t: &TestApp, path: &str, query: &str) -> otp_integration_tests::Answer {
+    let request = api_at("delivery-esms-callback", path, Some(query), None);
+    call(&t.app, Function::DeliveryEvents, request).await
+}
+
+#[tokio::test]
+async fn an_esms_callback_to_its_ticket_folds_into_the_codes_state() {
+    for t in both_stores().await {
+        let (token, _, _) = t.code_for("0812345671").await;
+        let path = callback_path(&t, "esms", &token);
+        let answer = esms_callback(&t, &path, ESMS_DELIVERED).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let data = status(&t, &token).await;
+        assert_eq!(
+            (data["delivery"].as_str(), data["provider"].as_str()),
+            (Some("delivered"), Some("esms"))
+        );
+        // eSMS retries a callback up to 5 times: the same one again is a no-op.
+        assert_eq!(esms_callback(&t, &path, ESMS_DELIVERED).await.status, 200);
+        assert_eq!(t.metrics.by_provider("SmsReportedDelivered", "esms"), 1);
+    }
+}
+
+/// Provider callbacks are authenticated by their ticket: one this
+/// deployment did not seal, or sealed for another code, is a route that
+/// does not exist, and the code's state does not move.
+#[tokio::test]
+async fn a_callback_with_a_forged_or_borrowed_ticket_is_not_found_and_changes_nothing() {
+    let t = TestApp::memory().await;
+    let (token, _, _) = t.code_for("0812345672").await;
+    let (other, _, _) = t.code_for("0812345673").await;
+    let theirs = callback_path(&t, "esms", &other);
+    let (names, _) = theirs.rsplit('/').next().unwrap().split_once('.').unwrap();
+    let ours = callback_path(&t, "esms", &token);
+    let (_, tag) = ours.rsplit('/').next().unwrap().split_once('.').unwrap();
+    for path in [
+        format!("/v1/delivery/esms/{names}.{tag}"),
+        format!("/v1/delivery/esms/{names}"),
+        "/v1/delivery/esms/ZGVtbwpjaF9FWEFNUExFCjY2.placeholder-ticket-tag".to_string(),
+    ] {
+        let answer = esms_callback(&t, &path, ESMS_FAILED).await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+    let webhook = callback_path(&t, "webhook", &other).replace("/webhook/", "/esms/");
+    assert_eq!(
+        esms_callback(&t, &webhook, ESMS_FAILED).await.status,
+        200,
+        "a ticket serves each provider's route"
+    );
+    assert_eq!(
+        status(&t, &token).await["delivery"],
+        "sent",
+        "the forged reports moved nothing"
+    );
+    assert_eq!(status(&t, &other).await["delivery"], "failed");
+}
+
+#[tokio::test]
+async fn a_webhook_receivers_report_to_its_ticket_folds_with_a_bounded_reason() {
+    for t in both_stores().await {
+        let (token, _, _) = t.code_for("0812345674").await;
+        let path = callback_path(&t, "webhook", &token);
+        let post = |body: &str| {
+            call(
+                &t.app,
+                Function::DeliveryEvents,
+                api_at("delivery-webhook-callback", &path, None, Some(body)),
+            )
+        };
+        let answer =
+            post(r#"{"delivery":"failed","reason":"the carrier said no, see ticket #4412"}"#).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let data = status(&t, &token).await;
+        assert_eq!(
+            (
+                data["delivery"].as_str(),
+                data["reason"].as_str(),
+                data["provider"].as_str()
+            ),
+            (Some("failed"), Some("provider_error"), Some("webhook")),
+            "a reason outside the bounded set is a provider_error"
+        );
+        let bad = post(r#"{"delivery":"converted"}"#).await;
+        assert_eq!(
+            (bad.status, bad.body["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
+        let unknown_field = post(r#"{"delivery":"delivered","phone":"0812345674"}"#).await;
+        assert_eq!(unknown_field.status, 400);
+        assert_eq!(post(r#"{"delivery":"delivered"}"#).await.status, 200);
+        assert_eq!(status(&t, &token).await["delivery"], "delivered");
     }
 }

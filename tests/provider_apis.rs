@@ -8,10 +8,12 @@
 use otp_integration_tests::dialects::{DIALECTS, Dialect};
 use otp_integration_tests::hook::{Hook, Received};
 use otp_integration_tests::{
-    SENDER_ID, TestApp, code_in, memory_store, test_config, test_settings,
+    CLIENT_ID, CLIENT_SECRET, SENDER_ID, TestApp, api_at, call, code_in, memory_store, test_config,
+    test_settings,
 };
 use otp_shared::domain::client::ClientSettings;
 use otp_shared::domain::provider::{EsmsSettings, SmsProvider, ThaiBulkSmsSettings};
+use otp_shared::http::Function;
 use otp_shared::sms::secrets::MemorySecrets;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -363,4 +365,50 @@ async fn a_provider_naming_another_clients_secret_never_sends_it() {
     );
     assert_eq!(t.metrics.by_provider("SmsProviderFailures", "esms"), 1);
     assert_eq!(t.metrics.by_provider("CodesSent", "sns"), 1);
+}
+
+/// DESIGN §13.3: a client without a receiver of its own gives eSMS the
+/// service's callback URL for each SMS, on the API's own host; eSMS's
+/// documented callback to it (its sample for a customer-care message) marks
+/// the code delivered.
+#[tokio::test]
+async fn esms_is_given_the_services_callback_url_and_its_callback_marks_the_code_delivered() {
+    let stub = Hook::start().await;
+    let t = app_with(vec![SmsProvider::Esms(EsmsSettings {
+        secret_arn: ESMS_ARN.into(),
+        callback_url: None,
+        sandbox: false,
+        url: Some(stub.url_of(ESMS_PATH)),
+    })])
+    .await;
+    stub.answer_with(&[(
+        200,
+        r#"{"CodeResult": "100", "CountRegenerate": 0, "SMSID": "e1"}"#,
+    )]);
+    let sent = t.request_otp(PHONE).await;
+    assert_eq!(sent.status, 200, "{sent:?}");
+    let token = sent.body["data"]["token"].as_str().unwrap().to_string();
+    let body = stub.received()[0].event();
+    assert_documented_esms_request(&body);
+    let url = body["CallbackUrl"]
+        .as_str()
+        .expect("a CallbackUrl")
+        .to_string();
+    let path = url
+        .strip_prefix("https://abc123defg.execute-api.us-east-1.amazonaws.com")
+        .expect("the API's own URL, as the request reached it");
+    assert!(path.starts_with("/v1/delivery/esms/"), "{path}");
+    let query = "SMSID=e1&SendFailed=0&SendStatus=5&SendSuccess=1&TotalPrice=0.0000&TotalReceiver=1&TotalSent=1&RequestId=&TypeId=2&telcoid=1&phonenumber=0812345678&switchsmsid=";
+    let request = api_at("delivery-esms-callback", path, Some(query), None);
+    let answer = call(&t.app, Function::DeliveryEvents, request).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let status = t
+        .call(
+            Function::ConfirmOtp,
+            "otp-status",
+            &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token}),
+        )
+        .await;
+    assert_eq!(status.body["data"]["delivery"], "delivered", "{status:?}");
+    assert_eq!(status.body["data"]["provider"], "esms");
 }

@@ -50,6 +50,7 @@ pub fn resource_name(function: Function) -> &'static str {
         Function::RequestOtp => "RequestOtpFunction",
         Function::ConfirmOtp => "ConfirmOtpFunction",
         Function::IssueToken => "IssueTokenFunction",
+        Function::DeliveryEvents => DELIVERY_EVENTS,
     }
 }
 
@@ -60,9 +61,10 @@ pub async fn as_function<F: Future>(function: Function, work: F) -> F::Output {
         .await
 }
 
-/// Runs `work` as delivery-events' handler, which no HTTP route reaches.
+/// Runs `work` as delivery-events' handler of the events that are not
+/// HTTP requests.
 pub async fn as_delivery_events<F: Future>(work: F) -> F::Output {
-    CALLER.scope(Caller::Function(DELIVERY_EVENTS), work).await
+    as_function(Function::DeliveryEvents, work).await
 }
 
 /// delivery-events' resource name in `template.yaml`.

@@ -538,6 +538,22 @@ pub fn api_event(name: &str, body: Option<&str>, content_type: Option<&str>) -> 
     event
 }
 
+/// The event `events/<name>.json` at `path` instead of its own (a route
+/// with a `{ticket}`), with `query` and `body` if given.
+pub fn api_at(name: &str, path: &str, query: Option<&str>, body: Option<&str>) -> Request {
+    let content_type = body.map(|_| "application/json");
+    let mut event = api_event(name, body, content_type);
+    event["rawPath"] = Value::String(path.to_string());
+    event["requestContext"]["http"]["path"] = Value::String(path.to_string());
+    let object = event.as_object_mut().unwrap();
+    object.remove("pathParameters");
+    if let Some(query) = query {
+        object.insert("rawQueryString".into(), Value::String(query.to_string()));
+        object.remove("queryStringParameters");
+    }
+    request_of(event)
+}
+
 /// The GET event `events/<name>.json` with `query` as its query string.
 pub fn api_get(name: &str, query: &str) -> Request {
     // The GET events carry no body and no content type to replace.

@@ -11,9 +11,5 @@ use otp_shared::http::lambda;
 async fn main() -> Result<(), lambda_http::Error> {
     otp_shared::logging::init();
     let deployment = Deployment::from_env()?;
-    lambda::run_events(
-        || deployment.app(),
-        |app, event: serde_json::Value| async move { Ok(app.record_delivery_event(&event).await?) },
-    )
-    .await
+    lambda::run_events(|| deployment.app(), lambda::delivery_events).await
 }

@@ -1,10 +1,12 @@
 //! What the providers report of the SMS they took (DESIGN §13.3), read from
 //! the events that reach `delivery-events`: SNS's SMS delivery-status logs,
 //! through a CloudWatch Logs subscription, and End User Messaging's events,
-//! through its configuration set's SNS topic. Each source's shape is read in
+//! through its configuration set's SNS topic, and the providers that call a
+//! URL of the service's own ([`callback`]). Each source's shape is read in
 //! its own module into [`Report`]s; the service folds them into the
 //! challenges' delivery records (`App::record_reports`).
 
+pub mod callback;
 mod eum_event;
 mod sns_log;
 
@@ -53,6 +55,22 @@ pub mod reason {
     pub const TTL_EXPIRED: &str = "ttl_expired";
     pub const MAX_PRICE: &str = "max_price";
     pub const PROVIDER_ERROR: &str = "provider_error";
+
+    /// Every reason, for reading a provider's word into one of them.
+    pub const ALL: [&str; 12] = [
+        CARRIER_UNREACHABLE,
+        PHONE_UNREACHABLE,
+        INVALID_NUMBER,
+        INVALID_MESSAGE,
+        CARRIER_BLOCKED,
+        BLOCKED,
+        SPAM,
+        OPTED_OUT,
+        PROTECT_BLOCKED,
+        TTL_EXPIRED,
+        MAX_PRICE,
+        PROVIDER_ERROR,
+    ];
 }
 
 /// An event of a shape no source has, or a source's event that cannot be

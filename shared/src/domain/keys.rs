@@ -49,6 +49,11 @@ impl ServerSecret {
         self.mac("phone", &[e164.as_bytes()])
     }
 
+    /// The tag that seals a delivery callback's ticket (`delivery::callback`).
+    pub fn callback_tag(&self, sealed: &str) -> String {
+        self.mac("delivery-callback", &[sealed.as_bytes()])
+    }
+
     /// The key of a phone number's prefix (its number range).
     pub fn prefix_key(&self, phone: &PhoneNumber) -> String {
         self.mac("prefix", &[phone.prefix().as_bytes()])

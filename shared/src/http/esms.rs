@@ -8,8 +8,8 @@
 //! eSMS's own table of error codes; only this service's own faults are 5xx.
 
 use super::{
-    Fields, bare_international, end_user_ip, issuer, json_response, query_fields, refusal,
-    source_ip,
+    Fields, bare_international, end_user_ip, issuer, json_response, query_fields, reached_at,
+    refusal, source_ip,
 };
 use crate::domain::client::Overrides;
 use crate::domain::code::Charset;
@@ -145,6 +145,7 @@ fn parse_gencode(request: &Request) -> Result<OtpRequest, Error> {
         locale: None,
         end_user_ip: end_user_ip(request, None)?,
         source_ip: source_ip(request),
+        public_url: None,
         overrides: Overrides {
             code_length: number(&f, "numcharofcode")?,
             code_charset,
@@ -159,7 +160,7 @@ fn parse_gencode(request: &Request) -> Result<OtpRequest, Error> {
 /// the reference shown in the SMS.
 pub(super) async fn gencode(app: &App, request: &Request) -> Response<Body> {
     let sent = match parse_gencode(request) {
-        Ok(r) => app.request_otp(&r).await,
+        Ok(r) => app.request_otp(&reached_at(app, request, r)).await,
         Err(e) => Err(e),
     };
     match sent {

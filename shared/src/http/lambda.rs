@@ -73,6 +73,23 @@ where
     .await
 }
 
+/// delivery-events' one entry: API Gateway's requests (the providers'
+/// callbacks) and the events of its other sources (a log subscription's,
+/// SNS's), told apart by API Gateway's `requestContext`.
+pub async fn delivery_events(
+    app: &'static App,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    if event.get("requestContext").is_some() {
+        let event: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
+        let response = super::delivery_events(app, request_from_event(event)).await;
+        return Ok(serde_json::to_value(v2_response(response))?);
+    }
+    Ok(serde_json::to_value(
+        app.record_delivery_event(&event).await?,
+    )?)
+}
+
 /// The request an API Gateway v2 event stands for.
 pub fn request_from_event(mut event: ApiGatewayV2httpRequest) -> Request {
     if let Some(query) = &mut event.raw_query_string {

@@ -4,6 +4,7 @@
 //! status codes from [`Error::status`], the compatibility dialects from the
 //! specs they replace.
 
+mod delivery;
 mod esms;
 pub mod lambda;
 mod native;
@@ -13,13 +14,14 @@ mod routes;
 mod thaibulksms;
 
 pub use routes::{
-    Function, confirm_otp, handle, handle_any, issue_token, request_otp, route_served,
+    Function, confirm_otp, delivery_events, handle, handle_any, issue_token, request_otp,
+    route_served,
 };
 
 use crate::clock::local_date_time;
 use crate::error::FieldProblem;
 use crate::service::END_USER_IP_INVALID;
-use crate::service::TokenSet;
+use crate::service::{OtpRequest, TokenSet};
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -398,6 +400,15 @@ fn source_ip(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
         _ => None,
+    }
+}
+
+/// `otp` with the service's own URL as `request` reached it (its issuer),
+/// where providers that call a URL report the SMS (DESIGN §13.3).
+fn reached_at(app: &App, request: &Request, otp: OtpRequest) -> OtpRequest {
+    OtpRequest {
+        public_url: issuer(app, request).ok(),
+        ..otp
     }
 }
 

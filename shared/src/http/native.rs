@@ -1,6 +1,9 @@
 //! The native v1 dialect: JSON in, JSON out, in the One ID style envelope.
 
-use super::{Fields, end_user_ip, fields, issuer, json_response, refusal, source_ip, token_fields};
+use super::{
+    Fields, end_user_ip, fields, issuer, json_response, reached_at, refusal, source_ip,
+    token_fields,
+};
 use crate::clock::rfc3339_utc;
 use crate::domain::client::Overrides;
 use crate::service::{
@@ -72,6 +75,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
             f.optional("end_user_ip", "end_user_ip must be a string")?,
         )?,
         source_ip: source_ip(request),
+        public_url: None,
         overrides: Overrides::default(),
         sms_sender: f.optional("sms_sender", "sms_sender must be a string")?,
         locale: f.optional("locale", "locale must be a string")?,
@@ -130,7 +134,11 @@ fn parse_status(request: &Request) -> Result<OtpStatus, Error> {
 }
 
 pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
-    let sent = async { app.request_otp(&parse_request(request)?).await }.await;
+    let sent = async {
+        app.request_otp(&reached_at(app, request, parse_request(request)?))
+            .await
+    }
+    .await;
     match sent {
         Ok(sent) => {
             let mut data = json!({

@@ -2,7 +2,10 @@
 //! against this service by changing only its base URL. Requests are JSON or
 //! form-urlencoded; unknown fields are ignored, as One ID does.
 
-use super::{Fields, end_user_ip, fields, issuer, json_response, refusal, source_ip, token_fields};
+use super::{
+    Fields, end_user_ip, fields, issuer, json_response, reached_at, refusal, source_ip,
+    token_fields,
+};
 use crate::domain::client::Overrides;
 use crate::service::{
     ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
@@ -74,6 +77,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         unknown_users: UnknownUsers::Reveal,
         end_user_ip: end_user_ip(request, None)?,
         source_ip: source_ip(request),
+        public_url: None,
         overrides: Overrides::default(),
     })
 }
@@ -94,7 +98,11 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
 /// `POST /api/v1/citizen/oauth/mobile-and-idcard`: `data.ref_code` on
 /// success. One ID also returns the code itself; this service never does.
 pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> {
-    let sent = async { app.request_otp(&parse_request(request)?).await }.await;
+    let sent = async {
+        app.request_otp(&reached_at(app, request, parse_request(request)?))
+            .await
+    }
+    .await;
     match sent {
         Ok(sent) => success(json!({"ref_code": sent.ref_code})),
         Err(e) => failure(&e),

@@ -4,7 +4,7 @@
 //! ports it wires, only its own SDK clients); the local server plays API
 //! Gateway in front of all three.
 
-use super::{esms, native, oauth, oneid, thaibulksms};
+use super::{delivery, esms, native, oauth, oneid, thaibulksms};
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, Method, header};
 use lambda_http::request::RequestContext;
@@ -12,12 +12,14 @@ use lambda_http::{Body, Request, Response};
 use std::convert::Infallible;
 use thaibulksms::Version;
 
-/// The three Lambda functions.
+/// The Lambda functions that serve routes (delivery-events also takes
+/// the providers' events that are not HTTP requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     RequestOtp,
     ConfirmOtp,
     IssueToken,
+    DeliveryEvents,
 }
 
 /// request-otp's routes: a code asked for, in each dialect.
@@ -51,7 +53,29 @@ enum TokenRoute {
     Discovery,
 }
 
+/// delivery-events' routes: the providers' callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Callback {
+    Esms,
+    Webhook,
+}
+
+/// A route's path, or a pattern whose last segment is `{ticket}`: any one
+/// segment.
 type Routes<R> = &'static [(Method, &'static str, R)];
+
+/// The segment a route's last may be, whatever its value.
+const TICKET: &str = "{ticket}";
+
+/// Whether `path` is the route path (or pattern) `route`.
+fn path_is(route: &str, path: &str) -> bool {
+    match route.strip_suffix(TICKET) {
+        Some(prefix) => path
+            .strip_prefix(prefix)
+            .is_some_and(|last| !last.is_empty() && !last.contains('/')),
+        None => route == path,
+    }
+}
 
 const REQUEST_OTP_ROUTES: Routes<CodeRequest> = &[
     (Method::POST, "/v1/otp/request", CodeRequest::Native),
@@ -97,6 +121,15 @@ const CONFIRM_OTP_ROUTES: Routes<CodeCheck> = &[
     ),
 ];
 
+const DELIVERY_EVENTS_ROUTES: Routes<Callback> = &[
+    (Method::GET, "/v1/delivery/esms/{ticket}", Callback::Esms),
+    (
+        Method::POST,
+        "/v1/delivery/webhook/{ticket}",
+        Callback::Webhook,
+    ),
+];
+
 const ISSUE_TOKEN_ROUTES: Routes<TokenRoute> = &[
     (Method::POST, "/v1/oauth/token", TokenRoute::Token),
     (Method::POST, "/v1/oauth/revoke", TokenRoute::Revoke),
@@ -114,7 +147,7 @@ fn route<R: Copy>(routes: Routes<R>, request: &Request) -> Result<R, Error> {
     let (method, path) = (request.method(), request.uri().path());
     let mut path_known = false;
     for (m, p, r) in routes {
-        if *p == path {
+        if path_is(p, path) {
             if m == method {
                 return Ok(*r);
             }
@@ -136,7 +169,7 @@ fn unrouted<R>(routes: Routes<R>, request: &Request, error: &Error) -> Response<
         let path = request.uri().path();
         let allow: Vec<&str> = routes
             .iter()
-            .filter(|(_, p, _)| *p == path)
+            .filter(|(_, p, _)| path_is(p, path))
             .map(|(m, _, _)| m.as_str())
             .collect();
         if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
@@ -242,6 +275,19 @@ pub async fn issue_token(app: &App, request: Request) -> Response<Body> {
     }
 }
 
+/// delivery-events' entry for HTTP requests: the providers' callbacks.
+pub async fn delivery_events(app: &App, request: Request) -> Response<Body> {
+    let request = match through_edge(app, request) {
+        Ok(request) => request,
+        Err(refused) => return native::failure(&refused),
+    };
+    match route(DELIVERY_EVENTS_ROUTES, &request) {
+        Ok(Callback::Esms) => delivery::esms(app, &request).await,
+        Ok(Callback::Webhook) => delivery::webhook(app, &request).await,
+        Err(e) => unrouted(DELIVERY_EVENTS_ROUTES, &request, &e),
+    }
+}
+
 /// `function`'s entry, chosen at run time: for tests and the local server.
 /// A route of another function is answered 404, as API Gateway would.
 pub async fn handle(
@@ -253,6 +299,7 @@ pub async fn handle(
         Function::RequestOtp => request_otp(app, request).await,
         Function::ConfirmOtp => confirm_otp(app, request).await,
         Function::IssueToken => issue_token(app, request).await,
+        Function::DeliveryEvents => delivery_events(app, request).await,
     })
 }
 
@@ -260,7 +307,7 @@ impl Function {
     /// The function whose table holds `path`.
     fn serving(path: &str) -> Option<Self> {
         fn holds<R>(routes: Routes<R>, path: &str) -> bool {
-            routes.iter().any(|(_, p, _)| *p == path)
+            routes.iter().any(|(_, p, _)| path_is(p, path))
         }
         if holds(REQUEST_OTP_ROUTES, path) {
             Some(Self::RequestOtp)
@@ -268,15 +315,17 @@ impl Function {
             Some(Self::ConfirmOtp)
         } else if holds(ISSUE_TOKEN_ROUTES, path) {
             Some(Self::IssueToken)
+        } else if holds(DELIVERY_EVENTS_ROUTES, path) {
+            Some(Self::DeliveryEvents)
         } else {
             None
         }
     }
 }
 
-/// `path` when some function serves it, as its routes name it: what a log
-/// may say of a request's path (an unknown path may be anything the caller
-/// typed, a number or a code included).
+/// `path` when some function serves it, as its routes name it (a ticket as
+/// `{ticket}`): what a log may say of a request's path (an unknown path may
+/// be anything the caller typed, a number or a code included).
 pub fn route_served(path: &str) -> Option<&'static str> {
     fn paths<R>(routes: Routes<R>) -> impl Iterator<Item = &'static str> {
         routes.iter().map(|(_, p, _)| *p)
@@ -284,11 +333,12 @@ pub fn route_served(path: &str) -> Option<&'static str> {
     paths(REQUEST_OTP_ROUTES)
         .chain(paths(CONFIRM_OTP_ROUTES))
         .chain(paths(ISSUE_TOKEN_ROUTES))
-        .find(|served| *served == path)
+        .chain(paths(DELIVERY_EVENTS_ROUTES))
+        .find(|served| path_is(served, path))
 }
 
 /// Every route of every function: for the local server, which plays API
-/// Gateway in front of all three.
+/// Gateway in front of all of them.
 pub async fn handle_any(app: &App, request: Request) -> Response<Body> {
     match Function::serving(request.uri().path()) {
         Some(function) => handle(app, function, request)
@@ -307,6 +357,7 @@ pub(super) fn served() -> Vec<(Method, &'static str)> {
     pairs(REQUEST_OTP_ROUTES)
         .chain(pairs(CONFIRM_OTP_ROUTES))
         .chain(pairs(ISSUE_TOKEN_ROUTES))
+        .chain(pairs(DELIVERY_EVENTS_ROUTES))
         .collect()
 }
 
@@ -332,6 +383,7 @@ mod tests {
                 Function::RequestOtp => REQUEST_OTP_ROUTES.iter().map(|r| r.1).collect(),
                 Function::ConfirmOtp => CONFIRM_OTP_ROUTES.iter().map(|r| r.1).collect(),
                 Function::IssueToken => ISSUE_TOKEN_ROUTES.iter().map(|r| r.1).collect(),
+                Function::DeliveryEvents => DELIVERY_EVENTS_ROUTES.iter().map(|r| r.1).collect(),
             }
         };
         for path in paths {
@@ -339,6 +391,7 @@ mod tests {
                 Function::RequestOtp,
                 Function::ConfirmOtp,
                 Function::IssueToken,
+                Function::DeliveryEvents,
             ]
             .map(|f| holds(&paths_of(f), path));
             assert_eq!(holders.iter().filter(|h| **h).count(), 1, "{path}");
@@ -350,6 +403,24 @@ mod tests {
             Some(Function::IssueToken)
         );
         assert_eq!(Function::serving("/v1/otp/nope"), None);
+    }
+
+    #[test]
+    fn a_ticket_route_takes_one_segment_of_any_value() {
+        let get = |path| route(DELIVERY_EVENTS_ROUTES, &request(Method::GET, path));
+        assert_eq!(get("/v1/delivery/esms/abc.def"), Ok(Callback::Esms));
+        for path in [
+            "/v1/delivery/esms/",
+            "/v1/delivery/esms/a/b",
+            "/v1/delivery/esms",
+        ] {
+            assert_eq!(get(path), Err(Error::RouteNotFound), "{path}");
+        }
+        assert_eq!(
+            route_served("/v1/delivery/webhook/secret.ticket"),
+            Some("/v1/delivery/webhook/{ticket}"),
+            "a log names the route, never the ticket"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@
 
 use super::{
     Fields, bare_international, body_bytes, end_user_ip, fields, issuer, json_response,
-    multipart_fields, query_fields, refusal, source_ip,
+    multipart_fields, query_fields, reached_at, refusal, source_ip,
 };
 use crate::domain::client::Overrides;
 use crate::service::{
@@ -149,9 +149,11 @@ pub(super) async fn request_otp(app: &App, request: &Request, version: Version) 
             unknown_users: UnknownUsers::AnswerAsKnown,
             end_user_ip: end_user_ip(request, None)?,
             source_ip: source_ip(request),
+            public_url: None,
             overrides: Overrides::default(),
         };
-        app.request_otp(&otp_request).await
+        app.request_otp(&reached_at(app, request, otp_request))
+            .await
     }
     .await;
     match sent {

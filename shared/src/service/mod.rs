@@ -84,6 +84,9 @@ pub struct OtpRequest {
     /// whose ID card does not match), for clients that let it
     /// (`reveal_unknown_users`).
     pub unknown_users: UnknownUsers,
+    /// The service's own URL as the request reached it (its issuer), to
+    /// which providers that call a URL report the SMS; none when unknown.
+    pub public_url: Option<String>,
 }
 
 /// DESIGN §5.9: an unknown number is answered exactly as a known one, and

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::Error;
 use crate::clock::{Entropy, Millis};
+use crate::delivery::callback::Ticket;
 use crate::domain::address::EndUserAddress;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, ChallengeToken, Claim};
 use crate::domain::client::OverrideError;
@@ -30,7 +31,7 @@ use crate::domain::phone::PhoneError;
 use crate::domain::provider::SmsProvider;
 use crate::domain::user::{ThaiIdCard, User, UserRequirement};
 use crate::metrics::{self, Metric};
-use crate::sms::SmsMessage;
+use crate::sms::{DeliveryCallback, SmsMessage};
 use crate::store::{ClaimOutcome, Release};
 use futures_util::future::join_all;
 use std::collections::{HashMap, VecDeque};
@@ -407,6 +408,18 @@ impl App {
                 .to_string(),
             ref_code: ref_code.clone(),
             expires_at_ms: challenge.expires_at_ms,
+            delivery_callback: request
+                .public_url
+                .as_ref()
+                .map(|base_url| DeliveryCallback {
+                    base_url: base_url.clone(),
+                    ticket: Ticket {
+                        client_id: client_id.to_string(),
+                        challenge_id: challenge.id(),
+                        calling_code: dimension.clone(),
+                    }
+                    .seal(&self.secret),
+                }),
         };
         let providers = &settings.sms_providers;
         let first = providers.first().map(SmsProvider::kind);

@@ -52,7 +52,9 @@ impl Esms {
             "RequestId": message.challenge_id,
             "Sandbox": flag(self.sandbox),
         });
-        if let Some(url) = &self.callback_url {
+        // The client's own receiver if it names one, else the service's,
+        // which folds the report into the code's delivery state.
+        if let Some(url) = self.callback_url.clone().or(message.callback_url("esms")) {
             body["CallbackUrl"] = json!(url);
         }
         body

@@ -50,6 +50,32 @@ pub struct SmsMessage {
     pub locale: String,
     pub ref_code: String,
     pub expires_at_ms: Millis,
+    /// Where a provider that calls a URL reports on this SMS: the service's
+    /// callback routes and the SMS's sealed ticket (`delivery::callback`);
+    /// none where the service's own URL is not known.
+    pub delivery_callback: Option<DeliveryCallback>,
+}
+
+/// The service's callback URL of one SMS, less the provider's segment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeliveryCallback {
+    /// The service's base URL (its issuer): `https://…`, no trailing `/`.
+    pub base_url: String,
+    pub ticket: String,
+}
+
+impl SmsMessage {
+    /// The URL the provider `kind` reports this SMS to.
+    pub fn callback_url(&self, kind: &str) -> Option<String> {
+        self.delivery_callback.as_ref().map(|c| {
+            format!(
+                "{}{}/{kind}/{}",
+                c.base_url,
+                crate::delivery::callback::CALLBACK_PATH,
+                c.ticket
+            )
+        })
+    }
 }
 
 impl fmt::Debug for SmsMessage {

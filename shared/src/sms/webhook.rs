@@ -58,6 +58,9 @@ pub fn event(message: &SmsMessage) -> serde_json::Value {
         "expires_at": rfc3339_utc(message.expires_at_ms),
         "message": message.text,
         "sender_id": message.sender_id,
+        // Where the receiver may report what became of the SMS (DESIGN
+        // §13.3): `POST {"delivery": state, "reason": word}`.
+        "delivery_callback_url": message.callback_url("webhook"),
     })
 }
 

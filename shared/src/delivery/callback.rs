@@ -1,0 +1,169 @@
+//! Providers that report by calling a URL (eSMS's `CallbackUrl`, a webhook
+//! receiver's reports) call the service's own: each SMS is sent with a URL
+//! whose last segment is a ticket naming its challenge, sealed with a MAC
+//! under the server secret. A callback needs no credential of its own, and
+//! no one can make one for a code whose ticket they were not given.
+
+use super::reason;
+use crate::domain::delivery::DeliveryState;
+use crate::domain::keys::ServerSecret;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+/// Where the callback routes live; each provider's is `/<kind>/{ticket}`
+/// beneath it.
+pub const CALLBACK_PATH: &str = "/v1/delivery";
+
+/// What a callback's ticket names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub client_id: String,
+    pub challenge_id: String,
+    /// The metrics' calling code of the number.
+    pub calling_code: String,
+}
+
+impl Ticket {
+    /// The ticket as a URL path segment: the names, then their tag.
+    pub fn seal(&self, secret: &ServerSecret) -> String {
+        let names = B64.encode(
+            [&self.client_id, &self.challenge_id, &self.calling_code]
+                .map(String::as_str)
+                .join("\n"),
+        );
+        let tag = secret.callback_tag(&names);
+        format!("{names}.{tag}")
+    }
+
+    /// The ticket `text` is, if `secret` sealed it.
+    pub fn open(text: &str, secret: &ServerSecret) -> Option<Ticket> {
+        let (names, tag) = text.split_once('.')?;
+        let expected = secret.callback_tag(names);
+        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), tag.as_bytes())
+            .is_err()
+        {
+            return None;
+        }
+        let names = String::from_utf8(B64.decode(names).ok()?).ok()?;
+        let mut parts = names.split('\n');
+        let ticket = Ticket {
+            client_id: parts.next()?.to_string(),
+            challenge_id: parts.next()?.to_string(),
+            calling_code: parts.next()?.to_string(),
+        };
+        parts.next().is_none().then_some(ticket)
+    }
+}
+
+/// The state (and reason) of eSMS's callback query (`SendStatus`: 1 and 2
+/// waiting, 7 with the carrier, 5 done with `SendSuccess` and `SendFailed`
+/// counts, 4 refused); none for anything else.
+pub fn esms_state(
+    send_status: &str,
+    send_success: &str,
+    send_failed: &str,
+) -> Option<(DeliveryState, Option<&'static str>)> {
+    let count = |n: &str| n.trim().parse::<u32>().unwrap_or(0);
+    Some(match send_status.trim() {
+        "1" | "2" => (DeliveryState::Submitted, None),
+        "7" => (DeliveryState::Sent, None),
+        "5" if count(send_success) > 0 => (DeliveryState::Delivered, None),
+        "5" if count(send_failed) > 0 => (DeliveryState::Failed, Some(reason::PROVIDER_ERROR)),
+        "4" => (DeliveryState::Blocked, Some(reason::BLOCKED)),
+        _ => return None,
+    })
+}
+
+/// A webhook receiver's report: one of the states a provider may report
+/// (`sent` and the final ones but `converted`), and a reason of the bounded
+/// set (any other is read as `provider_error`, so it cannot grow a metric's
+/// dimensions); none for anything else.
+pub fn webhook_state(
+    delivery: &str,
+    why: Option<&str>,
+) -> Option<(DeliveryState, Option<&'static str>)> {
+    let state = DeliveryState::parse(delivery)
+        .filter(|s| !matches!(s, DeliveryState::Submitted | DeliveryState::Converted))?;
+    let why = match (state, why) {
+        (DeliveryState::Sent | DeliveryState::Delivered, _) => None,
+        (_, Some(word)) => Some(
+            reason::ALL
+                .into_iter()
+                .find(|known| *known == word)
+                .unwrap_or(reason::PROVIDER_ERROR),
+        ),
+        (_, None) => None,
+    };
+    Some((state, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> ServerSecret {
+        ServerSecret::new(&[7; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_ticket_opens_only_as_sealed_with_the_same_secret() {
+        let ticket = Ticket {
+            client_id: "shop".into(),
+            challenge_id: "ch_abc-_1".into(),
+            calling_code: "84".into(),
+        };
+        let sealed = ticket.seal(&secret());
+        assert!(!sealed.contains('/') && !sealed.contains('?'), "{sealed}");
+        assert_eq!(Ticket::open(&sealed, &secret()), Some(ticket.clone()));
+        let other = ServerSecret::new(&[8; 32]).unwrap();
+        assert_eq!(Ticket::open(&sealed, &other), None, "another deployment's");
+        // Another challenge's names under this ticket's tag.
+        let (_, tag) = sealed.split_once('.').unwrap();
+        let forged = Ticket {
+            challenge_id: "ch_other".into(),
+            ..ticket
+        }
+        .seal(&secret());
+        let (names, _) = forged.split_once('.').unwrap();
+        assert_eq!(Ticket::open(&format!("{names}.{tag}"), &secret()), None);
+        for junk in ["", ".", "abc", "a.b.c", "\u{e9}.x"] {
+            assert_eq!(Ticket::open(junk, &secret()), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn esms_callbacks_read_as_their_documented_statuses() {
+        assert_eq!(
+            esms_state("5", "1", "0"),
+            Some((DeliveryState::Delivered, None))
+        );
+        assert_eq!(
+            esms_state("5", "0", "1"),
+            Some((DeliveryState::Failed, Some("provider_error")))
+        );
+        assert_eq!(esms_state("7", "0", "0"), Some((DeliveryState::Sent, None)));
+        assert_eq!(
+            esms_state("4", "0", "1"),
+            Some((DeliveryState::Blocked, Some("blocked")))
+        );
+        assert_eq!(esms_state("9", "1", "0"), None);
+    }
+
+    #[test]
+    fn a_webhook_reason_outside_the_bounded_set_is_a_provider_error() {
+        assert_eq!(
+            webhook_state("failed", Some("carrier_unreachable")),
+            Some((DeliveryState::Failed, Some("carrier_unreachable")))
+        );
+        assert_eq!(
+            webhook_state("failed", Some("<script>")),
+            Some((DeliveryState::Failed, Some("provider_error")))
+        );
+        assert_eq!(
+            webhook_state("converted", None),
+            None,
+            "only a confirm converts"
+        );
+        assert_eq!(webhook_state("nonsense", None), None);
+    }
+}
