@@ -126,6 +126,7 @@ async fn main() {
     let next_code_request =
         || code_request(requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst)).1;
     let jwks = || api_event("jwks", None, None);
+    let callback = || api_event("delivery-esms-callback", None, None);
     let wrong_code = || {
         let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "mobile_no": "+66810000000", "ref_code": "ABC234", "otp": "000000"});
         json_event("confirm-otp", &body)
@@ -167,6 +168,13 @@ async fn main() {
             event: &jwks,
             expected: 200,
             first_event: "JWKS: KMS alias lookups and public key",
+        },
+        Binary {
+            name: "delivery-events",
+            variables: &variables,
+            event: &callback,
+            expected: 404,
+            first_event: "a provider callback whose ticket it did not seal",
         },
     ];
     // Round by round, each binary once a round, so that a busy moment of

@@ -2,17 +2,20 @@
 //! they ship. Each runs under qemu-aarch64 (with the arm64 C library as its
 //! sysroot) as Lambda runs it, under a stand-in for the runtime API, with
 //! the deployment's variables on DynamoDB Local and moto, fed the API
-//! Gateway events of `events/`: a code requested, texted and confirmed, the
-//! refresh token exchanged, the keys published and the refreshed token
-//! verified against them. It fails loudly if any step answers otherwise.
+//! Gateway events of `events/`: a code requested and texted, SNS's delivery
+//! log of it folded by delivery-events and told by the status, the code
+//! confirmed, the refresh token exchanged, the keys published and the
+//! refreshed token verified against them. It fails loudly if any step
+//! answers otherwise.
 //!
 //! Needs `AWS_ENDPOINT_URL_*` (scripts/engines.sh), `ARM64_SYSROOT`
 //! (scripts/arm64.sh) and the build directory as its argument.
 
+use otp_integration_tests::delivery::sns_logs;
 use otp_integration_tests::runtime_api::Execution;
 use otp_integration_tests::{
-    api_event, code_in, code_request_body, deployment, json_event, moto_url, refresh_event, sms_to,
-    token_confirm_body, verify_jwt,
+    CLIENT_ID, CLIENT_SECRET, api_event, code_in, code_request_body, deployment, json_event,
+    moto_url, refresh_event, sms_to, token_confirm_body, verify_jwt,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -52,6 +55,7 @@ async fn main() {
     let request = start("RequestOtpFunction").await;
     let confirm = start("ConfirmOtpFunction").await;
     let token = start("IssueTokenFunction").await;
+    let delivery = start("DeliveryEventsFunction").await;
 
     let mobile_no = "+66812345699";
     let (status, sent) = request
@@ -62,6 +66,34 @@ async fn main() {
         shown(status, &sent)
     );
     assert_eq!(status, 200, "request-otp answered {sent}");
+
+    // SNS's delivery log of the SMS, as the log subscription hands it over.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let log = sns_logs("sns-delivery-log", mobile_no, now_ms, None);
+    let folded = delivery.invoke_event(&log).await;
+    println!("arm64 delivery-events  SNS delivery log  → {folded}");
+    assert_eq!(folded["recorded"], 1, "delivery-events answered {folded}");
+    let asked = serde_json::json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": sent["data"]["token"]});
+    let (status, told) = confirm.invoke(&json_event("otp-status", &asked)).await;
+    println!(
+        "arm64 confirm-otp  POST /v1/otp/status    → {status} delivery {}",
+        told["data"]["delivery"]
+    );
+    assert_eq!(
+        told["data"]["delivery"], "delivered",
+        "the status answered {told}"
+    );
+    let (status, refused) = delivery
+        .invoke(&api_event("delivery-esms-callback", None, None))
+        .await;
+    println!(
+        "arm64 delivery-events  GET /v1/delivery/esms/{{ticket}} → {}",
+        shown(status, &refused)
+    );
+    assert_eq!(status, 404, "a ticket it did not seal: {refused}");
 
     let code = code_in(&sms_to(&moto_url(), mobile_no).await);
     let body = token_confirm_body(&sent["data"]["token"], &code);
@@ -94,6 +126,6 @@ async fn main() {
         panic!("the refreshed access token does not verify against the JWKS: {why}");
     }
     println!(
-        "arm64 flow: a code texted and confirmed, the refresh token exchanged, the signing key published"
+        "arm64 flow: a code texted, its delivery folded and told, confirmed, the refresh token exchanged, the signing key published"
     );
 }

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 . scripts/engines.sh
 
-say "release builds: the three functions and the hello-world yardstick"
-cargo build --release --locked -p request-otp -p confirm-otp -p issue-token -p hello-lambda
+say "release builds: the four functions and the hello-world yardstick"
+cargo build --release --locked -p request-otp -p confirm-otp -p issue-token -p delivery-events -p hello-lambda
 
 say "handler CPU per route"
 cargo bench --locked --bench handler_cpu

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make package`: the three arm64 `bootstrap` binaries and the template, in
+# `make package`: the four arm64 `bootstrap` binaries and the template, in
 # .aws-sam/build, ready for `sam deploy`, checked and run under qemu first.
 # `sam build` runs cargo-lambda (which links with zig), all from the project
 # venv.
@@ -25,18 +25,20 @@ links() {
     RequestOtpFunction) echo "/v1/otp/request SendMessageAutoGenCode_V4_get aws-sdk-sns aws-sdk-dynamodb aws-sdk-secretsmanager" ;;
     ConfirmOtpFunction) echo "/v1/otp/confirm CheckCodeGen_V4_get aws-sdk-kms aws-sdk-dynamodb aws-sdk-secretsmanager" ;;
     IssueTokenFunction) echo "/v1/oauth/token /.well-known/jwks.json aws-sdk-kms aws-sdk-dynamodb aws-sdk-secretsmanager" ;;
+    DeliveryEventsFunction) echo "/v1/delivery/esms/{ticket} /DirectPublishToPhoneNumber aws-sdk-dynamodb aws-sdk-secretsmanager" ;;
   esac
 }
 lacks() {
   case $1 in
     RequestOtpFunction) echo "/v1/otp/confirm /v1/oauth/token /.well-known/jwks.json CheckCodeGen_V4_get aws-sdk-kms" ;;
     ConfirmOtpFunction) echo "/v2/otp/request /v1/oauth/token /.well-known/jwks.json SendMessageAutoGenCode_V4_get aws-sdk-sns" ;;
-    IssueTokenFunction) echo "/v1/otp/confirm /v2/otp/request SendMessageAutoGenCode_V4_get CheckCodeGen_V4_get aws-sdk-sns" ;;
+    IssueTokenFunction) echo "/v1/otp/confirm /v2/otp/request SendMessageAutoGenCode_V4_get CheckCodeGen_V4_get aws-sdk-sns /v1/delivery/esms/{ticket}" ;;
+    DeliveryEventsFunction) echo "/v1/otp/request /v1/otp/confirm /v1/oauth/token CheckCodeGen_V4_get aws-sdk-sns aws-sdk-kms" ;;
   esac
 }
 
 # Each function must be an aarch64 Linux executable (ELF machine 0xB7).
-for fn in RequestOtpFunction ConfirmOtpFunction IssueTokenFunction; do
+for fn in RequestOtpFunction ConfirmOtpFunction IssueTokenFunction DeliveryEventsFunction; do
   bin=.aws-sam/build/$fn/bootstrap
   [ -x "$bin" ] || { echo "make package: $bin is missing" >&2; exit 1; }
   machine=$(od -An -t x2 -j 18 -N 2 "$bin" | tr -d ' ')
@@ -60,7 +62,7 @@ if [ "$arm64_check" = skip ]; then
   printf '\n!!! ARM64_CHECK=skip: the bootstraps were NOT run before shipping !!!\n\n' >&2
 else
   . scripts/engines.sh
-  say "the arm64 bootstraps under qemu-aarch64: request → confirm → refresh → JWKS"
+  say "the arm64 bootstraps under qemu-aarch64: request → delivery report → status → confirm → refresh → JWKS"
   cargo run --locked --quiet --example arm64_flow -- .aws-sam/build
 fi
 echo "Next: sam deploy --guided (see docs/deploying.md)"

@@ -8,44 +8,16 @@
 
 use base64::Engine;
 use otp_integration_tests::calls::as_delivery_events;
-use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call};
-use otp_shared::clock::{Clock, Millis, rfc3339_utc};
+use otp_integration_tests::delivery::{fixture, sns_logs, subscription_event};
+use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call, test_settings};
+use otp_shared::clock::{Clock, Millis};
 use otp_shared::delivery::callback::Ticket;
 use otp_shared::domain::challenge::{Challenge, ChallengeToken};
+use otp_shared::domain::client::ClientRecord;
 use otp_shared::http::Function;
 use otp_shared::service::ReportsRecorded;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/events/delivery/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// SNS's `notification.timestamp`: `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
-fn sns_time(ms: Millis) -> String {
-    let text = rfc3339_utc(ms).replace('T', " ").replace('Z', "");
-    format!("{text}.{:03}", ms.rem_euclid(1000))
-}
-
-fn gzip_base64(payload: &Value) -> String {
-    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
-    gz.write_all(payload.to_string().as_bytes()).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
-}
-
-/// The subscription event CloudWatch Logs invokes the function with, for
-/// the log fixture `name` rewritten to a publish to `to` at `published_ms`.
-fn sns_logs(name: &str, to: &str, published_ms: Millis) -> Value {
-    let mut payload = fixture(name);
-    let event = &mut payload["logEvents"][0];
-    let mut line: Value = serde_json::from_str(event["message"].as_str().unwrap()).unwrap();
-    line["delivery"]["destination"] = json!(to);
-    line["notification"]["timestamp"] = json!(sns_time(published_ms));
-    event["message"] = json!(line.to_string());
-    event["timestamp"] = json!(published_ms + 1_500);
-    json!({"awslogs": {"data": gzip_base64(&payload)}})
-}
+use std::io::Read;
 
 /// The SNS event the configuration set's topic invokes the function with,
 /// for End User Messaging's `event_type` of the challenge `challenge_id`.
@@ -89,7 +61,7 @@ async fn sns_delivery_logs_fold_into_the_challenge_sent_to_their_number() {
     for t in both_stores().await {
         let (token, _, _) = t.code_for("0812345678").await;
         let published = t.clock.now_ms() + 200;
-        let delivered = sns_logs("sns-delivery-log", "+66812345678", published);
+        let delivered = sns_logs("sns-delivery-log", "+66812345678", published, None);
         let recorded = deliver(&t, &delivered).await.unwrap();
         assert_eq!(recorded.recorded, 1, "{recorded:?}");
         let data = status(&t, &token).await;
@@ -99,7 +71,7 @@ async fn sns_delivery_logs_fold_into_the_challenge_sent_to_their_number() {
         );
 
         // A late "unknown" of the same SMS, and the same log again: no change.
-        let unknown = sns_logs("sns-delivery-failure-log", "+66812345678", published);
+        let unknown = sns_logs("sns-delivery-failure-log", "+66812345678", published, None);
         deliver(&t, &unknown).await.unwrap();
         deliver(&t, &delivered).await.unwrap();
         assert_eq!(status(&t, &token).await["delivery"], "delivered");
@@ -119,15 +91,12 @@ async fn sns_delivery_logs_fold_into_the_challenge_sent_to_their_number() {
 async fn an_sns_failure_log_says_why_in_the_status() {
     for t in both_stores().await {
         let (token, _, _) = t.code_for("0812345679").await;
-        let mut payload = fixture("sns-delivery-failure-log");
-        let mut line: Value =
-            serde_json::from_str(payload["logEvents"][0]["message"].as_str().unwrap()).unwrap();
-        line["delivery"]["providerResponse"] = json!("Phone carrier has blocked this message");
-        line["delivery"]["destination"] = json!("+66812345679");
-        line["notification"]["timestamp"] = json!(sns_time(t.clock.now_ms() + 100));
-        payload["logEvents"][0]["message"] = json!(line.to_string());
-        payload["logEvents"][0]["timestamp"] = json!(t.clock.now_ms() + 900);
-        let event = json!({"awslogs": {"data": gzip_base64(&payload)}});
+        let event = sns_logs(
+            "sns-delivery-failure-log",
+            "+66812345679",
+            t.clock.now_ms() + 100,
+            Some("Phone carrier has blocked this message"),
+        );
         assert_eq!(deliver(&t, &event).await.unwrap().recorded, 1);
         let data = status(&t, &token).await;
         assert_eq!(data["delivery"], "blocked");
@@ -155,7 +124,7 @@ async fn an_sns_failure_log_says_why_in_the_status() {
 #[tokio::test]
 async fn an_sns_log_of_no_challenge_is_asked_for_again_while_young_then_dropped() {
     for t in both_stores().await {
-        let young = sns_logs("sns-delivery-log", "+66811111111", t.clock.now_ms());
+        let young = sns_logs("sns-delivery-log", "+66811111111", t.clock.now_ms(), None);
         assert!(
             deliver(&t, &young).await.is_err(),
             "a young unmatched report is retried"
@@ -173,7 +142,7 @@ async fn an_sns_log_of_a_publish_before_the_request_is_not_the_challenges() {
     for t in both_stores().await {
         let earlier = t.clock.now_ms() - 600_000;
         let (token, _, _) = t.code_for("0812345670").await;
-        let failed = sns_logs("sns-delivery-failure-log", "+66812345670", earlier);
+        let failed = sns_logs("sns-delivery-failure-log", "+66812345670", earlier, None);
         let recorded = deliver(&t, &failed).await.unwrap();
         assert_eq!((recorded.recorded, recorded.unmatched), (0, 1));
         assert_eq!(status(&t, &token).await["delivery"], "sent");
@@ -216,9 +185,7 @@ async fn events_of_no_source_fold_nothing_and_are_not_retried() {
     assert!(not_gzip.unreadable);
     let control = json!({"messageType": "CONTROL_MESSAGE", "logGroup": "", "logEvents": [
         {"id": "1", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda."}]});
-    let checked = deliver(&t, &json!({"awslogs": {"data": gzip_base64(&control)}}))
-        .await
-        .unwrap();
+    let checked = deliver(&t, &subscription_event(&control)).await.unwrap();
     assert_eq!(checked, ReportsRecorded::default());
     let voice = eum_event("VOICE_COMPLETED", "ch_x", CLIENT_ID, 1);
     assert_eq!(
@@ -396,5 +363,33 @@ async fn a_webhook_receivers_report_to_its_ticket_folds_with_a_bounded_reason() 
         assert_eq!(unknown_field.status, 400);
         assert_eq!(post(r#"{"delivery":"delivered"}"#).await.status, 200);
         assert_eq!(status(&t, &token).await["delivery"], "delivered");
+    }
+}
+
+/// Two clients text one number at once through SNS: its log names only the
+/// number, so neither is told it, and it is not asked for again.
+#[tokio::test]
+async fn an_sns_log_of_a_number_two_clients_texted_at_once_is_told_to_neither() {
+    for t in both_stores().await {
+        let other = ClientRecord::new("other-app", CLIENT_SECRET, test_settings());
+        t.store.put_client(&other).await.unwrap();
+        let (token, _, _) = t.code_for("0812345675").await;
+        let theirs = t
+            .call(
+                Function::RequestOtp,
+                "request-otp",
+                &json!({"client_id": "other-app", "client_secret": CLIENT_SECRET, "mobile_no": "0812345675"}),
+            )
+            .await;
+        assert_eq!(theirs.status, 200, "{theirs:?}");
+        let failed = sns_logs(
+            "sns-delivery-failure-log",
+            "+66812345675",
+            t.clock.now_ms(),
+            None,
+        );
+        let recorded = deliver(&t, &failed).await.expect("not asked for again");
+        assert_eq!((recorded.recorded, recorded.unmatched), (0, 1));
+        assert_eq!(status(&t, &token).await["delivery"], "sent");
     }
 }

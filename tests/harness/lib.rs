@@ -6,6 +6,7 @@ pub mod answers;
 pub mod black_hole;
 pub mod calls;
 pub mod delay;
+pub mod delivery;
 pub mod dialects;
 pub mod faults;
 pub mod hook;

@@ -160,14 +160,19 @@ impl Execution {
         Self { child, api }
     }
 
-    /// The API Gateway answer's status and JSON body.
-    pub async fn invoke(&self, event: &Value) -> (u16, Value) {
+    /// The function's answer to `event`, whatever its source.
+    pub async fn invoke_event(&self, event: &Value) -> Value {
         let answer = self
             .api
             .invoke(event.to_string())
             .await
             .unwrap_or_else(|e| panic!("invocation failed: {e}"));
-        let answer: Value = serde_json::from_str(&answer).expect("a v2 response");
+        serde_json::from_str(&answer).expect("a JSON answer")
+    }
+
+    /// The API Gateway answer's status and JSON body.
+    pub async fn invoke(&self, event: &Value) -> (u16, Value) {
+        let answer = self.invoke_event(event).await;
         let body = answer["body"].as_str().unwrap_or("null");
         (
             answer["statusCode"].as_u64().unwrap_or(0) as u16,

@@ -23,6 +23,14 @@ struct Matched {
     calling_code: Option<String>,
 }
 
+/// Why a report names no challenge.
+enum NoMatch {
+    /// None (yet: its challenge may still be written).
+    NoneYet,
+    /// Two or more.
+    Two,
+}
+
 /// What became of one invocation's reports.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ReportsRecorded {
@@ -65,19 +73,27 @@ impl App {
         let now = self.clock.now_ms();
         let mut recorded = ReportsRecorded::default();
         for report in reports {
-            let Some(Matched {
+            let Matched {
                 challenge_id,
                 client_id,
                 calling_code,
-            }) = self.challenge_of(&report.subject).await?
-            else {
-                match report.subject {
-                    Subject::SnsPublish {
-                        published_at_ms, ..
-                    } if now - published_at_ms < EARLY_MS => recorded.early += 1,
-                    _ => recorded.unmatched += 1,
+            } = match self.challenge_of(&report.subject).await? {
+                Ok(matched) => matched,
+                Err(NoMatch::NoneYet) => {
+                    match report.subject {
+                        Subject::SnsPublish {
+                            published_at_ms, ..
+                        } if now - published_at_ms < EARLY_MS => recorded.early += 1,
+                        _ => recorded.unmatched += 1,
+                    }
+                    continue;
                 }
-                continue;
+                // Two clients' codes to one number at once: SNS's log cannot
+                // tell whose it is, and waiting will not tell either.
+                Err(NoMatch::Two) => {
+                    recorded.unmatched += 1;
+                    continue;
+                }
             };
             let record = DeliveryRecord {
                 challenge_id,
@@ -116,15 +132,14 @@ impl App {
         Ok(recorded)
     }
 
-    /// The challenge (and its client) `subject` names; none when it names
-    /// none, or two.
-    async fn challenge_of(&self, subject: &Subject) -> Result<Option<Matched>, Error> {
+    /// The challenge (and its client) `subject` names, if exactly one.
+    async fn challenge_of(&self, subject: &Subject) -> Result<Result<Matched, NoMatch>, Error> {
         match subject {
             Subject::Challenge {
                 challenge_id,
                 client_id,
                 calling_code,
-            } => Ok(Some(Matched {
+            } => Ok(Ok(Matched {
                 challenge_id: challenge_id.clone(),
                 client_id: client_id.clone(),
                 calling_code: calling_code.clone(),
@@ -148,12 +163,13 @@ impl App {
                     .into_iter()
                     .filter(|c| c.provider.as_deref() == Some("sns"));
                 Ok(match (by_sns.next(), by_sns.next()) {
-                    (Some(only), None) => Some(Matched {
+                    (Some(only), None) => Ok(Matched {
                         challenge_id: only.challenge_id,
                         client_id: only.client_id,
                         calling_code: Some(only.calling_code),
                     }),
-                    _ => None,
+                    (None, _) => Err(NoMatch::NoneYet),
+                    (Some(_), Some(_)) => Err(NoMatch::Two),
                 })
             }
         }

@@ -1,0 +1,44 @@
+//! The delivery sources' events as they reach `delivery-events`, built from
+//! the documented examples in `events/delivery/`.
+
+use base64::Engine;
+use otp_shared::clock::{Millis, rfc3339_utc};
+use serde_json::{Value, json};
+use std::io::Write;
+
+/// SNS's `notification.timestamp`: `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
+fn sns_time(ms: Millis) -> String {
+    let text = rfc3339_utc(ms).replace('T', " ").replace('Z', "");
+    format!("{text}.{:03}", ms.rem_euclid(1000))
+}
+
+/// `events/delivery/<name>.json`.
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/events/delivery/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// A subscription's payload as CloudWatch Logs hands it over.
+pub fn subscription_event(payload: &Value) -> Value {
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(payload.to_string().as_bytes()).unwrap();
+    let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    json!({"awslogs": {"data": data}})
+}
+
+/// The subscription event CloudWatch Logs invokes `delivery-events` with,
+/// for the log fixture `name` rewritten to a publish to `to` at
+/// `published_ms`, with `response` as SNS's `providerResponse` if given.
+pub fn sns_logs(name: &str, to: &str, published_ms: Millis, response: Option<&str>) -> Value {
+    let mut payload = fixture(name);
+    let event = &mut payload["logEvents"][0];
+    let mut line: Value = serde_json::from_str(event["message"].as_str().unwrap()).unwrap();
+    line["delivery"]["destination"] = json!(to);
+    line["notification"]["timestamp"] = json!(sns_time(published_ms));
+    if let Some(response) = response {
+        line["delivery"]["providerResponse"] = json!(response);
+    }
+    event["message"] = json!(line.to_string());
+    event["timestamp"] = json!(published_ms + 1_500);
+    subscription_event(&payload)
+}
