@@ -26,7 +26,19 @@ class Document:
         self._validators = {}
 
     def operation(self, method, path):
-        return self.raw["paths"].get(path, {}).get(method.lower())
+        """The operation of `method` at `path`, the path matched as OpenAPI
+        matches a templated one: a `{name}` segment is any one segment."""
+        item = self.raw["paths"].get(path)
+        if item is None:
+            segments = path.split("/")
+            for template, candidate in self.raw["paths"].items():
+                parts = template.split("/")
+                if len(parts) == len(segments) and all(
+                        t == s or (t.startswith("{") and t.endswith("}") and s)
+                        for t, s in zip(parts, segments)):
+                    item = candidate
+                    break
+        return (item or {}).get(method.lower())
 
     def resolve(self, node):
         while isinstance(node, dict) and "$ref" in node and len(node) == 1:
