@@ -31,7 +31,7 @@ async fn sns_adapter_publishes_the_sms_to_the_phone_number() {
         locale: "en".into(),
         ref_code: "ABC123".into(),
         expires_at_ms: 4_102_444_800_000,
-        delivery_callback: None,
+        delivery: Default::default(),
     };
     sns.send(&message).await.expect("moto accepts the SMS");
     let logged = logs.text();

@@ -21,13 +21,14 @@ use std::io::Read;
 
 /// The SNS event the configuration set's topic invokes the function with,
 /// for End User Messaging's `event_type` of the challenge `challenge_id`.
-fn eum_event(event_type: &str, challenge_id: &str, client_id: &str, at_ms: Millis) -> Value {
+/// The context is what `sms::eum` sends: the names, and the SMS's ticket.
+fn eum_event(event_type: &str, ticket: &str, at_ms: Millis) -> Value {
     let mut event = fixture("eum-event");
     let record = &mut event["Records"][0]["Sns"];
     let mut message: Value = serde_json::from_str(record["Message"].as_str().unwrap()).unwrap();
     message["eventType"] = json!(event_type);
     message["eventTimestamp"] = json!(at_ms);
-    message["context"] = json!({"challenge": challenge_id, "client": client_id});
+    message["context"] = json!({"challenge": "ch_named", "client": CLIENT_ID, "ticket": ticket});
     record["Message"] = json!(message.to_string());
     event
 }
@@ -149,8 +150,9 @@ async fn an_sns_log_of_a_publish_before_the_request_is_not_the_challenges() {
     }
 }
 
-/// End User Messaging's events name the challenge (the send's context): in
-/// any order, each arriving twice, the final state is the same.
+/// End User Messaging's events name the challenge by the ticket the send's
+/// context carried: in any order, each arriving twice, the final state is
+/// the same.
 #[tokio::test]
 async fn eum_events_fold_by_the_context_they_echo_in_any_order() {
     let orders: [[&str; 3]; 3] = [
@@ -161,10 +163,9 @@ async fn eum_events_fold_by_the_context_they_echo_in_any_order() {
     for t in both_stores().await {
         for (i, order) in orders.iter().enumerate() {
             let (token, _, _) = t.code_for(&format!("081234560{i}")).await;
-            let id = challenge_id(&token);
             let start = t.clock.now_ms();
             for (n, event_type) in order.iter().chain(order.iter()).enumerate() {
-                let event = eum_event(event_type, &id, CLIENT_ID, start + n as i64);
+                let event = eum_event(event_type, &ticket(&t, "eum", &token), start + n as i64);
                 assert_eq!(deliver(&t, &event).await.unwrap().recorded, 1);
             }
             let data = status(&t, &token).await;
@@ -187,7 +188,7 @@ async fn events_of_no_source_fold_nothing_and_are_not_retried() {
         {"id": "1", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda."}]});
     let checked = deliver(&t, &subscription_event(&control)).await.unwrap();
     assert_eq!(checked, ReportsRecorded::default());
-    let voice = eum_event("VOICE_COMPLETED", "ch_x", CLIENT_ID, 1);
+    let voice = eum_event("VOICE_COMPLETED", "not.sealed", 1);
     assert_eq!(
         deliver(&t, &voice).await.unwrap(),
         ReportsRecorded::default()
@@ -215,8 +216,9 @@ fn the_subscription_fixture_is_the_log_fixture_as_cloudwatch_logs_sends_it() {
     );
 }
 
-/// Each state a provider reports is counted under its own metric, and the
-/// delivery alarm's score: +1 for a missed SMS, less for one that arrived.
+/// Each state a provider reports is counted under its own metric, and a
+/// code's first final state scores the delivery alarm: +1 for a missed SMS,
+/// less for one that arrived.
 #[tokio::test]
 async fn each_reported_state_is_counted_under_its_own_metric() {
     let t = TestApp::memory().await;
@@ -225,19 +227,14 @@ async fn each_reported_state_is_counted_under_its_own_metric() {
         ("TEXT_TTL_EXPIRED", "SmsReportedExpired", 1.0),
         ("TEXT_UNKNOWN", "SmsReportedUnknown", 1.0),
         ("TEXT_SPAM", "SmsReportedBlocked", 1.0),
-        ("TEXT_SUCCESSFUL", "SmsReportedSent", -25.0 / 75.0),
+        ("TEXT_SUCCESSFUL", "SmsReportedSent", f64::NAN),
         ("TEXT_DELIVERED", "SmsReportedDelivered", -25.0 / 75.0),
     ]
     .into_iter()
     .enumerate()
     {
         let (token, _, _) = t.code_for(&format!("08123456{i:02}")).await;
-        let event = eum_event(
-            event_type,
-            &challenge_id(&token),
-            CLIENT_ID,
-            t.clock.now_ms(),
-        );
+        let event = eum_event(event_type, &ticket(&t, "eum", &token), t.clock.now_ms());
         deliver(&t, &event).await.unwrap();
         let line: Value = t
             .metrics
@@ -247,20 +244,34 @@ async fn each_reported_state_is_counted_under_its_own_metric() {
             .rfind(|l| l.get(metric).is_some())
             .unwrap_or_else(|| panic!("{event_type} is counted as {metric}"));
         assert_eq!(line["Provider"], "eum", "{event_type}");
-        let counted = line["SmsDeliveryMissScore"].as_f64().unwrap();
-        assert!((counted - score).abs() < 1e-9, "{event_type}: {counted}");
+        match line["SmsDeliveryMissScore"].as_f64() {
+            // Taken by the carrier: not a final state, no score.
+            None => assert!(score.is_nan(), "{event_type} is not scored"),
+            Some(counted) => assert!((counted - score).abs() < 1e-9, "{event_type}: {counted}"),
+        }
     }
 }
 
 /// The path of a provider's callback for `token`'s code, as the request
 /// gave it to the provider (`delivery::callback`).
 fn callback_path(t: &TestApp, kind: &str, token: &str) -> String {
-    let ticket = Ticket {
-        client_id: CLIENT_ID.into(),
-        challenge_id: challenge_id(token),
-        calling_code: "66".into(),
-    };
-    format!("/v1/delivery/{kind}/{}", ticket.seal(&t.app.secret))
+    format!("/v1/delivery/{kind}/{}", ticket(t, kind, token))
+}
+
+/// The ticket the provider `kind`'s reports of `token`'s code carry, as the
+/// request sealed it.
+fn ticket(t: &TestApp, kind: &str, token: &str) -> String {
+    let (_, sealed) = Ticket::seal_each(
+        &t.app.secret,
+        CLIENT_ID,
+        &challenge_id(token),
+        "66",
+        t.clock.now_ms() + 300_000,
+    )
+    .into_iter()
+    .find(|(k, _)| *k == kind)
+    .unwrap();
+    sealed
 }
 
 /// eSMS's documented callback for a customer-care message (its sample),
@@ -285,9 +296,20 @@ async fn an_esms_callback_to_its_ticket_folds_into_the_codes_state() {
             (data["delivery"].as_str(), data["provider"].as_str()),
             (Some("delivered"), Some("esms"))
         );
-        // eSMS retries a callback up to 5 times: the same one again is a no-op.
+        // eSMS retries a callback up to 5 times, and a callback carries no
+        // time of its own: the same one later is news of the same state, and
+        // counts nothing.
+        t.clock.advance_secs(30);
         assert_eq!(esms_callback(&t, &path, ESMS_DELIVERED).await.status, 200);
         assert_eq!(t.metrics.by_provider("SmsReportedDelivered", "esms"), 1);
+        let scored: Vec<Value> = t
+            .metrics
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l.get("SmsDeliveryMissScore").is_some())
+            .collect();
+        assert_eq!(scored.len(), 1, "one score per code: {scored:?}");
     }
 }
 
@@ -318,9 +340,10 @@ async fn a_callback_with_a_forged_or_borrowed_ticket_is_not_found_and_changes_no
     let webhook = callback_path(&t, "webhook", &other).replace("/webhook/", "/esms/");
     assert_eq!(
         esms_callback(&t, &webhook, ESMS_FAILED).await.status,
-        200,
-        "a ticket serves each provider's route"
+        404,
+        "another provider's ticket"
     );
+    assert_eq!(esms_callback(&t, &theirs, ESMS_FAILED).await.status, 200);
     assert_eq!(
         status(&t, &token).await["delivery"],
         "sent",
@@ -392,4 +415,57 @@ async fn an_sns_log_of_a_number_two_clients_texted_at_once_is_told_to_neither() 
         assert_eq!((recorded.recorded, recorded.unmatched), (0, 1));
         assert_eq!(status(&t, &token).await["delivery"], "sent");
     }
+}
+
+/// Anyone who may publish to the events' topic (another sender on the
+/// configuration set, a principal of the account) can write a challenge's
+/// and a client's names in an event: without the SMS's own ticket for End
+/// User Messaging, it names no code, and claims no record.
+#[tokio::test]
+async fn an_eum_event_without_its_smss_ticket_changes_nothing() {
+    for t in both_stores().await {
+        let (token, _, _) = t.code_for("0812345676").await;
+        let now = t.clock.now_ms();
+        let forged = [
+            "no.ticket".to_string(),
+            ticket(&t, "esms", &token),
+            ticket(&t, "eum", &token).replace('.', ".x"),
+        ];
+        for ticket in &forged {
+            let event = eum_event("TEXT_BLOCKED", ticket, now);
+            let recorded = deliver(&t, &event).await.unwrap();
+            assert_eq!((recorded.recorded, recorded.unmatched), (0, 1), "{ticket}");
+        }
+        let event = eum_event("TEXT_DELIVERED", &ticket(&t, "eum", &token), now);
+        assert_eq!(deliver(&t, &event).await.unwrap().recorded, 1);
+        assert_eq!(status(&t, &token).await["delivery"], "delivered");
+    }
+}
+
+/// A line of a subscription's batch that is not SNS's log is skipped; the
+/// batch's other lines still fold.
+#[tokio::test]
+async fn an_unreadable_log_line_skips_itself_not_its_batch() {
+    let t = TestApp::memory().await;
+    let (token, _, _) = t.code_for("0812345677").await;
+    let good = sns_logs("sns-delivery-log", "+66812345677", t.clock.now_ms(), None);
+    let mut payload: Value = {
+        use base64::Engine;
+        use std::io::Read;
+        let data = good["awslogs"]["data"].as_str().unwrap();
+        let gzipped = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(gzipped.as_slice())
+            .read_to_string(&mut text)
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let line = payload["logEvents"][0].clone();
+    payload["logEvents"] =
+        json!([{"id": "1", "timestamp": 1, "message": "not a delivery log"}, line]);
+    let recorded = deliver(&t, &subscription_event(&payload)).await.unwrap();
+    assert_eq!(recorded.recorded, 1, "{recorded:?}");
+    assert_eq!(status(&t, &token).await["delivery"], "delivered");
 }

@@ -199,6 +199,17 @@ def check_waf(waf):
     if not any(r.get("AggregateKeyType") == "IP" and r.get("Limit") == {"Ref": "RequestsPerAddress"}
                and "Block" in rule.get("Action", {}) for rule, r in rated):
         failures.append("no rate-based block per source address at RequestsPerAddress")
+    # The providers' callbacks come from a few addresses each: a limit of
+    # their own, and the general one leaves them out.
+    callbacks = {"ByteMatchStatement": {
+        "FieldToMatch": {"UriPath": {}}, "PositionalConstraint": "STARTS_WITH",
+        "SearchString": "/v1/delivery/", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    scopes = {json.dumps(r.get("ScopeDownStatement"), sort_keys=True): r.get("Limit") for _, r in rated}
+    if scopes.get(json.dumps(callbacks, sort_keys=True)) != {"Ref": "CallbacksPerAddress"}:
+        failures.append("no per-address limit of the delivery callbacks' own at CallbacksPerAddress")
+    if scopes.get(json.dumps({"NotStatement": {"Statement": callbacks}}, sort_keys=True)) != {
+            "Ref": "RequestsPerAddress"}:
+        failures.append("the per-address limit counts the delivery callbacks too")
     if not all(rule.get("VisibilityConfig", {}).get("CloudWatchMetricsEnabled")
                for rule in rules(acl).values()):
         failures.append("a rule has no metrics")
@@ -222,6 +233,11 @@ def regional_scope(t):
     web_acl(t)["Scope"] = "REGIONAL"
 
 
+def callbacks_under_the_general_limit(t):
+    for rule in web_acl(t)["Rules"]:
+        rule["Statement"].get("RateBasedStatement", {}).pop("ScopeDownStatement", None)
+
+
 def rate_by_forwarded_address(t):
     for rule in web_acl(t)["Rules"]:
         if "RateBasedStatement" in rule["Statement"]:
@@ -236,7 +252,8 @@ def alarm_on_allowed_requests(t):
     t["Resources"]["BlockedRequestsAlarm"]["Properties"]["MetricName"] = "AllowedRequests"
 
 
-WAF_BREAKAGES = [regional_scope, rate_by_forwarded_address, no_reputation_list, alarm_on_allowed_requests]
+WAF_BREAKAGES = [regional_scope, rate_by_forwarded_address, no_reputation_list, alarm_on_allowed_requests,
+                 callbacks_under_the_general_limit]
 
 
 def main():

@@ -28,11 +28,11 @@ pub const LEVEL: &str = "WARN";
 pub const PUMPING_SCORE: &str = "PumpingScore";
 
 /// The delivery alarm's metric (DESIGN §13.3), scored as [`PUMPING_SCORE`]
-/// is: +1 with each provider report that an SMS did not arrive (failed,
-/// blocked, expired, unknown), -p/(100-p) with each that it reached the
-/// carrier or the handset, for a tolerated missed share of p percent. An
-/// hour's sum per calling code is how many more SMS were missed than p %
-/// accounts for: a low-volume country's one failure does not fire it.
+/// is, once per code at its first final report: +1 when it says the SMS did
+/// not arrive (failed, blocked, expired, unknown), -p/(100-p) when it says
+/// it did, for a tolerated missed share of p percent. An hour's sum per
+/// calling code is how many more SMS were missed than p % accounts for: a
+/// low-volume country's one failure does not fire it.
 pub const DELIVERY_MISSED: &str = "SmsDeliveryMissScore";
 
 /// The calling-code dimension of a number outside every allow-list.
@@ -128,19 +128,17 @@ impl Metric {
             Metric::Confirmed(Confirm::Success) => {
                 Some(-100.0 / f64::from(conversion_percent.max(1)))
             }
-            Metric::Delivery(state) => Some(match state {
-                DeliveryState::Submitted
-                | DeliveryState::Sent
-                | DeliveryState::Delivered
-                | DeliveryState::Converted => {
+            Metric::Delivery(state) => match state {
+                DeliveryState::Submitted | DeliveryState::Sent => None,
+                DeliveryState::Delivered | DeliveryState::Converted => {
                     let p = f64::from(missed_percent.clamp(1, 99));
-                    -p / (100.0 - p)
+                    Some(-p / (100.0 - p))
                 }
                 DeliveryState::Failed
                 | DeliveryState::Blocked
                 | DeliveryState::Expired
-                | DeliveryState::Unknown => 1.0,
-            }),
+                | DeliveryState::Unknown => Some(1.0),
+            },
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
 use otp_shared::domain::user::User;
 use otp_shared::signer::{Jwk, Signer};
 use otp_shared::sms::{Outbox, SmsMessage, SmsRefused, SmsSender};
-use otp_shared::store::{ClaimOutcome, Release, SentChallenge, Store};
+use otp_shared::store::{ClaimOutcome, Folded, Release, SentChallenge, Store};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -179,7 +179,7 @@ impl Store for HarnessStore {
         )
         .await
     }
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error> {
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         self.run("record_delivery", self.inner.record_delivery(record, now))
             .await
     }

@@ -15,7 +15,7 @@ use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use otp_shared::domain::user::User;
-use otp_shared::store::{ClaimOutcome, Release, SentChallenge, Store};
+use otp_shared::store::{ClaimOutcome, Folded, Release, SentChallenge, Store};
 use std::sync::Arc;
 
 const NOW: i64 = START_MS;
@@ -449,19 +449,22 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
     };
     assert_eq!(state(store.clone(), NOW).await, None);
     let failed = report(DeliveryState::Failed, Some("carrier_unreachable"), NOW + 5);
-    assert!(
+    assert_eq!(
         store.record_delivery(&failed, NOW).await.unwrap(),
+        Folded::Changed { was: None },
         "the first report"
     );
     // Arriving after the final report: earlier news, and a duplicate.
-    assert!(
-        !store
+    assert_eq!(
+        store
             .record_delivery(&report(DeliveryState::Sent, None, NOW + 9), NOW)
             .await
-            .unwrap()
+            .unwrap(),
+        Folded::Unchanged
     );
-    assert!(
-        !store.record_delivery(&failed, NOW).await.unwrap(),
+    assert_eq!(
+        store.record_delivery(&failed, NOW).await.unwrap(),
+        Folded::Unchanged,
         "a duplicate"
     );
     assert_eq!(
@@ -472,15 +475,24 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
         client_id: "another-app".into(),
         ..report(DeliveryState::Converted, None, NOW)
     };
-    assert!(!store.record_delivery(&stolen, NOW).await.unwrap());
+    assert_eq!(
+        store.record_delivery(&stolen, NOW).await.unwrap(),
+        Folded::Unchanged
+    );
     assert_eq!(
         state(store.clone(), NOW).await.unwrap().0,
         DeliveryState::Failed
     );
-    store
-        .record_delivery(&report(DeliveryState::Delivered, None, NOW + 1), NOW + 10)
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .record_delivery(&report(DeliveryState::Delivered, None, NOW + 1), NOW + 10)
+            .await
+            .unwrap(),
+        Folded::Changed {
+            was: Some(DeliveryState::Failed)
+        },
+        "the state it replaced"
+    );
     let kept = store
         .delivery("ch_delivery", NOW + 10)
         .await

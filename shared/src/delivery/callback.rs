@@ -1,11 +1,14 @@
-//! Providers that report by calling a URL (eSMS's `CallbackUrl`, a webhook
-//! receiver's reports) call the service's own: each SMS is sent with a URL
-//! whose last segment is a ticket naming its challenge, sealed with a MAC
-//! under the server secret. A callback needs no credential of its own, and
-//! no one can make one for a code whose ticket they were not given.
+//! What names a code to a provider's report: each SMS is sent with a ticket
+//! per provider that reports on it (End User Messaging echoes it in its
+//! events' `Context`; eSMS and send hooks call a URL of the service's own
+//! whose last segment it is), naming the code, the provider and how long
+//! reports are taken, sealed with a MAC under the server secret. A report
+//! needs no credential of its own, and no one can make one for a code
+//! whose ticket they were not given, or for another provider.
 
 use super::reason;
-use crate::domain::delivery::DeliveryState;
+use crate::clock::Millis;
+use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryState};
 use crate::domain::keys::ServerSecret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -14,29 +17,72 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 /// beneath it.
 pub const CALLBACK_PATH: &str = "/v1/delivery";
 
-/// What a callback's ticket names.
+/// The providers whose reports name their code by a ticket.
+pub const TICKETED: [&str; 3] = ["eum", "esms", "webhook"];
+
+/// What a report's ticket names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub client_id: String,
     pub challenge_id: String,
     /// The metrics' calling code of the number.
     pub calling_code: String,
+    /// The provider whose reports it carries (a `sms_providers` kind).
+    pub provider: String,
+    /// Reports are taken until then: the code's expiry and the time its
+    /// delivery record is kept.
+    pub until_ms: Millis,
 }
 
 impl Ticket {
+    /// The tickets of one SMS, one per provider that reports with one.
+    pub fn seal_each(
+        secret: &ServerSecret,
+        client_id: &str,
+        challenge_id: &str,
+        calling_code: &str,
+        code_expires_at_ms: Millis,
+    ) -> Vec<(&'static str, String)> {
+        TICKETED
+            .into_iter()
+            .map(|provider| {
+                let ticket = Ticket {
+                    client_id: client_id.to_string(),
+                    challenge_id: challenge_id.to_string(),
+                    calling_code: calling_code.to_string(),
+                    provider: provider.to_string(),
+                    until_ms: code_expires_at_ms + DELIVERY_KEPT_MS,
+                };
+                (provider, ticket.seal(secret))
+            })
+            .collect()
+    }
+
     /// The ticket as a URL path segment: the names, then their tag.
     pub fn seal(&self, secret: &ServerSecret) -> String {
+        let until = self.until_ms.to_string();
         let names = B64.encode(
-            [&self.client_id, &self.challenge_id, &self.calling_code]
-                .map(String::as_str)
-                .join("\n"),
+            [
+                self.client_id.as_str(),
+                &self.challenge_id,
+                &self.calling_code,
+                &self.provider,
+                &until,
+            ]
+            .join("\n"),
         );
         let tag = secret.callback_tag(&names);
         format!("{names}.{tag}")
     }
 
+    /// The ticket `text` is, if `secret` sealed it for `provider` and it is
+    /// still taken at `now`.
+    pub fn open(text: &str, secret: &ServerSecret, provider: &str, now: Millis) -> Option<Ticket> {
+        Self::unseal(text, secret).filter(|t| t.provider == provider && now < t.until_ms)
+    }
+
     /// The ticket `text` is, if `secret` sealed it.
-    pub fn open(text: &str, secret: &ServerSecret) -> Option<Ticket> {
+    fn unseal(text: &str, secret: &ServerSecret) -> Option<Ticket> {
         let (names, tag) = text.split_once('.')?;
         let expected = secret.callback_tag(names);
         if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), tag.as_bytes())
@@ -50,6 +96,8 @@ impl Ticket {
             client_id: parts.next()?.to_string(),
             challenge_id: parts.next()?.to_string(),
             calling_code: parts.next()?.to_string(),
+            provider: parts.next()?.to_string(),
+            until_ms: parts.next()?.parse().ok()?,
         };
         parts.next().is_none().then_some(ticket)
     }
@@ -106,17 +154,36 @@ mod tests {
     }
 
     #[test]
-    fn a_ticket_opens_only_as_sealed_with_the_same_secret() {
+    fn a_ticket_opens_only_as_sealed_for_its_provider_while_it_lasts() {
         let ticket = Ticket {
             client_id: "shop".into(),
             challenge_id: "ch_abc-_1".into(),
             calling_code: "84".into(),
+            provider: "esms".into(),
+            until_ms: 1_000,
         };
         let sealed = ticket.seal(&secret());
         assert!(!sealed.contains('/') && !sealed.contains('?'), "{sealed}");
-        assert_eq!(Ticket::open(&sealed, &secret()), Some(ticket.clone()));
+        assert_eq!(
+            Ticket::open(&sealed, &secret(), "esms", 999),
+            Some(ticket.clone())
+        );
+        assert_eq!(
+            Ticket::open(&sealed, &secret(), "esms", 1_000),
+            None,
+            "lapsed"
+        );
+        assert_eq!(
+            Ticket::open(&sealed, &secret(), "webhook", 999),
+            None,
+            "another provider's"
+        );
         let other = ServerSecret::new(&[8; 32]).unwrap();
-        assert_eq!(Ticket::open(&sealed, &other), None, "another deployment's");
+        assert_eq!(
+            Ticket::open(&sealed, &other, "esms", 999),
+            None,
+            "another deployment's"
+        );
         // Another challenge's names under this ticket's tag.
         let (_, tag) = sealed.split_once('.').unwrap();
         let forged = Ticket {
@@ -125,9 +192,12 @@ mod tests {
         }
         .seal(&secret());
         let (names, _) = forged.split_once('.').unwrap();
-        assert_eq!(Ticket::open(&format!("{names}.{tag}"), &secret()), None);
+        assert_eq!(
+            Ticket::open(&format!("{names}.{tag}"), &secret(), "esms", 999),
+            None
+        );
         for junk in ["", ".", "abc", "a.b.c", "\u{e9}.x"] {
-            assert_eq!(Ticket::open(junk, &secret()), None, "{junk}");
+            assert_eq!(Ticket::open(junk, &secret(), "esms", 0), None, "{junk}");
         }
     }
 

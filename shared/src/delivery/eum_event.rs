@@ -1,7 +1,8 @@
 //! End User Messaging's SMS events, as its configuration set's event
 //! destination publishes them to SNS: one JSON object per message, whose
 //! `context` echoes what `SendTextMessage` was given (`sms::eum` sends the
-//! challenge and the client).
+//! SMS's sealed ticket, which alone names its code: anyone who may publish
+//! to the topic could write any challenge's or client's name).
 
 use super::{Report, Subject, Unreadable, reason};
 use crate::domain::delivery::{DeliveryEvent, DeliveryState};
@@ -18,9 +19,7 @@ struct EumEvent {
 
 #[derive(Deserialize, Default)]
 struct Context {
-    challenge: Option<String>,
-    client: Option<String>,
-    calling_code: Option<String>,
+    ticket: Option<String>,
 }
 
 /// The report in one SNS message of the event destination; none for an
@@ -30,19 +29,14 @@ struct Context {
 pub(super) fn report_of_message(message: &str) -> Result<Option<Report>, Unreadable> {
     let event: EumEvent =
         serde_json::from_str(message).map_err(|_| Unreadable("an End User Messaging event"))?;
-    let (Some(challenge_id), Some(client_id)) = (event.context.challenge, event.context.client)
-    else {
+    let Some(ticket) = event.context.ticket else {
         return Ok(None);
     };
     let Some((state, reason)) = state_of(&event.event_type) else {
         return Ok(None);
     };
     Ok(Some(Report {
-        subject: Subject::Challenge {
-            challenge_id,
-            client_id,
-            calling_code: event.context.calling_code,
-        },
+        subject: Subject::Sealed { ticket },
         event: DeliveryEvent {
             state,
             reason: reason.map(str::to_string),
@@ -90,16 +84,14 @@ mod tests {
 
     #[test]
     fn every_sms_event_type_reads_into_a_state_and_others_into_none() {
-        let ours = r#"{"challenge":"ch_1","client":"app","calling_code":"66"}"#;
+        let ours = r#"{"challenge":"ch_1","client":"app","ticket":"sealed"}"#;
         let report = report_of_message(&message("TEXT_CARRIER_UNREACHABLE", ours))
             .unwrap()
             .unwrap();
         assert_eq!(
             report.subject,
-            Subject::Challenge {
-                challenge_id: "ch_1".into(),
-                client_id: "app".into(),
-                calling_code: Some("66".into()),
+            Subject::Sealed {
+                ticket: "sealed".into()
             }
         );
         assert_eq!(report.event.state, DeliveryState::Failed);
@@ -110,9 +102,13 @@ mod tests {
             None
         );
         assert_eq!(
-            report_of_message(&message("TEXT_DELIVERED", r#"{"account":"bar"}"#)).unwrap(),
+            report_of_message(&message(
+                "TEXT_DELIVERED",
+                r#"{"challenge":"ch_1","client":"app"}"#
+            ))
+            .unwrap(),
             None,
-            "another sender's message on the same configuration set"
+            "another sender's message on the same configuration set, however it names itself"
         );
         assert!(report_of_message("not json").is_err());
     }

@@ -17,14 +17,10 @@ use serde_json::Value;
 /// Which challenge a report is of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    /// Named by the source itself (End User Messaging echoes the send's
-    /// context).
-    Challenge {
-        challenge_id: String,
-        client_id: String,
-        /// The metrics' calling code, if the source echoes it.
-        calling_code: Option<String>,
-    },
+    /// Named by the ticket the SMS was sent with (`callback::Ticket`), as
+    /// the source echoes it: End User Messaging in the send's context, eSMS
+    /// and send hooks in the URL they call.
+    Sealed { ticket: String },
     /// An SNS publish to a number: SNS's logs carry only the number and the
     /// publish time, so the challenge is the one sent to that number then.
     SnsPublish {

@@ -75,11 +75,21 @@ pub(super) fn reports_of_subscription(data: &str) -> Result<Vec<Report>, Unreada
     {
         return Ok(vec![]);
     }
-    subscription
+    // A line that cannot be read is skipped, not the batch with it.
+    let mut skipped = 0;
+    let reports = subscription
         .log_events
         .iter()
-        .map(|line| report_of_line(&line.message, line.timestamp))
-        .collect()
+        .filter_map(|line| {
+            report_of_line(&line.message, line.timestamp)
+                .map_err(|_| skipped += 1)
+                .ok()
+        })
+        .collect();
+    if skipped > 0 {
+        tracing::warn!(skipped, "unreadable SNS delivery log lines");
+    }
+    Ok(reports)
 }
 
 /// The report in one delivery-status log line, logged at `logged_at_ms`.

@@ -12,25 +12,26 @@ use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-/// The ticket of the request's path (its last segment), if sealed here.
-fn ticket(app: &App, request: &Request) -> Result<Ticket, Error> {
+/// The ticket of the request's path (its last segment), if sealed here for
+/// `provider` and still taken: else nothing of the request is read.
+fn ticket<'r>(app: &App, request: &'r Request, provider: &str) -> Result<&'r str, Error> {
     let path = request.uri().path();
     let last = path.rsplit('/').next().unwrap_or_default();
-    Ticket::open(last, &app.secret).ok_or(Error::RouteNotFound)
+    Ticket::open(last, &app.secret, provider, app.clock.now_ms())
+        .map(|_| last)
+        .ok_or(Error::RouteNotFound)
 }
 
 /// Folds `state` reported by `provider` into the ticket's challenge.
 async fn record(
     app: &App,
-    ticket: Ticket,
+    ticket: &str,
     provider: &str,
     (state, reason): (DeliveryState, Option<&'static str>),
 ) -> Response<Body> {
     let report = Report {
-        subject: Subject::Challenge {
-            challenge_id: ticket.challenge_id,
-            client_id: ticket.client_id,
-            calling_code: Some(ticket.calling_code),
+        subject: Subject::Sealed {
+            ticket: ticket.to_string(),
         },
         event: DeliveryEvent {
             state,
@@ -48,7 +49,7 @@ async fn record(
 /// eSMS's callback: `GET …?SMSID=…&SendStatus=…&SendSuccess=…&SendFailed=…`.
 pub(super) async fn esms(app: &App, request: &Request) -> Response<Body> {
     let read = async {
-        let ticket = ticket(app, request)?;
+        let ticket = ticket(app, request, "esms")?;
         let f = query_fields(request)?.with_names_in_lower_case();
         let text = |name: &'static str| -> Result<String, Error> {
             Ok(f.optional(name, "eSMS's callback fields are text")?
@@ -73,7 +74,7 @@ pub(super) async fn esms(app: &App, request: &Request) -> Response<Body> {
 /// A webhook receiver's report: `POST {"delivery": state, "reason": word}`.
 pub(super) async fn webhook(app: &App, request: &Request) -> Response<Body> {
     let read = async {
-        let ticket = ticket(app, request)?;
+        let ticket = ticket(app, request, "webhook")?;
         let f = fields(request, false)?.only(&["delivery", "reason"])?;
         let delivery = f.required(
             "delivery",

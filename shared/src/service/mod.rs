@@ -320,15 +320,19 @@ impl App {
                 provider,
                 reason: None,
             },
+            true,
         );
     }
 
-    /// Counts `metric` with `dimensions`.
-    fn count_by(&self, metric: Metric, dimensions: &Dimensions) {
-        let score = metric.score(
-            self.config.pumping_conversion_percent,
-            self.config.delivery_missed_percent,
-        );
+    /// Counts `metric` with `dimensions`, and adds to its score metric
+    /// when `scored`.
+    fn count_by(&self, metric: Metric, dimensions: &Dimensions, scored: bool) {
+        let score = metric
+            .score(
+                self.config.pumping_conversion_percent,
+                self.config.delivery_missed_percent,
+            )
+            .filter(|_| scored);
         self.metrics
             .write(emf_line(metric, dimensions, self.clock.now_ms(), score));
     }

@@ -4,9 +4,11 @@
 use super::App;
 use crate::Error;
 use crate::clock::Millis;
+use crate::delivery::callback::Ticket;
 use crate::delivery::{Report, Subject, reports_of};
 use crate::domain::delivery::{DeliveryRecord, DeliveryState};
 use crate::metrics::{Dimensions, Metric, OTHER_CALLING_CODE};
+use crate::store::Folded;
 
 /// How far SNS's clock and ours may disagree.
 const CLOCK_SKEW_MS: Millis = 5_000;
@@ -29,6 +31,9 @@ enum NoMatch {
     NoneYet,
     /// Two or more.
     Two,
+    /// A ticket this deployment did not seal for the report's provider, or
+    /// one no longer taken.
+    NotSealed,
 }
 
 /// What became of one invocation's reports.
@@ -77,7 +82,7 @@ impl App {
                 challenge_id,
                 client_id,
                 calling_code,
-            } = match self.challenge_of(&report.subject).await? {
+            } = match self.challenge_of(report, now).await? {
                 Ok(matched) => matched,
                 Err(NoMatch::NoneYet) => {
                     match report.subject {
@@ -89,8 +94,9 @@ impl App {
                     continue;
                 }
                 // Two clients' codes to one number at once: SNS's log cannot
-                // tell whose it is, and waiting will not tell either.
-                Err(NoMatch::Two) => {
+                // tell whose it is, and waiting will not tell either; or a
+                // ticket not sealed here, for another provider, or lapsed.
+                Err(NoMatch::Two | NoMatch::NotSealed) => {
                     recorded.unmatched += 1;
                     continue;
                 }
@@ -100,13 +106,18 @@ impl App {
                 client_id,
                 event: report.event.clone(),
             };
-            // Counted once per change, so a duplicate counts nothing.
-            if self.store.record_delivery(&record, now).await?
-                && report.event.state != DeliveryState::Submitted
+            // A state is counted when a code enters it (a repeat, or news of
+            // the same state, counts nothing), and the delivery alarm's score
+            // once per code, at its first final state.
+            let state = record.event.state;
+            if let Folded::Changed { was } = self.store.record_delivery(&record, now).await?
+                && was != Some(state)
+                && state != DeliveryState::Submitted
             {
                 let event = &record.event;
+                let first_final = state.is_final() && !was.is_some_and(DeliveryState::is_final);
                 self.count_by(
-                    Metric::Delivery(event.state),
+                    Metric::Delivery(state),
                     &Dimensions {
                         client_id: &record.client_id,
                         calling_code: Some(calling_code.as_deref().unwrap_or(OTHER_CALLING_CODE)),
@@ -114,6 +125,7 @@ impl App {
                         provider: Some(&event.provider),
                         reason: event.reason.as_deref(),
                     },
+                    first_final,
                 );
             }
             recorded.recorded += 1;
@@ -132,18 +144,23 @@ impl App {
         Ok(recorded)
     }
 
-    /// The challenge (and its client) `subject` names, if exactly one.
-    async fn challenge_of(&self, subject: &Subject) -> Result<Result<Matched, NoMatch>, Error> {
-        match subject {
-            Subject::Challenge {
-                challenge_id,
-                client_id,
-                calling_code,
-            } => Ok(Ok(Matched {
-                challenge_id: challenge_id.clone(),
-                client_id: client_id.clone(),
-                calling_code: calling_code.clone(),
-            })),
+    /// The challenge (and its client) `report` names, if exactly one.
+    async fn challenge_of(
+        &self,
+        report: &Report,
+        now: Millis,
+    ) -> Result<Result<Matched, NoMatch>, Error> {
+        match &report.subject {
+            Subject::Sealed { ticket } => Ok(
+                match Ticket::open(ticket, &self.secret, &report.event.provider, now) {
+                    Some(ticket) => Ok(Matched {
+                        challenge_id: ticket.challenge_id,
+                        client_id: ticket.client_id,
+                        calling_code: Some(ticket.calling_code),
+                    }),
+                    None => Err(NoMatch::NotSealed),
+                },
+            ),
             Subject::SnsPublish {
                 phone_e164,
                 published_at_ms,

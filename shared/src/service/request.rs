@@ -31,7 +31,7 @@ use crate::domain::phone::PhoneError;
 use crate::domain::provider::SmsProvider;
 use crate::domain::user::{ThaiIdCard, User, UserRequirement};
 use crate::metrics::{self, Metric};
-use crate::sms::{DeliveryCallback, SmsMessage};
+use crate::sms::{DeliveryTickets, SmsMessage};
 use crate::store::{ClaimOutcome, Release};
 use futures_util::future::join_all;
 use std::collections::{HashMap, VecDeque};
@@ -408,18 +408,16 @@ impl App {
                 .to_string(),
             ref_code: ref_code.clone(),
             expires_at_ms: challenge.expires_at_ms,
-            delivery_callback: request
-                .public_url
-                .as_ref()
-                .map(|base_url| DeliveryCallback {
-                    base_url: base_url.clone(),
-                    ticket: Ticket {
-                        client_id: client_id.to_string(),
-                        challenge_id: challenge.id(),
-                        calling_code: dimension.clone(),
-                    }
-                    .seal(&self.secret),
-                }),
+            delivery: DeliveryTickets {
+                base_url: request.public_url.clone(),
+                sealed: Ticket::seal_each(
+                    &self.secret,
+                    client_id,
+                    &challenge.id(),
+                    &dimension,
+                    challenge.expires_at_ms,
+                ),
+            },
         };
         let providers = &settings.sms_providers;
         let first = providers.first().map(SmsProvider::kind);

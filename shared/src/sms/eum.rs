@@ -1,7 +1,7 @@
 //! AWS End User Messaging SMS (`pinpoint-sms-voice-v2` `SendTextMessage`):
 //! the client's origination identity, configuration set and protect
-//! configuration; `Context` names the challenge, the client and the calling code, and comes
-//! back in every event of the message.
+//! configuration; `Context` names the challenge and the client, with the
+//! SMS's sealed ticket, and comes back in every event of the message.
 
 use super::{EumSenders, SmsMessage, SmsRefused, SmsSender};
 use crate::domain::provider::EumSettings;
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_pinpointsmsvoicev2::Client;
 use aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig;
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Builds a client's End User Messaging sender over one SDK client.
@@ -37,6 +38,15 @@ impl SmsSender for EumSender {
             .origination_identity
             .clone()
             .or_else(|| message.sender_id.clone());
+        // What delivery-events opens to know whose code an event is of (the
+        // names beside it are for people reading the events).
+        let mut context = HashMap::from([
+            ("challenge".to_string(), message.challenge_id.clone()),
+            ("client".to_string(), message.client_id.clone()),
+        ]);
+        if let Some(ticket) = message.ticket("eum") {
+            context.insert("ticket".to_string(), ticket.to_string());
+        }
         self.client
             .send_text_message()
             .destination_phone_number(&message.to)
@@ -45,10 +55,7 @@ impl SmsSender for EumSender {
             .set_origination_identity(origination)
             .set_configuration_set_name(self.settings.configuration_set.clone())
             .set_protect_configuration_id(self.settings.protect_configuration_id.clone())
-            .context("challenge", &message.challenge_id)
-            .context("client", &message.client_id)
-            // The metrics' calling code (delivery-events counts by it).
-            .context("calling_code", &message.calling_code)
+            .set_context(Some(context))
             // One attempt: the call has no idempotency key, so a retry after
             // an answer lost on the way could text the code twice; a failure
             // passes the code to the next provider instead.

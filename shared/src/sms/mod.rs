@@ -50,31 +50,39 @@ pub struct SmsMessage {
     pub locale: String,
     pub ref_code: String,
     pub expires_at_ms: Millis,
-    /// Where a provider that calls a URL reports on this SMS: the service's
-    /// callback routes and the SMS's sealed ticket (`delivery::callback`);
-    /// none where the service's own URL is not known.
-    pub delivery_callback: Option<DeliveryCallback>,
+    /// What names this SMS's code in the providers' reports.
+    pub delivery: DeliveryTickets,
 }
 
-/// The service's callback URL of one SMS, less the provider's segment.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DeliveryCallback {
-    /// The service's base URL (its issuer): `https://…`, no trailing `/`.
-    pub base_url: String,
-    pub ticket: String,
+/// One SMS's tickets (`delivery::callback`), and where the providers that
+/// call a URL report.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DeliveryTickets {
+    /// The service's base URL (its issuer): `https://…`, no trailing `/`;
+    /// none where it is not known.
+    pub base_url: Option<String>,
+    /// The sealed ticket of each provider that reports with one.
+    pub sealed: Vec<(&'static str, String)>,
 }
 
 impl SmsMessage {
+    /// The ticket the provider `kind`'s reports of this SMS carry.
+    pub fn ticket(&self, kind: &str) -> Option<&str> {
+        self.delivery
+            .sealed
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, ticket)| ticket.as_str())
+    }
+
     /// The URL the provider `kind` reports this SMS to.
     pub fn callback_url(&self, kind: &str) -> Option<String> {
-        self.delivery_callback.as_ref().map(|c| {
-            format!(
-                "{}{}/{kind}/{}",
-                c.base_url,
-                crate::delivery::callback::CALLBACK_PATH,
-                c.ticket
-            )
-        })
+        let base = self.delivery.base_url.as_ref()?;
+        let ticket = self.ticket(kind)?;
+        Some(format!(
+            "{base}{}/{kind}/{ticket}",
+            crate::delivery::callback::CALLBACK_PATH
+        ))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-memory store: for local mode and fast tests. Each operation runs
 //! under one lock, which gives it the atomicity DynamoDB's conditions give.
 
-use super::{ClaimOutcome, Release, SentChallenge, Store};
+use super::{ClaimOutcome, Folded, Release, SentChallenge, Store};
 use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{
@@ -54,11 +54,12 @@ impl Tables {
 
     /// Folds `record`'s event into its challenge's delivery record, as
     /// `Store::record_delivery` says.
-    fn fold_delivery(&mut self, record: &DeliveryRecord, now: Millis) -> bool {
+    fn fold_delivery(&mut self, record: &DeliveryRecord, now: Millis) -> Folded {
         let kept = self
             .deliveries
             .get(&record.challenge_id)
             .filter(|(_, until)| *until > now);
+        let was = kept.map(|(current, _)| current.event.state);
         let changes = match kept {
             None => true,
             Some((current, _)) => {
@@ -66,13 +67,14 @@ impl Tables {
                     && record.event.supersedes(Some(&current.event))
             }
         };
-        if changes {
-            self.deliveries.insert(
-                record.challenge_id.clone(),
-                (record.clone(), now + DELIVERY_KEPT_MS),
-            );
+        if !changes {
+            return Folded::Unchanged;
         }
-        changes
+        self.deliveries.insert(
+            record.challenge_id.clone(),
+            (record.clone(), now + DELIVERY_KEPT_MS),
+        );
+        Folded::Changed { was }
     }
 
     /// The slot `key`, if `claim` holds it.
@@ -244,7 +246,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error> {
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         Ok(self.tables().fold_delivery(record, now))
     }
 

@@ -18,7 +18,7 @@ use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::{DeliveryEvent, DeliveryRecord};
+use crate::domain::delivery::{DeliveryEvent, DeliveryRecord, DeliveryState};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
@@ -35,6 +35,16 @@ pub struct SentChallenge {
     pub provider: Option<String>,
     /// The metrics' calling code of its number.
     pub calling_code: String,
+}
+
+/// What folding a report did to its delivery record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folded {
+    /// The record holds an event that supersedes it, or another client's.
+    Unchanged,
+    /// Written; the state the record held before (none for a new record
+    /// or one no longer kept).
+    Changed { was: Option<DeliveryState> },
 }
 
 /// Whether a slot was claimed; nothing is written unless `Claimed`.
@@ -106,8 +116,9 @@ pub trait Store: Send + Sync {
     /// (DESIGN §13.3), the first event creating it: one conditional write,
     /// a no-op when the record holds an event that supersedes it
     /// (`DeliveryEvent::supersedes`) or names another client. Kept
-    /// `DELIVERY_KEPT_MS` from `now`. Whether it changed the record.
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error>;
+    /// `DELIVERY_KEPT_MS` from `now`. Whether it changed the record, and
+    /// from which state.
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error>;
 
     /// The delivery record of `challenge_id`, while it is kept.
     async fn delivery(

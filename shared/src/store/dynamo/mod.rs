@@ -6,13 +6,13 @@
 mod items;
 mod writes;
 
-use super::{ClaimOutcome, Release, SentChallenge, Store};
+use super::{ClaimOutcome, Folded, Release, SentChallenge, Store};
 use crate::Error;
 use crate::clock::Millis;
 use crate::config::Timeouts;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::{DeliveryEvent, DeliveryRecord};
+use crate::domain::delivery::{DeliveryEvent, DeliveryRecord, DeliveryState};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
@@ -29,13 +29,13 @@ use aws_sdk_dynamodb::types::{
 use items::{
     CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, SENT_TO_INDEX, challenge_from, challenge_item,
     challenge_pk, client_from, client_pk, corrupt, delivery_attributes, delivery_from, delivery_pk,
-    failures_attribute, family_from, family_item, family_pk, n, rate_pk, s, sent_challenge_from,
-    slot_from, user_from, user_item, user_pk,
+    failures_attribute, family_from, family_item, family_pk, get_n, get_s, n, rate_pk, s,
+    sent_challenge_from, slot_from, user_from, user_item, user_pk,
 };
 use std::collections::HashMap;
 use writes::{
     COUNT_CONDITION, COUNT_UPDATE, Repeat, applied, condition_failed, count_names, count_values,
-    settle_update,
+    settle_update, update_condition_failure,
 };
 
 pub struct DynamoStore {
@@ -453,7 +453,7 @@ impl Store for DynamoStore {
         out.items().iter().map(sent_challenge_from).collect()
     }
 
-    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<bool, Error> {
+    async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut set = vec![];
@@ -489,8 +489,22 @@ impl Store for DynamoStore {
                          OR (at_ms = :at AND tie < :tie)))))",
             )
             .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values));
-        applied(self.update(request, Repeat::Safe).await?)
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::UpdatedOld);
+        match self.update(request, Repeat::Safe).await? {
+            Ok(out) => {
+                // The old values of what was set: none for a new record.
+                let old = out.attributes().cloned().unwrap_or_default();
+                let kept = get_n(&old, "kept_until_ms").is_ok_and(|until| until > now);
+                let was = get_s(&old, "delivery_state")
+                    .ok()
+                    .filter(|_| kept)
+                    .and_then(|state| DeliveryState::parse(&state));
+                Ok(Folded::Changed { was })
+            }
+            Err(e) if update_condition_failure(&e).is_some() => Ok(Folded::Unchanged),
+            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+        }
     }
 
     async fn delivery(
