@@ -39,7 +39,6 @@ against_both_stores!(
     a_challenge_names_the_provider_that_sent_it_after_a_failover,
     rule_13_3_delivery_reports_fold_into_one_state_in_any_order,
     rule_13_3_concurrent_delivery_reports_keep_the_fold,
-    rule_13_3_challenges_are_found_by_the_number_they_were_sent_to,
     a_slots_challenge_is_read_whatever_its_state,
     rule_6_refresh_rotates_once_and_detects_reuse,
     rule_6_refresh_families_expire,
@@ -60,3 +59,29 @@ against_both_stores!(
     rule_5_8_concurrent_counts_never_exceed_a_limit,
     uncount_gives_back_one_and_never_goes_below_zero,
 );
+
+/// The index of challenges by number is a port of its own (only
+/// delivery-events wires it): each store serves as its own index.
+mod sent_index {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_rule_13_3_challenges_are_found_by_the_number_they_were_sent_to() {
+        let store = Arc::new(memory_store());
+        storage_suite::rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(
+            store.clone(),
+            store,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn dynamodb_rule_13_3_challenges_are_found_by_the_number_they_were_sent_to() {
+        let store = Arc::new(dynamo_store().await);
+        storage_suite::rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(
+            store.clone(),
+            store,
+        )
+        .await
+    }
+}

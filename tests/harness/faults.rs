@@ -17,7 +17,7 @@ use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
 use otp_shared::domain::user::User;
 use otp_shared::signer::{Jwk, Signer};
 use otp_shared::sms::{Outbox, SmsMessage, SmsRefused, SmsSender};
-use otp_shared::store::{ClaimOutcome, Folded, Release, SentChallenge, Store};
+use otp_shared::store::{ClaimOutcome, Folded, Release, Store};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -166,18 +166,6 @@ impl Store for HarnessStore {
     }
     async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error> {
         self.run("challenge", self.inner.challenge(key)).await
-    }
-    async fn challenges_sent_to(
-        &self,
-        phone_key: &str,
-        from_ms: Millis,
-        to_ms: Millis,
-    ) -> Result<Vec<SentChallenge>, Error> {
-        self.run(
-            "challenges_sent_to",
-            self.inner.challenges_sent_to(phone_key, from_ms, to_ms),
-        )
-        .await
     }
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         self.run("record_delivery", self.inner.record_delivery(record, now))

@@ -36,7 +36,7 @@ use otp_shared::http::{Function, handle};
 use otp_shared::signer::{KmsSigner, LocalSigner, Signer};
 use otp_shared::sms::secrets::ProviderSecrets;
 use otp_shared::sms::{Outbox, OutboxEntry, Providers, SmsMessage, SmsRefused, SmsSender};
-use otp_shared::store::{DynamoStore, MemoryStore, Store};
+use otp_shared::store::{DynamoStore, MemoryStore, SentIndex, Store};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -229,12 +229,32 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Over the in-memory store, which is also its index of challenges by
+    /// number (delivery-events').
     pub async fn memory() -> Self {
-        Self::over(Arc::new(MemoryStore::new()), None).await
+        let store = Arc::new(MemoryStore::new());
+        Self::indexed(store.clone(), store).await
     }
 
+    /// Over a fresh table of DynamoDB Local, through the layer, which is
+    /// also its index of challenges by number (delivery-events').
     pub async fn dynamodb() -> Self {
-        Self::over(Arc::new(dynamo_store().await), None).await
+        let store = Arc::new(dynamo_store().await);
+        Self::indexed(store.clone(), store).await
+    }
+
+    async fn indexed(store: Arc<dyn Store>, index: Arc<dyn SentIndex>) -> Self {
+        let config = test_config();
+        Self::build_with(
+            store,
+            None,
+            local_signer(),
+            START_MS,
+            config,
+            None,
+            Some(index),
+        )
+        .await
     }
 
     /// Over a fresh table through the layer (`layer`), the app and its
@@ -254,6 +274,7 @@ impl TestApp {
             START_MS,
             config,
             None,
+            None,
         )
         .await;
         (app, table)
@@ -261,7 +282,7 @@ impl TestApp {
 
     /// Over `store`, with the deployment's settings `config`.
     pub async fn with_config(store: Arc<dyn Store>, config: Config) -> Self {
-        Self::build_with(store, None, local_signer(), START_MS, config, None).await
+        Self::build_with(store, None, local_signer(), START_MS, config, None, None).await
     }
 
     /// Over `store`, sending through `sms` when given, else the outbox.
@@ -276,7 +297,7 @@ impl TestApp {
         signer: Arc<dyn Signer>,
         start_ms: i64,
     ) -> Self {
-        Self::build_with(store, sms, signer, start_ms, test_config(), None).await
+        Self::build_with(store, sms, signer, start_ms, test_config(), None, None).await
     }
 
     /// As the `prod` stage runs.
@@ -285,7 +306,7 @@ impl TestApp {
             production: true,
             ..test_config()
         };
-        Self::build_with(store, None, local_signer(), START_MS, config, None).await
+        Self::build_with(store, None, local_signer(), START_MS, config, None, None).await
     }
 
     /// Over `store`, sending through `sms` when given, else the outbox, as
@@ -296,7 +317,16 @@ impl TestApp {
         config: Config,
         secrets: Arc<dyn ProviderSecrets>,
     ) -> Self {
-        Self::build_with(store, sms, local_signer(), START_MS, config, Some(secrets)).await
+        Self::build_with(
+            store,
+            sms,
+            local_signer(),
+            START_MS,
+            config,
+            Some(secrets),
+            None,
+        )
+        .await
     }
 
     async fn build_with(
@@ -306,6 +336,7 @@ impl TestApp {
         start_ms: i64,
         config: Config,
         secrets: Option<Arc<dyn ProviderSecrets>>,
+        index: Option<Arc<dyn SentIndex>>,
     ) -> Self {
         let log_mark = logs::process_log_mark();
         let secrets_mark = logs::secrets().mark();
@@ -349,6 +380,10 @@ impl TestApp {
             config,
         )
         .with_metrics(metrics.clone());
+        let app = match index {
+            Some(index) => app.with_sent_index(index),
+            None => app,
+        };
         Self {
             app: Arc::new(app),
             store,

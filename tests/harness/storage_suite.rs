@@ -15,7 +15,7 @@ use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use otp_shared::domain::user::User;
-use otp_shared::store::{ClaimOutcome, Folded, Release, SentChallenge, Store};
+use otp_shared::store::{ClaimOutcome, Folded, Release, SentChallenge, SentIndex, Store};
 use std::sync::Arc;
 
 const NOW: i64 = START_MS;
@@ -522,7 +522,10 @@ pub async fn rule_13_3_delivery_reports_fold_into_one_state_in_any_order(store: 
 /// DESIGN §13.3: SNS's logs name only the number, so the challenges are
 /// found by it: every client's, within the publish's window, no other
 /// number's, with the provider that sent each.
-pub async fn rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(store: Arc<dyn Store>) {
+pub async fn rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(
+    store: Arc<dyn Store>,
+    index: Arc<dyn SentIndex>,
+) {
     let mut ours = challenge("sent-to-phone", "sent-to-a");
     ours.provider = Some("sns".into());
     let theirs = Challenge {
@@ -542,7 +545,7 @@ pub async fn rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(stor
             ClaimOutcome::Claimed
         );
     }
-    let mut found = store
+    let mut found = index
         .challenges_sent_to("sent-to-phone", NOW - 10, NOW + 10_000)
         .await
         .unwrap();
@@ -566,13 +569,13 @@ pub async fn rule_13_3_challenges_are_found_by_the_number_they_were_sent_to(stor
             },
         ]
     );
-    let window = store
+    let window = index
         .challenges_sent_to("sent-to-phone", NOW + 1, NOW + 10_000)
         .await
         .unwrap();
     assert_eq!(window.len(), 1, "only what began in the window");
     assert!(
-        store
+        index
             .challenges_sent_to("no-such-phone", 0, NOW + 10_000)
             .await
             .unwrap()

@@ -14,6 +14,7 @@ use crate::config::{LambdaSettings, SecretSource, Timeouts};
 use crate::sdk::{retry_config, timeout_config};
 use crate::signer::Signer;
 use crate::sms::Providers;
+use crate::store::SentIndex;
 use std::sync::Arc;
 
 /// Loads the SDK configuration once, as Lambda hands it over: region and
@@ -91,7 +92,11 @@ pub struct Deployment {
     sdk: Option<aws_config::SdkConfig>,
     sms: Option<PortBuilder<Providers>>,
     signer: Option<PortBuilder<Arc<dyn Signer>>>,
+    sent_index: Option<IndexBuilder>,
 }
+
+/// Builds the index of challenges by number over the table's client.
+type IndexBuilder = fn(aws_sdk_dynamodb::Client, String, Timeouts) -> Arc<dyn SentIndex>;
 
 impl Deployment {
     /// As a function starts: settings from the environment (a bad one fails
@@ -106,6 +111,7 @@ impl Deployment {
             sdk: None,
             sms: None,
             signer: None,
+            sent_index: None,
         }
     }
 
@@ -144,6 +150,18 @@ impl Deployment {
         self
     }
 
+    /// The challenges by the number they were sent to, which SNS's delivery
+    /// logs are matched by: delivery-events'. The other functions never
+    /// link the index's query.
+    pub fn with_sent_index(mut self) -> Self {
+        self.sent_index = Some(|client, table, timeouts| {
+            Arc::new(crate::store::DynamoStore::with_timeouts(
+                client, table, timeouts,
+            ))
+        });
+        self
+    }
+
     /// The app: the SDK configuration loaded, the clients built and the
     /// server secret read. The future owns what it needs, so that it can run
     /// beside the Lambda runtime's first poll (`http::lambda::run`).
@@ -172,9 +190,13 @@ impl Deployment {
                     ..settings.config
                 },
             );
-            Ok(crate::App::new(
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let index = this
+                .sent_index
+                .map(|build| build(dynamodb.clone(), settings.table_name.clone(), timeouts));
+            let app = crate::App::new(
                 Arc::new(crate::store::DynamoStore::with_timeouts(
-                    aws_sdk_dynamodb::Client::new(&sdk),
+                    dynamodb,
                     settings.table_name,
                     timeouts,
                 )),
@@ -184,7 +206,11 @@ impl Deployment {
                 Arc::new(OsEntropy),
                 secret,
                 config,
-            ))
+            );
+            Ok(match index {
+                Some(index) => app.with_sent_index(index),
+                None => app,
+            })
         }
     }
 }

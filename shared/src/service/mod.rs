@@ -21,7 +21,7 @@ use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::metrics::{self, Dimensions, Metric, MetricsSink, emf_line};
 use crate::signer::Signer;
 use crate::sms::Providers;
-use crate::store::Store;
+use crate::store::{SentIndex, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -39,6 +39,8 @@ pub const LOGIN_BY_MOBILE_AND_ID_CARD: &str = "mobile_and_idcard";
 /// issue-token no SMS sender.
 pub struct App {
     pub store: Arc<dyn Store>,
+    /// The challenges by number: delivery-events' only (SNS's logs).
+    sent_index: Option<Arc<dyn SentIndex>>,
     sms: Option<Providers>,
     signer: Option<Arc<dyn Signer>>,
     pub clock: Arc<dyn Clock>,
@@ -169,6 +171,7 @@ impl App {
     ) -> Self {
         Self {
             store,
+            sent_index: None,
             sms,
             signer,
             clock,
@@ -179,6 +182,15 @@ impl App {
             send_times: request::SendTimes::default(),
             shard_sequences: Mutex::default(),
             metrics: Arc::new(metrics::Stdout),
+        }
+    }
+
+    /// With the index of challenges by the number they were sent to, which
+    /// SNS's delivery logs are matched by.
+    pub fn with_sent_index(self, index: Arc<dyn SentIndex>) -> Self {
+        Self {
+            sent_index: Some(index),
+            ..self
         }
     }
 

@@ -168,8 +168,14 @@ impl App {
                 // The request began before its publish, by at most the time
                 // it had to answer.
                 let answer_ms = self.config.timeouts.answer_within().as_millis() as Millis;
-                let sent = self
-                    .store
+                // Wired in delivery-events only (`Deployment::with_sent_index`).
+                let Some(index) = &self.sent_index else {
+                    return Err(Error::internal(
+                        "delivery.sent_index",
+                        "SNS's logs need the index of challenges by number",
+                    ));
+                };
+                let sent = index
                     .challenges_sent_to(
                         &self.secret.phone_key_of_e164(phone_e164),
                         published_at_ms - answer_ms - CLOCK_SKEW_MS,

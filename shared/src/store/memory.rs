@@ -1,7 +1,7 @@
 //! The in-memory store: for local mode and fast tests. Each operation runs
 //! under one lock, which gives it the atomicity DynamoDB's conditions give.
 
-use super::{ClaimOutcome, Folded, Release, SentChallenge, Store};
+use super::{ClaimOutcome, Folded, Release, SentChallenge, SentIndex, Store};
 use crate::Error;
 use crate::clock::Millis;
 use crate::domain::challenge::{
@@ -223,29 +223,6 @@ impl Store for MemoryStore {
             .and_then(|slot| slot.challenge.clone()))
     }
 
-    async fn challenges_sent_to(
-        &self,
-        phone_key: &str,
-        from_ms: Millis,
-        to_ms: Millis,
-    ) -> Result<Vec<SentChallenge>, Error> {
-        Ok(self
-            .tables()
-            .slots
-            .iter()
-            .filter(|(key, _)| key.phone_key == phone_key)
-            .filter_map(|(_, slot)| slot.challenge.as_ref())
-            .filter(|c| (from_ms..=to_ms).contains(&c.created_at_ms))
-            .map(|c| SentChallenge {
-                client_id: c.key.client_id.clone(),
-                challenge_id: c.id(),
-                created_at_ms: c.created_at_ms,
-                provider: c.provider.clone(),
-                calling_code: c.calling_code.clone(),
-            })
-            .collect())
-    }
-
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         Ok(self.tables().fold_delivery(record, now))
     }
@@ -409,5 +386,31 @@ impl Store for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl SentIndex for MemoryStore {
+    async fn challenges_sent_to(
+        &self,
+        phone_key: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<SentChallenge>, Error> {
+        Ok(self
+            .tables()
+            .slots
+            .iter()
+            .filter(|(key, _)| key.phone_key == phone_key)
+            .filter_map(|(_, slot)| slot.challenge.as_ref())
+            .filter(|c| (from_ms..=to_ms).contains(&c.created_at_ms))
+            .map(|c| SentChallenge {
+                client_id: c.key.client_id.clone(),
+                challenge_id: c.id(),
+                created_at_ms: c.created_at_ms,
+                provider: c.provider.clone(),
+                calling_code: c.calling_code.clone(),
+            })
+            .collect())
     }
 }

@@ -37,6 +37,21 @@ pub struct SentChallenge {
     pub calling_code: String,
 }
 
+/// The challenges by the number they were sent to (DESIGN §13.3: SNS's
+/// delivery logs name only the number). A port apart from [`Store`], so that
+/// only delivery-events, which wires it, links the index's query.
+#[async_trait]
+pub trait SentIndex: Send + Sync {
+    /// The live challenges of every client for the number `phone_key` whose
+    /// requests began within `from_ms..=to_ms`.
+    async fn challenges_sent_to(
+        &self,
+        phone_key: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<SentChallenge>, Error>;
+}
+
 /// What folding a report did to its delivery record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folded {
@@ -101,16 +116,6 @@ pub trait Store: Send + Sync {
     /// The challenge the slot `key` holds, whatever its state; none for an
     /// empty slot or one that holds only a claim.
     async fn challenge(&self, key: &ChallengeKey) -> Result<Option<Challenge>, Error>;
-
-    /// The live challenges of every client for the number `phone_key` whose
-    /// requests began within `from_ms..=to_ms` (DESIGN §13.3: SNS's
-    /// delivery logs name only the number).
-    async fn challenges_sent_to(
-        &self,
-        phone_key: &str,
-        from_ms: Millis,
-        to_ms: Millis,
-    ) -> Result<Vec<SentChallenge>, Error>;
 
     /// Folds `record`'s event into the delivery record of its challenge
     /// (DESIGN §13.3), the first event creating it: one conditional write,

@@ -6,7 +6,7 @@
 mod items;
 mod writes;
 
-use super::{ClaimOutcome, Folded, Release, SentChallenge, Store};
+use super::{ClaimOutcome, Folded, Release, SentChallenge, SentIndex, Store};
 use crate::Error;
 use crate::clock::Millis;
 use crate::config::Timeouts;
@@ -428,31 +428,6 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn challenges_sent_to(
-        &self,
-        phone_key: &str,
-        from_ms: Millis,
-        to_ms: Millis,
-    ) -> Result<Vec<SentChallenge>, Error> {
-        // A number has a challenge per client at most in the window: one
-        // page holds them.
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(SENT_TO_INDEX)
-            .key_condition_expression("sent_to = :phone AND created_at_ms BETWEEN :from AND :to")
-            .expression_attribute_values(":phone", s(phone_key))
-            .expression_attribute_values(":from", n(from_ms))
-            .expression_attribute_values(":to", n(to_ms));
-        let out = self
-            .send_safely("dynamodb.Query", |within| {
-                request.clone().customize().config_override(within).send()
-            })
-            .await?;
-        out.items().iter().map(sent_challenge_from).collect()
-    }
-
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -743,6 +718,34 @@ impl Store for DynamoStore {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":client", s(client_id));
         applied(self.update(request, Repeat::Safe).await?)
+    }
+}
+
+#[async_trait]
+impl SentIndex for DynamoStore {
+    async fn challenges_sent_to(
+        &self,
+        phone_key: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<SentChallenge>, Error> {
+        // A number has a challenge per client at most in the window: one
+        // page holds them.
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SENT_TO_INDEX)
+            .key_condition_expression("sent_to = :phone AND created_at_ms BETWEEN :from AND :to")
+            .expression_attribute_values(":phone", s(phone_key))
+            .expression_attribute_values(":from", n(from_ms))
+            .expression_attribute_values(":to", n(to_ms));
+        let out = self
+            .send_safely("dynamodb.Query", |within| {
+                request.clone().customize().config_override(within).send()
+            })
+            .await?;
+        out.items().iter().map(sent_challenge_from).collect()
     }
 }
 
