@@ -153,8 +153,9 @@ def run(url):
     first = Receiver.received[-1]
     check(first["verified"], f"standardwebhooks verifies the request ({first['payload']})")
     payload = first["payload"] if first["verified"] else {}
+    # DESIGN §13.1's fields, and §13.3's URL for the receiver's delivery reports.
     fields = {"type", "challenge_id", "client_id", "phone_e164", "calling_code", "locale", "code",
-              "ref_code", "expires_at", "message", "sender_id"}
+              "ref_code", "expires_at", "message", "sender_id", "delivery_callback_url"}
     check(set(payload) == fields, f"the body has exactly the design's fields ({sorted(payload)})")
     check(payload.get("type") == "otp.send" and payload.get("phone_e164") == "+66811111111"
           and payload.get("client_id") == CLIENT_ID and payload.get("calling_code") == "66"
@@ -163,6 +164,16 @@ def run(url):
     check(payload.get("ref_code") == answer["data"]["ref_code"], "the body's ref_code is the one answered")
     check(payload.get("code", "x") in payload.get("message", ""), "the message holds the code")
     check(outbox(url) == [], "nothing went to the next provider")
+    # The receiver reports the SMS delivered to the URL the event gave it;
+    # the status then says so (the URL's ticket is its only credential).
+    callback = payload.get("delivery_callback_url") or ""
+    check(callback.startswith(url + "/v1/delivery/webhook/"), f"the event names the service's callback URL ({callback})")
+    status, taken = call(url, callback[len(url):], {"delivery": "delivered"}) if callback.startswith(url) else (0, None)
+    check(status == 200, f"the receiver's delivery report is taken ({status} {taken})")
+    status, told = call(url, "/v1/otp/status", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                                "token": answer["data"]["token"]})
+    check(status == 200 and told["data"]["delivery"] == "delivered" and told["data"]["provider"] == "webhook",
+          f"the status tells the receiver's report ({status} {told})")
     status, confirmed = call(url, "/v1/otp/confirm", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                                        "token": answer["data"]["token"], "otp": payload.get("code")})
     check(status == 200, f"the hook's code confirms ({status} {confirmed})")
