@@ -6,9 +6,10 @@
 //! with) replayed through the function's handler, on both stores, then read
 //! back through `POST /v1/otp/status`.
 
-use base64::Engine;
 use otp_integration_tests::calls::as_delivery_events;
-use otp_integration_tests::delivery::{fixture, sns_logs, subscription_event};
+use otp_integration_tests::delivery::{
+    fixture, sns_logs, subscription_event, subscription_payload,
+};
 use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call, test_settings};
 use otp_shared::clock::{Clock, Millis};
 use otp_shared::delivery::callback::Ticket;
@@ -17,7 +18,6 @@ use otp_shared::domain::client::ClientRecord;
 use otp_shared::http::Function;
 use otp_shared::service::ReportsRecorded;
 use serde_json::{Value, json};
-use std::io::Read;
 
 /// The SNS event the configuration set's topic invokes the function with,
 /// for End User Messaging's `event_type` of the challenge `challenge_id`.
@@ -199,19 +199,8 @@ async fn events_of_no_source_fold_nothing_and_are_not_retried() {
 /// fixture: it is the log fixture, gzipped as CloudWatch Logs sends it.
 #[test]
 fn the_subscription_fixture_is_the_log_fixture_as_cloudwatch_logs_sends_it() {
-    let data = fixture("sns-delivery-log-subscription")["awslogs"]["data"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let gzipped = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .unwrap();
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(gzipped.as_slice())
-        .read_to_string(&mut json)
-        .unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&json).unwrap(),
+        subscription_payload(&fixture("sns-delivery-log-subscription")),
         fixture("sns-delivery-log")
     );
 }
@@ -449,19 +438,7 @@ async fn an_unreadable_log_line_skips_itself_not_its_batch() {
     let t = TestApp::memory().await;
     let (token, _, _) = t.code_for("0812345677").await;
     let good = sns_logs("sns-delivery-log", "+66812345677", t.clock.now_ms(), None);
-    let mut payload: Value = {
-        use base64::Engine;
-        use std::io::Read;
-        let data = good["awslogs"]["data"].as_str().unwrap();
-        let gzipped = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .unwrap();
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(gzipped.as_slice())
-            .read_to_string(&mut text)
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
-    };
+    let mut payload = subscription_payload(&good);
     let line = payload["logEvents"][0].clone();
     payload["logEvents"] =
         json!([{"id": "1", "timestamp": 1, "message": "not a delivery log"}, line]);

@@ -4,7 +4,7 @@
 use base64::Engine;
 use otp_shared::clock::{Millis, rfc3339_utc};
 use serde_json::{Value, json};
-use std::io::Write;
+use std::io::{Read, Write};
 
 /// SNS's `notification.timestamp`: `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
 fn sns_time(ms: Millis) -> String {
@@ -24,6 +24,19 @@ pub fn subscription_event(payload: &Value) -> Value {
     gz.write_all(payload.to_string().as_bytes()).unwrap();
     let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
     json!({"awslogs": {"data": data}})
+}
+
+/// The payload of a subscription event: [`subscription_event`] undone.
+pub fn subscription_payload(event: &Value) -> Value {
+    let data = event["awslogs"]["data"].as_str().expect("awslogs.data");
+    let gzipped = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64");
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(gzipped.as_slice())
+        .read_to_string(&mut json)
+        .expect("gzip");
+    serde_json::from_str(&json).expect("JSON")
 }
 
 /// The subscription event CloudWatch Logs invokes `delivery-events` with,

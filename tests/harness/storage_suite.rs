@@ -747,20 +747,7 @@ pub async fn rule_5_9_directory_entries_register_a_phone_for_one_client(store: A
 }
 
 pub async fn rule_5_9_a_login_registers_no_one(store: Arc<dyn Store>) {
-    start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
-    assert!(
-        store
-            .consume(
-                &key("p"),
-                "t1",
-                NOW,
-                NO_CAP.window,
-                Some(&family("f")),
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
+    logged_in(store.as_ref()).await;
     assert_eq!(store.user("app", "p").await.unwrap(), None);
 }
 
