@@ -8,7 +8,7 @@
 
 use otp_integration_tests::calls::as_delivery_events;
 use otp_integration_tests::delivery::{
-    fixture, sns_logs, subscription_event, subscription_payload,
+    self, fixture, sns_logs, subscription_event, subscription_payload,
 };
 use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call, test_settings};
 use otp_shared::clock::{Clock, Millis};
@@ -19,18 +19,11 @@ use otp_shared::http::Function;
 use otp_shared::service::ReportsRecorded;
 use serde_json::{Value, json};
 
-/// The SNS event the configuration set's topic invokes the function with,
-/// for End User Messaging's `event_type` of the challenge `challenge_id`.
-/// The context is what `sms::eum` sends: the names, and the SMS's ticket.
+/// [`delivery::eum_event`] of the fixture's message, with the context
+/// `sms::eum` sends: the names, and the SMS's ticket.
 fn eum_event(event_type: &str, ticket: &str, at_ms: Millis) -> Value {
-    let mut event = fixture("eum-event");
-    let record = &mut event["Records"][0]["Sns"];
-    let mut message: Value = serde_json::from_str(record["Message"].as_str().unwrap()).unwrap();
-    message["eventType"] = json!(event_type);
-    message["eventTimestamp"] = json!(at_ms);
-    message["context"] = json!({"challenge": "ch_named", "client": CLIENT_ID, "ticket": ticket});
-    record["Message"] = json!(message.to_string());
-    event
+    let context = json!({"challenge": "ch_named", "client": CLIENT_ID, "ticket": ticket});
+    delivery::eum_event(event_type, &context, at_ms, None)
 }
 
 async fn deliver(t: &TestApp, event: &Value) -> Result<ReportsRecorded, otp_shared::Error> {

@@ -40,6 +40,7 @@ fn report(t: &TestApp, token: &str, state: DeliveryState, reason: Option<&str>) 
             provider: "sns".into(),
             at_ms: t.clock.now_ms() + 1_000,
         },
+        message_id: None,
     }
 }
 

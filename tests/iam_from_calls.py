@@ -103,6 +103,9 @@ def covers(statement, kind, role):
         return resources == [{"Fn::Sub": PROVIDER_SECRETS}]
     if kind == "sms-voice resource of the account":
         return resources == [{"Fn::Sub": SMS_VOICE_RESOURCES}]
+    if kind == "sms-voice message":
+        # PutMessageFeedback has no resource type: IAM takes only "*".
+        return resources == ["*"]
     return False
 
 

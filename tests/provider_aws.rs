@@ -1,17 +1,20 @@
 //! DESIGN §13 on the Lambda wiring: End User Messaging sends the code with
-//! the client's names in every dialect (against a stub of its API; neither
-//! moto nor any local engine has it), and a provider's credentials come
+//! the client's names in every dialect, and is told by the confirm that the
+//! SMS arrived (message feedback, by the id its first event named), against
+//! a stub of its API (neither moto nor any local engine has it); and a provider's credentials come
 //! from Secrets Manager, read once per Lambda environment for many sends.
 //! The calls are recorded: tests/iam_from_calls.py holds request-otp's
 //! policy to them, and tests/botocore_requests.py holds every body sent to
 //! SNS and End User Messaging to botocore's model of the API.
 
 use otp_integration_tests::black_hole::BlackHole;
+use otp_integration_tests::calls::as_delivery_events;
+use otp_integration_tests::delivery::eum_event;
 use otp_integration_tests::dialects::{DIALECTS, Dialect, ID_CARD};
 use otp_integration_tests::hook::Hook;
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, SENDER_ID, aws_config_with, code_in, deployment, lambda_app,
-    lambda_app_with, moto_url, register_deployed, sms_to, test_settings,
+    lambda_app_with, moto_url, now_ms, register_deployed, sms_to, test_settings,
 };
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
 use otp_shared::domain::provider::{EumSettings, SmsProvider, WebhookSettings};
@@ -54,7 +57,7 @@ async fn end_user_messaging_sends_the_code_with_the_clients_names_in_every_diale
         let sdk = aws_config_with(&[("Pinpoint SMS Voice V2", &eum.url_of("/"))]).await;
         let app = lambda_app_with(&variables, sdk).await;
         eum.clear();
-        eum.answer_with(&[(200, r#"{"MessageId": "eum-message-1"}"#)]);
+        eum.answer_with(&[(200, SENT), (200, FEEDBACK_TAKEN)]);
         let sent = dialect.request_on(&app, PHONE).await;
         assert!(dialect.succeeded(&sent), "{dialect:?}: {sent:?}");
         let received = eum.received();
@@ -78,16 +81,93 @@ async fn end_user_messaging_sends_the_code_with_the_clients_names_in_every_diale
         assert_eq!(body["ConfigurationSetName"], "otp-events");
         assert_eq!(body["ProtectConfigurationId"], "protect-0123456789abcdef");
         assert_eq!(body["Context"]["client"], CLIENT_ID);
+        assert_eq!(body["MessageFeedbackEnabled"], true);
         assert!(
             body["Context"]["challenge"]
                 .as_str()
                 .is_some_and(|id| id.starts_with("ch_")),
             "{body}"
         );
+        // The SMS's first event names the message, then the code is typed.
+        let event = eum_event("TEXT_PENDING", &body["Context"], now_ms(), Some(MESSAGE_ID));
+        let folded = as_delivery_events(app.record_delivery_event(&event)).await;
+        assert_eq!(folded.map(|r| r.recorded), Ok(1), "{dialect:?}");
         let code = code_in(body["MessageBody"].as_str().unwrap());
         let confirmed = dialect.confirm_on(&app, &sent.body, PHONE, &code).await;
         assert!(dialect.succeeded(&confirmed), "{dialect:?}: {confirmed:?}");
+        let received = eum.received();
+        assert_eq!(
+            received.len(),
+            2,
+            "{dialect:?}: the send, then the feedback"
+        );
+        assert_eq!(
+            received[1].headers["x-amz-target"],
+            "PinpointSMSVoiceV2.PutMessageFeedback"
+        );
+        assert_eq!(
+            received[1].event(),
+            json!({"MessageId": MESSAGE_ID, "MessageFeedbackStatus": "RECEIVED"}),
+            "{dialect:?}"
+        );
     }
+}
+
+const MESSAGE_ID: &str = "eum-message-1";
+const SENT: &str = r#"{"MessageId": "eum-message-1"}"#;
+const FEEDBACK_TAKEN: &str =
+    r#"{"MessageId": "eum-message-1", "MessageFeedbackStatus": "RECEIVED"}"#;
+
+/// DESIGN §13.3: only a confirmed code tells End User Messaging its SMS
+/// arrived; a wrong code tells it nothing, and a code confirmed before any
+/// event named its message logs in without feedback (AWS then counts the
+/// message failed after an hour, as the service's own record does not).
+#[tokio::test]
+async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message_it_named() {
+    let eum = Hook::start().await;
+    let names = EumSettings {
+        origination_identity: None,
+        configuration_set: None,
+        protect_configuration_id: None,
+    };
+    let variables = deployment(&[]).await;
+    deployed_client(&variables, vec![SmsProvider::Eum(names)]).await;
+    let sdk = aws_config_with(&[("Pinpoint SMS Voice V2", &eum.url_of("/"))]).await;
+    let app = lambda_app_with(&variables, sdk).await;
+    let dialect = Dialect::Native;
+
+    eum.answer_with(&[(200, SENT), (200, FEEDBACK_TAKEN)]);
+    let sent = dialect.request_on(&app, PHONE).await;
+    let body = eum.received()[0].event();
+    let event = eum_event(
+        "TEXT_DELIVERED",
+        &body["Context"],
+        now_ms(),
+        Some(MESSAGE_ID),
+    );
+    as_delivery_events(app.record_delivery_event(&event))
+        .await
+        .expect("folded");
+    let code = code_in(body["MessageBody"].as_str().unwrap());
+    let wrong = if code.starts_with('1') { "2" } else { "1" }.repeat(code.len());
+    let refused = dialect.confirm_on(&app, &sent.body, PHONE, &wrong).await;
+    assert!(!dialect.succeeded(&refused), "{refused:?}");
+    assert_eq!(eum.received().len(), 1, "a wrong code tells nothing");
+
+    eum.clear();
+    eum.answer_with(&[(200, SENT)]);
+    let second = dialect.request_on(&app, "0812345679").await;
+    let body = eum.received()[0].event();
+    let code = code_in(body["MessageBody"].as_str().unwrap());
+    let confirmed = dialect
+        .confirm_on(&app, &second.body, "0812345679", &code)
+        .await;
+    assert!(dialect.succeeded(&confirmed), "{confirmed:?}");
+    assert_eq!(
+        eum.received().len(),
+        1,
+        "no event named the message: nothing to tell, and the login goes on"
+    );
 }
 
 const HOOK_SECRET: &str = "whsec_YSBzZW5kIGhvb2sncyBrZXksIDMyIGJ5dGVzIGxvbmc=";

@@ -72,6 +72,7 @@ impl SmsSender for ReportingOutbox {
                 provider: self.provider.to_string(),
                 at_ms: now,
             },
+            message_id: None,
         };
         // A report that cannot be kept is lost, as a provider's can be.
         if let Err(e) = self.store.record_delivery(&report, now).await {

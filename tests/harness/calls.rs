@@ -144,11 +144,13 @@ fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
     if service == "sms-voice" {
         // End User Messaging sends from an origination identity of the
         // account, under its configuration set: resources of the account.
+        // Feedback names a message, which IAM has no resource type for.
         let operation = operation(request);
-        return vec![(
-            format!("sms-voice:{operation}"),
-            json!({"kind": "sms-voice resource of the account"}),
-        )];
+        let kind = match operation.as_str() {
+            "PutMessageFeedback" => "sms-voice message",
+            _ => "sms-voice resource of the account",
+        };
+        return vec![(format!("sms-voice:{operation}"), json!({"kind": kind}))];
     }
     let operation = operation(request);
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);

@@ -55,3 +55,26 @@ pub fn sns_logs(name: &str, to: &str, published_ms: Millis, response: Option<&st
     event["timestamp"] = json!(published_ms + 1_500);
     subscription_event(&payload)
 }
+
+/// The SNS event End User Messaging's configuration set's topic invokes
+/// `delivery-events` with, for `event_type` of the message that was sent
+/// with `context`, at `at_ms`; its message id `message_id`, or the
+/// fixture's.
+pub fn eum_event(
+    event_type: &str,
+    context: &Value,
+    at_ms: Millis,
+    message_id: Option<&str>,
+) -> Value {
+    let mut event = fixture("eum-event");
+    let record = &mut event["Records"][0]["Sns"];
+    let mut message: Value = serde_json::from_str(record["Message"].as_str().unwrap()).unwrap();
+    message["eventType"] = json!(event_type);
+    message["eventTimestamp"] = json!(at_ms);
+    message["context"] = context.clone();
+    if let Some(id) = message_id {
+        message["messageId"] = json!(id);
+    }
+    record["Message"] = json!(message.to_string());
+    event
+}

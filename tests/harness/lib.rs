@@ -1176,10 +1176,16 @@ pub async fn lambda_app_with(
     let settings = LambdaSettings::from_lookup(|name| variables.get(name).cloned())
         .expect("valid Lambda settings");
     let deployment = Deployment::new(settings).with_sdk_config(sdk);
-    calls::at_cold_start(deployment.with_sms_providers().with_kms().app())
-        .await
-        .expect("the Lambda wiring")
-        .with_metrics(Arc::new(MetricsLog::default()))
+    calls::at_cold_start(
+        deployment
+            .with_sms_providers()
+            .with_kms()
+            .with_message_feedback()
+            .app(),
+    )
+    .await
+    .expect("the Lambda wiring")
+    .with_metrics(Arc::new(MetricsLog::default()))
 }
 
 pub fn now_ms() -> i64 {

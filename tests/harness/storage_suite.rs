@@ -432,7 +432,48 @@ fn report(state: DeliveryState, reason: Option<&str>, at_ms: i64) -> DeliveryRec
             provider: "sns".into(),
             at_ms,
         },
+        message_id: None,
     }
+}
+
+/// DESIGN §13.3: the message id a provider's report named (End User
+/// Messaging's, which the confirm's feedback names) stays through later
+/// reports that name none, and through the consume's write of converted.
+pub async fn rule_13_3_a_reported_message_id_stays_through_later_reports_and_the_confirm(
+    store: Arc<dyn Store>,
+) {
+    start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
+    let challenge_id = Challenge::id_of("t1");
+    let of = |state, at_ms, message_id: Option<&str>| DeliveryRecord {
+        challenge_id: challenge_id.clone(),
+        message_id: message_id.map(str::to_string),
+        ..report(state, None, at_ms)
+    };
+    let message_id = |store: Arc<dyn Store>| {
+        let challenge_id = challenge_id.clone();
+        async move {
+            let record = store.delivery(&challenge_id, NOW).await.unwrap().unwrap();
+            (record.event.state, record.message_id)
+        }
+    };
+    let named = of(DeliveryState::Submitted, NOW, Some("eum-1"));
+    store.record_delivery(&named, NOW).await.unwrap();
+    let delivered = of(DeliveryState::Delivered, NOW + 1, None);
+    store.record_delivery(&delivered, NOW).await.unwrap();
+    assert_eq!(
+        message_id(store.clone()).await,
+        (DeliveryState::Delivered, Some("eum-1".into()))
+    );
+    assert!(
+        store
+            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        message_id(store.clone()).await,
+        (DeliveryState::Converted, Some("eum-1".into()))
+    );
 }
 
 /// DESIGN §13.3: the store folds each report in one conditional write:

@@ -11,6 +11,6 @@ use otp_shared::http::{confirm_otp, lambda};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     otp_shared::logging::init();
-    let deployment = Deployment::from_env()?.with_kms();
+    let deployment = Deployment::from_env()?.with_kms().with_message_feedback();
     lambda::run(|| deployment.app(), confirm_otp).await
 }

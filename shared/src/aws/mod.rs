@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use crate::config::{LambdaSettings, SecretSource, Timeouts};
 use crate::sdk::{retry_config, timeout_config};
 use crate::signer::Signer;
-use crate::sms::Providers;
+use crate::sms::{MessageFeedback, Providers};
 use crate::store::SentIndex;
 use std::sync::Arc;
 
@@ -92,6 +92,7 @@ pub struct Deployment {
     sdk: Option<aws_config::SdkConfig>,
     sms: Option<PortBuilder<Providers>>,
     signer: Option<PortBuilder<Arc<dyn Signer>>>,
+    feedback: Option<PortBuilder<Arc<dyn MessageFeedback>>>,
     sent_index: Option<IndexBuilder>,
 }
 
@@ -111,6 +112,7 @@ impl Deployment {
             sdk: None,
             sms: None,
             signer: None,
+            feedback: None,
             sent_index: None,
         }
     }
@@ -150,6 +152,17 @@ impl Deployment {
         self
     }
 
+    /// End User Messaging's message feedback, given on confirm:
+    /// confirm-otp's.
+    pub fn with_message_feedback(mut self) -> Self {
+        self.feedback = Some(|sdk, _| {
+            Arc::new(crate::sms::EumFeedback(
+                aws_sdk_pinpointsmsvoicev2::Client::new(sdk),
+            ))
+        });
+        self
+    }
+
     /// The challenges by the number they were sent to, which SNS's delivery
     /// logs are matched by: delivery-events'. The other functions never
     /// link the index's query.
@@ -179,6 +192,7 @@ impl Deployment {
             let sdk = with_call_limits(&sdk, &timeouts);
             let sms = this.sms.map(|build| build(&sdk, &settings));
             let signer = this.signer.map(|build| build(&sdk, &settings));
+            let feedback = this.feedback.map(|build| build(&sdk, &settings));
             let (secret, edge) = tokio::join!(
                 server_secret(settings.server_secret, &sdk),
                 edge_token(&sdk, settings.edge_secret_id.as_deref())
@@ -207,6 +221,10 @@ impl Deployment {
                 secret,
                 config,
             );
+            let app = match feedback {
+                Some(feedback) => app.with_message_feedback(feedback),
+                None => app,
+            };
             Ok(match index {
                 Some(index) => app.with_sent_index(index),
                 None => app,

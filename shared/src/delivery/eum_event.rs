@@ -13,6 +13,8 @@ use serde::Deserialize;
 struct EumEvent {
     event_type: String,
     event_timestamp: i64,
+    /// What `PutMessageFeedback` names the SMS by.
+    message_id: Option<String>,
     #[serde(default)]
     context: Context,
 }
@@ -43,6 +45,7 @@ pub(super) fn report_of_message(message: &str) -> Result<Option<Report>, Unreada
             provider: "eum".into(),
             at_ms: event.event_timestamp,
         },
+        message_id: event.message_id,
     }))
 }
 
@@ -97,6 +100,7 @@ mod tests {
         assert_eq!(report.event.state, DeliveryState::Failed);
         assert_eq!(report.event.reason.as_deref(), Some("carrier_unreachable"));
         assert_eq!(report.event.at_ms, 1_686_975_103_470);
+        assert_eq!(report.message_id.as_deref(), Some("862a8790"));
         assert_eq!(
             report_of_message(&message("VOICE_COMPLETED", ours)).unwrap(),
             None

@@ -34,6 +34,8 @@ pub enum Subject {
 pub struct Report {
     pub subject: Subject,
     pub event: DeliveryEvent,
+    /// The provider's id of the SMS, where the source names it.
+    pub message_id: Option<String>,
 }
 
 /// Why an SMS did not arrive, in the bounded words every source's reasons

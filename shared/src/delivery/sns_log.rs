@@ -119,6 +119,7 @@ fn report_of_line(message: &str, logged_at_ms: Millis) -> Result<Report, Unreada
             provider: "sns".into(),
             at_ms: logged_at_ms,
         },
+        message_id: None,
     })
 }
 

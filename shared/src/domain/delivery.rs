@@ -120,6 +120,10 @@ pub struct DeliveryRecord {
     /// Only this client is told of it.
     pub client_id: String,
     pub event: DeliveryEvent,
+    /// The provider's id of the SMS, once a report named it (End User
+    /// Messaging's, which the confirm's feedback names): kept by every
+    /// later fold that names none.
+    pub message_id: Option<String>,
 }
 
 /// The fold of `events`: the greatest of them; none for no event.

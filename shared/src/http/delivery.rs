@@ -39,6 +39,7 @@ async fn record(
             provider: provider.to_string(),
             at_ms: app.clock.now_ms(),
         },
+        message_id: None,
     };
     match app.record_reports(&[report]).await {
         Ok(_) => json_response(200, &json!({"result": "Success"}), false),

@@ -2,7 +2,8 @@
 
 use super::{App, ChallengeRef, Confirmed, OtpConfirm, seconds_until};
 use crate::Error;
-use crate::domain::challenge::{ChallengeKey, ChallengeToken, Refusal, Selector};
+use crate::clock::Millis;
+use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeToken, Refusal, Selector};
 use crate::domain::code::{MAX_CODE_LENGTH, random_bytes};
 use crate::domain::delivery::{DeliveryEvent, DeliveryState};
 use crate::domain::keys::{constant_time_eq, sha256};
@@ -155,11 +156,16 @@ impl App {
                 Some(&converted.provider),
             )
         };
+        // The right code: its SMS arrived, whether or not this confirm wins
+        // the consume. Told beside the round trip that consumes it.
+        let told = self.tell_received(counted.provider.as_deref(), &counted.token_hash, now);
         if !(client.settings.issue_tokens && confirm.wants_tokens) {
-            let consumed = self
-                .store
-                .consume(&key, &counted.token_hash, now, cap.window, None, &converted)
-                .await?;
+            let (consumed, ()) = tokio::join!(
+                self.store
+                    .consume(&key, &counted.token_hash, now, cap.window, None, &converted),
+                told
+            );
+            let consumed = consumed?;
             return if consumed {
                 succeeded();
                 Ok(Confirmed::CodeCorrect)
@@ -183,7 +189,7 @@ impl App {
         };
         // Consuming and signing run side by side (one round trip): a
         // signature made for a lost race is simply dropped.
-        let (consumed, access) = tokio::join!(
+        let (consumed, access, ()) = tokio::join!(
             self.store.consume(
                 &key,
                 &counted.token_hash,
@@ -192,7 +198,8 @@ impl App {
                 Some(&family),
                 &converted
             ),
-            self.access_token(&client.client_id, &family, issuer, now)
+            self.access_token(&client.client_id, &family, issuer, now),
+            told
         );
         // The dialects name these two failures apart (One ID has a text for each).
         if !consumed.map_err(Error::into_refresh_failure)? {
@@ -208,5 +215,34 @@ impl App {
             &family,
             now,
         )))
+    }
+
+    /// Tells End User Messaging that the SMS of a confirmed code arrived
+    /// (its message feedback), by the message id its events named
+    /// (`delivery-events` keeps it on the delivery record). Best effort
+    /// and bounded by one call's time: the code is confirmed either way,
+    /// and a message never told counts as failed in AWS's metrics only.
+    async fn tell_received(&self, provider: Option<&str>, token_hash: &str, now: Millis) {
+        let Some(feedback) = self.feedback.as_ref().filter(|_| provider == Some("eum")) else {
+            return;
+        };
+        let told = async {
+            let record = self
+                .store
+                .delivery(&Challenge::id_of(token_hash), now)
+                .await?;
+            match record.and_then(|r| r.message_id) {
+                Some(id) => feedback.received(&id).await.map(|()| true),
+                None => Ok(false),
+            }
+        };
+        match tokio::time::timeout(self.config.timeouts.operation(), told).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::info!("no End User Messaging event named the message yet: no feedback");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "message feedback not given"),
+            Err(_) => tracing::warn!("message feedback timed out"),
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::domain::keys::ServerSecret;
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::metrics::{self, Dimensions, Metric, MetricsSink, emf_line};
 use crate::signer::Signer;
-use crate::sms::Providers;
+use crate::sms::{MessageFeedback, Providers};
 use crate::store::{SentIndex, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,8 @@ pub struct App {
     sent_index: Option<Arc<dyn SentIndex>>,
     sms: Option<Providers>,
     signer: Option<Arc<dyn Signer>>,
+    /// Where a confirmed code's SMS is told received: confirm-otp's only.
+    feedback: Option<Arc<dyn MessageFeedback>>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub secret: ServerSecret,
@@ -172,6 +174,7 @@ impl App {
         Self {
             store,
             sent_index: None,
+            feedback: None,
             sms,
             signer,
             clock,
@@ -190,6 +193,14 @@ impl App {
     pub fn with_sent_index(self, index: Arc<dyn SentIndex>) -> Self {
         Self {
             sent_index: Some(index),
+            ..self
+        }
+    }
+
+    /// With the providers' message feedback, which a confirm gives.
+    pub fn with_message_feedback(self, feedback: Arc<dyn MessageFeedback>) -> Self {
+        Self {
+            feedback: Some(feedback),
             ..self
         }
     }

@@ -105,6 +105,7 @@ impl App {
                 challenge_id,
                 client_id,
                 event: report.event.clone(),
+                message_id: report.message_id.clone(),
             };
             // A state is counted when a code enters it (a repeat, or news of
             // the same state, counts nothing), and the delivery alarm's score

@@ -1,15 +1,17 @@
 //! AWS End User Messaging SMS (`pinpoint-sms-voice-v2` `SendTextMessage`):
 //! the client's origination identity, configuration set and protect
 //! configuration; `Context` names the challenge and the client, with the
-//! SMS's sealed ticket, and comes back in every event of the message.
+//! SMS's sealed ticket, and comes back in every event of the message. Each
+//! SMS asks for message feedback, which the confirm gives
+//! (`PutMessageFeedback`).
 
-use super::{EumSenders, SmsMessage, SmsRefused, SmsSender};
+use super::{EumSenders, MessageFeedback, SmsMessage, SmsRefused, SmsSender};
 use crate::domain::provider::EumSettings;
 use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_pinpointsmsvoicev2::Client;
 use aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig;
-use aws_sdk_pinpointsmsvoicev2::types::MessageType;
+use aws_sdk_pinpointsmsvoicev2::types::{MessageFeedbackStatus, MessageType};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -56,6 +58,9 @@ impl SmsSender for EumSender {
             .set_configuration_set_name(self.settings.configuration_set.clone())
             .set_protect_configuration_id(self.settings.protect_configuration_id.clone())
             .set_context(Some(context))
+            // AWS's own conversion metrics then count what the confirm
+            // tells (`EumFeedback`).
+            .message_feedback_enabled(true)
             // One attempt: the call has no idempotency key, so a retry after
             // an answer lost on the way could text the code twice; a failure
             // passes the code to the next provider instead.
@@ -70,6 +75,23 @@ impl SmsSender for EumSender {
                 sdk_failure("sms-voice.SendTextMessage", &e);
                 SmsRefused
             })?;
+        Ok(())
+    }
+}
+
+/// End User Messaging's message feedback, over one SDK client.
+pub struct EumFeedback(pub Client);
+
+#[async_trait]
+impl MessageFeedback for EumFeedback {
+    async fn received(&self, message_id: &str) -> Result<(), crate::Error> {
+        self.0
+            .put_message_feedback()
+            .message_id(message_id)
+            .message_feedback_status(MessageFeedbackStatus::Received)
+            .send()
+            .await
+            .map_err(|e| sdk_failure("sms-voice.PutMessageFeedback", &e))?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ pub mod thaibulksms;
 pub mod webhook;
 
 #[cfg(feature = "aws")]
-pub use eum::EumClient;
+pub use eum::{EumClient, EumFeedback};
 pub use outbox::{Outbox, OutboxEntry};
 #[cfg(feature = "aws")]
 pub use sns::SnsSender;
@@ -103,6 +103,15 @@ pub struct SmsRefused;
 #[async_trait]
 pub trait SmsSender: Send + Sync {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsRefused>;
+}
+
+/// Tells a provider that an SMS arrived: End User Messaging's message
+/// feedback, which its own conversion metrics count (a message it sent with
+/// feedback and is not told of within an hour counts as failed).
+#[async_trait]
+pub trait MessageFeedback: Send + Sync {
+    /// The SMS `message_id` was received: its code was confirmed.
+    async fn received(&self, message_id: &str) -> Result<(), crate::Error>;
 }
 
 /// Builds the sender of an `eum` provider, with the client's names.

@@ -70,9 +70,19 @@ impl Tables {
         if !changes {
             return Folded::Unchanged;
         }
+        let message_id = record
+            .message_id
+            .clone()
+            .or_else(|| kept.and_then(|(current, _)| current.message_id.clone()));
         self.deliveries.insert(
             record.challenge_id.clone(),
-            (record.clone(), now + DELIVERY_KEPT_MS),
+            (
+                DeliveryRecord {
+                    message_id,
+                    ..record.clone()
+                },
+                now + DELIVERY_KEPT_MS,
+            ),
         );
         Folded::Changed { was }
     }
@@ -333,6 +343,7 @@ impl Store for MemoryStore {
             challenge_id: Challenge::id_of(token_hash),
             client_id: key.client_id.clone(),
             event: converted.clone(),
+            message_id: None,
         };
         tables.fold_delivery(&record, now);
         Ok(true)

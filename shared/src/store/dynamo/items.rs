@@ -299,7 +299,33 @@ pub(super) fn delivery_attributes(r: &DeliveryRecord, now: i64) -> Item {
     if let Some(reason) = &e.reason {
         item.insert("reason".into(), s(reason));
     }
+    if let Some(id) = &r.message_id {
+        item.insert("message_id".into(), s(id));
+    }
     item
+}
+
+/// A delivery record written at `now` as an update of its item: the update
+/// expression, its attribute names and values. It sets every attribute of
+/// [`delivery_attributes`] and removes a reason the record has none of; a
+/// message id an earlier report named stays.
+pub(super) fn delivery_update(
+    r: &DeliveryRecord,
+    now: i64,
+) -> (String, HashMap<String, String>, Item) {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut set = vec![];
+    for (i, (name, value)) in delivery_attributes(r, now).into_iter().enumerate() {
+        set.push(format!("#a{i} = :a{i}"));
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), value);
+    }
+    let expression = match r.event.reason {
+        Some(_) => format!("SET {}", set.join(", ")),
+        None => format!("SET {} REMOVE reason", set.join(", ")),
+    };
+    (expression, names, values)
 }
 
 /// The delivery record in `item`, if it is still kept at `now` (TTL deletes
@@ -326,5 +352,9 @@ pub(super) fn delivery_from(
             provider: get_s(item, "provider")?,
             at_ms: get_n(item, "at_ms")?,
         },
+        message_id: item
+            .get("message_id")
+            .map(|_| get_s(item, "message_id"))
+            .transpose()?,
     }))
 }

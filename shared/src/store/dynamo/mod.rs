@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use items::{
     CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, SENT_TO_INDEX, challenge_from, challenge_item,
-    challenge_pk, client_from, client_pk, corrupt, delivery_attributes, delivery_from, delivery_pk,
+    challenge_pk, client_from, client_pk, corrupt, delivery_from, delivery_pk, delivery_update,
     failures_attribute, family_from, family_item, family_pk, get_n, get_s, n, rate_pk, s,
     sent_challenge_from, slot_from, user_from, user_item, user_pk,
 };
@@ -429,14 +429,7 @@ impl Store for DynamoStore {
     }
 
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        let mut set = vec![];
-        for (i, (name, value)) in delivery_attributes(record, now).into_iter().enumerate() {
-            set.push(format!("#a{i} = :a{i}"));
-            names.insert(format!("#a{i}"), name);
-            values.insert(format!(":a{i}"), value);
-        }
+        let (update, names, mut values) = delivery_update(record, now);
         let event = &record.event;
         values.extend([
             (":now".to_string(), n(now)),
@@ -452,11 +445,7 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(delivery_pk(&record.challenge_id)))
-            // A report without a reason leaves none of an earlier one.
-            .update_expression(match event.reason {
-                Some(_) => format!("SET {}", set.join(", ")),
-                None => format!("SET {} REMOVE reason", set.join(", ")),
-            })
+            .update_expression(update)
             .condition_expression(
                 "attribute_not_exists(pk) OR kept_until_ms <= :now \
                  OR (client_id = :client AND (delivery_rank < :rank \
@@ -627,20 +616,24 @@ impl Store for DynamoStore {
         }
         // Converted is the greatest delivery event and a challenge is
         // consumed once: written without a condition, it is the fold, and
-        // no condition of it can cancel the consume.
+        // no condition of it can cancel the consume. An update, so that the
+        // message id a report named stays for the confirm's feedback.
         let record = DeliveryRecord {
             challenge_id: Challenge::id_of(token_hash),
             client_id: key.client_id.clone(),
             event: converted.clone(),
+            message_id: None,
         };
-        let mut attributes = delivery_attributes(&record, now);
-        attributes.insert("pk".into(), s(delivery_pk(&record.challenge_id)));
-        let delivered = Put::builder()
+        let (update, names, values) = delivery_update(&record, now);
+        let delivered = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(attributes))
+            .key("pk", s(delivery_pk(&record.challenge_id)))
+            .update_expression(update)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(build("delivery"))?;
-        items.push(TransactWriteItem::builder().put(delivered).build());
+        items.push(TransactWriteItem::builder().update(delivered).build());
         Ok(self.transact(items).await?.is_ok())
     }
 
