@@ -51,10 +51,14 @@ def query_input(shape, pairs, prefix=""):
                 value[name] = inner
         return value or None
     if shape.type_name == "map":
+        # Each entry's key and value under the names the model gives them
+        # (MessageAttributes: Name, Value; SMS attributes: key, value).
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
         value, n = {}, 1
-        while f"{prefix}.entry.{n}.Name" in pairs:
-            key = pairs[f"{prefix}.entry.{n}.Name"]
-            value[key] = query_input(shape.value, pairs, f"{prefix}.entry.{n}.Value.")
+        while f"{prefix}.entry.{n}.{key_name}" in pairs:
+            key = pairs[f"{prefix}.entry.{n}.{key_name}"]
+            value[key] = query_input(shape.value, pairs, f"{prefix}.entry.{n}.{value_name}.")
             n += 1
         return value or None
     if shape.type_name == "list":
@@ -114,12 +118,13 @@ def check(requests):
 
 def breakages(requests):
     """Requests broken as the check must notice."""
-    def first(service):
-        return next(i for i, r in enumerate(requests) if r[0] == service)
+    def first(service, operation):
+        return next(i for i, r in enumerate(requests)
+                    if r[0] == service and operation in (None, r[1]))
 
-    def edit(service, change):
+    def edit(service, change, operation=None):
         broken = copy.deepcopy(requests)
-        i = first(service)
+        i = first(service, operation)
         s, o, body = broken[i]
         broken[i] = (s, o, change(body))
         return broken
@@ -143,6 +148,8 @@ def breakages(requests):
         "an SNS attribute without its data type": edit(
             "sns", lambda b: b.replace("MessageAttributes.entry.1.Value.DataType=String&", "")),
         "an SNS field not in the model": edit("sns", lambda b: b + "&SmsType=Transactional"),
+        "SMS attributes under another name than the model's": edit(
+            "sns", lambda b: b.replace(".key=", ".Name="), "SetSMSAttributes"),
         "SNS without its message": edit(
             "sns", lambda b: "&".join(p for p in b.split("&") if not p.startswith("Message="))),
     }
@@ -154,7 +161,8 @@ def main():
         return 1
     requests = load_requests(sys.argv[1])
     kinds = {(s, o) for s, o, _ in requests}
-    for needed in [("sns", "Publish"), ("sms-voice", "SendTextMessage")]:
+    for needed in [("sns", "Publish"), ("sns", "SetSMSAttributes"),
+                   ("sms-voice", "SendTextMessage"), ("sms-voice", "PutMessageFeedback")]:
         if needed not in kinds:
             print(f"no recorded {needed[0]}:{needed[1]} request: the tests did not record one")
             return 1

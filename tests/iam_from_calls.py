@@ -103,6 +103,14 @@ def covers(statement, kind, role):
         return resources == [{"Fn::Sub": PROVIDER_SECRETS}]
     if kind == "sms-voice resource of the account":
         return resources == [{"Fn::Sub": SMS_VOICE_RESOURCES}]
+    if kind == "sms attributes of the account":
+        # SetSMSAttributes has no resource type: IAM takes only "*".
+        return resources == ["*"]
+    if kind == "role handed to SNS":
+        passed_to = statement.get("Condition", {}).get("StringEquals", {}).get(
+            "iam:PassedToService")
+        return (len(resources) == 1 and refers_to(resources[0], "SnsDeliveryStatusRole")
+                and passed_to == "sns.amazonaws.com")
     if kind == "sms-voice message":
         # PutMessageFeedback has no resource type: IAM takes only "*".
         return resources == ["*"]
@@ -209,6 +217,12 @@ def every_secret_of_the_account(t, calls):
             statement["Resource"] = {"Fn::Sub": PROVIDER_SECRETS.replace("${AWS::StackName}/", "")}
 
 
+def the_delivery_status_role_handed_to_any_service(t, calls):
+    for statement in statements_of(t, "DeliveryEventsFunction"):
+        if "Fn::If" in statement and statement["Fn::If"][1].get("Action") == "iam:PassRole":
+            del statement["Fn::If"][1]["Condition"]
+
+
 def a_call_no_policy_grants(t, calls):
     calls.add(("IssueTokenFunction", "sns:Publish", "phone number", None))
 
@@ -218,6 +232,7 @@ BREAKAGES = [
     every_resource_as_a_list, a_sam_policy_template,
     an_unused_grant, sign_without_the_next_alias, secret_of_another_resource,
     every_secret_of_the_account, a_call_no_policy_grants,
+    the_delivery_status_role_handed_to_any_service,
 ]
 
 

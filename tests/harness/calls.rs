@@ -134,6 +134,21 @@ fn actions(service: &str, request: &HttpRequest) -> Vec<(String, Value)> {
         let form: Vec<(String, String)> = form_pairs(body);
         let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let action = field("Action").unwrap_or_default();
+        if action == "SetSMSAttributes" {
+            // The account's attributes; one naming a role hands it to SNS,
+            // which IAM authorises as iam:PassRole on that role.
+            let mut actions = vec![(
+                "sns:SetSMSAttributes".to_string(),
+                json!({"kind": "sms attributes of the account"}),
+            )];
+            if form.iter().any(|(_, v)| v == "DeliveryStatusIAMRole") {
+                actions.push((
+                    "iam:PassRole".to_string(),
+                    json!({"kind": "role handed to SNS"}),
+                ));
+            }
+            return actions;
+        }
         let resource = match (field("PhoneNumber"), field("TopicArn")) {
             (Some(_), _) => json!({"kind": "phone number"}),
             (_, Some(arn)) => json!({"kind": "topic", "name": arn}),
@@ -256,7 +271,11 @@ fn record(caller: Caller, request: &HttpRequest) {
     for (action, resource) in actions(&service, request) {
         for function in &callers {
             let mut line = json!({"function": function, "action": action, "resource": resource});
-            if let Some(body) = &body {
+            // The request's body, with its own action (not with the
+            // permission it implies, such as iam:PassRole).
+            if let Some(body) = &body
+                && action.starts_with(&format!("{service}:"))
+            {
                 line["body"] = json!(body);
             }
             writeln!(file, "{line}").expect("the calls file is writable");

@@ -1181,6 +1181,7 @@ pub async fn lambda_app_with(
             .with_sms_providers()
             .with_kms()
             .with_message_feedback()
+            .with_sms_account()
             .app(),
     )
     .await

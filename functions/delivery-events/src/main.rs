@@ -10,6 +10,6 @@ use otp_shared::http::lambda;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     otp_shared::logging::init();
-    let deployment = Deployment::from_env()?.with_sent_index();
+    let deployment = Deployment::from_env()?.with_sent_index().with_sms_account();
     lambda::run_events(|| deployment.app(), lambda::delivery_events).await
 }

@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use crate::config::{LambdaSettings, SecretSource, Timeouts};
 use crate::sdk::{retry_config, timeout_config};
 use crate::signer::Signer;
-use crate::sms::{MessageFeedback, Providers};
+use crate::sms::{MessageFeedback, Providers, SmsAccount};
 use crate::store::SentIndex;
 use std::sync::Arc;
 
@@ -93,6 +93,7 @@ pub struct Deployment {
     sms: Option<PortBuilder<Providers>>,
     signer: Option<PortBuilder<Arc<dyn Signer>>>,
     feedback: Option<PortBuilder<Arc<dyn MessageFeedback>>>,
+    sms_account: Option<PortBuilder<Arc<dyn SmsAccount>>>,
     sent_index: Option<IndexBuilder>,
 }
 
@@ -113,6 +114,7 @@ impl Deployment {
             sms: None,
             signer: None,
             feedback: None,
+            sms_account: None,
             sent_index: None,
         }
     }
@@ -163,6 +165,14 @@ impl Deployment {
         self
     }
 
+    /// The account's SNS SMS attributes, which the stack sets through
+    /// CloudFormation's custom resource: delivery-events'.
+    pub fn with_sms_account(mut self) -> Self {
+        self.sms_account =
+            Some(|sdk, _| Arc::new(crate::sms::SnsAccount(aws_sdk_sns::Client::new(sdk))));
+        self
+    }
+
     /// The challenges by the number they were sent to, which SNS's delivery
     /// logs are matched by: delivery-events'. The other functions never
     /// link the index's query.
@@ -193,6 +203,7 @@ impl Deployment {
             let sms = this.sms.map(|build| build(&sdk, &settings));
             let signer = this.signer.map(|build| build(&sdk, &settings));
             let feedback = this.feedback.map(|build| build(&sdk, &settings));
+            let sms_account = this.sms_account.map(|build| build(&sdk, &settings));
             let (secret, edge) = tokio::join!(
                 server_secret(settings.server_secret, &sdk),
                 edge_token(&sdk, settings.edge_secret_id.as_deref())
@@ -223,6 +234,10 @@ impl Deployment {
             );
             let app = match feedback {
                 Some(feedback) => app.with_message_feedback(feedback),
+                None => app,
+            };
+            let app = match sms_account {
+                Some(account) => app.with_sms_account(account),
                 None => app,
             };
             Ok(match index {

@@ -5,11 +5,12 @@
 //! percent-encodes those first and then converts with `lambda_http`'s own code.
 
 use crate::App;
+use crate::sms::https::HttpsClient;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::http::HeaderMap;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, Response, service_fn};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use tokio::sync::OnceCell;
 
 /// The app of this process, once built.
@@ -84,6 +85,11 @@ pub async fn delivery_events(
         let event: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
         let response = super::delivery_events(app, request_from_event(event)).await;
         return Ok(serde_json::to_value(v2_response(response))?);
+    }
+    if super::custom_resource::is_request(&event) {
+        static ANSWERS: OnceLock<HttpsClient> = OnceLock::new();
+        let client = ANSWERS.get_or_init(HttpsClient::https_only);
+        return Ok(super::custom_resource::serve(app, &event, client).await?);
     }
     Ok(serde_json::to_value(
         app.record_delivery_event(&event).await?,

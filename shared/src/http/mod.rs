@@ -4,6 +4,7 @@
 //! status codes from [`Error::status`], the compatibility dialects from the
 //! specs they replace.
 
+pub mod custom_resource;
 mod delivery;
 mod esms;
 pub mod lambda;

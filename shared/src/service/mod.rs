@@ -20,7 +20,7 @@ use crate::domain::keys::ServerSecret;
 use crate::domain::phone::{PhoneError, PhoneNumber};
 use crate::metrics::{self, Dimensions, Metric, MetricsSink, emf_line};
 use crate::signer::Signer;
-use crate::sms::{MessageFeedback, Providers};
+use crate::sms::{MessageFeedback, Providers, SmsAccount};
 use crate::store::{SentIndex, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,8 @@ pub struct App {
     signer: Option<Arc<dyn Signer>>,
     /// Where a confirmed code's SMS is told received: confirm-otp's only.
     feedback: Option<Arc<dyn MessageFeedback>>,
+    /// The account's SMS settings the stack keeps: delivery-events' only.
+    pub sms_account: Option<Arc<dyn SmsAccount>>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub secret: ServerSecret,
@@ -175,6 +177,7 @@ impl App {
             store,
             sent_index: None,
             feedback: None,
+            sms_account: None,
             sms,
             signer,
             clock,
@@ -201,6 +204,14 @@ impl App {
     pub fn with_message_feedback(self, feedback: Arc<dyn MessageFeedback>) -> Self {
         Self {
             feedback: Some(feedback),
+            ..self
+        }
+    }
+
+    /// With the account's SMS settings, which the stack sets through it.
+    pub fn with_sms_account(self, account: Arc<dyn SmsAccount>) -> Self {
+        Self {
+            sms_account: Some(account),
             ..self
         }
     }

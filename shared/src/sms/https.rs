@@ -1,5 +1,6 @@
 //! The HTTPS client of the providers called over HTTP (ThaiBulkSMS, eSMS,
-//! send hooks). It trusts the system's roots, read at the first call: only a
+//! send hooks), and of the answers to CloudFormation's custom resource
+//! requests (`http::custom_resource`). It trusts the system's roots, read at the first call: only a
 //! client that sends through such a provider pays for them.
 
 use super::SmsRefused;
@@ -90,17 +91,18 @@ impl HttpsClient {
             .map_err(|e| CallFailure::NoTrustStore(e.clone()))
     }
 
-    /// POSTs `body` to `url` with `headers`, and reads the answer, all
-    /// within `timeout`.
-    pub async fn post(
+    /// Sends `body` to `url` by `method` with `headers`, and reads the
+    /// answer, all within `timeout`.
+    pub async fn call(
         &self,
+        method: hyper::Method,
         url: &str,
         headers: &[(&str, &str)],
         body: Bytes,
         timeout: Duration,
     ) -> Result<Answer, CallFailure> {
         let client = self.client()?;
-        let mut request = hyper::Request::post(url);
+        let mut request = hyper::Request::builder().method(method).uri(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -147,7 +149,10 @@ impl HttpsClient {
         for attempt in 1..=attempts {
             let left = budget.saturating_sub(began.elapsed());
             let timeout = left / (attempts - attempt + 1);
-            let verdict = match self.post(url, headers, body.clone(), timeout).await {
+            let verdict = match self
+                .call(hyper::Method::POST, url, headers, body.clone(), timeout)
+                .await
+            {
                 Ok(answer) => judge(&answer),
                 Err(failure) => Verdict::Failed(failure.to_string()),
             };

@@ -19,7 +19,7 @@ pub mod webhook;
 pub use eum::{EumClient, EumFeedback};
 pub use outbox::{Outbox, OutboxEntry};
 #[cfg(feature = "aws")]
-pub use sns::SnsSender;
+pub use sns::{SnsAccount, SnsSender};
 
 use crate::clock::Millis;
 use crate::domain::provider::{
@@ -112,6 +112,19 @@ pub trait SmsSender: Send + Sync {
 pub trait MessageFeedback: Send + Sync {
     /// The SMS `message_id` was received: its code was confirmed.
     async fn received(&self, message_id: &str) -> Result<(), crate::Error>;
+}
+
+/// The account's SMS settings the stack keeps: SNS's delivery-status
+/// logging, which `delivery-events` reads (CloudFormation cannot set them).
+#[async_trait]
+pub trait SmsAccount: Send + Sync {
+    /// SNS logs each SMS's delivery status through `role_arn`, every
+    /// failure and `success_sampling_percent` of the successes.
+    async fn log_delivery_status(
+        &self,
+        role_arn: &str,
+        success_sampling_percent: u8,
+    ) -> Result<(), crate::Error>;
 }
 
 /// Builds the sender of an `eum` provider, with the client's names.

@@ -1,4 +1,4 @@
-use super::{SmsMessage, SmsRefused, SmsSender};
+use super::{SmsAccount, SmsMessage, SmsRefused, SmsSender};
 use crate::sdk::sdk_failure;
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
@@ -41,6 +41,30 @@ impl SmsSender for SnsSender {
             sdk_failure("sns.Publish", &e);
             SmsRefused
         })?;
+        Ok(())
+    }
+}
+
+/// The account's SNS SMS attributes.
+pub struct SnsAccount(pub Client);
+
+#[async_trait]
+impl SmsAccount for SnsAccount {
+    async fn log_delivery_status(
+        &self,
+        role_arn: &str,
+        success_sampling_percent: u8,
+    ) -> Result<(), crate::Error> {
+        self.0
+            .set_sms_attributes()
+            .attributes("DeliveryStatusIAMRole", role_arn)
+            .attributes(
+                "DeliveryStatusSuccessSamplingRate",
+                success_sampling_percent.to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_failure("sns.SetSMSAttributes", &e))?;
         Ok(())
     }
 }
