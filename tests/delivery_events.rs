@@ -371,6 +371,47 @@ async fn a_webhook_receivers_report_to_its_ticket_folds_with_a_bounded_reason() 
     }
 }
 
+/// A send hook's reports come from the client's own receiver: many
+/// "failed" reports to its own tickets are the client's to count, and do
+/// not score the delivery alarm, which tells the operator that a calling
+/// code's carriers or providers stopped delivering for everyone.
+#[tokio::test]
+async fn a_clients_own_receiver_cannot_fire_the_delivery_alarm() {
+    let t = TestApp::memory().await;
+    for i in 0..3 {
+        let (token, _, _) = t.code_for(&format!("08123457{i:02}")).await;
+        let path = callback_path(&t, "webhook", &token);
+        let answer = call(
+            &t.app,
+            Function::DeliveryEvents,
+            api_at(
+                "delivery-webhook-callback",
+                &path,
+                None,
+                Some(r#"{"delivery":"failed","reason":"carrier_unreachable"}"#),
+            ),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    let lines: Vec<Value> = t
+        .metrics
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed = lines
+        .iter()
+        .filter(|l| l.get("SmsReportedFailed").is_some())
+        .count();
+    assert_eq!(failed, 3, "the client's reports are counted as its own");
+    let scored: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("SmsDeliveryMissScore").is_some())
+        .collect();
+    assert!(scored.is_empty(), "scored the delivery alarm: {scored:?}");
+}
+
 /// Two clients text one number at once through SNS: its log names only the
 /// number, so neither is told it, and it is not asked for again.
 #[tokio::test]

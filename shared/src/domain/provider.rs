@@ -89,6 +89,14 @@ pub struct WebhookSettings {
     pub secret_arn: String,
 }
 
+/// Whether the reports of provider `kind` come from someone other than the
+/// client: a send hook's come from the client's own receiver, which may
+/// report what it likes of its own codes, so they count for that client
+/// alone and never in what the operator is alarmed by for everyone.
+pub fn reports_independently(kind: &str) -> bool {
+    kind != "webhook"
+}
+
 impl SmsProvider {
     /// The provider's name in metrics, on the challenge and in the logs.
     pub fn kind(&self) -> &'static str {

@@ -7,6 +7,7 @@ use crate::clock::Millis;
 use crate::delivery::callback::Ticket;
 use crate::delivery::{Report, Subject, reports_of};
 use crate::domain::delivery::{DeliveryRecord, DeliveryState};
+use crate::domain::provider::reports_independently;
 use crate::metrics::{Dimensions, Metric, OTHER_CALLING_CODE};
 use crate::store::Folded;
 
@@ -109,14 +110,17 @@ impl App {
             };
             // A state is counted when a code enters it (a repeat, or news of
             // the same state, counts nothing), and the delivery alarm's score
-            // once per code, at its first final state.
+            // once per code, at its first final state, from a source other
+            // than the client itself.
             let state = record.event.state;
             if let Folded::Changed { was } = self.store.record_delivery(&record, now).await?
                 && was != Some(state)
                 && state != DeliveryState::Submitted
             {
                 let event = &record.event;
-                let first_final = state.is_final() && !was.is_some_and(DeliveryState::is_final);
+                let first_final = state.is_final()
+                    && !was.is_some_and(DeliveryState::is_final)
+                    && reports_independently(&event.provider);
                 self.count_by(
                     Metric::Delivery(state),
                     &Dimensions {
