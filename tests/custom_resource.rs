@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/otp-SnsDeliveryStatusRole-EXAMPLE";
 
+/// The SMS attributes are moto's account's, one for every test: the tests
+/// that set or read them take turns.
+static ACCOUNT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The documented request of `request_type`, answered at `hook`.
 fn request(request_type: &str, hook: &Hook) -> Value {
     let path = format!(
@@ -75,6 +79,7 @@ async fn serve(app: &App, event: &Value) -> Result<Value, otp_shared::Error> {
 
 #[tokio::test]
 async fn the_stack_turns_on_snss_sms_delivery_status_logs_through_delivery_events() {
+    let _turn = ACCOUNT.lock().await;
     let app = app_with_sns_at(None).await;
     let hook = Hook::start().await;
     let created = serve(&app, &request("Create", &hook)).await.unwrap();
@@ -97,11 +102,16 @@ async fn the_stack_turns_on_snss_sms_delivery_status_logs_through_delivery_event
 
     // An update keeps the resource's id (another would make CloudFormation
     // delete the old one) and sets what it is given; a delete leaves the
-    // account's attributes as they are.
+    // account's attributes as they are, whatever it names (a refused delete
+    // would hold the stack's deletion or rollback).
     for (request_type, rate, kept) in [("Update", "50", "50"), ("Delete", "100", "50")] {
         let hook = Hook::start().await;
         let mut event = request(request_type, &hook);
         event["ResourceProperties"]["DeliveryStatusSuccessSamplingRate"] = json!(rate);
+        if request_type == "Delete" {
+            event["ResourceType"] = json!("Custom::Other");
+            event["ResourceProperties"] = json!({});
+        }
         serve(&app, &event).await.unwrap();
         let answer = answer_received(&hook);
         assert_eq!(answer["Status"], "SUCCESS", "{request_type}");
@@ -119,10 +129,14 @@ async fn the_stack_turns_on_snss_sms_delivery_status_logs_through_delivery_event
 /// and changes nothing.
 #[tokio::test]
 async fn a_request_it_cannot_carry_out_is_answered_failed_not_left_waiting() {
+    let _turn = ACCOUNT.lock().await;
     let app = app_with_sns_at(None).await;
+    let hook = Hook::start().await;
+    serve(&app, &request("Create", &hook)).await.unwrap();
+    let before = sms_attributes().await;
     /// How each request is spoiled.
     type Change = fn(&mut Value);
-    let cases: [(&str, Change); 4] = [
+    let cases: [(&str, Change); 6] = [
         ("another resource type", |e| {
             e["ResourceType"] = json!("Custom::Other")
         }),
@@ -134,6 +148,10 @@ async fn a_request_it_cannot_carry_out_is_answered_failed_not_left_waiting() {
         }),
         ("an unknown request type", |e| {
             e["RequestType"] = json!("Replace")
+        }),
+        ("no role", |e| e["ResourceProperties"] = json!({})),
+        ("a role that is not a string", |e| {
+            e["ResourceProperties"]["DeliveryStatusIAMRole"] = json!(7)
         }),
     ];
     for (case, change) in cases {
@@ -147,6 +165,7 @@ async fn a_request_it_cannot_carry_out_is_answered_failed_not_left_waiting() {
             answer["Reason"].as_str().is_some_and(|r| !r.is_empty()),
             "{case}"
         );
+        assert_eq!(sms_attributes().await, before, "{case}: nothing changed");
     }
 
     // SNS refuses the attributes (here: an error answer of SNS's own form).

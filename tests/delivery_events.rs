@@ -371,10 +371,11 @@ async fn a_webhook_receivers_report_to_its_ticket_folds_with_a_bounded_reason() 
     }
 }
 
-/// A send hook's reports come from the client's own receiver: many
-/// "failed" reports to its own tickets are the client's to count, and do
-/// not score the delivery alarm, which tells the operator that a calling
-/// code's carriers or providers stopped delivering for everyone.
+/// A send hook's reports come from the client's own receiver, eSMS's from
+/// the client's own account, whose callback URLs it can read: "failed"
+/// reports to its own tickets are the client's to count, and do not score
+/// the delivery alarm, which tells the operator that a calling code's
+/// carriers or providers stopped delivering for everyone.
 #[tokio::test]
 async fn a_clients_own_receiver_cannot_fire_the_delivery_alarm() {
     let t = TestApp::memory().await;
@@ -394,6 +395,11 @@ async fn a_clients_own_receiver_cannot_fire_the_delivery_alarm() {
         .await;
         assert_eq!(answer.status, 200, "{answer:?}");
     }
+    for i in 3..6 {
+        let (token, _, _) = t.code_for(&format!("08123457{i:02}")).await;
+        let answer = esms_callback(&t, &callback_path(&t, "esms", &token), ESMS_FAILED).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
     let lines: Vec<Value> = t
         .metrics
         .lines()
@@ -404,7 +410,7 @@ async fn a_clients_own_receiver_cannot_fire_the_delivery_alarm() {
         .iter()
         .filter(|l| l.get("SmsReportedFailed").is_some())
         .count();
-    assert_eq!(failed, 3, "the client's reports are counted as its own");
+    assert_eq!(failed, 6, "the client's reports are counted as its own");
     let scored: Vec<&Value> = lines
         .iter()
         .filter(|l| l.get("SmsDeliveryMissScore").is_some())

@@ -119,9 +119,10 @@ const FEEDBACK_TAKEN: &str =
     r#"{"MessageId": "eum-message-1", "MessageFeedbackStatus": "RECEIVED"}"#;
 
 /// DESIGN §13.3: only a confirmed code tells End User Messaging its SMS
-/// arrived; a wrong code tells it nothing, and a code confirmed before any
-/// event named its message logs in without feedback (AWS then counts the
-/// message failed after an hour, as the service's own record does not).
+/// arrived, in one attempt; a wrong code tells it nothing, a refused
+/// feedback does not stop the login, and a code confirmed before any event
+/// named its message logs in without feedback (AWS then counts the message
+/// failed after an hour, as the service's own record does not).
 #[tokio::test]
 async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message_it_named() {
     let eum = Hook::start().await;
@@ -153,6 +154,19 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
     let refused = dialect.confirm_on(&app, &sent.body, PHONE, &wrong).await;
     assert!(!dialect.succeeded(&refused), "{refused:?}");
     assert_eq!(eum.received().len(), 1, "a wrong code tells nothing");
+
+    // End User Messaging fails the feedback (an error the SDK would retry):
+    // one attempt, and the login goes on.
+    eum.clear();
+    eum.answer_with(&[(500, r#"{"__type": "InternalServerException", "Message": "no"}"#)]);
+    let confirmed = dialect.confirm_on(&app, &sent.body, PHONE, &code).await;
+    assert!(dialect.succeeded(&confirmed), "{confirmed:?}");
+    let told = eum.received();
+    assert_eq!(told.len(), 1, "one attempt at the feedback");
+    assert_eq!(
+        told[0].headers["x-amz-target"],
+        "PinpointSMSVoiceV2.PutMessageFeedback"
+    );
 
     eum.clear();
     eum.answer_with(&[(200, SENT)]);

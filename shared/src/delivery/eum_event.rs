@@ -45,7 +45,14 @@ pub(super) fn report_of_message(message: &str) -> Result<Option<Report>, Unreada
             provider: "eum".into(),
             at_ms: event.event_timestamp,
         },
-        message_id: event.message_id,
+        // As End User Messaging's API defines a message id; anything else
+        // is kept from the record and from AWS.
+        message_id: event.message_id.filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_:/-".contains(&b))
+        }),
     }))
 }
 
@@ -101,6 +108,11 @@ mod tests {
         assert_eq!(report.event.reason.as_deref(), Some("carrier_unreachable"));
         assert_eq!(report.event.at_ms, 1_686_975_103_470);
         assert_eq!(report.message_id.as_deref(), Some("862a8790"));
+        let odd_id = message("TEXT_DELIVERED", ours).replace("862a8790", "a b");
+        assert_eq!(
+            report_of_message(&odd_id).unwrap().unwrap().message_id,
+            None
+        );
         assert_eq!(
             report_of_message(&message("VOICE_COMPLETED", ours)).unwrap(),
             None

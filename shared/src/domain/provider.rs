@@ -90,11 +90,13 @@ pub struct WebhookSettings {
 }
 
 /// Whether the reports of provider `kind` come from someone other than the
-/// client: a send hook's come from the client's own receiver, which may
-/// report what it likes of its own codes, so they count for that client
-/// alone and never in what the operator is alarmed by for everyone.
+/// client: AWS's own (SNS's logs, End User Messaging's events). A send
+/// hook's come from the client's own receiver, and eSMS's and ThaiBulkSMS's
+/// from the client's own account, whose callback URL it can read: each may
+/// report what it likes of its own codes, so they count in that client's
+/// metrics and never score the alarm the operator is woken by for everyone.
 pub fn reports_independently(kind: &str) -> bool {
-    kind != "webhook"
+    matches!(kind, "sns" | "eum")
 }
 
 impl SmsProvider {

@@ -11,16 +11,15 @@ use crate::{App, Error};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// The only resource type served.
 pub const RESOURCE_TYPE: &str = "Custom::SmsDeliveryStatus";
 /// The resource's physical id: one per account and Region, as the
 /// attributes it sets.
 const PHYSICAL_ID: &str = "sns-sms-delivery-status";
-/// How long the answer's PUT may take.
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
+/// What a request must hold to be answered at all; the rest is read
+/// leniently, so that anything else wrong is answered `FAILED`.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CustomResourceRequest {
@@ -31,17 +30,18 @@ struct CustomResourceRequest {
     request_id: String,
     logical_resource_id: String,
     physical_resource_id: Option<String>,
-    resource_type: String,
     #[serde(default)]
-    resource_properties: Properties,
+    resource_type: Value,
+    #[serde(default)]
+    resource_properties: Value,
 }
 
 /// What the template gives the resource.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Properties {
     #[serde(rename = "DeliveryStatusIAMRole")]
-    delivery_status_iam_role: Option<String>,
+    delivery_status_iam_role: String,
     delivery_status_success_sampling_rate: Option<String>,
 }
 
@@ -78,14 +78,15 @@ pub async fn serve(app: &App, event: &Value, client: &HttpsClient) -> Result<Val
         answer["Status"] = json!("FAILED");
         answer["Reason"] = json!(reason);
     }
-    // The URL is pre-signed for a PUT without a content type.
+    // The URL is pre-signed for a PUT without a content type; the PUT gets
+    // one call's share of the function's time, as SNS's call did.
     let sent = client
         .call(
             hyper::Method::PUT,
             &request.response_url,
             &[],
             Bytes::from(answer.to_string()),
-            ANSWER_WITHIN,
+            app.config.timeouts.operation(),
         )
         .await;
     match sent {
@@ -101,15 +102,21 @@ pub async fn serve(app: &App, event: &Value, client: &HttpsClient) -> Result<Val
 /// Carries out `request`; why not, in words for the stack's events (no
 /// value of the request's is quoted).
 async fn apply(app: &App, request: &CustomResourceRequest) -> Result<(), &'static str> {
-    if request.resource_type != RESOURCE_TYPE {
-        return Err("delivery-events serves Custom::SmsDeliveryStatus only");
-    }
     match request.request_type.as_str() {
+        // The attributes are the account's, and may outlive the stack:
+        // another stack of the account may have set them since, and a role
+        // that is gone only stops SNS's logs. Nothing to undo, whatever the
+        // request names: a refused delete would hold the stack's deletion
+        // or rollback.
+        "Delete" => Ok(()),
         "Create" | "Update" => {
-            let properties = &request.resource_properties;
-            let role = properties
-                .delivery_status_iam_role
-                .as_deref()
+            if request.resource_type != RESOURCE_TYPE {
+                return Err("delivery-events serves Custom::SmsDeliveryStatus only");
+            }
+            let properties: Properties =
+                serde_json::from_value(request.resource_properties.clone())
+                    .map_err(|_| "DeliveryStatusIAMRole is required")?;
+            let role = Some(properties.delivery_status_iam_role.as_str())
                 .filter(|arn| arn.starts_with("arn:") && arn.contains(":role/"))
                 .ok_or("DeliveryStatusIAMRole must be an IAM role's ARN")?;
             let percent = properties
@@ -129,10 +136,6 @@ async fn apply(app: &App, request: &CustomResourceRequest) -> Result<(), &'stati
                 .await
                 .map_err(|_| "SNS did not take the SMS attributes (see delivery-events' log)")
         }
-        // The attributes are the account's, and may outlive the stack:
-        // another stack of the account may have set them since, and a role
-        // that is gone only stops SNS's logs. Nothing to undo.
-        "Delete" => Ok(()),
         _ => Err("RequestType must be Create, Update or Delete"),
     }
 }

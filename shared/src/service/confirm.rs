@@ -158,7 +158,12 @@ impl App {
         };
         // The right code: its SMS arrived, whether or not this confirm wins
         // the consume. Told beside the round trip that consumes it.
-        let told = self.tell_received(counted.provider.as_deref(), &counted.token_hash, now);
+        let told = self.tell_received(
+            client_id,
+            counted.provider.as_deref(),
+            &counted.token_hash,
+            now,
+        );
         if !(client.settings.issue_tokens && confirm.wants_tokens) {
             let (consumed, ()) = tokio::join!(
                 self.store
@@ -220,9 +225,16 @@ impl App {
     /// Tells End User Messaging that the SMS of a confirmed code arrived
     /// (its message feedback), by the message id its events named
     /// (`delivery-events` keeps it on the delivery record). Best effort
-    /// and bounded by one call's time: the code is confirmed either way,
-    /// and a message never told counts as failed in AWS's metrics only.
-    async fn tell_received(&self, provider: Option<&str>, token_hash: &str, now: Millis) {
+    /// and bounded by one attempt's time, so that a slow End User Messaging
+    /// slows no login by more: the code is confirmed either way, and a
+    /// message never told counts as failed in AWS's metrics only.
+    async fn tell_received(
+        &self,
+        client_id: &str,
+        provider: Option<&str>,
+        token_hash: &str,
+        now: Millis,
+    ) {
         let Some(feedback) = self.feedback.as_ref().filter(|_| provider == Some("eum")) else {
             return;
         };
@@ -231,12 +243,15 @@ impl App {
                 .store
                 .delivery(&Challenge::id_of(token_hash), now)
                 .await?;
-            match record.and_then(|r| r.message_id) {
+            match record
+                .filter(|r| r.client_id == client_id)
+                .and_then(|r| r.message_id)
+            {
                 Some(id) => feedback.received(&id).await.map(|()| true),
                 None => Ok(false),
             }
         };
-        match tokio::time::timeout(self.config.timeouts.operation(), told).await {
+        match tokio::time::timeout(self.config.timeouts.attempt(), told).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
                 tracing::info!("no End User Messaging event named the message yet: no feedback");

@@ -89,6 +89,12 @@ impl MessageFeedback for EumFeedback {
             .put_message_feedback()
             .message_id(message_id)
             .message_feedback_status(MessageFeedbackStatus::Received)
+            // One attempt, within the confirm's bound (`tell_received`).
+            .customize()
+            .config_override(
+                aws_sdk_pinpointsmsvoicev2::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
+            )
             .send()
             .await
             .map_err(|e| sdk_failure("sms-voice.PutMessageFeedback", &e))?;
