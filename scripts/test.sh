@@ -102,6 +102,9 @@ fi
 say "the send hook against Standard Webhooks' own library (standardwebhooks)"
 .venv/bin/python tests/webhook_receiver.py target/debug/otp-local
 
+say "the hosted page against Authlib's OAuth client and ALTCHA's solver"
+.venv/bin/python tests/oauth_client.py target/debug/otp-local
+
 say "the SMS providers' yardsticks: ThaiBulkSMS's own npm client, eSMS's table of result codes"
 # Run again to print what they compared (cargo test hides a passing test's
 # output; the harness's own lines share theirs).

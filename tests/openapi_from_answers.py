@@ -43,9 +43,14 @@ def response_errors(document, operation, answer):
             continue
         found += [f"header {name}: {e}" for e in document.errors(header["schema"], value)]
     media_type = headers.get("content-type", "").split(";")[0].strip()
+    if not response.get("content") and not answer["body"]:
+        return found
     content = response.get("content", {}).get(media_type)
     if content is None:
         return found + [f"content type {media_type!r} not documented"]
+    if not media_type.endswith("json"):
+        # The hosted page's HTML, script and style sheet: text.
+        return found + [f"body {e}" for e in document.errors(content["schema"], answer["body"])]
     try:
         body = json.loads(answer["body"])
     except ValueError:

@@ -158,7 +158,10 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
     // End User Messaging fails the feedback (an error the SDK would retry):
     // one attempt, and the login goes on.
     eum.clear();
-    eum.answer_with(&[(500, r#"{"__type": "InternalServerException", "Message": "no"}"#)]);
+    eum.answer_with(&[(
+        500,
+        r#"{"__type": "InternalServerException", "Message": "no"}"#,
+    )]);
     let confirmed = dialect.confirm_on(&app, &sent.body, PHONE, &code).await;
     assert!(dialect.succeeded(&confirmed), "{confirmed:?}");
     let told = eum.received();

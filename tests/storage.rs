@@ -42,6 +42,8 @@ against_both_stores!(
     rule_13_3_concurrent_delivery_reports_keep_the_fold,
     a_slots_challenge_is_read_whatever_its_state,
     rule_6_refresh_rotates_once_and_detects_reuse,
+    rule_14_an_authorization_code_is_minted_with_its_login_and_redeemed_once,
+    rule_14_a_proof_of_work_is_spent_once,
     rule_6_refresh_families_expire,
     rule_6_concurrent_rotations_yield_one_success,
     rule_6_revocation_needs_the_owner,

@@ -8,6 +8,7 @@ use crate::logs::HashedCode;
 use async_trait::async_trait;
 use otp_shared::Error;
 use otp_shared::clock::Millis;
+use otp_shared::domain::authorization::AuthorizationCode;
 use otp_shared::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use otp_shared::domain::client::ClientRecord;
 use otp_shared::domain::delivery::{DeliveryEvent, DeliveryRecord};
@@ -17,7 +18,7 @@ use otp_shared::domain::refresh::{RefreshFamily, RotationRefusal};
 use otp_shared::domain::user::User;
 use otp_shared::signer::{Jwk, Signer};
 use otp_shared::sms::{Outbox, SmsMessage, SmsRefused, SmsSender};
-use otp_shared::store::{ClaimOutcome, Folded, Release, Store};
+use otp_shared::store::{ClaimOutcome, Folded, Issued, Release, Store};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -219,13 +220,36 @@ impl Store for HarnessStore {
         token_hash: &str,
         now: Millis,
         failure_window: i64,
-        family: Option<&RefreshFamily>,
+        issued: Issued<'_>,
         converted: &DeliveryEvent,
     ) -> Result<bool, Error> {
         let consumed = self
             .inner
-            .consume(key, token_hash, now, failure_window, family, converted);
+            .consume(key, token_hash, now, failure_window, issued, converted);
         self.run("consume", consumed).await
+    }
+    async fn authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<(AuthorizationCode, Option<String>)>, Error> {
+        self.run(
+            "authorization_code",
+            self.inner.authorization_code(code_hash),
+        )
+        .await
+    }
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+        family: &RefreshFamily,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let redeemed = self.inner.redeem_authorization_code(code_hash, family, now);
+        self.run("redeem_authorization_code", redeemed).await
+    }
+    async fn spend_once(&self, key: &str, until_ms: Millis) -> Result<bool, Error> {
+        self.run("spend_once", self.inner.spend_once(key, until_ms))
+            .await
     }
     async fn rotate_refresh(
         &self,

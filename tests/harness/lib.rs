@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use lambda_http::http::HeaderMap;
-use lambda_http::{Body, Request};
+use lambda_http::{Body, Request, Response};
 use otp_shared::App;
 use otp_shared::aws::Deployment;
 use otp_shared::clock::{Clock, ManualClock, OsEntropy, SystemClock};
@@ -590,6 +590,16 @@ pub fn api_at(name: &str, path: &str, query: Option<&str>, body: Option<&str>) -
     request_of(event)
 }
 
+/// The event `events/<name>.json` at `path` with `body` as a form
+/// (`application/x-www-form-urlencoded`), as a browser posts one.
+pub fn form_at(name: &str, path: &str, body: &str) -> Request {
+    let mut event = api_event(name, Some(body), Some("application/x-www-form-urlencoded"));
+    event["rawPath"] = Value::String(path.to_string());
+    event["requestContext"]["http"]["path"] = Value::String(path.to_string());
+    event["requestContext"]["http"]["method"] = Value::String("POST".into());
+    request_of(event)
+}
+
 /// The GET event `events/<name>.json` with `query` as its query string.
 pub fn api_get(name: &str, query: &str) -> Request {
     // The GET events carry no body and no content type to replace.
@@ -602,13 +612,43 @@ pub fn api_get(name: &str, query: &str) -> Request {
     request_of(event)
 }
 
-pub async fn call(app: &App, function: Function, request: Request) -> Answer {
+/// `function`'s answer to `request`, recorded for the API document's check.
+async fn respond(app: &App, function: Function, request: Request) -> Response<Body> {
     remember_secrets_of(&request);
     let asked = answers::Asked::of(&request);
     let response = calls::as_function(function, handle(app, function, request))
         .await
         .unwrap_or_else(|never| match never {});
     asked.record(&response);
+    response
+}
+
+/// An answer whose body is text: the hosted page's HTML, its script.
+#[derive(Debug)]
+pub struct TextAnswer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TextAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// [`call`] for a route that answers text.
+pub async fn call_text(app: &App, function: Function, request: Request) -> TextAnswer {
+    let (parts, body) = respond(app, function, request).await.into_parts();
+    TextAnswer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(body_bytes(&body)).into_owned(),
+    }
+}
+
+pub async fn call(app: &App, function: Function, request: Request) -> Answer {
+    let response = respond(app, function, request).await;
     let (parts, body) = response.into_parts();
     let body = match body {
         Body::Empty => Value::Null,

@@ -3,6 +3,7 @@
 
 use crate::{CLIENT_SECRET, START_MS, server_secret, test_settings};
 use otp_shared::Error;
+use otp_shared::domain::authorization::{AuthorizationCode, CODE_LIFETIME_MS};
 use otp_shared::domain::challenge::{
     CLAIM_MS, Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector,
 };
@@ -15,7 +16,7 @@ use otp_shared::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
 };
 use otp_shared::domain::user::User;
-use otp_shared::store::{ClaimOutcome, Folded, Release, SentChallenge, SentIndex, Store};
+use otp_shared::store::{ClaimOutcome, Folded, Issued, Release, SentChallenge, SentIndex, Store};
 use std::sync::Arc;
 
 const NOW: i64 = START_MS;
@@ -107,7 +108,7 @@ async fn logged_in(store: &dyn Store) {
                 "t1",
                 NOW,
                 NO_CAP.window,
-                Some(&family("f")),
+                Issued::Family(&family("f")),
                 &converted()
             )
             .await
@@ -233,7 +234,7 @@ pub async fn rule_5_5_attempts_end_at_expiry(store: Arc<dyn Store>) {
                 "t1",
                 NOW + 300_000,
                 NO_CAP.window,
-                None,
+                Issued::Nothing,
                 &converted()
             )
             .await
@@ -284,19 +285,40 @@ pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
     start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
     assert!(
         !store
-            .consume(&key("p"), "wrong", NOW, NO_CAP.window, None, &converted())
+            .consume(
+                &key("p"),
+                "wrong",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
             .await
             .unwrap()
     );
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -333,7 +355,14 @@ pub async fn rule_5_6_concurrent_consumes_yield_one_success(store: Arc<dyn Store
         tasks.spawn(async move {
             let f = family(&format!("family-{i}"));
             store
-                .consume(&key("p"), "t1", NOW, NO_CAP.window, Some(&f), &converted())
+                .consume(
+                    &key("p"),
+                    "t1",
+                    NOW,
+                    NO_CAP.window,
+                    Issued::Family(&f),
+                    &converted(),
+                )
                 .await
         });
     }
@@ -361,7 +390,14 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
     );
     assert!(
         !store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -466,7 +502,14 @@ pub async fn rule_13_3_a_reported_message_id_stays_through_later_reports_and_the
     );
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, NO_CAP.window, None, &converted())
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -969,7 +1012,14 @@ pub async fn rule_5_8_the_days_wrong_codes_count_with_each_attempt_and_survive_r
     // The third was right: consuming gives its count back.
     assert!(
         store
-            .consume(&key("p"), "t1", NOW, cap.window, None, &converted())
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                cap.window,
+                Issued::Nothing,
+                &converted()
+            )
             .await
             .unwrap()
     );
@@ -1182,4 +1232,124 @@ pub async fn uncount_gives_back_one_and_never_goes_below_zero(store: Arc<dyn Sto
         store.uncount(&shard).await.unwrap();
     }
     assert_eq!(counted(store.as_ref(), &shard).await, 0);
+}
+
+/// A hosted page's authorization code, minted for challenge `t1`.
+fn authorization_code(hash: &str) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: hash.into(),
+        client_id: "app".into(),
+        redirect_uri: "https://app.example.com/cb".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        account_id: "acc_1".into(),
+        username: "acc_1".into(),
+        login_by: "mobile".into(),
+        expires_at_ms: NOW + CODE_LIFETIME_MS,
+    }
+}
+
+/// DESIGN §14: an authorization code is minted only with the consume of
+/// its challenge, redeemed once (with its tokens' family, in one step),
+/// never after its lifetime, and tells which family its redemption issued.
+pub async fn rule_14_an_authorization_code_is_minted_with_its_login_and_redeemed_once(
+    store: Arc<dyn Store>,
+) {
+    start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
+    let code = authorization_code("code-1");
+    assert!(
+        !store
+            .consume(
+                &key("p"),
+                "wrong",
+                NOW,
+                NO_CAP.window,
+                Issued::Code(&code),
+                &converted()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.authorization_code("code-1").await.unwrap(),
+        None,
+        "a refused consume mints nothing"
+    );
+    assert!(
+        store
+            .consume(
+                &key("p"),
+                "t1",
+                NOW,
+                NO_CAP.window,
+                Issued::Code(&code),
+                &converted()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.authorization_code("code-1").await.unwrap(),
+        Some((code.clone(), None))
+    );
+    let late = NOW + CODE_LIFETIME_MS;
+    assert!(
+        !store
+            .redeem_authorization_code("code-1", &family("late"), late)
+            .await
+            .unwrap(),
+        "past its lifetime"
+    );
+    assert!(
+        store
+            .redeem_authorization_code("code-1", &family("f1"), NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.authorization_code("code-1").await.unwrap(),
+        Some((code, Some("f1".into())))
+    );
+    let family_kept = |store: Arc<dyn Store>, id: &'static str| async move {
+        store
+            .rotate_refresh(id, "h0", "app", "h1", NOW + 3)
+            .await
+            .unwrap()
+            .is_ok()
+    };
+    assert!(
+        family_kept(store.clone(), "f1").await,
+        "the family is stored with it"
+    );
+    assert!(
+        !store
+            .redeem_authorization_code("code-1", &family("f2"), NOW + 2)
+            .await
+            .unwrap(),
+        "a second redemption"
+    );
+    assert!(
+        !family_kept(store.clone(), "f2").await,
+        "and writes nothing"
+    );
+    assert!(
+        !store
+            .redeem_authorization_code("never-issued", &family("f3"), NOW)
+            .await
+            .unwrap()
+    );
+}
+
+/// DESIGN §14: a proof of work's challenge is spent once, concurrent
+/// spends included.
+pub async fn rule_14_a_proof_of_work_is_spent_once(store: Arc<dyn Store>) {
+    let spends = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.spend_once("pow#abc", NOW + 60_000).await.unwrap() })
+    });
+    let mut spent = 0;
+    for spend in spends {
+        spent += usize::from(spend.await.unwrap());
+    }
+    assert_eq!(spent, 1);
+    assert!(store.spend_once("pow#other", NOW + 60_000).await.unwrap());
 }

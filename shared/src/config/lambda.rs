@@ -150,6 +150,7 @@ impl LambdaSettings {
                     defaults.delivery_missed_percent,
                 )?,
                 edge: None,
+                pow_max_number: defaults.pow_max_number,
                 timeouts: Timeouts::for_function(Duration::from_secs(
                     number(
                         "OTP_FUNCTION_TIMEOUT_SECS",

@@ -48,6 +48,9 @@ pub struct Config {
     /// With an edge (the stack's CloudFront distribution and its web ACL),
     /// what proves a request came through it; the routes answer no other.
     pub edge: Option<EdgeToken>,
+    /// The hosted page's proof of work: the largest number its challenges
+    /// hide (the work is half that many SHA-256 hashes on average).
+    pub pow_max_number: u64,
 }
 
 /// The secret the stack's CloudFront distribution sends to the API in
@@ -149,6 +152,8 @@ impl Default for Config {
             pumping_conversion_percent: 20,
             delivery_missed_percent: 25,
             edge: None,
+            // About a second of a phone's browser.
+            pow_max_number: 100_000,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Clients: the apps allowed to use the service, and their settings (DESIGN §7).
 
+use super::authorization;
 use super::code::{Charset, MAX_CODE_LENGTH, MIN_CODE_LENGTH, REF_CODE_LENGTH};
 use super::keys::{constant_time_eq, sha256};
 use super::phone::{LineType, PhoneNumber, is_calling_code};
@@ -9,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const MIN_LIFETIME_SECS: u32 = 120;
+/// A client registers at most this many redirect URIs.
+const MAX_REDIRECT_URIS: usize = 10;
 pub const MAX_LIFETIME_SECS: u32 = 600;
 
 /// A sender id was asked for that the client has not registered.
@@ -135,6 +138,18 @@ pub struct ClientSettings {
     /// Through whom codes are sent, in order: the next takes the same code
     /// when one fails (DESIGN §13).
     pub sms_providers: Vec<SmsProvider>,
+    /// Its users may log in through the hosted page (`GET
+    /// /oauth2/authorize`, DESIGN §14), which ends in a redirect to one of
+    /// `redirect_uris`.
+    pub hosted_page: bool,
+    /// Where the hosted page may send its users back, matched exactly
+    /// (`domain::authorization`).
+    pub redirect_uris: Vec<String>,
+    /// An app without a backend (a single-page or mobile app): it holds no
+    /// secret, logs its users in only through the hosted page, and proves
+    /// its code exchanges with PKCE alone. The routes that take a client
+    /// secret refuse it.
+    pub public: bool,
 }
 
 impl Default for ClientSettings {
@@ -171,6 +186,9 @@ impl Default for ClientSettings {
             webotp_domain: None,
             android_app_hash: None,
             sms_providers: default_providers(),
+            hosted_page: false,
+            redirect_uris: vec![],
+            public: false,
         }
     }
 }
@@ -321,9 +339,35 @@ impl ClientSettings {
         Ok(settings)
     }
 
+    /// DESIGN §14: a hosted page sends its users back only to registered
+    /// redirect URIs, and a public client logs in only through it.
+    fn validate_hosted_page(&self) -> Result<(), String> {
+        if self.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(format!("at most {MAX_REDIRECT_URIS} redirect_uris"));
+        }
+        for (i, uri) in self.redirect_uris.iter().enumerate() {
+            if let Some(problem) = authorization::redirect_uri_problem(uri) {
+                return Err(format!("redirect_uris[{i}]: {problem}"));
+            }
+            if self.redirect_uris[..i].contains(uri) {
+                return Err(format!("redirect_uris[{i}] is listed twice"));
+            }
+        }
+        if self.hosted_page && self.redirect_uris.is_empty() {
+            return Err("hosted_page needs at least one of redirect_uris".into());
+        }
+        if self.public && !self.hosted_page {
+            return Err(
+                "a public client logs in only through the hosted page: set hosted_page".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Checks the bounds of DESIGN §5; the message names the offending setting.
     pub fn validate(&self) -> Result<(), String> {
         validate_providers(&self.sms_providers)?;
+        self.validate_hosted_page()?;
         if self
             .code_length
             .is_some_and(|length| !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&length))

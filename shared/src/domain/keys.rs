@@ -54,6 +54,17 @@ impl ServerSecret {
         self.mac("delivery-callback", &[sealed.as_bytes()])
     }
 
+    /// The tag that seals the hosted page's request between its steps
+    /// (`domain::authorization::PageRequest`).
+    pub fn page_tag(&self, sealed: &str) -> String {
+        self.mac("hosted-page", &[sealed.as_bytes()])
+    }
+
+    /// The signature of a proof-of-work challenge (`domain::pow`).
+    pub fn pow_signature(&self, challenge: &str) -> String {
+        self.mac("proof-of-work", &[challenge.as_bytes()])
+    }
+
     /// The key of a phone number's prefix (its number range).
     pub fn prefix_key(&self, phone: &PhoneNumber) -> String {
         self.mac("prefix", &[phone.prefix().as_bytes()])
@@ -108,6 +119,15 @@ pub fn parse_opaque_token(
     let locator_ok = b64_decode(locator).is_some_and(|l| l.len() == locator_bytes);
     let secret_ok = b64_decode(secret).is_some_and(|s| s.len() == secret_bytes);
     (locator_ok && secret_ok).then(|| (locator.to_string(), sha256(token.as_bytes())))
+}
+
+/// SHA-256 in lower-case hex, as ALTCHA's challenges are written.
+pub fn sha256_hex(value: &[u8]) -> String {
+    digest::digest(&digest::SHA256, value)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn b64(bytes: &[u8]) -> String {

@@ -2,6 +2,7 @@
 //! in as arguments.
 
 pub mod address;
+pub mod authorization;
 pub mod challenge;
 pub mod client;
 pub mod code;
@@ -9,6 +10,7 @@ pub mod delivery;
 pub mod keys;
 pub mod limits;
 pub mod phone;
+pub mod pow;
 pub mod provider;
 pub mod refresh;
 pub mod sms_text;

@@ -14,7 +14,7 @@ use super::{
 use crate::domain::client::Overrides;
 use crate::domain::code::Charset;
 use crate::service::{
-    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
+    Caller, ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
@@ -138,7 +138,7 @@ fn parse_gencode(request: &Request) -> Result<OtpRequest, Error> {
     };
     let minutes = number::<u32>(&f, "timealive")?.map(|m| m.min(MAX_TIME_ALIVE_MINUTES));
     Ok(OtpRequest {
-        client: credentials(&f)?,
+        client: Caller::Backend(credentials(&f)?),
         mobile_no: bare_international(&required(&f, "phone")?),
         id_card_num: None,
         sms_sender: Some(required(&f, "brandname")?),
@@ -183,7 +183,7 @@ pub(super) async fn checkcode(app: &App, request: &Request) -> Response<Body> {
         let mobile_no = required(&f, "phone")?;
         phone = Some(mobile_no.trim().to_string());
         let confirm = OtpConfirm {
-            client,
+            client: Caller::Backend(client),
             challenge: ChallengeRef::Mobile {
                 mobile_no: bare_international(&mobile_no),
             },

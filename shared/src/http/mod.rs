@@ -11,6 +11,7 @@ pub mod lambda;
 mod native;
 mod oauth;
 mod oneid;
+mod page;
 mod routes;
 mod thaibulksms;
 

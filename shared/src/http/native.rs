@@ -7,7 +7,8 @@ use super::{
 use crate::clock::rfc3339_utc;
 use crate::domain::client::Overrides;
 use crate::service::{
-    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, OtpStatus, UnknownUsers,
+    Caller, ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, OtpStatus,
+    UnknownUsers,
 };
 use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
@@ -62,7 +63,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
         "end_user_ip",
     ])?;
     Ok(OtpRequest {
-        client: credentials(&f)?,
+        client: Caller::Backend(credentials(&f)?),
         mobile_no: f.required(
             "mobile_no",
             "mobile_no is required",
@@ -111,7 +112,7 @@ fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
     ])?;
     let challenge = challenge_ref(&f)?;
     Ok(OtpConfirm {
-        client: credentials(&f)?,
+        client: Caller::Backend(credentials(&f)?),
         challenge,
         otp: f.required("otp", "otp is required", "otp must be a string")?,
         wants_tokens: true,

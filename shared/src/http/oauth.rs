@@ -1,4 +1,6 @@
-//! The OAuth routes: RFC 6749 token endpoint (refresh grant) and JWKS.
+//! The OAuth routes: the RFC 6749 token endpoint (the hosted page's
+//! authorization codes with PKCE, and refresh), revocation, discovery and
+//! JWKS.
 
 use super::{Fields, fields, issuer, json_response, refusal};
 use crate::domain::keys::b64_decode;
@@ -35,7 +37,8 @@ pub(super) fn failure(error: &Error) -> Response<Body> {
 }
 
 /// Client credentials from HTTP Basic (client_secret_basic) or the body
-/// (client_secret_post); never both.
+/// (client_secret_post); never both. A public client names itself by
+/// `client_id` alone (`none`): its secret is empty.
 fn client_credentials(request: &Request, f: &Fields) -> Result<ClientCredentials, Error> {
     let in_body = f
         .optional("client_id", "client_id must be a string")?
@@ -70,7 +73,7 @@ fn client_credentials(request: &Request, f: &Fields) -> Result<ClientCredentials
                 .ok_or(Error::InvalidClient)?,
             client_secret: f
                 .optional("client_secret", "client_secret must be a string")?
-                .ok_or(Error::InvalidClient)?,
+                .unwrap_or_default(),
         }),
     }
 }
@@ -84,24 +87,51 @@ pub(super) async fn token(app: &App, request: &Request) -> Response<Body> {
             "grant_type is required",
             "grant_type must be a string",
         )?;
-        if grant_type != "refresh_token" {
-            return Err(Error::UnsupportedGrantType);
+        match grant_type.as_str() {
+            "refresh_token" => {
+                let f = f.only(&[
+                    "grant_type",
+                    "refresh_token",
+                    "client_id",
+                    "client_secret",
+                    "scope",
+                ])?;
+                let refresh_token = f.required(
+                    "refresh_token",
+                    "refresh_token is required",
+                    "refresh_token must be a string",
+                )?;
+                let credentials = client_credentials(request, &f)?;
+                app.refresh(&credentials, &refresh_token, &issuer(app, request)?)
+                    .await
+            }
+            "authorization_code" => {
+                let f = f.only(&[
+                    "grant_type",
+                    "code",
+                    "redirect_uri",
+                    "code_verifier",
+                    "client_id",
+                    "client_secret",
+                ])?;
+                let code = f.required("code", "code is required", "code must be a string")?;
+                let redirect_uri = f.required(
+                    "redirect_uri",
+                    "redirect_uri is required",
+                    "redirect_uri must be a string",
+                )?;
+                let verifier = f.required(
+                    "code_verifier",
+                    "code_verifier is required (PKCE)",
+                    "code_verifier must be a string",
+                )?;
+                let credentials = client_credentials(request, &f)?;
+                let issuer = issuer(app, request)?;
+                app.exchange_code(&credentials, &code, &redirect_uri, &verifier, &issuer)
+                    .await
+            }
+            _ => Err(Error::UnsupportedGrantType),
         }
-        let f = f.only(&[
-            "grant_type",
-            "refresh_token",
-            "client_id",
-            "client_secret",
-            "scope",
-        ])?;
-        let refresh_token = f.required(
-            "refresh_token",
-            "refresh_token is required",
-            "refresh_token must be a string",
-        )?;
-        let credentials = client_credentials(request, &f)?;
-        app.refresh(&credentials, &refresh_token, &issuer(app, request)?)
-            .await
     }
     .await;
     match issued {
@@ -147,15 +177,20 @@ pub(super) fn discovery(app: &App, request: &Request) -> Response<Body> {
         Ok(issuer) => issuer,
         Err(e) => return super::native::failure(&e),
     };
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    // `none`: a public client (DESIGN §14) names itself by client_id alone.
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     json_response(
         200,
         &json!({
             "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "token_endpoint": format!("{issuer}/v1/oauth/token"),
             "revocation_endpoint": format!("{issuer}/v1/oauth/revoke"),
-            "grant_types_supported": ["refresh_token"],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true,
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "id_token_signing_alg_values_supported": ["RS256"],

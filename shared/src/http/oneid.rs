@@ -8,7 +8,7 @@ use super::{
 };
 use crate::domain::client::Overrides;
 use crate::service::{
-    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
+    Caller, ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
@@ -69,7 +69,7 @@ fn credentials(f: &Fields) -> Result<ClientCredentials, Error> {
 fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
     let f = fields(request, true)?;
     Ok(OtpRequest {
-        client: credentials(&f)?,
+        client: Caller::Backend(credentials(&f)?),
         mobile_no: required(&f, "mobile_no")?,
         id_card_num: Some(required(&f, "id_card_num")?),
         sms_sender: f.optional("sms_sender", "invalid request")?,
@@ -85,7 +85,7 @@ fn parse_request(request: &Request) -> Result<OtpRequest, Error> {
 fn parse_confirm(request: &Request) -> Result<OtpConfirm, Error> {
     let f = fields(request, true)?;
     Ok(OtpConfirm {
-        client: credentials(&f)?,
+        client: Caller::Backend(credentials(&f)?),
         challenge: ChallengeRef::MobileAndRef {
             mobile_no: required(&f, "mobile_no")?,
             ref_code: required(&f, "ref_code")?,

@@ -4,7 +4,7 @@
 //! ports it wires, only its own SDK clients); the local server plays API
 //! Gateway in front of all three.
 
-use super::{delivery, esms, native, oauth, oneid, thaibulksms};
+use super::{delivery, esms, native, oauth, oneid, page, thaibulksms};
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, Method, header};
 use lambda_http::request::RequestContext;
@@ -31,6 +31,12 @@ enum CodeRequest {
     OneId,
     ThaiBulkSms(Version),
     EsmsGencode,
+    /// The hosted page (DESIGN §14): its request, its code request, and
+    /// its script and style sheet.
+    Authorize,
+    PageSend,
+    PageScript,
+    PageStyle,
 }
 
 /// confirm-otp's routes: a code checked, in each dialect, and what became
@@ -42,6 +48,8 @@ enum CodeCheck {
     OneId,
     ThaiBulkSms(Version),
     EsmsCheckcode,
+    /// The hosted page's code check.
+    PageConfirm,
 }
 
 /// issue-token's routes.
@@ -94,6 +102,14 @@ const REQUEST_OTP_ROUTES: Routes<CodeRequest> = &[
         "/MainService.svc/json/SendMessageAutoGenCode_V4_get",
         CodeRequest::EsmsGencode,
     ),
+    (Method::GET, "/oauth2/authorize", CodeRequest::Authorize),
+    (
+        Method::POST,
+        "/oauth2/authorize/code",
+        CodeRequest::PageSend,
+    ),
+    (Method::GET, "/oauth2/page.js", CodeRequest::PageScript),
+    (Method::GET, "/oauth2/page.css", CodeRequest::PageStyle),
 ];
 
 const CONFIRM_OTP_ROUTES: Routes<CodeCheck> = &[
@@ -118,6 +134,11 @@ const CONFIRM_OTP_ROUTES: Routes<CodeCheck> = &[
         Method::GET,
         "/MainService.svc/json/CheckCodeGen_V4_get",
         CodeCheck::EsmsCheckcode,
+    ),
+    (
+        Method::POST,
+        "/oauth2/authorize/confirm",
+        CodeCheck::PageConfirm,
     ),
 ];
 
@@ -232,6 +253,10 @@ pub async fn request_otp(app: &App, request: Request) -> Response<Body> {
             thaibulksms::request_otp(app, &request, version).await
         }
         Ok(CodeRequest::EsmsGencode) => esms::gencode(app, &request).await,
+        Ok(CodeRequest::Authorize) => page::authorize(app, &request).await,
+        Ok(CodeRequest::PageSend) => page::send_code(app, &request).await,
+        Ok(CodeRequest::PageScript) => page::asset("text/javascript", page::SCRIPT),
+        Ok(CodeRequest::PageStyle) => page::asset("text/css", page::STYLE),
         Err(e) => unrouted(REQUEST_OTP_ROUTES, &request, &e),
     }
 }
@@ -250,6 +275,7 @@ pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
             thaibulksms::verify_otp(app, &request, version).await
         }
         Ok(CodeCheck::EsmsCheckcode) => esms::checkcode(app, &request).await,
+        Ok(CodeCheck::PageConfirm) => page::confirm_code(app, &request).await,
         Err(e) => unrouted(CONFIRM_OTP_ROUTES, &request, &e),
     }
 }

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::domain::client::Overrides;
 use crate::service::{
-    ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
+    Caller, ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, UnknownUsers,
 };
 use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
@@ -141,7 +141,7 @@ pub(super) async fn request_otp(app: &App, request: &Request, version: Version) 
     let sent = async {
         let f = parameters(request).await?;
         let otp_request = OtpRequest {
-            client: credentials(&f)?,
+            client: Caller::Backend(credentials(&f)?),
             mobile_no: bare_international(&required(&f, "msisdn")?),
             id_card_num: None,
             sms_sender: None,
@@ -170,7 +170,7 @@ pub(super) async fn verify_otp(app: &App, request: &Request, version: Version) -
     let verified = async {
         let f = parameters(request).await?;
         let confirm = OtpConfirm {
-            client: credentials(&f)?,
+            client: Caller::Backend(credentials(&f)?),
             challenge: ChallengeRef::Token(required(&f, "token")?),
             otp: required(&f, "pin")?,
             wants_tokens: false,

@@ -1,15 +1,35 @@
 //! Confirming a code, and the tokens of a first login.
 
-use super::{App, ChallengeRef, Confirmed, OtpConfirm, seconds_until};
+use super::{App, Caller, ChallengeRef, Confirmed, OtpConfirm, TokenSet, seconds_until};
 use crate::Error;
 use crate::clock::Millis;
+use crate::domain::authorization::PageRequest;
+use crate::domain::authorization::{AuthorizationCode, CODE_LIFETIME_MS};
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeToken, Refusal, Selector};
 use crate::domain::code::{MAX_CODE_LENGTH, random_bytes};
 use crate::domain::delivery::{DeliveryEvent, DeliveryState};
-use crate::domain::keys::{constant_time_eq, sha256};
+use crate::domain::keys::{b64, constant_time_eq, sha256};
 use crate::domain::limits::failure_cap;
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken};
 use crate::metrics::{Confirm, Metric};
+use crate::store::Issued;
+
+/// What a right code is to give.
+pub(super) enum Want<'a> {
+    /// Only the check (the dialects that verify codes).
+    Verification,
+    /// Tokens, for clients that issue them.
+    Tokens,
+    /// The authorization code the hosted page's request ends in.
+    AuthorizationCode(&'a PageRequest),
+}
+
+/// What a right code gave.
+pub(super) enum Outcome {
+    CodeCorrect,
+    Tokens(TokenSet),
+    AuthorizationCode(String),
+}
 
 impl App {
     /// Checks a code; on success consumes the challenge and issues tokens
@@ -20,12 +40,40 @@ impl App {
         confirm: &OtpConfirm,
         issuer: &str,
     ) -> Result<Confirmed, Error> {
-        self.in_time(self.check_code(confirm, issuer)).await
+        let want = if confirm.wants_tokens {
+            Want::Tokens
+        } else {
+            Want::Verification
+        };
+        let checked = self.check_code(
+            &confirm.client,
+            &confirm.challenge,
+            &confirm.otp,
+            want,
+            issuer,
+        );
+        match self.in_time(checked).await? {
+            Outcome::CodeCorrect => Ok(Confirmed::CodeCorrect),
+            Outcome::Tokens(tokens) => Ok(Confirmed::Tokens(tokens)),
+            Outcome::AuthorizationCode(_) => Err(Error::internal(
+                "service.confirm",
+                "a confirm that wants no authorization code made one",
+            )),
+        }
     }
 
-    async fn check_code(&self, confirm: &OtpConfirm, issuer: &str) -> Result<Confirmed, Error> {
-        let client = self.authenticate(&confirm.client).await?;
-        let otp = confirm.otp.trim().to_ascii_uppercase();
+    /// Checks `otp` for the challenge `challenge` names, for `caller`; on
+    /// success consumes the challenge and gives what is `want`ed.
+    pub(super) async fn check_code(
+        &self,
+        caller: &Caller,
+        challenge: &ChallengeRef,
+        otp: &str,
+        want: Want<'_>,
+        issuer: &str,
+    ) -> Result<Outcome, Error> {
+        let client = self.authenticate_caller(caller).await?;
+        let otp = otp.trim().to_ascii_uppercase();
         if otp.is_empty()
             || otp.len() > MAX_CODE_LENGTH as usize
             || !otp.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -38,7 +86,7 @@ impl App {
         // The calling code, where the number is given; a token names it only
         // through its challenge.
         let mut calling_code = None;
-        let (phone_key, selector) = match &confirm.challenge {
+        let (phone_key, selector) = match challenge {
             ChallengeRef::Token(token) => match ChallengeToken::parse(token) {
                 Some((phone_key, hash)) => (phone_key, Selector::TokenHash(hash)),
                 None => {
@@ -164,16 +212,58 @@ impl App {
             &counted.token_hash,
             now,
         );
-        if !(client.settings.issue_tokens && confirm.wants_tokens) {
+        let tokens = match want {
+            Want::Tokens => client.settings.issue_tokens,
+            Want::Verification => false,
+            Want::AuthorizationCode(page) => {
+                // The page's login ends in a code bound to its request,
+                // minted in the consume's own step.
+                let code = b64(&random_bytes::<32>(self.entropy.as_ref()));
+                let minted = AuthorizationCode {
+                    code_hash: sha256(code.as_bytes()),
+                    client_id: client.client_id.clone(),
+                    redirect_uri: page.redirect_uri.clone(),
+                    code_challenge: page.code_challenge.clone(),
+                    account_id,
+                    username,
+                    login_by: counted.login_by.clone(),
+                    expires_at_ms: now + CODE_LIFETIME_MS,
+                };
+                let (consumed, ()) = tokio::join!(
+                    self.store.consume(
+                        &key,
+                        &counted.token_hash,
+                        now,
+                        cap.window,
+                        Issued::Code(&minted),
+                        &converted
+                    ),
+                    told
+                );
+                return if consumed? {
+                    succeeded();
+                    Ok(Outcome::AuthorizationCode(code))
+                } else {
+                    counted_as(Confirm::Expired);
+                    Err(Error::OtpExpired)
+                };
+            }
+        };
+        if !tokens {
             let (consumed, ()) = tokio::join!(
-                self.store
-                    .consume(&key, &counted.token_hash, now, cap.window, None, &converted),
+                self.store.consume(
+                    &key,
+                    &counted.token_hash,
+                    now,
+                    cap.window,
+                    Issued::Nothing,
+                    &converted
+                ),
                 told
             );
-            let consumed = consumed?;
-            return if consumed {
+            return if consumed? {
                 succeeded();
-                Ok(Confirmed::CodeCorrect)
+                Ok(Outcome::CodeCorrect)
             } else {
                 counted_as(Confirm::Expired);
                 Err(Error::OtpExpired)
@@ -200,7 +290,7 @@ impl App {
                 &counted.token_hash,
                 now,
                 cap.window,
-                Some(&family),
+                Issued::Family(&family),
                 &converted
             ),
             self.access_token(&client.client_id, &family, issuer, now),
@@ -214,7 +304,7 @@ impl App {
         let access = access.map_err(Error::into_signing_failure)?;
         succeeded();
         tracing::info!(client_id = %client.client_id, account_id = %family.account_id, "otp confirmed");
-        Ok(Confirmed::Tokens(self.token_set(
+        Ok(Outcome::Tokens(self.token_set(
             access,
             refresh_token,
             &family,

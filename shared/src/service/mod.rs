@@ -1,6 +1,7 @@
 //! The use cases: one method per user action, written against the ports;
 //! a file each for requesting a code, confirming it, and the tokens.
 
+mod authorize;
 mod confirm;
 mod deliver;
 mod reports;
@@ -8,6 +9,7 @@ mod request;
 mod status;
 mod tokens;
 
+pub use authorize::{AuthorizeParams, AuthorizeRefusal, Authorized, PAGE_LOCALES, with_query};
 pub use reports::ReportsRecorded;
 pub use request::END_USER_IP_INVALID;
 pub use status::{NOT_SENT, OtpStatus};
@@ -68,9 +70,19 @@ pub struct ClientCredentials {
     pub client_secret: String,
 }
 
+/// Who asks for a code or confirms one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A backend, by its client's credentials.
+    Backend(ClientCredentials),
+    /// The hosted page (DESIGN §14), for the client of the authorization
+    /// request it carries sealed: its users' own browsers.
+    HostedPage { client_id: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpRequest {
-    pub client: ClientCredentials,
+    pub client: Caller,
     pub mobile_no: String,
     /// A Thai ID card number the directory must hold for this phone.
     pub id_card_num: Option<String>,
@@ -133,7 +145,7 @@ pub enum ChallengeRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpConfirm {
-    pub client: ClientCredentials,
+    pub client: Caller,
     pub challenge: ChallengeRef,
     pub otp: String,
     /// False for dialects that only verify codes: no tokens are made even
@@ -256,9 +268,55 @@ impl App {
             .ok_or_else(|| Error::internal("app.signer", "this function signs no tokens"))
     }
 
-    /// The client, if `credentials` are its own and it is enabled.
+    /// The client, if `credentials` are its own and it is enabled: a
+    /// backend's routes, which a public client (it holds no secret) never
+    /// uses.
     async fn authenticate(&self, credentials: &ClientCredentials) -> Result<ClientRecord, Error> {
-        let id = &credentials.client_id;
+        let record = self.client_record(&credentials.client_id).await?;
+        if !record.settings.public && record.authenticates(&credentials.client_secret) {
+            Ok(record)
+        } else {
+            Err(Error::InvalidClient)
+        }
+    }
+
+    /// The client `caller` acts for: a backend by its credentials, or the
+    /// hosted page for an enabled client that uses it (the page proves its
+    /// request by the seal the service put on it).
+    async fn authenticate_caller(&self, caller: &Caller) -> Result<ClientRecord, Error> {
+        match caller {
+            Caller::Backend(credentials) => self.authenticate(credentials).await,
+            Caller::HostedPage { client_id } => {
+                let record = self.client_record(client_id).await?;
+                if record.settings.hosted_page && !record.disabled {
+                    Ok(record)
+                } else {
+                    Err(Error::InvalidClient)
+                }
+            }
+        }
+    }
+
+    /// The client at the token endpoint (RFC 6749 §2.3): a confidential
+    /// client by its secret; a public client by its id alone, and never
+    /// with a secret, its grants being bound by PKCE and refresh rotation.
+    async fn token_client(&self, credentials: &ClientCredentials) -> Result<ClientRecord, Error> {
+        let record = self.client_record(&credentials.client_id).await?;
+        let holds = if record.settings.public {
+            credentials.client_secret.is_empty() && !record.disabled
+        } else {
+            record.authenticates(&credentials.client_secret)
+        };
+        if holds {
+            Ok(record)
+        } else {
+            Err(Error::InvalidClient)
+        }
+    }
+
+    /// The client `id`, its stored settings in bounds (kept a while per
+    /// instance); whether it may be used is the caller's to decide.
+    async fn client_record(&self, id: &str) -> Result<ClientRecord, Error> {
         let well_formed = (1..=64).contains(&id.len())
             && id
                 .bytes()
@@ -297,7 +355,7 @@ impl App {
                 if cache.len() >= CLIENT_CACHE_MAX {
                     cache.clear();
                 }
-                cache.insert(id.clone(), (record.clone(), now));
+                cache.insert(id.to_string(), (record.clone(), now));
                 record
             }
         };
@@ -313,11 +371,7 @@ impl App {
                 "test numbers in prod",
             ));
         }
-        if record.authenticates(&credentials.client_secret) {
-            Ok(record)
-        } else {
-            Err(Error::InvalidClient)
-        }
+        Ok(record)
     }
 
     /// The calling codes `client` may text: its own list, or the deployment's.

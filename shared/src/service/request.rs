@@ -13,7 +13,7 @@
 //!    cooldown and the counters are as they were.
 
 use super::{
-    App, LOGIN_BY_MOBILE, LOGIN_BY_MOBILE_AND_ID_CARD, OtpRequest, OtpSent, UnknownUsers,
+    App, Caller, LOGIN_BY_MOBILE, LOGIN_BY_MOBILE_AND_ID_CARD, OtpRequest, OtpSent, UnknownUsers,
     seconds_until,
 };
 use crate::Error;
@@ -149,7 +149,7 @@ impl App {
     async fn send_code(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
         let request_began = Instant::now();
         let sms = self.sms()?;
-        let client = self.authenticate(&request.client).await?;
+        let client = self.authenticate_caller(&request.client).await?;
         let settings = &client
             .settings
             .with_defaults(&self.config.client_defaults)
@@ -249,7 +249,11 @@ impl App {
             test_code: test_code.clone(),
         };
 
-        let ip_subject = self.ip_subject(settings.callers_are_end_users, request)?;
+        // The hosted page's callers are its users' browsers, as a device
+        // app's are: counted by the address API Gateway saw.
+        let callers_are_end_users =
+            settings.callers_are_end_users || matches!(request.client, Caller::HostedPage { .. });
+        let ip_subject = self.ip_subject(callers_are_end_users, request)?;
         let subject = SendSubject {
             client_id,
             phone_key: &phone_key,

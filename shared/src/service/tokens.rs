@@ -3,9 +3,10 @@
 use super::{App, ClientCredentials, TokenSet};
 use crate::Error;
 use crate::clock::Millis;
+use crate::domain::authorization::verifier_matches;
 use crate::domain::code::random_bytes;
 use crate::domain::keys::{b64, sha256};
-use crate::domain::refresh::{RefreshFamily, RefreshToken, RotationRefusal};
+use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RefreshToken, RotationRefusal};
 use crate::metrics::Metric;
 use crate::signer::{AccessClaims, Jwk, sign_access_token};
 
@@ -28,7 +29,7 @@ impl App {
         refresh_token: &str,
         issuer: &str,
     ) -> Result<TokenSet, Error> {
-        let client = self.authenticate(credentials).await?;
+        let client = self.token_client(credentials).await?;
         let (family_id, presented_hash) =
             RefreshToken::parse(refresh_token).ok_or(Error::InvalidGrant)?;
         let next = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
@@ -94,6 +95,86 @@ impl App {
         }
     }
 
+    /// Exchanges an authorization code of the hosted page (DESIGN §14, RFC
+    /// 9700): once, within its lifetime, by the client it was issued to,
+    /// with the redirect URI of its request and the PKCE verifier of its
+    /// challenge. A code used before is refused and the tokens its first
+    /// use issued are revoked (it was stolen, or replayed).
+    pub async fn exchange_code(
+        &self,
+        credentials: &ClientCredentials,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+        issuer: &str,
+    ) -> Result<TokenSet, Error> {
+        self.in_time(self.redeem_code(credentials, code, redirect_uri, code_verifier, issuer))
+            .await
+    }
+
+    async fn redeem_code(
+        &self,
+        credentials: &ClientCredentials,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+        issuer: &str,
+    ) -> Result<TokenSet, Error> {
+        let client = self.token_client(credentials).await?;
+        let now = self.clock.now_ms();
+        let code_hash = sha256(code.as_bytes());
+        let Some((minted, redeemed)) = self.store.authorization_code(&code_hash).await? else {
+            return Err(Error::InvalidGrant);
+        };
+        if minted.client_id != client.client_id {
+            return Err(Error::InvalidGrant);
+        }
+        if let Some(family_id) = redeemed {
+            tracing::warn!(client_id = %client.client_id, "authorization code used twice; its tokens revoked");
+            self.store
+                .revoke_family(&family_id, &client.client_id)
+                .await?;
+            return Err(Error::InvalidGrant);
+        }
+        if now >= minted.expires_at_ms
+            || minted.redirect_uri != redirect_uri
+            || !verifier_matches(code_verifier, &minted.code_challenge)
+        {
+            return Err(Error::InvalidGrant);
+        }
+        let family_id = RefreshToken::new_family_id(&random_bytes(self.entropy.as_ref()));
+        let refresh_token = RefreshToken::make(&family_id, &random_bytes(self.entropy.as_ref()));
+        let family = RefreshFamily {
+            family_id,
+            client_id: client.client_id.clone(),
+            account_id: minted.account_id,
+            username: minted.username,
+            login_by: minted.login_by,
+            current_hash: sha256(refresh_token.as_bytes()),
+            revoked: false,
+            created_at_ms: now,
+            idle_expires_at_ms: now + IDLE_LIFETIME_MS,
+        };
+        // Redeeming and signing run side by side: a signature made for a
+        // lost race is dropped.
+        let (redeemed, access) = tokio::join!(
+            self.store
+                .redeem_authorization_code(&code_hash, &family, now),
+            self.access_token(&client.client_id, &family, issuer, now)
+        );
+        if !redeemed.map_err(Error::into_refresh_failure)? {
+            // Another exchange of the same code won the race: a replay.
+            if let Some((_, Some(family_id))) = self.store.authorization_code(&code_hash).await? {
+                self.store
+                    .revoke_family(&family_id, &client.client_id)
+                    .await?;
+            }
+            return Err(Error::InvalidGrant);
+        }
+        let access = access.map_err(Error::into_signing_failure)?;
+        Ok(self.token_set(access, refresh_token, &family, now))
+    }
+
     /// RFC 7009 revocation. A refresh token of this client ends its whole
     /// family (any token naming the family: see `domain::refresh`); anything
     /// else that is not an access token, another client's included, is
@@ -108,7 +189,7 @@ impl App {
         credentials: &ClientCredentials,
         token: &str,
     ) -> Result<(), Error> {
-        let client = self.authenticate(credentials).await?;
+        let client = self.token_client(credentials).await?;
         if token.split('.').count() == 3 {
             return Err(Error::UnsupportedTokenType);
         }

@@ -1,9 +1,10 @@
 //! The in-memory store: for local mode and fast tests. Each operation runs
 //! under one lock, which gives it the atomicity DynamoDB's conditions give.
 
-use super::{ClaimOutcome, Folded, Release, SentChallenge, SentIndex, Store};
+use super::{ClaimOutcome, Folded, Issued, Release, SentChallenge, SentIndex, Store};
 use crate::Error;
 use crate::clock::Millis;
+use crate::domain::authorization::AuthorizationCode;
 use crate::domain::challenge::{
     Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector, Slot,
 };
@@ -27,6 +28,11 @@ struct Tables {
     families: HashMap<String, RefreshFamily>,
     /// Delivery records by challenge id, with when they stop being kept.
     deliveries: HashMap<String, (DeliveryRecord, Millis)>,
+    /// Authorization codes by hash, with the family their redemption
+    /// issued.
+    codes: HashMap<String, (AuthorizationCode, Option<String>)>,
+    /// Keys spent once, with when they are dropped.
+    spent: HashMap<String, Millis>,
 }
 
 impl Tables {
@@ -318,7 +324,7 @@ impl Store for MemoryStore {
         token_hash: &str,
         now: Millis,
         failure_window: i64,
-        family: Option<&RefreshFamily>,
+        issued: Issued<'_>,
         converted: &DeliveryEvent,
     ) -> Result<bool, Error> {
         let mut tables = self.tables();
@@ -336,8 +342,16 @@ impl Store for MemoryStore {
         {
             *failures = failures.saturating_sub(1);
         }
-        if let Some(f) = family {
-            tables.families.insert(f.family_id.clone(), f.clone());
+        match issued {
+            Issued::Nothing => {}
+            Issued::Family(f) => {
+                tables.families.insert(f.family_id.clone(), f.clone());
+            }
+            Issued::Code(code) => {
+                tables
+                    .codes
+                    .insert(code.code_hash.clone(), (code.clone(), None));
+            }
         }
         let record = DeliveryRecord {
             challenge_id: Challenge::id_of(token_hash),
@@ -347,6 +361,41 @@ impl Store for MemoryStore {
         };
         tables.fold_delivery(&record, now);
         Ok(true)
+    }
+
+    async fn authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<(AuthorizationCode, Option<String>)>, Error> {
+        Ok(self.tables().codes.get(code_hash).cloned())
+    }
+
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+        family: &RefreshFamily,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let mut tables = self.tables();
+        let Some((code, redeemed)) = tables.codes.get_mut(code_hash) else {
+            return Ok(false);
+        };
+        if redeemed.is_some() || now >= code.expires_at_ms {
+            return Ok(false);
+        }
+        *redeemed = Some(family.family_id.clone());
+        tables
+            .families
+            .insert(family.family_id.clone(), family.clone());
+        Ok(true)
+    }
+
+    async fn spend_once(&self, key: &str, until_ms: Millis) -> Result<bool, Error> {
+        Ok(self
+            .tables()
+            .spent
+            .insert(key.to_string(), until_ms)
+            .is_none())
     }
 
     async fn rotate_refresh(

@@ -16,6 +16,7 @@ pub use memory::MemoryStore;
 
 use crate::Error;
 use crate::clock::Millis;
+use crate::domain::authorization::AuthorizationCode;
 use crate::domain::challenge::{Challenge, ChallengeKey, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::delivery::{DeliveryEvent, DeliveryRecord, DeliveryState};
@@ -50,6 +51,17 @@ pub trait SentIndex: Send + Sync {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<Vec<SentChallenge>, Error>;
+}
+
+/// What a consumed challenge issues, stored in the same atomic step.
+#[derive(Debug, Clone, Copy)]
+pub enum Issued<'a> {
+    /// Nothing: the code was only checked.
+    Nothing,
+    /// Tokens: their refresh family.
+    Family(&'a RefreshFamily),
+    /// The hosted page's login: its authorization code (DESIGN §14).
+    Code(&'a AuthorizationCode),
 }
 
 /// What folding a report did to its delivery record.
@@ -194,19 +206,43 @@ pub trait Store: Send + Sync {
 
     /// Consumes the challenge, once: only one caller ever gets `true`. In the
     /// same atomic step it gives back the wrong code its attempt counted on
-    /// the day `failure_window` (the code was right), stores the new
-    /// refresh family, when tokens are issued, and folds `converted` (the
-    /// greatest of all delivery events) into the challenge's delivery
-    /// record, which outlives the slot's next challenge.
+    /// the day `failure_window` (the code was right), stores what the login
+    /// `issued` (a refresh family, or an authorization code), and folds
+    /// `converted` (the greatest of all delivery events) into the
+    /// challenge's delivery record, which outlives the slot's next
+    /// challenge.
     async fn consume(
         &self,
         key: &ChallengeKey,
         token_hash: &str,
         now: Millis,
         failure_window: i64,
-        family: Option<&RefreshFamily>,
+        issued: Issued<'_>,
         converted: &DeliveryEvent,
     ) -> Result<bool, Error>;
+
+    /// The authorization code whose hash is `code_hash`, past its lifetime
+    /// too while it is kept (a minute more), and the refresh family its
+    /// redemption issued, if it was redeemed; none for a code never issued.
+    async fn authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<(AuthorizationCode, Option<String>)>, Error>;
+
+    /// Redeems the code `code_hash` once, storing `family` (the tokens it
+    /// issues) in the same atomic step: `false`, and nothing written, when
+    /// it was redeemed before or has expired at `now`.
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+        family: &RefreshFamily,
+        now: Millis,
+    ) -> Result<bool, Error>;
+
+    /// Spends `key` once (a proof of work's challenge): `false` when it was
+    /// spent before. Kept until `until_ms`, after which the key is no
+    /// longer accepted by its caller anyway.
+    async fn spend_once(&self, key: &str, until_ms: Millis) -> Result<bool, Error>;
 
     /// Replaces the family's current token hash with `new_hash` if
     /// `presented_hash` is current, the family live and `client_id` its owner.

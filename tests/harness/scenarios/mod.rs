@@ -591,8 +591,20 @@ pub async fn discovery_names_the_keys_and_endpoints(t: &TestApp) {
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
+    // DESIGN §14: the hosted page's code flow.
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{ISSUER}/oauth2/authorize")
+    );
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
 }
 
 pub async fn rule_5_9_native_answers_unknown_numbers_as_known_and_sends_nothing(t: &TestApp) {

@@ -3,6 +3,7 @@
 //! attribute `expires_at`.
 
 use crate::Error;
+use crate::domain::authorization::AuthorizationCode;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Slot};
 use crate::domain::client::{ClientRecord, ClientSettings};
 use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState};
@@ -34,6 +35,14 @@ pub(super) fn family_pk(family_id: &str) -> String {
 
 pub(super) fn delivery_pk(challenge_id: &str) -> String {
     format!("delivery#{challenge_id}")
+}
+
+pub(super) fn code_pk(code_hash: &str) -> String {
+    format!("authcode#{code_hash}")
+}
+
+pub(super) fn spent_pk(key: &str) -> String {
+    format!("once#{key}")
 }
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
@@ -264,6 +273,46 @@ pub(super) fn family_item(f: &RefreshFamily) -> Item {
         ("idle_expires_at_ms".into(), n(f.idle_expires_at_ms)),
         ("expires_at".into(), n(f.ttl_epoch_secs())),
     ])
+}
+
+/// An authorization code's item, kept by TTL a minute past its lifetime.
+pub(super) fn code_item(c: &AuthorizationCode) -> Item {
+    HashMap::from([
+        ("pk".into(), s(code_pk(&c.code_hash))),
+        ("client_id".into(), s(&c.client_id)),
+        ("redirect_uri".into(), s(&c.redirect_uri)),
+        ("code_challenge".into(), s(&c.code_challenge)),
+        ("account_id".into(), s(&c.account_id)),
+        ("username".into(), s(&c.username)),
+        ("login_by".into(), s(&c.login_by)),
+        ("expires_at_ms".into(), n(c.expires_at_ms)),
+        (
+            "expires_at".into(),
+            n(c.expires_at_ms.div_euclid(1000) + 60),
+        ),
+    ])
+}
+
+/// The code of `code_hash` in `item`, and the family its redemption issued.
+pub(super) fn code_from(
+    code_hash: &str,
+    item: &Item,
+) -> Result<(AuthorizationCode, Option<String>), Error> {
+    let code = AuthorizationCode {
+        code_hash: code_hash.to_string(),
+        client_id: get_s(item, "client_id")?,
+        redirect_uri: get_s(item, "redirect_uri")?,
+        code_challenge: get_s(item, "code_challenge")?,
+        account_id: get_s(item, "account_id")?,
+        username: get_s(item, "username")?,
+        login_by: get_s(item, "login_by")?,
+        expires_at_ms: get_n(item, "expires_at_ms")?,
+    };
+    let redeemed = item
+        .get("redeemed_family")
+        .map(|_| get_s(item, "redeemed_family"))
+        .transpose()?;
+    Ok((code, redeemed))
 }
 
 pub(super) fn family_from(item: &Item) -> Result<RefreshFamily, Error> {

@@ -6,13 +6,15 @@
 mod items;
 mod writes;
 
-use super::{ClaimOutcome, Folded, Release, SentChallenge, SentIndex, Store};
+use super::{ClaimOutcome, Folded, Issued, Release, SentChallenge, SentIndex, Store};
 use crate::Error;
-use crate::clock::Millis;
+use crate::clock::{Entropy, Millis, OsEntropy};
 use crate::config::Timeouts;
+use crate::domain::authorization::AuthorizationCode;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
 use crate::domain::delivery::{DeliveryEvent, DeliveryRecord, DeliveryState};
+use crate::domain::keys::b64;
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{
     ABSOLUTE_LIFETIME_MS, IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal,
@@ -28,9 +30,9 @@ use aws_sdk_dynamodb::types::{
 };
 use items::{
     CHALLENGE_OPTIONAL, CLAIM_ATTRIBUTES, SENT_TO_INDEX, challenge_from, challenge_item,
-    challenge_pk, client_from, client_pk, corrupt, delivery_from, delivery_pk, delivery_update,
-    failures_attribute, family_from, family_item, family_pk, get_n, get_s, n, rate_pk, s,
-    sent_challenge_from, slot_from, user_from, user_item, user_pk,
+    challenge_pk, client_from, client_pk, code_from, code_item, code_pk, corrupt, delivery_from,
+    delivery_pk, delivery_update, failures_attribute, family_from, family_item, family_pk, get_n,
+    get_s, n, rate_pk, s, sent_challenge_from, slot_from, spent_pk, user_from, user_item, user_pk,
 };
 use std::collections::HashMap;
 use writes::{
@@ -160,10 +162,16 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: String) -> Result<Option<items::Item>, Error> {
+        self.read(pk, false).await
+    }
+
+    /// The item `pk`; `consistent`, what was written just before is found.
+    async fn read(&self, pk: String, consistent: bool) -> Result<Option<items::Item>, Error> {
         let request = self
             .client
             .get_item()
             .table_name(&self.table)
+            .consistent_read(consistent)
             .key("pk", s(pk));
         let out = self
             .send_safely("dynamodb.GetItem", |within| {
@@ -580,7 +588,7 @@ impl Store for DynamoStore {
         token_hash: &str,
         now: Millis,
         failure_window: i64,
-        family: Option<&RefreshFamily>,
+        issued: Issued<'_>,
         converted: &DeliveryEvent,
     ) -> Result<bool, Error> {
         let build = |what: &'static str| move |_| Error::internal("dynamodb.build", what);
@@ -605,13 +613,18 @@ impl Store for DynamoStore {
             .build()
             .map_err(build("consume"))?;
         let mut items = vec![TransactWriteItem::builder().update(consume).build()];
-        if let Some(f) = family {
+        let issued = match issued {
+            Issued::Nothing => None,
+            Issued::Family(f) => Some(family_item(f)),
+            Issued::Code(code) => Some(code_item(code)),
+        };
+        if let Some(item) = issued {
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(family_item(f)))
+                .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
-                .map_err(build("family"))?;
+                .map_err(build("issued"))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         // Converted is the greatest delivery event and a challenge is
@@ -635,6 +648,67 @@ impl Store for DynamoStore {
             .map_err(build("delivery"))?;
         items.push(TransactWriteItem::builder().update(delivered).build());
         Ok(self.transact(items).await?.is_ok())
+    }
+
+    async fn authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<(AuthorizationCode, Option<String>)>, Error> {
+        // Strongly consistent: a client exchanges its code moments after
+        // the page's redirect.
+        self.read(code_pk(code_hash), true)
+            .await?
+            .map(|item| code_from(code_hash, &item))
+            .transpose()
+    }
+
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+        family: &RefreshFamily,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let build = |what: &'static str| move |_| Error::internal("dynamodb.build", what);
+        let redeem = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(code_pk(code_hash)))
+            .update_expression("SET redeemed_family = :family")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(redeemed_family) \
+                 AND expires_at_ms > :now",
+            )
+            .expression_attribute_values(":family", s(&family.family_id))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build("redeem"))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(family_item(family)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build("family"))?;
+        let items = vec![
+            TransactWriteItem::builder().update(redeem).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        Ok(self.transact(items).await?.is_ok())
+    }
+
+    async fn spend_once(&self, key: &str, until_ms: Millis) -> Result<bool, Error> {
+        // This call's own mark: the condition holds again for this call
+        // alone, so that sending it again after a lost answer is safe.
+        let mut mark = [0; 12];
+        OsEntropy.fill(&mut mark);
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(spent_pk(key)))
+            .update_expression("SET spent_by = :mark, expires_at = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR spent_by = :mark")
+            .expression_attribute_values(":mark", s(b64(&mark)))
+            .expression_attribute_values(":ttl", n(until_ms.div_euclid(1000) + 1));
+        applied(self.update(request, Repeat::Safe).await?)
     }
 
     async fn rotate_refresh(

@@ -1,0 +1,597 @@
+//! DESIGN §14 through the real handlers, on both stores: a public client's
+//! user logs in on the hosted page (authorization request, proof of work,
+//! number, code) and the app exchanges the authorization code with its PKCE
+//! verifier; then the refusals RFC 9700 asks of an authorization server,
+//! each a test named after the attack it stops.
+
+use base64::Engine;
+use otp_integration_tests::{TestApp, TextAnswer, api_at, call, call_text, form_at, test_settings};
+use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::keys::sha256_hex;
+use otp_shared::http::Function;
+use serde_json::{Value, json};
+
+const SPA: &str = "spa";
+const CALLBACK: &str = "https://app.example.com/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const PHONE: &str = "0812345678";
+
+async fn both_stores() -> [TestApp; 2] {
+    [TestApp::memory().await, TestApp::dynamodb().await]
+}
+
+/// The public client `id` of a single-page app, through the hosted page.
+async fn public_client(t: &TestApp, id: &str) {
+    let settings = ClientSettings {
+        public: true,
+        hosted_page: true,
+        redirect_uris: vec![CALLBACK.into(), "http://127.0.0.1/cb".into()],
+        ..test_settings()
+    };
+    assert_eq!(settings.validate(), Ok(()));
+    let client = ClientRecord::new(id, "nobody-knows-this", settings);
+    t.store.put_client(&client).await.unwrap();
+}
+
+fn encode(value: &str) -> String {
+    otp_shared::service::with_query("", &[("v", value)])[3..].to_string()
+}
+
+/// The authorization request's query: the app's, with `changes` (a value
+/// of `None` leaves the parameter out).
+fn query(changes: &[(&str, Option<&str>)]) -> String {
+    let mut params = vec![
+        ("response_type", Some("code")),
+        ("client_id", Some(SPA)),
+        ("redirect_uri", Some(CALLBACK)),
+        ("state", Some("af0ifjsldkj")),
+        ("code_challenge", Some(CHALLENGE)),
+        ("code_challenge_method", Some("S256")),
+    ];
+    for (name, value) in changes {
+        match params.iter_mut().find(|(n, _)| n == name) {
+            Some(param) => param.1 = *value,
+            None => params.push((name, *value)),
+        }
+    }
+    params
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| format!("{n}={}", encode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn authorize(t: &TestApp, query: &str) -> TextAnswer {
+    let request = api_at("oauth2-authorize", "/oauth2/authorize", Some(query), None);
+    call_text(&t.app, Function::RequestOtp, request).await
+}
+
+/// The value of the form field `name` in `html`, unescaped.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    unescape(&html[start..end])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The page's proof of work, solved as ALTCHA's solver does, in the form
+/// ALTCHA's widget sends.
+fn solved(html: &str) -> String {
+    let start = html.find("data-pow=\"").unwrap() + "data-pow=\"".len();
+    let end = start + html[start..].find('"').unwrap();
+    let challenge: Value = serde_json::from_str(&unescape(&html[start..end])).unwrap();
+    let salt = challenge["salt"].as_str().unwrap();
+    let number = (0..=challenge["maxnumber"].as_u64().unwrap())
+        .find(|n| sha256_hex(format!("{salt}{n}").as_bytes()) == challenge["challenge"])
+        .expect("a solution");
+    let payload = json!({"algorithm": challenge["algorithm"], "challenge": challenge["challenge"],
+        "number": number, "salt": salt, "signature": challenge["signature"]});
+    base64::engine::general_purpose::STANDARD.encode(payload.to_string())
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(n, v)| format!("{n}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn post(t: &TestApp, function: Function, path: &str, body: &str) -> TextAnswer {
+    let name = if function == Function::ConfirmOtp {
+        "oauth2-authorize-confirm"
+    } else {
+        "oauth2-authorize-code"
+    };
+    call_text(&t.app, function, form_at(name, path, body)).await
+}
+
+/// The code page for `phone`, after the authorization page `page_html`.
+async fn send_code(t: &TestApp, page_html: &str, phone: &str) -> TextAnswer {
+    let body = form(&[
+        ("page", &field(page_html, "page")),
+        ("altcha", &solved(page_html)),
+        ("mobile_no", phone),
+    ]);
+    post(t, Function::RequestOtp, "/oauth2/authorize/code", &body).await
+}
+
+async fn confirm(t: &TestApp, code_html: &str, otp: &str) -> TextAnswer {
+    let body = form(&[
+        ("page", &field(code_html, "page")),
+        ("token", &field(code_html, "token")),
+        ("mobile_no", &field(code_html, "mobile_no")),
+        ("otp", otp),
+    ]);
+    post(t, Function::ConfirmOtp, "/oauth2/authorize/confirm", &body).await
+}
+
+fn last_code(t: &TestApp) -> String {
+    t.outbox
+        .entries()
+        .last()
+        .expect("a code was sent")
+        .code
+        .clone()
+}
+
+/// The query of a redirect's `Location`, and the URI before it.
+fn redirected(answer: &TextAnswer) -> (String, Vec<(String, String)>) {
+    assert_eq!(answer.status, 303, "{answer:?}");
+    let location = answer.header("location").expect("a Location");
+    let (uri, query) = location.split_once('?').unwrap();
+    let pairs = query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap();
+            let v = percent_decode(v);
+            (k.to_string(), v)
+        })
+        .collect();
+    (uri.to_string(), pairs)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = vec![];
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A login on the page up to the redirect with its authorization code.
+async fn code_for(t: &TestApp, phone: &str) -> String {
+    let page = authorize(t, &query(&[])).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let code_page = send_code(t, &page.body, phone).await;
+    assert_eq!(code_page.status, 200, "{code_page:?}");
+    let (_, pairs) = redirected(&confirm(t, &code_page.body, &last_code(t)).await);
+    param(&pairs, "code").expect("a code").to_string()
+}
+
+async fn token(t: &TestApp, fields: &[(&str, &str)]) -> otp_integration_tests::Answer {
+    let body = form(fields);
+    let mut request = form_at("oauth2-authorize-code", "/v1/oauth/token", &body);
+    *request.uri_mut() = "/v1/oauth/token".parse().unwrap();
+    call(&t.app, Function::IssueToken, request).await
+}
+
+async fn exchange(t: &TestApp, code: &str, verifier: &str) -> otp_integration_tests::Answer {
+    token(
+        t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+            ("client_id", SPA),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn rule_14_a_public_app_logs_its_user_in_through_the_hosted_page_with_pkce() {
+    for t in both_stores().await {
+        public_client(&t, SPA).await;
+        let page = authorize(&t, &query(&[])).await;
+        assert_eq!(page.status, 200, "{page:?}");
+        assert!(
+            page.body.contains("lang=\"th\""),
+            "the browser asked for Thai"
+        );
+        assert!(page.body.len() < 30_000);
+        let code_page = send_code(&t, &page.body, PHONE).await;
+        assert_eq!(code_page.status, 200, "{code_page:?}");
+        assert!(code_page.body.contains("autocomplete=\"one-time-code\""));
+        assert!(code_page.body.contains("inputmode=\"numeric\""));
+        let (uri, pairs) = redirected(&confirm(&t, &code_page.body, &last_code(&t)).await);
+        assert_eq!(uri, CALLBACK);
+        assert_eq!(
+            param(&pairs, "state"),
+            Some("af0ifjsldkj"),
+            "state unchanged"
+        );
+        let iss = param(&pairs, "iss").expect("iss (RFC 9207)");
+        let code = param(&pairs, "code").unwrap();
+        let tokens = exchange(&t, code, VERIFIER).await;
+        assert_eq!(tokens.status, 200, "{tokens:?}");
+        let refresh = tokens.body["refresh_token"].as_str().unwrap();
+        let access = tokens.body["access_token"].as_str().unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(access.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims["iss"], iss,
+            "the token's issuer is the one the redirect named"
+        );
+        assert_eq!(claims["aud"], SPA);
+        // A public client refreshes and revokes by its id alone.
+        let refreshed = token(
+            &t,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", SPA),
+            ],
+        )
+        .await;
+        assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    }
+}
+
+#[tokio::test]
+async fn rule_14_a_code_replayed_fails_and_revokes_what_its_first_use_issued() {
+    for t in both_stores().await {
+        public_client(&t, SPA).await;
+        let code = code_for(&t, PHONE).await;
+        let first = exchange(&t, &code, VERIFIER).await;
+        assert_eq!(first.status, 200, "{first:?}");
+        let again = exchange(&t, &code, VERIFIER).await;
+        assert_eq!(
+            (again.status, again.body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let refresh = first.body["refresh_token"].as_str().unwrap();
+        let refreshed = token(
+            &t,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", SPA),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (refreshed.status, refreshed.body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "the first use's tokens are revoked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rule_14_a_stolen_code_without_its_verifier_gets_no_tokens() {
+    for t in both_stores().await {
+        public_client(&t, SPA).await;
+        let code = code_for(&t, PHONE).await;
+        let other = "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let refused = exchange(&t, &code, other).await;
+        assert_eq!(
+            (refused.status, refused.body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let missing = token(
+            &t,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("client_id", SPA),
+            ],
+        )
+        .await;
+        assert_eq!(missing.status, 400, "no verifier: {missing:?}");
+        assert_eq!(
+            exchange(&t, &code, VERIFIER).await.status,
+            200,
+            "the app's own still works"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rule_14_a_code_is_exchanged_only_at_its_redirect_uri_by_its_client_within_a_minute() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    public_client(&t, "other-spa").await;
+    let code = code_for(&t, PHONE).await;
+    let elsewhere = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1/cb"),
+            ("code_verifier", VERIFIER),
+            ("client_id", SPA),
+        ],
+    )
+    .await;
+    assert_eq!(
+        elsewhere.body["error"], "invalid_grant",
+        "another redirect URI"
+    );
+    let other_client = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", "other-spa"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        other_client.body["error"], "invalid_grant",
+        "another client"
+    );
+    t.clock.advance_secs(61);
+    let late = exchange(&t, &code, VERIFIER).await;
+    assert_eq!(late.body["error"], "invalid_grant", "after 60 s");
+}
+
+/// RFC 9700 §4.1: a redirect URI is matched exactly; anything else is told
+/// on the page, never redirected to (an open redirector).
+#[tokio::test]
+async fn rule_14_a_redirect_uri_differing_in_any_way_is_refused_on_the_page() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    for (case, uri) in [
+        ("a trailing slash", "https://app.example.com/callback/"),
+        ("another case", "https://APP.example.com/callback"),
+        ("a query", "https://app.example.com/callback?x=1"),
+        ("another path", "https://app.example.com/callbacks"),
+        ("user info", "https://evil@app.example.com/callback"),
+        ("another host", "https://evil.example/callback"),
+    ] {
+        // Every other parameter wrong too: nothing may be sent there.
+        let answer = authorize(
+            &t,
+            &query(&[
+                ("redirect_uri", Some(uri)),
+                ("response_type", Some("token")),
+            ]),
+        )
+        .await;
+        assert_eq!(answer.status, 403, "{case}: {answer:?}");
+        assert_eq!(answer.header("location"), None, "{case}: an open redirect");
+    }
+    let loopback = authorize(
+        &t,
+        &query(&[("redirect_uri", Some("http://127.0.0.1:51234/cb"))]),
+    )
+    .await;
+    assert_eq!(
+        loopback.status, 200,
+        "a native app's loopback port is its own"
+    );
+}
+
+#[tokio::test]
+async fn rule_14_a_request_without_pkce_s256_is_refused_and_told_to_the_app() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    for (case, changes, error) in [
+        (
+            "no code_challenge",
+            vec![("code_challenge", None)],
+            "invalid_request",
+        ),
+        (
+            "plain",
+            vec![("code_challenge_method", Some("plain"))],
+            "invalid_request",
+        ),
+        (
+            "no method",
+            vec![("code_challenge_method", None)],
+            "invalid_request",
+        ),
+        (
+            "a challenge not of S256's shape",
+            vec![("code_challenge", Some("abc"))],
+            "invalid_request",
+        ),
+        (
+            "response_type=token",
+            vec![("response_type", Some("token"))],
+            "unsupported_response_type",
+        ),
+    ] {
+        let answer = authorize(&t, &query(&changes)).await;
+        let (uri, pairs) = redirected(&answer);
+        assert_eq!(uri, CALLBACK, "{case}");
+        assert_eq!(param(&pairs, "error"), Some(error), "{case}");
+        assert_eq!(
+            param(&pairs, "state"),
+            Some("af0ifjsldkj"),
+            "{case}: state unchanged"
+        );
+        assert!(param(&pairs, "iss").is_some(), "{case}");
+    }
+    assert!(t.outbox.entries().is_empty());
+}
+
+#[tokio::test]
+async fn rule_14_grants_other_than_code_and_refresh_are_refused() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let password = token(
+        &t,
+        &[
+            ("grant_type", "password"),
+            ("username", "u"),
+            ("password", "p"),
+            ("client_id", SPA),
+        ],
+    )
+    .await;
+    assert_eq!(password.body["error"], "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn rule_14_the_page_cannot_be_framed_leaks_no_referrer_and_runs_only_its_own_script() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let page = authorize(&t, &query(&[])).await;
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("form-action 'self' https://app.example.com"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert!(!page.body.contains("<script>"), "no inline script");
+    assert!(!page.body.contains("style="), "no inline style");
+}
+
+#[tokio::test]
+async fn rule_14_a_public_client_has_no_secret_to_use_on_the_backend_routes() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    for (secret, status) in [("", 400), ("nobody-knows-this", 401)] {
+        let answer = t
+            .call(
+                Function::RequestOtp,
+                "request-otp",
+                &json!({"client_id": SPA, "client_secret": secret, "mobile_no": PHONE}),
+            )
+            .await;
+        assert_eq!(answer.status, status, "{answer:?}");
+    }
+    assert!(t.outbox.entries().is_empty());
+}
+
+#[tokio::test]
+async fn rule_14_no_code_is_texted_without_a_fresh_proof_of_work() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let page = authorize(&t, &query(&[])).await;
+    let sealed = field(&page.body, "page");
+    let without = form(&[("page", &sealed), ("altcha", ""), ("mobile_no", PHONE)]);
+    let refused = post(&t, Function::RequestOtp, "/oauth2/authorize/code", &without).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let proof = solved(&page.body);
+    let with = form(&[("page", &sealed), ("altcha", &proof), ("mobile_no", PHONE)]);
+    let sent = post(&t, Function::RequestOtp, "/oauth2/authorize/code", &with).await;
+    assert_eq!(sent.status, 200, "{sent:?}");
+    let again = form(&[
+        ("page", &sealed),
+        ("altcha", &proof),
+        ("mobile_no", "0812345679"),
+    ]);
+    let replayed = post(&t, Function::RequestOtp, "/oauth2/authorize/code", &again).await;
+    assert_eq!(replayed.status, 400, "a spent proof: {replayed:?}");
+    assert_eq!(t.outbox.entries().len(), 1);
+}
+
+#[tokio::test]
+async fn rule_14_a_forged_page_request_texts_nothing_and_mints_nothing() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let page = authorize(&t, &query(&[])).await;
+    let sealed = field(&page.body, "page");
+    let (body, tag) = sealed.split_once('.').unwrap();
+    let mut request: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .unwrap(),
+    )
+    .unwrap();
+    request["redirect_uri"] = json!("https://evil.example/cb");
+    let forged = format!(
+        "{}.{tag}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(request.to_string())
+    );
+    let fields = form(&[
+        ("page", &forged),
+        ("altcha", &solved(&page.body)),
+        ("mobile_no", PHONE),
+    ]);
+    let refused = post(&t, Function::RequestOtp, "/oauth2/authorize/code", &fields).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(t.outbox.entries().is_empty());
+}
+
+/// The page's users are browsers: the per-IP limit counts the address API
+/// Gateway saw, whatever an `X-End-User-IP` header claims.
+#[tokio::test]
+async fn rule_14_the_pages_callers_cannot_choose_the_address_they_are_counted_by() {
+    let t = TestApp::memory().await;
+    let settings = ClientSettings {
+        public: true,
+        hosted_page: true,
+        redirect_uris: vec![CALLBACK.into()],
+        sends_per_ip_per_minute: 2,
+        ..test_settings()
+    };
+    t.store
+        .put_client(&ClientRecord::new(SPA, "x", settings))
+        .await
+        .unwrap();
+    let mut statuses = vec![];
+    for i in 0..3 {
+        let page = authorize(&t, &query(&[])).await;
+        let body = form(&[
+            ("page", &field(&page.body, "page")),
+            ("altcha", &solved(&page.body)),
+            ("mobile_no", &format!("08123456{i:02}")),
+        ]);
+        let mut request = form_at("oauth2-authorize-code", "/oauth2/authorize/code", &body);
+        request
+            .headers_mut()
+            .insert("x-end-user-ip", format!("198.51.100.{i}").parse().unwrap());
+        statuses.push(
+            call_text(&t.app, Function::RequestOtp, request)
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+}
