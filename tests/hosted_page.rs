@@ -595,3 +595,126 @@ async fn rule_14_the_pages_callers_cannot_choose_the_address_they_are_counted_by
     }
     assert_eq!(statuses, vec![200, 200, 429]);
 }
+
+/// A used code leaked (a log, a history) is worth nothing without its
+/// verifier: not even to end the session its first use began.
+#[tokio::test]
+async fn rule_14_a_leaked_used_code_without_its_verifier_cannot_log_the_user_out() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let code = code_for(&t, PHONE).await;
+    let first = exchange(&t, &code, VERIFIER).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    let other = "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    assert_eq!(
+        exchange(&t, &code, other).await.body["error"],
+        "invalid_grant"
+    );
+    let refresh = first.body["refresh_token"].as_str().unwrap();
+    let refreshed = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", SPA),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "the session goes on: {refreshed:?}");
+}
+
+/// Another site cannot make its visitors' browsers post the page's forms
+/// (each visitor's address would bring its own per-IP allowance).
+#[tokio::test]
+async fn rule_14_another_sites_page_cannot_post_the_pages_forms() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let page = authorize(&t, &query(&[])).await;
+    let body = form(&[
+        ("page", &field(&page.body, "page")),
+        ("altcha", &solved(&page.body)),
+        ("mobile_no", PHONE),
+    ]);
+    for site in ["cross-site", "same-site"] {
+        let mut request = form_at("oauth2-authorize-code", "/oauth2/authorize/code", &body);
+        request
+            .headers_mut()
+            .insert("sec-fetch-site", site.parse().unwrap());
+        let answer = call_text(&t.app, Function::RequestOtp, request).await;
+        assert_eq!(answer.status, 403, "{site}: {answer:?}");
+    }
+    assert!(t.outbox.entries().is_empty());
+    let mut own = form_at("oauth2-authorize-code", "/oauth2/authorize/code", &body);
+    own.headers_mut()
+        .insert("sec-fetch-site", "same-origin".parse().unwrap());
+    assert_eq!(
+        call_text(&t.app, Function::RequestOtp, own).await.status,
+        200
+    );
+}
+
+/// A client disabled, or whose redirect URI is dropped, while its user is
+/// on the page: the page refuses (403), texts nothing and mints nothing.
+#[tokio::test]
+async fn rule_14_a_client_disabled_or_narrowed_mid_login_gets_nothing_more() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let page = authorize(&t, &query(&[])).await;
+    let code_page = send_code(&t, &page.body, PHONE).await;
+    assert_eq!(code_page.status, 200);
+    let narrowed = ClientSettings {
+        public: true,
+        hosted_page: true,
+        redirect_uris: vec!["http://127.0.0.1/cb".into()],
+        ..test_settings()
+    };
+    t.store
+        .put_client(&ClientRecord::new(SPA, "x", narrowed))
+        .await
+        .unwrap();
+    t.clock.advance_secs(61); // past the client cache
+    let refused = confirm(&t, &code_page.body, &last_code(&t)).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(refused.header("location"), None);
+    let second_page = authorize(&t, &query(&[("redirect_uri", Some("http://127.0.0.1/cb"))])).await;
+    let mut disabled = ClientRecord::new(
+        SPA,
+        "x",
+        ClientSettings {
+            public: true,
+            hosted_page: true,
+            redirect_uris: vec![CALLBACK.into()],
+            ..test_settings()
+        },
+    );
+    disabled.disabled = true;
+    t.store.put_client(&disabled).await.unwrap();
+    t.clock.advance_secs(61);
+    let again = send_code(&t, &second_page.body, "0812345679").await;
+    assert_eq!(again.status, 403, "{again:?}");
+    assert_eq!(t.outbox.entries().len(), 1, "only the first code was sent");
+}
+
+#[test]
+fn rule_14_a_hosted_page_ends_in_tokens_and_loopback_is_ipv4_or_localhost() {
+    let page = |f: fn(&mut ClientSettings)| {
+        let mut s = ClientSettings {
+            hosted_page: true,
+            redirect_uris: vec![CALLBACK.into()],
+            ..test_settings()
+        };
+        f(&mut s);
+        s.validate()
+    };
+    assert_eq!(page(|_| {}), Ok(()));
+    assert!(page(|s| s.issue_tokens = false).is_err());
+    assert!(page(|s| s.redirect_uris = vec!["http://[::1]:8080/cb".into()]).is_err());
+    assert!(page(|s| s.redirect_uris.clear()).is_err());
+    assert!(
+        page(|s| {
+            s.hosted_page = false;
+            s.public = true
+        })
+        .is_err()
+    );
+}

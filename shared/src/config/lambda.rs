@@ -150,7 +150,11 @@ impl LambdaSettings {
                     defaults.delivery_missed_percent,
                 )?,
                 edge: None,
-                pow_max_number: defaults.pow_max_number,
+                pow_max_number: number(
+                    "OTP_POW_MAX_NUMBER",
+                    1_000..=10_000_000,
+                    defaults.pow_max_number,
+                )?,
                 timeouts: Timeouts::for_function(Duration::from_secs(
                     number(
                         "OTP_FUNCTION_TIMEOUT_SECS",

@@ -50,7 +50,7 @@ pub struct Config {
     pub edge: Option<EdgeToken>,
     /// The hosted page's proof of work: the largest number its challenges
     /// hide (the work is half that many SHA-256 hashes on average).
-    pub pow_max_number: u64,
+    pub pow_max_number: u32,
 }
 
 /// The secret the stack's CloudFront distribution sends to the API in

@@ -15,7 +15,9 @@ pub const PAGE_LIFETIME_MS: Millis = 15 * 60_000;
 const MAX_REDIRECT_URI: usize = 512;
 pub const MAX_STATE: usize = 512;
 /// Loopback hosts a native app may listen on, on any port (RFC 8252 §7.3).
-const LOOPBACK: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
+/// Not `[::1]`: a Content-Security-Policy source cannot name an IPv6
+/// address, so the page's form could not send the browser back there.
+const LOOPBACK: [&str; 2] = ["127.0.0.1", "localhost"];
 
 /// Why `uri` cannot be registered as a redirect URI: an `https` URL; a
 /// native app's loopback `http` URL (RFC 8252 §7.3) or private-use scheme
@@ -233,7 +235,6 @@ mod tests {
             "https://app.example.com/callback",
             "https://app.example.com:8443/cb?x=1",
             "http://127.0.0.1/callback",
-            "http://[::1]:8080/cb",
             "http://localhost/cb",
             "com.example.app:/callback",
         ] {
@@ -250,6 +251,7 @@ mod tests {
             "com.example.app://host/cb",
             "https://app.example.com/ cb",
             "https://app.example.com\\@evil.example/",
+            "http://[::1]:8080/cb",
         ] {
             assert!(redirect_uri_problem(bad).is_some(), "{bad}");
         }

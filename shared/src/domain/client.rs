@@ -356,6 +356,9 @@ impl ClientSettings {
         if self.hosted_page && self.redirect_uris.is_empty() {
             return Err("hosted_page needs at least one of redirect_uris".into());
         }
+        if self.hosted_page && !self.issue_tokens {
+            return Err("hosted_page ends in tokens: it needs issue_tokens".into());
+        }
         if self.public && !self.hosted_page {
             return Err(
                 "a public client logs in only through the hosted page: set hosted_page".into(),

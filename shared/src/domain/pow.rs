@@ -18,6 +18,22 @@ pub const ALGORITHM: &str = "SHA-256";
 /// A challenge is solved within this long of being made.
 pub const CHALLENGE_LIFETIME_MS: Millis = 10 * 60_000;
 
+/// The page's challenges a client may be asked for in a minute (on one
+/// instance) before their cost doubles.
+pub const CHALLENGES_PER_MINUTE_AT_BASE_COST: u32 = 30;
+/// The cost doubles at most this many times (32 times the base: half a
+/// minute of a phone's browser at the default).
+const MAX_DOUBLINGS: u32 = 5;
+
+/// The cost of the next challenge for a client whose page was asked for
+/// `recent` challenges this minute: `base`, doubled for every
+/// [`CHALLENGES_PER_MINUTE_AT_BASE_COST`] (DESIGN §14: cost rising with
+/// velocity), so that a flood pays more per code the longer it lasts.
+pub fn max_number(base: u64, recent: u32) -> u64 {
+    let doublings = (recent / CHALLENGES_PER_MINUTE_AT_BASE_COST).min(MAX_DOUBLINGS);
+    base.saturating_mul(1 << doublings)
+}
+
 /// A challenge, as ALTCHA's widget reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PowChallenge {
@@ -145,6 +161,15 @@ mod tests {
         let solution = json!({"algorithm": c.algorithm, "challenge": c.challenge,
             "number": number, "salt": c.salt, "signature": c.signature});
         base64::engine::general_purpose::STANDARD.encode(solution.to_string())
+    }
+
+    #[test]
+    fn rule_14_the_cost_rises_with_a_clients_velocity_and_stops_rising() {
+        assert_eq!(max_number(1_000, 0), 1_000);
+        assert_eq!(max_number(1_000, 29), 1_000);
+        assert_eq!(max_number(1_000, 30), 2_000);
+        assert_eq!(max_number(1_000, 95), 8_000);
+        assert_eq!(max_number(1_000, 10_000), 32_000);
     }
 
     #[test]

@@ -237,8 +237,18 @@ fn refusal_key(error: &Error) -> &'static str {
 }
 
 /// The request's form fields, and the page request they carry sealed;
-/// `None` when it is not one the service sealed, or has expired.
+/// `None` when it is not one the service sealed, or has expired, or when a
+/// browser says another site's page posted it (`Sec-Fetch-Site`): a site
+/// that made its visitors post the page's forms would text numbers from
+/// each visitor's address.
 fn page_fields(app: &App, request: &Request) -> Option<(Fields, PageRequest, String)> {
+    let site = request
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return None;
+    }
     let f = fields(request, true).ok()?;
     let sealed = f.optional("page", "page must be a string").ok()??;
     let page = PageRequest::open(&sealed, &app.secret, app.clock.now_ms())?;
@@ -250,6 +260,33 @@ fn text(f: &Fields, name: &'static str) -> String {
         .ok()
         .flatten()
         .unwrap_or_default()
+}
+
+/// A posted field shown again on the page: kept only if it is what the
+/// page itself put there (digits and `+ -()` for a number, up to 10 letters
+/// or digits for a reference), so that no other site's post writes words
+/// on the service's page.
+fn echoed(f: &Fields, name: &'static str) -> String {
+    let value = text(f, name);
+    let shown = match name {
+        "mobile_no" => {
+            value.len() <= 32
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b" +-()".contains(&b))
+        }
+        _ => value.len() <= 10 && value.bytes().all(|b| b.is_ascii_alphanumeric()),
+    };
+    if shown { value } else { String::new() }
+}
+
+/// A refusal's status on the page: a client that may no longer use it is
+/// refused (403), never asked to authenticate (401).
+fn page_status(error: &Error) -> u16 {
+    match error {
+        Error::InvalidClient => 403,
+        e => e.status(),
+    }
 }
 
 /// `GET /oauth2/authorize`.
@@ -359,7 +396,7 @@ pub(super) async fn send_code(app: &App, request: &Request) -> Response<Body> {
             let w = words(&locale);
             let brand = app.page_brand(&page.client_id).await;
             let body = phone_page(&locale, &brand, &sealed, &pow, Some(&w[refusal_key(&e)]));
-            let mut response = html(e.status(), body, Some(&page.redirect_uri));
+            let mut response = html(page_status(&e), body, Some(&page.redirect_uri));
             if let Some(secs) = e.retry_after() {
                 response
                     .headers_mut()
@@ -387,7 +424,7 @@ pub(super) async fn confirm_code(app: &App, request: &Request) -> Response<Body>
     match confirmed {
         Ok(location) => see_other(&location),
         Err(e) => {
-            let mobile_no = text(&f, "mobile_no");
+            let mobile_no = echoed(&f, "mobile_no");
             let locale = locale_for(&page, &mobile_no);
             let w = words(&locale);
             let pow = app.page_pow(&page.client_id);
@@ -396,12 +433,12 @@ pub(super) async fn confirm_code(app: &App, request: &Request) -> Response<Body>
                 page: &sealed,
                 mobile_no: &mobile_no,
                 token: &token,
-                ref_code: &text(&f, "ref_code"),
+                ref_code: &echoed(&f, "ref_code"),
                 resend_after: 0,
                 pow: &pow,
             };
             html(
-                e.status(),
+                page_status(&e),
                 code_page(&form, Some(&w[refusal_key(&e)])),
                 Some(&page.redirect_uri),
             )
@@ -431,9 +468,13 @@ mod tests {
 
     #[test]
     fn every_language_has_every_word() {
-        let english: Vec<String> = words("en").into_keys().collect();
-        for (locale, _) in STRINGS {
-            let mut keys: Vec<String> = words(locale).into_keys().collect();
+        let parsed = |text: &str| -> HashMap<String, String> {
+            serde_json::from_str(text).expect("a page's words are a JSON object of strings")
+        };
+        let english: Vec<String> = parsed(STRINGS[0].1).into_keys().collect();
+        assert!(english.len() > 10);
+        for (locale, text) in STRINGS {
+            let mut keys: Vec<String> = parsed(text).into_keys().collect();
             let mut expected = english.clone();
             keys.sort();
             expected.sort();

@@ -14,6 +14,9 @@ use crate::domain::authorization::{
 use crate::domain::client::Overrides;
 use crate::domain::pow::{self, PowChallenge};
 
+/// Clients whose page velocity an instance keeps at most.
+const POW_RATES_MAX: usize = 10_000;
+
 /// The page's languages, the first the default.
 pub const PAGE_LOCALES: [&str; 3] = ["en", "th", "vi"];
 
@@ -155,14 +158,30 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// A proof-of-work challenge for the page of `client_id`.
+    /// A proof-of-work challenge for the page of `client_id`, costing more
+    /// the more of them its page was asked for this minute on this
+    /// instance (`pow::max_number`).
     pub fn page_pow(&self, client_id: &str) -> PowChallenge {
+        let now = self.clock.now_ms();
+        let minute = now / 60_000;
+        let recent = {
+            let mut rates = self.pow_rates.lock().unwrap_or_else(|p| p.into_inner());
+            if rates.len() >= POW_RATES_MAX {
+                rates.retain(|_, (at, _)| *at == minute);
+            }
+            let rate = rates.entry(client_id.to_string()).or_insert((minute, 0));
+            if rate.0 != minute {
+                *rate = (minute, 0);
+            }
+            rate.1 += 1;
+            rate.1 - 1
+        };
         pow::create(
             &self.secret,
             self.entropy.as_ref(),
             client_id,
-            self.clock.now_ms(),
-            self.config.pow_max_number,
+            now,
+            pow::max_number(self.config.pow_max_number.into(), recent),
         )
     }
 
@@ -216,6 +235,16 @@ impl App {
         otp: &str,
         issuer: &str,
     ) -> Result<String, Error> {
+        // The client may have dropped the redirect URI since the page began.
+        let client = self.client_record(&page.client_id).await?;
+        let still_registered = client
+            .settings
+            .redirect_uris
+            .iter()
+            .any(|registered| redirect_uri_matches(registered, &page.redirect_uri));
+        if !still_registered {
+            return Err(Error::InvalidClient);
+        }
         let caller = Caller::HostedPage {
             client_id: page.client_id.clone(),
         };

@@ -49,6 +49,9 @@ pub struct App {
     feedback: Option<Arc<dyn MessageFeedback>>,
     /// The account's SMS settings the stack keeps: delivery-events' only.
     pub sms_account: Option<Arc<dyn SmsAccount>>,
+    /// Per client, the minute and how many hosted-page challenges it was
+    /// asked for in it on this instance: their cost rises with it.
+    pow_rates: Mutex<HashMap<String, (Millis, u32)>>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub secret: ServerSecret,
@@ -190,6 +193,7 @@ impl App {
             sent_index: None,
             feedback: None,
             sms_account: None,
+            pow_rates: Mutex::default(),
             sms,
             signer,
             clock,

@@ -126,7 +126,12 @@ impl App {
         let Some((minted, redeemed)) = self.store.authorization_code(&code_hash).await? else {
             return Err(Error::InvalidGrant);
         };
-        if minted.client_id != client.client_id {
+        // Bound to the client, the redirect URI and the PKCE challenge:
+        // whoever lacks any of them learns nothing and changes nothing.
+        if minted.client_id != client.client_id
+            || minted.redirect_uri != redirect_uri
+            || !verifier_matches(code_verifier, &minted.code_challenge)
+        {
             return Err(Error::InvalidGrant);
         }
         if let Some(family_id) = redeemed {
@@ -136,10 +141,7 @@ impl App {
                 .await?;
             return Err(Error::InvalidGrant);
         }
-        if now >= minted.expires_at_ms
-            || minted.redirect_uri != redirect_uri
-            || !verifier_matches(code_verifier, &minted.code_challenge)
-        {
+        if now >= minted.expires_at_ms {
             return Err(Error::InvalidGrant);
         }
         let family_id = RefreshToken::new_family_id(&random_bytes(self.entropy.as_ref()));
