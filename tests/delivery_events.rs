@@ -46,6 +46,15 @@ fn challenge_id(token: &str) -> String {
     Challenge::id_of(&ChallengeToken::parse(token).unwrap().1)
 }
 
+/// How many metric lines scored the delivery alarm.
+fn scores(t: &TestApp) -> usize {
+    t.metrics
+        .lines()
+        .iter()
+        .filter(|l| l.contains("SmsDeliveryMissScore"))
+        .count()
+}
+
 async fn both_stores() -> [TestApp; 2] {
     [TestApp::memory().await, TestApp::dynamodb().await]
 }
@@ -167,12 +176,7 @@ async fn eum_events_fold_by_the_context_they_echo_in_any_order() {
         }
         // Each code's first final report scores the delivery alarm, once,
         // however often and in whatever order its reports come.
-        let scored = t
-            .metrics
-            .lines()
-            .iter()
-            .filter(|l| l.contains("SmsDeliveryMissScore"))
-            .count();
+        let scored = scores(&t);
         assert_eq!(scored, orders.len(), "one score per code");
     }
 }
@@ -295,12 +299,7 @@ async fn an_esms_callback_to_its_ticket_folds_into_the_codes_state() {
         assert_eq!(t.metrics.by_provider("SmsReportedDelivered", "esms"), 1);
         // The client's own eSMS account reports it: no score of the
         // delivery alarm (`a_clients_own_receiver_cannot_fire_the_delivery_alarm`).
-        let scored = t
-            .metrics
-            .lines()
-            .iter()
-            .filter(|l| l.contains("SmsDeliveryMissScore"))
-            .count();
+        let scored = scores(&t);
         assert_eq!(scored, 0);
     }
 }

@@ -21,14 +21,20 @@ async fn both_stores() -> [TestApp; 2] {
     [TestApp::memory().await, TestApp::dynamodb().await]
 }
 
-/// The public client `id` of a single-page app, through the hosted page.
-async fn public_client(t: &TestApp, id: &str) {
-    let settings = ClientSettings {
+/// A public client's settings: a single-page app's, through the hosted
+/// page, sent back to `redirect_uris`.
+fn spa_settings(redirect_uris: &[&str]) -> ClientSettings {
+    ClientSettings {
         public: true,
         hosted_page: true,
-        redirect_uris: vec![CALLBACK.into(), "http://127.0.0.1/cb".into()],
+        redirect_uris: redirect_uris.iter().map(|u| u.to_string()).collect(),
         ..test_settings()
-    };
+    }
+}
+
+/// The public client `id` of a single-page app, through the hosted page.
+async fn public_client(t: &TestApp, id: &str) {
+    let settings = spa_settings(&[CALLBACK, "http://127.0.0.1/cb"]);
     assert_eq!(settings.validate(), Ok(()));
     let client = ClientRecord::new(id, "nobody-knows-this", settings);
     t.store.put_client(&client).await.unwrap();
@@ -203,6 +209,19 @@ async fn token(t: &TestApp, fields: &[(&str, &str)]) -> otp_integration_tests::A
     call(&t.app, Function::IssueToken, request).await
 }
 
+/// A public client's refresh: by its id alone.
+async fn refresh_by_id(t: &TestApp, refresh_token: &str) -> otp_integration_tests::Answer {
+    token(
+        t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", SPA),
+        ],
+    )
+    .await
+}
+
 async fn exchange(t: &TestApp, code: &str, verifier: &str) -> otp_integration_tests::Answer {
     token(
         t,
@@ -257,15 +276,7 @@ async fn rule_14_a_public_app_logs_its_user_in_through_the_hosted_page_with_pkce
         );
         assert_eq!(claims["aud"], SPA);
         // A public client refreshes and revokes by its id alone.
-        let refreshed = token(
-            &t,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", SPA),
-            ],
-        )
-        .await;
+        let refreshed = refresh_by_id(&t, refresh).await;
         assert_eq!(refreshed.status, 200, "{refreshed:?}");
     }
 }
@@ -283,15 +294,7 @@ async fn rule_14_a_code_replayed_fails_and_revokes_what_its_first_use_issued() {
             (400, Some("invalid_grant"))
         );
         let refresh = first.body["refresh_token"].as_str().unwrap();
-        let refreshed = token(
-            &t,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", SPA),
-            ],
-        )
-        .await;
+        let refreshed = refresh_by_id(&t, refresh).await;
         assert_eq!(
             (refreshed.status, refreshed.body["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -565,11 +568,8 @@ async fn rule_14_a_forged_page_request_texts_nothing_and_mints_nothing() {
 async fn rule_14_the_pages_callers_cannot_choose_the_address_they_are_counted_by() {
     let t = TestApp::memory().await;
     let settings = ClientSettings {
-        public: true,
-        hosted_page: true,
-        redirect_uris: vec![CALLBACK.into()],
         sends_per_ip_per_minute: 2,
-        ..test_settings()
+        ..spa_settings(&[CALLBACK])
     };
     t.store
         .put_client(&ClientRecord::new(SPA, "x", settings))
@@ -611,15 +611,7 @@ async fn rule_14_a_leaked_used_code_without_its_verifier_cannot_log_the_user_out
         "invalid_grant"
     );
     let refresh = first.body["refresh_token"].as_str().unwrap();
-    let refreshed = token(
-        &t,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", SPA),
-        ],
-    )
-    .await;
+    let refreshed = refresh_by_id(&t, refresh).await;
     assert_eq!(refreshed.status, 200, "the session goes on: {refreshed:?}");
 }
 
@@ -662,12 +654,7 @@ async fn rule_14_a_client_disabled_or_narrowed_mid_login_gets_nothing_more() {
     let page = authorize(&t, &query(&[])).await;
     let code_page = send_code(&t, &page.body, PHONE).await;
     assert_eq!(code_page.status, 200);
-    let narrowed = ClientSettings {
-        public: true,
-        hosted_page: true,
-        redirect_uris: vec!["http://127.0.0.1/cb".into()],
-        ..test_settings()
-    };
+    let narrowed = spa_settings(&["http://127.0.0.1/cb"]);
     t.store
         .put_client(&ClientRecord::new(SPA, "x", narrowed))
         .await
@@ -677,16 +664,7 @@ async fn rule_14_a_client_disabled_or_narrowed_mid_login_gets_nothing_more() {
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(refused.header("location"), None);
     let second_page = authorize(&t, &query(&[("redirect_uri", Some("http://127.0.0.1/cb"))])).await;
-    let mut disabled = ClientRecord::new(
-        SPA,
-        "x",
-        ClientSettings {
-            public: true,
-            hosted_page: true,
-            redirect_uris: vec![CALLBACK.into()],
-            ..test_settings()
-        },
-    );
+    let mut disabled = ClientRecord::new(SPA, "x", spa_settings(&[CALLBACK]));
     disabled.disabled = true;
     t.store.put_client(&disabled).await.unwrap();
     t.clock.advance_secs(61);

@@ -19,7 +19,6 @@ import json
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,20 +30,12 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from yardstick import check, failures, free_port
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 CLIENT_ID = "spa-yardstick"
 REDIRECT_URI = "http://127.0.0.1/callback"
 PHONE = "0812345670"
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
 def field(page, name):
     found = re.search(rf'name="{name}" value="([^"]*)"', page)
     return html.unescape(found.group(1)) if found else None
@@ -132,9 +123,7 @@ def main():
         "hosted_page": True,
         "redirect_uris": [REDIRECT_URI],
     }]))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(work / "server.log", "w")
     server = subprocess.Popen([binary], env={**os.environ, "PORT": str(port), "OTP_LOCAL_CLIENTS": str(clients)},

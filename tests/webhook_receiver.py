@@ -23,7 +23,6 @@ import http.server
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,23 +32,11 @@ import urllib.request
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+from yardstick import check, failures, free_port
 
 SECRET = "whsec_" + base64.b64encode(b"a send hook's key, 32 bytes long").decode()
 CLIENT_ID = "hooked"
 CLIENT_SECRET = "hooked-local-secret-0123"
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what)
-    if not condition:
-        failures.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):

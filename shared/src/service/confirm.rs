@@ -212,58 +212,43 @@ impl App {
             &counted.token_hash,
             now,
         );
-        let tokens = match want {
-            Want::Tokens => client.settings.issue_tokens,
-            Want::Verification => false,
+        // Without tokens the consume is the last round trip: it stores the
+        // page's authorization code (bound to its request, minted in the
+        // consume's own step), or nothing.
+        let untokened = match want {
+            Want::Tokens if client.settings.issue_tokens => None,
+            Want::Tokens | Want::Verification => Some((None, Outcome::CodeCorrect)),
             Want::AuthorizationCode(page) => {
-                // The page's login ends in a code bound to its request,
-                // minted in the consume's own step.
                 let code = b64(&random_bytes::<32>(self.entropy.as_ref()));
                 let minted = AuthorizationCode {
                     code_hash: sha256(code.as_bytes()),
                     client_id: client.client_id.clone(),
                     redirect_uri: page.redirect_uri.clone(),
                     code_challenge: page.code_challenge.clone(),
-                    account_id,
-                    username,
+                    account_id: account_id.clone(),
+                    username: username.clone(),
                     login_by: counted.login_by.clone(),
                     expires_at_ms: now + CODE_LIFETIME_MS,
                 };
-                let (consumed, ()) = tokio::join!(
-                    self.store.consume(
-                        &key,
-                        &counted.token_hash,
-                        now,
-                        cap.window,
-                        Issued::Code(&minted),
-                        &converted
-                    ),
-                    told
-                );
-                return if consumed? {
-                    succeeded();
-                    Ok(Outcome::AuthorizationCode(code))
-                } else {
-                    counted_as(Confirm::Expired);
-                    Err(Error::OtpExpired)
-                };
+                Some((Some(minted), Outcome::AuthorizationCode(code)))
             }
         };
-        if !tokens {
+        if let Some((minted, outcome)) = untokened {
+            let issued = minted.as_ref().map_or(Issued::Nothing, Issued::Code);
             let (consumed, ()) = tokio::join!(
                 self.store.consume(
                     &key,
                     &counted.token_hash,
                     now,
                     cap.window,
-                    Issued::Nothing,
+                    issued,
                     &converted
                 ),
                 told
             );
             return if consumed? {
                 succeeded();
-                Ok(Outcome::CodeCorrect)
+                Ok(outcome)
             } else {
                 counted_as(Confirm::Expired);
                 Err(Error::OtpExpired)

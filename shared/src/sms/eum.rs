@@ -15,6 +15,12 @@ use aws_sdk_pinpointsmsvoicev2::types::{MessageFeedbackStatus, MessageType};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A call's configuration with the SDK's retries off.
+fn one_attempt() -> aws_sdk_pinpointsmsvoicev2::config::Builder {
+    aws_sdk_pinpointsmsvoicev2::config::Builder::default()
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+}
+
 /// Builds a client's End User Messaging sender over one SDK client.
 pub struct EumClient(pub Client);
 
@@ -65,10 +71,7 @@ impl SmsSender for EumSender {
             // an answer lost on the way could text the code twice; a failure
             // passes the code to the next provider instead.
             .customize()
-            .config_override(
-                aws_sdk_pinpointsmsvoicev2::config::Builder::default()
-                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .map_err(|e| {
@@ -91,10 +94,7 @@ impl MessageFeedback for EumFeedback {
             .message_feedback_status(MessageFeedbackStatus::Received)
             // One attempt, within the confirm's bound (`tell_received`).
             .customize()
-            .config_override(
-                aws_sdk_pinpointsmsvoicev2::config::Builder::default()
-                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .map_err(|e| sdk_failure("sms-voice.PutMessageFeedback", &e))?;
