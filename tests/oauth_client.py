@@ -17,12 +17,8 @@ import base64
 import html
 import json
 import os
-import pathlib
 import re
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.parse
 
 import altcha
@@ -30,7 +26,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from yardstick import check, failures, free_port
+from yardstick import check, failures, local_server
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 CLIENT_ID = "spa-yardstick"
@@ -113,34 +109,18 @@ def run(url):
 
 def main():
     binary = sys.argv[1]
-    work = pathlib.Path(tempfile.mkdtemp())
-    clients = work / "clients.json"
-    clients.write_text(json.dumps([{
+    clients = [{
         "client_id": CLIENT_ID,
         "client_secret": "not-used-by-a-public-client",
         "default_calling_code": "66",
         "public": True,
         "hosted_page": True,
         "redirect_uris": [REDIRECT_URI],
-    }]))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(work / "server.log", "w")
-    server = subprocess.Popen([binary], env={**os.environ, "PORT": str(port), "OTP_LOCAL_CLIENTS": str(clients)},
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(100):
-            try:
-                requests.get(url + "/openapi.json", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    }]
+    with local_server(binary, clients) as (url, log_path):
         run(url)
-    finally:
-        server.terminate()
-        server.wait()
     if failures:
-        print((work / "server.log").read_text(), file=sys.stderr)
+        print(log_path.read_text(), file=sys.stderr)
         return 1
     print("the hosted page: Authlib's OAuth2Session logs a public app in with PKCE, refreshes, "
           "and verifies the token against the JWKS; ALTCHA's solver solves its proof of work")

@@ -21,18 +21,13 @@ import base64
 import datetime
 import http.server
 import json
-import os
-import pathlib
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 import urllib.request
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from yardstick import check, failures, free_port
+from yardstick import check, failures, local_server
 
 SECRET = "whsec_" + base64.b64encode(b"a send hook's key, 32 bytes long").decode()
 CLIENT_ID = "hooked"
@@ -79,9 +74,7 @@ def main():
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/otp-hook"
 
-    work = pathlib.Path(tempfile.mkdtemp())
-    clients = work / "clients.json"
-    clients.write_text(json.dumps([{
+    clients = [{
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "default_calling_code": "66",
@@ -90,26 +83,13 @@ def main():
             {"kind": "webhook", "url": hook_url, "secret": {"signing_secret": SECRET}},
             {"kind": "sns"},
         ],
-    }]))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(work / "server.log", "w")
-    server = subprocess.Popen([binary], env={**os.environ, "PORT": str(port), "OTP_LOCAL_CLIENTS": str(clients)},
-                              stdout=log, stderr=subprocess.STDOUT)
+    }]
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/openapi.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        run(url)
+        with local_server(binary, clients) as (url, log_path):
+            run(url)
     finally:
-        server.terminate()
-        server.wait()
         receiver.shutdown()
-        log.close()
-    server_log = (work / "server.log").read_text()
+    server_log = log_path.read_text()
     check(SECRET not in server_log and SECRET[6:] not in server_log, "the signing secret is in no log line")
     if failures:
         print(server_log)
