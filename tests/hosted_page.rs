@@ -696,3 +696,46 @@ fn rule_14_a_hosted_page_ends_in_tokens_and_loopback_is_ipv4_or_localhost() {
         .is_err()
     );
 }
+
+/// The maximum number hidden in a page's proof of work.
+fn pow_cost(html: &str) -> u64 {
+    let start = html.find("data-pow=\"").unwrap() + "data-pow=\"".len();
+    let end = start + html[start..].find('"').unwrap();
+    let challenge: Value = serde_json::from_str(&unescape(&html[start..end])).unwrap();
+    challenge["maxnumber"].as_u64().unwrap()
+}
+
+/// Looking at the page costs nothing, so it must not make the page dearer
+/// for the client's other users: the proof of work's cost rises with the
+/// codes the page was asked to text (each paid for with a solved proof),
+/// not with page views.
+#[tokio::test]
+async fn rule_14_page_views_alone_do_not_raise_the_proof_of_work_for_everyone() {
+    let t = TestApp::memory().await;
+    let settings = ClientSettings {
+        sends_per_ip_per_minute: 1_000,
+        sends_per_client_per_minute: 1_000,
+        sends_per_prefix_per_hour: 1_000,
+        ..spa_settings(&[CALLBACK])
+    };
+    t.store
+        .put_client(&ClientRecord::new(SPA, "x", settings))
+        .await
+        .unwrap();
+    let base = pow_cost(&authorize(&t, &query(&[])).await.body);
+    for _ in 0..100 {
+        authorize(&t, &query(&[])).await;
+    }
+    assert_eq!(pow_cost(&authorize(&t, &query(&[])).await.body), base);
+    for i in 0..30 {
+        let page = authorize(&t, &query(&[])).await;
+        let sent = send_code(&t, &page.body, &format!("08123450{i:02}")).await;
+        assert_eq!(sent.status, 200, "{sent:?}");
+    }
+    let after = authorize(&t, &query(&[])).await;
+    assert_eq!(
+        pow_cost(&after.body),
+        2 * base,
+        "30 codes this minute: twice the work"
+    );
+}

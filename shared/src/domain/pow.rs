@@ -18,19 +18,19 @@ pub const ALGORITHM: &str = "SHA-256";
 /// A challenge is solved within this long of being made.
 pub const CHALLENGE_LIFETIME_MS: Millis = 10 * 60_000;
 
-/// The page's challenges a client may be asked for in a minute (on one
-/// instance) before their cost doubles.
-pub const CHALLENGES_PER_MINUTE_AT_BASE_COST: u32 = 30;
+/// The codes a client's page may be asked to text in a minute (on one
+/// instance, each with a solved proof) before the cost doubles.
+pub const SENDS_PER_MINUTE_AT_BASE_COST: u32 = 30;
 /// The cost doubles at most this many times (32 times the base: half a
 /// minute of a phone's browser at the default).
 const MAX_DOUBLINGS: u32 = 5;
 
-/// The cost of the next challenge for a client whose page was asked for
-/// `recent` challenges this minute: `base`, doubled for every
-/// [`CHALLENGES_PER_MINUTE_AT_BASE_COST`] (DESIGN §14: cost rising with
+/// The cost of the next challenge for a client whose page was asked to
+/// text `recent` codes this minute: `base`, doubled for every
+/// [`SENDS_PER_MINUTE_AT_BASE_COST`] (DESIGN §14: cost rising with
 /// velocity), so that a flood pays more per code the longer it lasts.
 pub fn max_number(base: u64, recent: u32) -> u64 {
-    let doublings = (recent / CHALLENGES_PER_MINUTE_AT_BASE_COST).min(MAX_DOUBLINGS);
+    let doublings = (recent / SENDS_PER_MINUTE_AT_BASE_COST).min(MAX_DOUBLINGS);
     base.saturating_mul(1 << doublings)
 }
 

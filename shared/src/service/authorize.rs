@@ -13,6 +13,7 @@ use crate::domain::authorization::{
 };
 use crate::domain::client::Overrides;
 use crate::domain::pow::{self, PowChallenge};
+use std::time::Instant;
 
 /// Clients whose page velocity an instance keeps at most.
 const POW_RATES_MAX: usize = 10_000;
@@ -159,23 +160,20 @@ impl App {
     }
 
     /// A proof-of-work challenge for the page of `client_id`, costing more
-    /// the more of them its page was asked for this minute on this
-    /// instance (`pow::max_number`).
+    /// the more codes its page was asked to text this minute on this
+    /// instance (`pow::max_number`). Counted by the solved proofs the page
+    /// was sent, never by page views, which cost nothing: else anyone could
+    /// make the page dearer for everyone by reloading it.
     pub fn page_pow(&self, client_id: &str) -> PowChallenge {
         let now = self.clock.now_ms();
         let minute = now / 60_000;
-        let recent = {
-            let mut rates = self.pow_rates.lock().unwrap_or_else(|p| p.into_inner());
-            if rates.len() >= POW_RATES_MAX {
-                rates.retain(|_, (at, _)| *at == minute);
-            }
-            let rate = rates.entry(client_id.to_string()).or_insert((minute, 0));
-            if rate.0 != minute {
-                *rate = (minute, 0);
-            }
-            rate.1 += 1;
-            rate.1 - 1
-        };
+        let recent = self
+            .pow_rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(client_id)
+            .filter(|(at, _)| *at == minute)
+            .map_or(0, |(_, count)| *count);
         pow::create(
             &self.secret,
             self.entropy.as_ref(),
@@ -185,9 +183,24 @@ impl App {
         )
     }
 
+    /// Counts a solved proof of work of `client_id`'s page in this minute.
+    fn count_page_send(&self, client_id: &str) {
+        let minute = self.clock.now_ms() / 60_000;
+        let mut rates = self.pow_rates.lock().unwrap_or_else(|p| p.into_inner());
+        if rates.len() >= POW_RATES_MAX {
+            rates.retain(|_, (at, _)| *at == minute);
+        }
+        let rate = rates.entry(client_id.to_string()).or_insert((minute, 0));
+        if rate.0 != minute {
+            *rate = (minute, 0);
+        }
+        rate.1 += 1;
+    }
+
     /// The page's first step: with a solved proof of work, texts a code to
     /// `mobile_no` under every limit of the page's client, the per-IP one
-    /// counting the address API Gateway saw (`source_ip`).
+    /// counting the address API Gateway saw (`source_ip`). The proof's
+    /// spend and the request share one deadline.
     pub async fn page_send(
         &self,
         page: &PageRequest,
@@ -196,19 +209,11 @@ impl App {
         source_ip: Option<String>,
         public_url: Option<String>,
     ) -> Result<OtpSent, Error> {
+        let began = Instant::now();
         let now = self.clock.now_ms();
         let solved = pow::verify(&self.secret, proof_of_work, &page.client_id, now)
             .map_err(Error::InvalidRequest)?;
-        let fresh = self
-            .in_time(
-                self.store
-                    .spend_once(&format!("pow#{}", solved.challenge), solved.expires_at_ms),
-            )
-            .await?;
-        if !fresh {
-            return Err(Error::InvalidRequest("this proof of work was used before"));
-        }
-        self.request_otp(&OtpRequest {
+        let request = OtpRequest {
             client: Caller::HostedPage {
                 client_id: page.client_id.clone(),
             },
@@ -221,6 +226,14 @@ impl App {
             source_ip,
             unknown_users: UnknownUsers::AnswerAsKnown,
             public_url,
+        };
+        self.in_time(async {
+            let key = format!("pow#{}", solved.challenge);
+            if !self.store.spend_once(&key, solved.expires_at_ms).await? {
+                return Err(Error::InvalidRequest("this proof of work was used before"));
+            }
+            self.count_page_send(&page.client_id);
+            self.send_code(&request, began).await
         })
         .await
     }
@@ -235,27 +248,31 @@ impl App {
         otp: &str,
         issuer: &str,
     ) -> Result<String, Error> {
-        // The client may have dropped the redirect URI since the page began.
-        let client = self.client_record(&page.client_id).await?;
-        let still_registered = client
-            .settings
-            .redirect_uris
-            .iter()
-            .any(|registered| redirect_uri_matches(registered, &page.redirect_uri));
-        if !still_registered {
-            return Err(Error::InvalidClient);
-        }
         let caller = Caller::HostedPage {
             client_id: page.client_id.clone(),
         };
         let challenge = ChallengeRef::Token(token.to_string());
-        let checked = self.check_code(
-            &caller,
-            &challenge,
-            otp,
-            Want::AuthorizationCode(page),
-            issuer,
-        );
+        let checked = async {
+            // The client may have dropped the redirect URI since the page
+            // began.
+            let client = self.client_record(&page.client_id).await?;
+            let still_registered = client
+                .settings
+                .redirect_uris
+                .iter()
+                .any(|registered| redirect_uri_matches(registered, &page.redirect_uri));
+            if !still_registered {
+                return Err(Error::InvalidClient);
+            }
+            self.check_code(
+                &caller,
+                &challenge,
+                otp,
+                Want::AuthorizationCode(page),
+                issuer,
+            )
+            .await
+        };
         match self.in_time(checked).await? {
             Outcome::AuthorizationCode(code) => {
                 let mut answer = vec![("code", code.as_str())];

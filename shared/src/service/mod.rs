@@ -49,8 +49,9 @@ pub struct App {
     feedback: Option<Arc<dyn MessageFeedback>>,
     /// The account's SMS settings the stack keeps: delivery-events' only.
     pub sms_account: Option<Arc<dyn SmsAccount>>,
-    /// Per client, the minute and how many hosted-page challenges it was
-    /// asked for in it on this instance: their cost rises with it.
+    /// Per client, the minute and how many codes its hosted page was asked
+    /// to text in it on this instance (solved proofs of work): the next
+    /// proof's cost rises with it.
     pow_rates: Mutex<HashMap<String, (Millis, u32)>>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,

@@ -143,11 +143,16 @@ impl Held<'_> {
 impl App {
     /// Creates a challenge and texts its code (DESIGN §5.1–5.3, 5.8–5.12).
     pub async fn request_otp(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
-        self.in_time(self.send_code(request)).await
+        self.in_time(self.send_code(request, Instant::now())).await
     }
 
-    async fn send_code(&self, request: &OtpRequest) -> Result<OtpSent, Error> {
-        let request_began = Instant::now();
+    /// Sends a code for `request`, whose answer's deadline counts from
+    /// `request_began` (the providers get what is left of it).
+    pub(super) async fn send_code(
+        &self,
+        request: &OtpRequest,
+        request_began: Instant,
+    ) -> Result<OtpSent, Error> {
         let sms = self.sms()?;
         let client = self.authenticate_caller(&request.client).await?;
         let settings = &client
