@@ -148,6 +148,18 @@ impl DynamoStore {
             .map_err(|e| sdk_failure(operation, &e))
     }
 
+    /// A transaction's part that writes `item`, new: it cancels the
+    /// transaction if its key exists.
+    fn put_new(&self, item: items::Item) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| Error::internal("dynamodb.build", "put"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     async fn delete(&self, pk: String) -> Result<(), Error> {
         let request = self
             .client
@@ -619,13 +631,7 @@ impl Store for DynamoStore {
             Issued::Code(code) => Some(code_item(code)),
         };
         if let Some(item) = issued {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build("issued"))?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(self.put_new(item)?);
         }
         // Converted is the greatest delivery event and a challenge is
         // consumed once: written without a condition, it is the fold, and
@@ -681,15 +687,9 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build("redeem"))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(family_item(family)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build("family"))?;
         let items = vec![
             TransactWriteItem::builder().update(redeem).build(),
-            TransactWriteItem::builder().put(put).build(),
+            self.put_new(family_item(family))?,
         ];
         Ok(self.transact(items).await?.is_ok())
     }
