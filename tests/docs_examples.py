@@ -139,6 +139,8 @@ def examples(path: pathlib.Path):
             kind = "not run: calls the deployed API ($API)"
         elif any(re.match(r"(sam|aws) ", c) for c in commands):
             kind = "not run: deploys to AWS or needs Docker (sam, aws)"
+        elif any("examples/spa" in c for c in commands):
+            kind = "not run: serves the example app (tests/browser_flow.py signs in with it in Chromium)"
         elif any(c.startswith("make ") or " make run" in c for c in commands):
             kind = "not run: the make targets themselves (make test runs this check)"
         elif commands and commands[0].startswith("python3 -m venv .gen"):

@@ -333,131 +333,191 @@ async fn rule_14_a_stolen_code_without_its_verifier_gets_no_tokens() {
     }
 }
 
+// RFC 9700's refusals, one test per case.
+
+/// A code exchanged with `changes` to the app's own exchange (an empty
+/// value leaves the field out) is refused with `error`.
+async fn exchange_refused(t: &TestApp, code: &str, changes: &[(&str, &str)], error: &str) {
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+        ("client_id", SPA),
+    ];
+    for (name, value) in changes {
+        match fields.iter_mut().find(|(n, _)| n == name) {
+            Some(field) => field.1 = value,
+            None => fields.push((name, value)),
+        }
+    }
+    fields.retain(|(_, value)| !value.is_empty());
+    let answer = token(t, &fields).await;
+    assert_eq!(
+        (answer.status, answer.body["error"].as_str()),
+        (400, Some(error)),
+        "{changes:?}: {answer:?}"
+    );
+}
+
 #[tokio::test]
-async fn rule_14_a_code_is_exchanged_only_at_its_redirect_uri_by_its_client_within_a_minute() {
+async fn rfc_9700_a_code_sent_with_another_redirect_uri_is_refused() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let code = code_for(&t, PHONE).await;
+    exchange_refused(
+        &t,
+        &code,
+        &[("redirect_uri", "http://127.0.0.1/cb")],
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_code_of_another_client_is_refused() {
     let t = TestApp::memory().await;
     public_client(&t, SPA).await;
     public_client(&t, "other-spa").await;
     let code = code_for(&t, PHONE).await;
-    let elsewhere = token(
-        &t,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1/cb"),
-            ("code_verifier", VERIFIER),
-            ("client_id", SPA),
-        ],
-    )
-    .await;
-    assert_eq!(
-        elsewhere.body["error"], "invalid_grant",
-        "another redirect URI"
-    );
-    let other_client = token(
-        &t,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-            ("client_id", "other-spa"),
-        ],
-    )
-    .await;
-    assert_eq!(
-        other_client.body["error"], "invalid_grant",
-        "another client"
-    );
+    exchange_refused(&t, &code, &[("client_id", "other-spa")], "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_code_older_than_a_minute_is_refused() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let code = code_for(&t, PHONE).await;
     t.clock.advance_secs(61);
-    let late = exchange(&t, &code, VERIFIER).await;
-    assert_eq!(late.body["error"], "invalid_grant", "after 60 s");
+    exchange_refused(&t, &code, &[], "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_code_exchanged_without_its_verifier_is_refused() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let code = code_for(&t, PHONE).await;
+    exchange_refused(&t, &code, &[("code_verifier", "")], "invalid_request").await;
 }
 
 /// RFC 9700 §4.1: a redirect URI is matched exactly; anything else is told
-/// on the page, never redirected to (an open redirector).
-#[tokio::test]
-async fn rule_14_a_redirect_uri_differing_in_any_way_is_refused_on_the_page() {
+/// on the page, never redirected to (an open redirector), even when every
+/// other parameter is wrong too.
+async fn redirect_uri_refused_on_the_page(uri: &str) {
     let t = TestApp::memory().await;
     public_client(&t, SPA).await;
-    for (case, uri) in [
-        ("a trailing slash", "https://app.example.com/callback/"),
-        ("another case", "https://APP.example.com/callback"),
-        ("a query", "https://app.example.com/callback?x=1"),
-        ("another path", "https://app.example.com/callbacks"),
-        ("user info", "https://evil@app.example.com/callback"),
-        ("another host", "https://evil.example/callback"),
-    ] {
-        // Every other parameter wrong too: nothing may be sent there.
-        let answer = authorize(
-            &t,
-            &query(&[
-                ("redirect_uri", Some(uri)),
-                ("response_type", Some("token")),
-            ]),
-        )
-        .await;
-        assert_eq!(answer.status, 403, "{case}: {answer:?}");
-        assert_eq!(answer.header("location"), None, "{case}: an open redirect");
-    }
+    let answer = authorize(
+        &t,
+        &query(&[
+            ("redirect_uri", Some(uri)),
+            ("response_type", Some("token")),
+        ]),
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{uri}: {answer:?}");
+    assert_eq!(answer.header("location"), None, "{uri}: an open redirect");
+    assert!(
+        !answer.body.contains("evil"),
+        "{uri}: the page links nowhere"
+    );
+}
+
+#[tokio::test]
+async fn rfc_9700_a_redirect_uri_with_a_trailing_slash_is_refused() {
+    redirect_uri_refused_on_the_page("https://app.example.com/callback/").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_redirect_uri_in_another_case_is_refused() {
+    redirect_uri_refused_on_the_page("https://APP.example.com/callback").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_redirect_uri_with_a_query_is_refused() {
+    redirect_uri_refused_on_the_page("https://app.example.com/callback?x=1").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_redirect_uri_with_another_path_is_refused() {
+    redirect_uri_refused_on_the_page("https://app.example.com/callbacks").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_redirect_uri_with_userinfo_is_refused() {
+    redirect_uri_refused_on_the_page("https://evil@app.example.com/callback").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_an_open_redirect_through_the_error_path_is_refused() {
+    redirect_uri_refused_on_the_page("https://evil.example/callback").await;
+}
+
+#[tokio::test]
+async fn rfc_8252_a_native_apps_loopback_redirect_may_use_any_port() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
     let loopback = authorize(
         &t,
         &query(&[("redirect_uri", Some("http://127.0.0.1:51234/cb"))]),
     )
     .await;
-    assert_eq!(
-        loopback.status, 200,
-        "a native app's loopback port is its own"
-    );
+    assert_eq!(loopback.status, 200, "{loopback:?}");
 }
 
-#[tokio::test]
-async fn rule_14_a_request_without_pkce_s256_is_refused_and_told_to_the_app() {
+/// An authorization request with `changes` is told to the app (RFC 6749
+/// §4.1.2.1) with `error`, its `state` unchanged and `iss`, and texts
+/// nothing.
+async fn told_to_the_app(changes: &[(&str, Option<&str>)], error: &str) {
     let t = TestApp::memory().await;
     public_client(&t, SPA).await;
-    for (case, changes, error) in [
-        (
-            "no code_challenge",
-            vec![("code_challenge", None)],
-            "invalid_request",
-        ),
-        (
-            "plain",
-            vec![("code_challenge_method", Some("plain"))],
-            "invalid_request",
-        ),
-        (
-            "no method",
-            vec![("code_challenge_method", None)],
-            "invalid_request",
-        ),
-        (
-            "a challenge not of S256's shape",
-            vec![("code_challenge", Some("abc"))],
-            "invalid_request",
-        ),
-        (
-            "response_type=token",
-            vec![("response_type", Some("token"))],
-            "unsupported_response_type",
-        ),
-    ] {
-        let answer = authorize(&t, &query(&changes)).await;
-        let (uri, pairs) = redirected(&answer);
-        assert_eq!(uri, CALLBACK, "{case}");
-        assert_eq!(param(&pairs, "error"), Some(error), "{case}");
-        assert_eq!(
-            param(&pairs, "state"),
-            Some("af0ifjsldkj"),
-            "{case}: state unchanged"
-        );
-        assert!(param(&pairs, "iss").is_some(), "{case}");
-    }
+    let answer = authorize(&t, &query(changes)).await;
+    let (uri, pairs) = redirected(&answer);
+    assert_eq!(uri, CALLBACK, "{changes:?}");
+    assert_eq!(param(&pairs, "error"), Some(error), "{changes:?}");
+    assert_eq!(
+        param(&pairs, "state"),
+        Some("af0ifjsldkj"),
+        "state unchanged"
+    );
+    assert!(param(&pairs, "iss").is_some(), "iss (RFC 9207)");
     assert!(t.outbox.entries().is_empty());
 }
 
 #[tokio::test]
-async fn rule_14_grants_other_than_code_and_refresh_are_refused() {
+async fn rfc_9700_a_request_without_pkce_is_refused() {
+    told_to_the_app(&[("code_challenge", None)], "invalid_request").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_the_plain_challenge_method_is_refused() {
+    told_to_the_app(
+        &[("code_challenge_method", Some("plain"))],
+        "invalid_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_challenge_without_its_method_is_refused() {
+    told_to_the_app(&[("code_challenge_method", None)], "invalid_request").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_a_challenge_not_of_s256s_shape_is_refused() {
+    told_to_the_app(&[("code_challenge", Some("abc"))], "invalid_request").await;
+}
+
+#[tokio::test]
+async fn rfc_9700_the_implicit_grant_response_type_token_is_refused() {
+    told_to_the_app(
+        &[("response_type", Some("token"))],
+        "unsupported_response_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc_9700_the_password_grant_is_refused() {
     let t = TestApp::memory().await;
     public_client(&t, SPA).await;
     let password = token(
@@ -492,6 +552,84 @@ async fn rule_14_the_page_cannot_be_framed_leaks_no_referrer_and_runs_only_its_o
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
     assert!(!page.body.contains("<script>"), "no inline script");
     assert!(!page.body.contains("style="), "no inline style");
+}
+
+/// WebOTP fills a code in only on the origin its SMS line names: the page's,
+/// whatever domain the client set for its own pages.
+#[tokio::test]
+async fn rule_14_the_pages_sms_names_the_pages_host_for_webotp() {
+    let t = TestApp::memory().await;
+    let settings = ClientSettings {
+        webotp_domain: Some("app.example.com".into()),
+        ..spa_settings(&[CALLBACK])
+    };
+    t.store
+        .put_client(&ClientRecord::new(SPA, "nobody-knows-this", settings))
+        .await
+        .unwrap();
+    let discovery = call(
+        &t.app,
+        Function::IssueToken,
+        api_at(
+            "openid-configuration",
+            "/.well-known/openid-configuration",
+            None,
+            None,
+        ),
+    )
+    .await;
+    let issuer = discovery.body["issuer"].as_str().unwrap();
+    let host = issuer.strip_prefix("https://").unwrap();
+    let page = authorize(&t, &query(&[("ui_locales", Some("en"))])).await;
+    assert_eq!(send_code(&t, &page.body, PHONE).await.status, 200);
+    let sent = t.outbox.entries().last().unwrap().clone();
+    assert_eq!(
+        sent.message.lines().last(),
+        Some(format!("@{host} #{}", sent.code).as_str()),
+        "{}",
+        sent.message
+    );
+}
+
+/// RFC 9700 §4.16: a single-page app reads the token endpoint's answers
+/// (and discovery's, the keys', the revocation's) from its own origin; the
+/// authorization endpoint and the page's forms answer no origin, so no
+/// other site's script reads a page meant for the user's eyes.
+#[tokio::test]
+async fn rule_14_cors_a_browser_app_reads_the_token_endpoint_but_no_site_reads_the_page() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let code = code_for(&t, PHONE).await;
+    let tokens = exchange(&t, &code, VERIFIER).await;
+    assert_eq!(tokens.status, 200, "{tokens:?}");
+    assert_eq!(tokens.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(tokens.header("access-control-allow-credentials"), None);
+    let refused = exchange(&t, &code, VERIFIER).await;
+    assert_eq!(
+        (
+            refused.status,
+            refused.header("access-control-allow-origin")
+        ),
+        (400, Some("*")),
+        "the app reads why it was refused"
+    );
+    for (name, path) in [
+        ("jwks", "/.well-known/jwks.json"),
+        ("openid-configuration", "/.well-known/openid-configuration"),
+    ] {
+        let answer = call(&t.app, Function::IssueToken, api_at(name, path, None, None)).await;
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            Some("*"),
+            "{path}"
+        );
+    }
+    let page = authorize(&t, &query(&[])).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("access-control-allow-origin"), None);
+    let code_page = send_code(&t, &page.body, "0812345679").await;
+    assert_eq!(code_page.status, 200);
+    assert_eq!(code_page.header("access-control-allow-origin"), None);
 }
 
 #[tokio::test]

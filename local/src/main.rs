@@ -77,6 +77,19 @@ fn demo_settings() -> ClientSettings {
     }
 }
 
+/// The demo's public app (DESIGN §14): a single-page app signing users in
+/// through the hosted page, as `examples/spa` does from any loopback port.
+const DEMO_SPA_CLIENT_ID: &str = "demo-spa";
+
+fn demo_spa_settings() -> ClientSettings {
+    ClientSettings {
+        public: true,
+        hosted_page: true,
+        redirect_uris: vec!["http://127.0.0.1/".into(), "http://localhost/".into()],
+        ..demo_settings()
+    }
+}
+
 fn json(bytes: Bytes) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(bytes));
     response.headers_mut().insert(
@@ -262,6 +275,14 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
             demo_settings(),
         ))
         .await?;
+    // A public client has no secret; its record's is random and never told.
+    store
+        .put_client(&ClientRecord::new(
+            DEMO_SPA_CLIENT_ID,
+            &b64(&random_bytes::<32>(entropy.as_ref())),
+            demo_spa_settings(),
+        ))
+        .await?;
     let secret = ServerSecret::new(&random_bytes::<32>(entropy.as_ref()))?;
     let phone = PhoneNumber::parse(DEMO_USER_MOBILE, "66").map_err(|_| "demo mobile")?;
     let card = ThaiIdCard::parse(DEMO_USER_ID_CARD).ok_or("demo ID card")?;
@@ -343,6 +364,7 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
     println!("OTP service (local mode) listening on {issuer}");
     println!("demo client_id:     {client_id}");
     println!("demo client_secret: {client_secret}");
+    println!("demo public app:    client_id {DEMO_SPA_CLIENT_ID} (no secret; examples/spa)");
     println!("demo user (One ID):  mobile_no {DEMO_USER_MOBILE}, id_card_num {DEMO_USER_ID_CARD}");
     for client in &local_clients {
         println!(
@@ -379,6 +401,7 @@ mod tests {
     #[test]
     fn the_demo_clients_settings_are_valid() {
         assert_eq!(demo_settings().validate(), Ok(()));
+        assert_eq!(demo_spa_settings().validate(), Ok(()));
     }
 
     #[test]

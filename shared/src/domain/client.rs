@@ -514,16 +514,55 @@ impl ClientSettings {
     /// The SMS text for `locale` (falling back to the default locale), with
     /// the autofill lines last.
     pub fn render_message(&self, locale: Option<&str>, code: &str, ref_code: &str) -> String {
+        self.render_in(locale, code, ref_code, self.webotp_domain.as_deref())
+    }
+
+    /// The SMS text for a code asked for on the hosted page, served at
+    /// `page_host`: its WebOTP line names the page's host, the only origin
+    /// whose page the browser fills the code in, when the message still fits
+    /// one SMS with it (a long template, in Thai say, goes without: a second
+    /// segment is paid for, and the field still takes the code typed or
+    /// pasted).
+    pub fn render_page_message(
+        &self,
+        locale: Option<&str>,
+        code: &str,
+        ref_code: &str,
+        page_host: &str,
+    ) -> String {
+        let text = self.render_in(locale, code, ref_code, Some(page_host));
+        let (encoding, units) = measure(&text);
+        if units <= encoding.segment() {
+            text
+        } else {
+            self.render_in(locale, code, ref_code, None)
+        }
+    }
+
+    fn render_in(
+        &self,
+        locale: Option<&str>,
+        code: &str,
+        ref_code: &str,
+        webotp_domain: Option<&str>,
+    ) -> String {
         let template = self
             .templates
             .get(self.message_locale(locale))
             .map(String::as_str)
             .unwrap_or("{OTP}");
         let minutes = (self.lifetime_secs() / 60).to_string();
-        self.render(template, code, ref_code, &minutes)
+        self.render(template, code, ref_code, &minutes, webotp_domain)
     }
 
-    fn render(&self, template: &str, code: &str, ref_code: &str, minutes: &str) -> String {
+    fn render(
+        &self,
+        template: &str,
+        code: &str,
+        ref_code: &str,
+        minutes: &str,
+        webotp_domain: Option<&str>,
+    ) -> String {
         let mut text = template
             .replace("{BRAND}", &self.brand)
             .replace("{REF}", ref_code)
@@ -534,7 +573,7 @@ impl ClientSettings {
         if let Some(hash) = &self.android_app_hash {
             text.push_str(&format!("\n{hash}"));
         }
-        if let Some(domain) = &self.webotp_domain {
+        if let Some(domain) = webotp_domain {
             text.push_str(&format!("\n@{domain} #{code}"));
         }
         text
@@ -556,7 +595,13 @@ impl ClientSettings {
         let ref_code = "W".repeat(REF_CODE_LENGTH);
         let minutes = (self.lifetime_secs.unwrap_or(MAX_LIFETIME_SECS) / 60).to_string();
         self.templates.iter().find_map(|(locale, template)| {
-            let text = self.render(template, &code, &ref_code, &minutes);
+            let text = self.render(
+                template,
+                &code,
+                &ref_code,
+                &minutes,
+                self.webotp_domain.as_deref(),
+            );
             let (encoding, units) = measure(&text);
             (units > encoding.segment()).then(|| {
                 format!(
@@ -881,6 +926,33 @@ mod tests {
         assert_eq!(
             neither.render_message(None, "482913", "GJENTF"),
             "Shop: code 482913 (ref GJENTF)"
+        );
+    }
+
+    #[test]
+    fn a_code_asked_for_on_the_hosted_page_names_the_pages_host_for_webotp() {
+        let app_domain = autofill(Some("app.example.com"), None);
+        assert_eq!(
+            app_domain.render_page_message(None, "482913", "GJENTF", "login.example.org"),
+            "Shop: code 482913 (ref GJENTF)\n@login.example.org #482913",
+            "the page's host, not the app's: the browser fills in the code on the page"
+        );
+        // A Thai template of one SMS that the line would split goes without.
+        let long = ClientSettings {
+            templates: BTreeMap::from([("th".into(), "ก".repeat(50) + " {OTP}")]),
+            default_locale: "th".into(),
+            ..thai()
+        };
+        let text = long.render_page_message(None, "482913", "GJENTF", "login.example.org");
+        assert_eq!(text, "ก".repeat(50) + " 482913");
+        let short = ClientSettings {
+            templates: BTreeMap::from([("th".into(), "รหัส {OTP}".into())]),
+            default_locale: "th".into(),
+            ..thai()
+        };
+        assert_eq!(
+            short.render_page_message(None, "482913", "GJENTF", "login.example.org"),
+            "รหัส 482913\n@login.example.org #482913"
         );
     }
 

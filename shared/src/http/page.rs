@@ -321,7 +321,10 @@ pub(super) async fn authorize(app: &App, request: &Request) -> Response<Body> {
             let body = phone_page(locale, &brand, &page.seal(&app.secret), &pow, None);
             html(200, body, Some(&page.redirect_uri))
         }
-        Err(AuthorizeRefusal::Shown(_)) => message_page(403, "en", "refused"),
+        // Told in the user's words: the app that sent them here is at fault.
+        Err(AuthorizeRefusal::Shown(_)) => {
+            message_page(403, params.page_locale().unwrap_or("en"), "refused")
+        }
         Err(AuthorizeRefusal::Redirected {
             redirect_uri,
             error,

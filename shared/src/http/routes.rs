@@ -283,8 +283,30 @@ pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
 /// issue-token's entry. The public keys and the discovery document are
 /// served to anyone, the edge or not: JWT authorizers and relying parties
 /// fetch them from the issuer.
+///
+/// Every one of its answers may be read by a page of any origin (CORS,
+/// RFC 9700 §4.16): a single-page app exchanges its code and refreshes
+/// from the browser. None of these routes acts on a cookie or other
+/// ambient credential, so a page of another origin reads only what it
+/// could ask for itself. The authorization endpoint, which a browser is
+/// sent to and never fetches, answers no origin.
 pub async fn issue_token(app: &App, request: Request) -> Response<Body> {
     let route = route(ISSUE_TOKEN_ROUTES, &request);
+    let mut response = token_route(app, &route, request).await;
+    if route.is_ok() {
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    response
+}
+
+async fn token_route(
+    app: &App,
+    route: &Result<TokenRoute, Error>,
+    request: Request,
+) -> Response<Body> {
     let request = match route {
         Ok(TokenRoute::Token | TokenRoute::Revoke) => match through_edge(app, request) {
             Ok(request) => request,
@@ -297,7 +319,7 @@ pub async fn issue_token(app: &App, request: Request) -> Response<Body> {
         Ok(TokenRoute::Revoke) => oauth::revoke(app, &request).await,
         Ok(TokenRoute::Jwks) => oauth::jwks(app).await,
         Ok(TokenRoute::Discovery) => oauth::discovery(app, &request),
-        Err(e) => unrouted(ISSUE_TOKEN_ROUTES, &request, &e),
+        Err(e) => unrouted(ISSUE_TOKEN_ROUTES, &request, e),
     }
 }
 

@@ -140,7 +140,7 @@ impl App {
             redirect_uri,
             state,
             code_challenge,
-            locale: page_locale(params).unwrap_or_default().to_string(),
+            locale: params.page_locale().unwrap_or_default().to_string(),
             until_ms: now + PAGE_LIFETIME_MS,
         };
         Ok(Authorized {
@@ -290,23 +290,25 @@ impl App {
     }
 }
 
-/// The page's language: the first of `ui_locales`, then of the browser's
-/// `Accept-Language`, that the page speaks; none when neither names one
-/// (the number's country decides then).
-fn page_locale(params: &AuthorizeParams) -> Option<&'static str> {
-    let spoken = |tag: &str| {
-        let language = tag
-            .split(['-', '_', ';'])
-            .next()?
-            .trim()
-            .to_ascii_lowercase();
-        PAGE_LOCALES.into_iter().find(|l| *l == language)
-    };
-    let ui = params.ui_locales.as_deref().unwrap_or_default();
-    let browser = params.accept_language.as_deref().unwrap_or_default();
-    ui.split_whitespace()
-        .find_map(spoken)
-        .or_else(|| browser.split(',').find_map(spoken))
+impl AuthorizeParams {
+    /// The page's language: the first of `ui_locales`, then of the
+    /// browser's `Accept-Language`, that the page speaks; none when neither
+    /// names one (the number's country decides then).
+    pub fn page_locale(&self) -> Option<&'static str> {
+        let spoken = |tag: &str| {
+            let language = tag
+                .split(['-', '_', ';'])
+                .next()?
+                .trim()
+                .to_ascii_lowercase();
+            PAGE_LOCALES.into_iter().find(|l| *l == language)
+        };
+        let ui = self.ui_locales.as_deref().unwrap_or_default();
+        let browser = self.accept_language.as_deref().unwrap_or_default();
+        ui.split_whitespace()
+            .find_map(spoken)
+            .or_else(|| browser.split(',').find_map(spoken))
+    }
 }
 
 /// `uri` with `answer` added to its query, each value percent-encoded.
@@ -338,11 +340,12 @@ mod tests {
     #[test]
     fn the_page_speaks_the_first_language_asked_that_it_has() {
         let asked = |ui: Option<&str>, browser: Option<&str>| {
-            page_locale(&AuthorizeParams {
+            AuthorizeParams {
                 ui_locales: ui.map(str::to_string),
                 accept_language: browser.map(str::to_string),
                 ..AuthorizeParams::default()
-            })
+            }
+            .page_locale()
         };
         assert_eq!(asked(Some("fr vi-VN en"), Some("th")), Some("vi"));
         assert_eq!(asked(None, Some("fr-FR,th;q=0.8,en;q=0.5")), Some("th"));

@@ -406,7 +406,12 @@ impl App {
         }
         let message = SmsMessage {
             to: phone.e164().to_string(),
-            text: settings.render_message(request.locale.as_deref(), &code, &ref_code),
+            text: match (&request.client, page_host(request)) {
+                (Caller::HostedPage { .. }, Some(host)) => {
+                    settings.render_page_message(request.locale.as_deref(), &code, &ref_code, host)
+                }
+                _ => settings.render_message(request.locale.as_deref(), &code, &ref_code),
+            },
             sender_id,
             code,
             challenge_id: challenge.id(),
@@ -657,6 +662,15 @@ impl SendTimes {
             }
         }
     }
+}
+
+/// The host of the page a code was asked for on: the service's own URL's,
+/// without scheme, port or path.
+fn page_host(request: &OtpRequest) -> Option<&str> {
+    let url = request.public_url.as_deref()?;
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = authority.split(['/', ':']).next()?;
+    (!host.is_empty()).then_some(host)
 }
 
 #[cfg(test)]
