@@ -20,3 +20,6 @@ say "one client's bursts and sustained load, through DynamoDB's conflict rule"
 cargo bench --locked --bench load
 say "what one login consumes: DynamoDB capacity units, KMS, SNS and Secrets Manager calls"
 cargo bench --locked --bench cost
+say "SMS pumping through the hosted page, full size: 10,000 sends from 1,000 addresses to one whole number range"
+# A test, not a bench: debug is enough (its time is the proofs of work).
+OTP_PAGE_ATTACK_SENDS=10000 cargo test --locked --test page_attack -- --nocapture 2>&1 | grep -E 'page sends|test result'

@@ -232,7 +232,7 @@ async fn sends_at_other_clients_spend_a_clients_own_per_phone_limit(engine: Engi
 /// texts a number of the range.
 async fn decoys_at_a_members_only_client_close_a_number_range_for_every_client(engine: Engine) {
     let t = engine.app().await;
-    for n in 0..30 {
+    for n in 0..ClientSettings::default().sends_per_prefix_per_hour {
         let answer = ask(&t, REGISTERED_CLIENT_ID, &format!("08123400{n:02}"), None).await;
         assert_eq!(answer.status, 200, "decoy {n}: {answer:?}");
     }

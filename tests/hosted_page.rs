@@ -5,9 +5,9 @@
 //! each a test named after the attack it stops.
 
 use base64::Engine;
+use otp_integration_tests::page::{encode, field, form, pow_challenge, solved};
 use otp_integration_tests::{TestApp, TextAnswer, api_at, call, call_text, form_at, test_settings};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
-use otp_shared::domain::keys::sha256_hex;
 use otp_shared::http::Function;
 use serde_json::{Value, json};
 
@@ -40,10 +40,6 @@ async fn public_client(t: &TestApp, id: &str) {
     t.store.put_client(&client).await.unwrap();
 }
 
-fn encode(value: &str) -> String {
-    otp_shared::service::with_query("", &[("v", value)])[3..].to_string()
-}
-
 /// The authorization request's query: the app's, with `changes` (a value
 /// of `None` leaves the parameter out).
 fn query(changes: &[(&str, Option<&str>)]) -> String {
@@ -71,48 +67,6 @@ fn query(changes: &[(&str, Option<&str>)]) -> String {
 async fn authorize(t: &TestApp, query: &str) -> TextAnswer {
     let request = api_at("oauth2-authorize", "/oauth2/authorize", Some(query), None);
     call_text(&t.app, Function::RequestOtp, request).await
-}
-
-/// The value of the form field `name` in `html`, unescaped.
-fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    let end = start + html[start..].find('"').unwrap();
-    unescape(&html[start..end])
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The page's proof of work, solved as ALTCHA's solver does, in the form
-/// ALTCHA's widget sends.
-fn solved(html: &str) -> String {
-    let start = html.find("data-pow=\"").unwrap() + "data-pow=\"".len();
-    let end = start + html[start..].find('"').unwrap();
-    let challenge: Value = serde_json::from_str(&unescape(&html[start..end])).unwrap();
-    let salt = challenge["salt"].as_str().unwrap();
-    let number = (0..=challenge["maxnumber"].as_u64().unwrap())
-        .find(|n| sha256_hex(format!("{salt}{n}").as_bytes()) == challenge["challenge"])
-        .expect("a solution");
-    let payload = json!({"algorithm": challenge["algorithm"], "challenge": challenge["challenge"],
-        "number": number, "salt": salt, "signature": challenge["signature"]});
-    base64::engine::general_purpose::STANDARD.encode(payload.to_string())
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(n, v)| format!("{n}={}", encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 async fn post(t: &TestApp, function: Function, path: &str, body: &str) -> TextAnswer {
@@ -837,10 +791,7 @@ fn rule_14_a_hosted_page_ends_in_tokens_and_loopback_is_ipv4_or_localhost() {
 
 /// The maximum number hidden in a page's proof of work.
 fn pow_cost(html: &str) -> u64 {
-    let start = html.find("data-pow=\"").unwrap() + "data-pow=\"".len();
-    let end = start + html[start..].find('"').unwrap();
-    let challenge: Value = serde_json::from_str(&unescape(&html[start..end])).unwrap();
-    challenge["maxnumber"].as_u64().unwrap()
+    pow_challenge(html)["maxnumber"].as_u64().unwrap()
 }
 
 /// Looking at the page costs nothing, so it must not make the page dearer

@@ -13,6 +13,7 @@ pub mod hook;
 pub mod layer;
 pub mod load;
 pub mod logs;
+pub mod page;
 pub mod runtime_api;
 pub mod scenarios;
 pub mod storage_suite;
@@ -396,6 +397,23 @@ impl TestApp {
         }
     }
 
+    /// Another Lambda instance of the same deployment: the same store,
+    /// clock, outbox and metrics, its own memory (client cache, shard
+    /// sequences, the hosted page's proof-of-work rates). For apps made
+    /// without SMS providers of their own (the outbox sends).
+    pub fn another_instance(&self) -> App {
+        App::new(
+            self.store.clone(),
+            Some(Providers::new(self.outbox.clone())),
+            Some(local_signer()),
+            self.clock.clone() as Arc<dyn Clock>,
+            Arc::new(OsEntropy),
+            server_secret(),
+            self.app.config.clone(),
+        )
+        .with_metrics(self.metrics.clone())
+    }
+
     /// Feeds the API Gateway event `events/<event>.json`, with `body` as its
     /// JSON body, to `function`'s handler.
     pub async fn call(&self, function: Function, event: &str, body: &Value) -> Answer {
@@ -593,11 +611,22 @@ pub fn api_at(name: &str, path: &str, query: Option<&str>, body: Option<&str>) -
 /// The event `events/<name>.json` at `path` with `body` as a form
 /// (`application/x-www-form-urlencoded`), as a browser posts one.
 pub fn form_at(name: &str, path: &str, body: &str) -> Request {
+    request_of(form_event(name, path, body))
+}
+
+/// [`form_at`]'s request as API Gateway saw it come from `source_ip`.
+pub fn form_from(name: &str, path: &str, body: &str, source_ip: &str) -> Request {
+    let mut event = form_event(name, path, body);
+    event["requestContext"]["http"]["sourceIp"] = Value::String(source_ip.to_string());
+    request_of(event)
+}
+
+fn form_event(name: &str, path: &str, body: &str) -> Value {
     let mut event = api_event(name, Some(body), Some("application/x-www-form-urlencoded"));
     event["rawPath"] = Value::String(path.to_string());
     event["requestContext"]["http"]["path"] = Value::String(path.to_string());
     event["requestContext"]["http"]["method"] = Value::String("POST".into());
-    request_of(event)
+    event
 }
 
 /// The GET event `events/<name>.json` with `query` as its query string.

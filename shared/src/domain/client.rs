@@ -179,7 +179,7 @@ impl Default for ClientSettings {
             sends_per_ip_per_minute: 10,
             callers_are_end_users: false,
             sends_per_client_per_minute: 100,
-            sends_per_prefix_per_hour: 30,
+            sends_per_prefix_per_hour: 20,
             sms_ceiling_per_hour: 1000,
             test_numbers: BTreeMap::new(),
             failed_confirms_per_phone_per_day: 20,

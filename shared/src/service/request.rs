@@ -345,6 +345,17 @@ impl App {
             }
             Some(Refused::Limited(e, why)) => {
                 self.count(Metric::Refused(why), client_id, calling_code);
+                if why == metrics::Refusal::PumpingCap {
+                    // Someone is walking the numbers of one range: SMS
+                    // pumping, stopped here, for the operator to see.
+                    tracing::error!(
+                        alert = "number_range_capped",
+                        client_id = %client.client_id,
+                        calling_code = dimension.as_str(),
+                        range_cap_per_hour = settings.sends_per_prefix_per_hour,
+                        "number range capped: codes to numbers sharing all but their last four digits refused until the hour is over"
+                    );
+                }
                 self.withdraw(&held).await;
                 return Err(e);
             }
