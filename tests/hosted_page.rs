@@ -8,6 +8,7 @@ use base64::Engine;
 use otp_integration_tests::page::{encode, field, form, pow_challenge, solved};
 use otp_integration_tests::{TestApp, TextAnswer, api_at, call, call_text, form_at, test_settings};
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::pow::RANGE_SENDS_PER_MINUTE_AT_BASE_COST;
 use otp_shared::http::Function;
 use serde_json::{Value, json};
 
@@ -818,7 +819,8 @@ async fn rule_14_page_views_alone_do_not_raise_the_proof_of_work_for_everyone() 
     assert_eq!(pow_cost(&authorize(&t, &query(&[])).await.body), base);
     for i in 0..30 {
         let page = authorize(&t, &query(&[])).await;
-        let sent = send_code(&t, &page.body, &format!("08123450{i:02}")).await;
+        // Each number in a range of its own: a busy range costs more itself.
+        let sent = send_code(&t, &page.body, &format!("081{i:02}45000")).await;
         assert_eq!(sent.status, 200, "{sent:?}");
     }
     let after = authorize(&t, &query(&[])).await;
@@ -827,4 +829,46 @@ async fn rule_14_page_views_alone_do_not_raise_the_proof_of_work_for_everyone() 
         2 * base,
         "30 codes this minute: twice the work"
     );
+}
+
+/// SMS pumping walks the numbers of one range: the numbers of a range asked
+/// for often this minute need a dearer proof, which the page solves and
+/// sends again by itself; nothing is texted on the cheaper one, and other
+/// ranges' users pay the base cost still.
+#[tokio::test]
+async fn rule_14_a_busy_number_range_makes_its_next_proof_dearer() {
+    let t = TestApp::memory().await;
+    public_client(&t, SPA).await;
+    let base = pow_cost(&authorize(&t, &query(&[])).await.body);
+    for i in 0..RANGE_SENDS_PER_MINUTE_AT_BASE_COST {
+        let page = authorize(&t, &query(&[])).await;
+        let sent = send_code(&t, &page.body, &format!("08123456{i:02}")).await;
+        assert!(sent.body.contains("id=\"otp\""), "{sent:?}");
+    }
+    let texted = t.outbox.entries().len();
+    let page = authorize(&t, &query(&[])).await;
+    assert_eq!(
+        pow_cost(&page.body),
+        base,
+        "the page cannot know the number yet"
+    );
+    let again = send_code(&t, &page.body, "0812345699").await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(again.body.contains("data-again"), "{again:?}");
+    assert!(
+        again.body.contains("value=\"0812345699\""),
+        "the number kept"
+    );
+    assert_eq!(pow_cost(&again.body), 2 * base);
+    assert_eq!(
+        t.outbox.entries().len(),
+        texted,
+        "nothing texted on the cheaper proof"
+    );
+    let sent = send_code(&t, &again.body, "0812345699").await;
+    assert!(sent.body.contains("id=\"otp\""), "{sent:?}");
+    assert_eq!(t.outbox.entries().len(), texted + 1);
+    let elsewhere = authorize(&t, &query(&[])).await;
+    let other_range = send_code(&t, &elsewhere.body, "0899990000").await;
+    assert!(other_range.body.contains("id=\"otp\""), "{other_range:?}");
 }

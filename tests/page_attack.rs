@@ -3,7 +3,8 @@
 //! range, from many addresses, each request carrying a proof of work solved
 //! at the default cost. The requests are spread over enough Lambda
 //! instances that none of them raises the proof's cost (the cost rises
-//! with each instance's own velocity), which is the attacker's best case.
+//! with each instance's own velocity of the client and of the range), which
+//! is the attacker's best case.
 //! The per-range cap must hold the texts to a handful, raise the pumping
 //! alert, and leave the client's other users their codes.
 //!
@@ -17,7 +18,7 @@ use otp_integration_tests::{TestApp, api_at, call_text, form_from, test_settings
 use otp_shared::App;
 use otp_shared::clock::Clock;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
-use otp_shared::domain::pow::SENDS_PER_MINUTE_AT_BASE_COST;
+use otp_shared::domain::pow::RANGE_SENDS_PER_MINUTE_AT_BASE_COST;
 use otp_shared::http::Function;
 use otp_shared::service::with_query;
 
@@ -84,8 +85,10 @@ async fn rule_14_a_botnet_pumping_one_number_range_through_the_page_texts_a_hand
     );
     let addresses = sends / 10;
     let per_minute = i64::from(sends) / ATTACK_MINUTES;
-    // Each instance below the velocity that would raise its proof's cost.
-    let instance_count = (per_minute / (i64::from(SENDS_PER_MINUTE_AT_BASE_COST) - 1)) as usize + 1;
+    // Each instance below the range's velocity that would raise its
+    // proof's cost (the client's is ten times higher).
+    let instance_count =
+        (per_minute / (i64::from(RANGE_SENDS_PER_MINUTE_AT_BASE_COST) - 1)) as usize + 1;
 
     let t = TestApp::memory().await;
     let settings = ClientSettings {

@@ -3,10 +3,11 @@
 //! libraries can solve it: the challenge is the SHA-256 (hex) of `salt`
 //! followed by a secret number of at most `maxnumber`; the page finds the
 //! number and sends back, base64-encoded, the JSON `{algorithm, challenge,
-//! number, salt, signature}`. The salt carries its expiry and the client it
-//! was made for (`?expires=…&client=…&`, ALTCHA's parameters); the
-//! signature, under the server secret, proves the service made it. A
-//! solution is taken once (the caller keeps the spent challenges).
+//! number, salt, signature}`. The salt carries its expiry, the client it
+//! was made for and its cost (`?expires=…&client=…&max=…&`, in the form of
+//! ALTCHA's parameters); the signature, under the server secret, proves the
+//! service made it. A solution is taken once (the caller keeps the spent
+//! challenges).
 
 use super::keys::{ServerSecret, constant_time_eq, sha256_hex};
 use crate::clock::{Entropy, Millis};
@@ -21,6 +22,12 @@ pub const CHALLENGE_LIFETIME_MS: Millis = 10 * 60_000;
 /// The codes a client's page may be asked to text in a minute (on one
 /// instance, each with a solved proof) before the cost doubles.
 pub const SENDS_PER_MINUTE_AT_BASE_COST: u32 = 30;
+/// The codes one number range (numbers sharing all but their last four
+/// digits) may be asked for through a client's page in a minute (on one
+/// instance) before the cost of the next doubles: people whose numbers
+/// differ only in their last four digits seldom log in the same minute;
+/// SMS pumping walks exactly such numbers.
+pub const RANGE_SENDS_PER_MINUTE_AT_BASE_COST: u32 = 3;
 /// The cost doubles at most this many times (32 times the base: half a
 /// minute of a phone's browser at the default).
 const MAX_DOUBLINGS: u32 = 5;
@@ -30,8 +37,17 @@ const MAX_DOUBLINGS: u32 = 5;
 /// [`SENDS_PER_MINUTE_AT_BASE_COST`] (DESIGN §14: cost rising with
 /// velocity), so that a flood pays more per code the longer it lasts.
 pub fn max_number(base: u64, recent: u32) -> u64 {
-    let doublings = (recent / SENDS_PER_MINUTE_AT_BASE_COST).min(MAX_DOUBLINGS);
-    base.saturating_mul(1 << doublings)
+    doubled(base, recent / SENDS_PER_MINUTE_AT_BASE_COST)
+}
+
+/// The cost a code to a number range asked for `recent` times this minute
+/// needs: `base`, doubled for every [`RANGE_SENDS_PER_MINUTE_AT_BASE_COST`].
+pub fn range_max_number(base: u64, recent: u32) -> u64 {
+    doubled(base, recent / RANGE_SENDS_PER_MINUTE_AT_BASE_COST)
+}
+
+fn doubled(base: u64, doublings: u32) -> u64 {
+    base.saturating_mul(1 << doublings.min(MAX_DOUBLINGS))
 }
 
 /// A challenge, as ALTCHA's widget reads it.
@@ -55,11 +71,13 @@ struct Solution {
 }
 
 /// A solution that holds: its challenge, which names it for single use,
-/// and until when it could have been used.
+/// until when it could have been used, and what it cost (its challenge's
+/// `maxnumber`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Solved {
     pub challenge: String,
     pub expires_at_ms: Millis,
+    pub max_number: u64,
 }
 
 /// Makes a challenge for `client_id` at `now`, costing up to `maxnumber`
@@ -75,7 +93,7 @@ pub fn create(
     entropy.fill(&mut random);
     let nonce: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let expires = (now + CHALLENGE_LIFETIME_MS) / 1000;
-    let salt = format!("{nonce}?expires={expires}&client={client_id}&");
+    let salt = format!("{nonce}?expires={expires}&client={client_id}&max={maxnumber}&");
     let mut draw = [0u8; 8];
     entropy.fill(&mut draw);
     let number = u64::from_le_bytes(draw) % (maxnumber + 1);
@@ -134,9 +152,13 @@ pub fn verify(
     if expires_at_ms <= now {
         return Err("the proof of work has expired");
     }
+    let max_number = param("max")
+        .and_then(|max| max.parse().ok())
+        .ok_or("the proof of work has no cost")?;
     Ok(Solved {
         challenge: solution.challenge,
         expires_at_ms,
+        max_number,
     })
 }
 
@@ -170,6 +192,10 @@ mod tests {
         assert_eq!(max_number(1_000, 30), 2_000);
         assert_eq!(max_number(1_000, 95), 8_000);
         assert_eq!(max_number(1_000, 10_000), 32_000);
+        assert_eq!(range_max_number(1_000, 2), 1_000);
+        assert_eq!(range_max_number(1_000, 3), 2_000);
+        assert_eq!(range_max_number(1_000, 9), 8_000);
+        assert_eq!(range_max_number(1_000, 10_000), 32_000);
     }
 
     #[test]
@@ -180,6 +206,7 @@ mod tests {
         let solved = verify(&secret(), &payload(&c, n), "spa", now + 1).unwrap();
         assert_eq!(solved.challenge, c.challenge);
         assert_eq!(solved.expires_at_ms, now + CHALLENGE_LIFETIME_MS);
+        assert_eq!(solved.max_number, 2_000, "its cost travels in its salt");
         let wrong = if n == 0 { 1 } else { n - 1 };
         assert!(verify(&secret(), &payload(&c, wrong), "spa", now).is_err());
         assert!(verify(&secret(), &payload(&c, n), "other", now).is_err());
@@ -200,6 +227,12 @@ mod tests {
             ..c.clone()
         };
         assert!(verify(&secret(), &payload(&stretched, n), "spa", now).is_err());
+        // A salt rewritten to claim a dearer proof makes another challenge.
+        let inflated = PowChallenge {
+            salt: c.salt.replace("max=", "max=9"),
+            ..c.clone()
+        };
+        assert!(verify(&secret(), &payload(&inflated, n), "spa", now).is_err());
         assert!(verify(&secret(), "not base64!", "spa", now).is_err());
     }
 }

@@ -9,7 +9,9 @@
 use super::{Fields, fields, form_fields, issuer, source_ip};
 use crate::domain::authorization::PageRequest;
 use crate::domain::pow::PowChallenge;
-use crate::service::{AuthorizeParams, AuthorizeRefusal, Authorized, PAGE_LOCALES, with_query};
+use crate::service::{
+    AuthorizeParams, AuthorizeRefusal, Authorized, PAGE_LOCALES, PageSent, with_query,
+};
 use crate::{App, Error};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -122,37 +124,51 @@ fn alert(message: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// What the number form shows and carries.
+struct PhoneForm<'a> {
+    locale: &'a str,
+    brand: &'a str,
+    page: &'a str,
+    pow: &'a PowChallenge,
+    /// The number the user typed, when the form comes back to them.
+    mobile_no: &'a str,
+    error: Option<&'a str>,
+    /// Solve the proof and send the form again without waiting for a
+    /// click: the number needs a dearer proof than the one it came with.
+    again: bool,
+}
+
 /// The number form, with its proof of work.
-fn phone_page(
-    locale: &str,
-    brand: &str,
-    page: &str,
-    pow: &PowChallenge,
-    error: Option<&str>,
-) -> String {
-    let w = words(locale);
-    let heading = w["sign_in_to"].replace("{brand}", brand);
-    let pow = serde_json::to_string(pow).unwrap_or_default();
+fn phone_page(form: &PhoneForm) -> String {
+    let w = words(form.locale);
+    let heading = w["sign_in_to"].replace("{brand}", form.brand);
+    let pow = serde_json::to_string(form.pow).unwrap_or_default();
+    let (again, status) = if form.again {
+        (" data-again=\"\"", escape(&w["working"]))
+    } else {
+        ("", String::new())
+    };
     let main = format!(
         "<h1>{heading}</h1>{alert}\
-         <form method=\"post\" action=\"/oauth2/authorize/code\" data-pow=\"{pow}\" data-working=\"{working}\">\
+         <form method=\"post\" action=\"/oauth2/authorize/code\" data-pow=\"{pow}\" data-working=\"{working}\"{again}>\
          <input type=\"hidden\" name=\"page\" value=\"{page}\">\
          <input type=\"hidden\" name=\"altcha\" value=\"\">\
          <label for=\"mobile_no\">{label}</label>\
-         <input id=\"mobile_no\" name=\"mobile_no\" type=\"tel\" autocomplete=\"tel\" inputmode=\"tel\" required>\
-         <p id=\"status\" role=\"status\"></p>\
+         <input id=\"mobile_no\" name=\"mobile_no\" type=\"tel\" autocomplete=\"tel\" inputmode=\"tel\" value=\"{mobile_no}\" required>\
+         <p id=\"status\" role=\"status\">{status}</p>\
          <button type=\"submit\">{send}</button></form>\
          <noscript><p>{no_script}</p></noscript>",
         heading = escape(&heading),
-        alert = alert(error),
+        alert = alert(form.error),
         pow = escape(&pow),
         working = escape(&w["working"]),
-        page = escape(page),
+        page = escape(form.page),
         label = escape(&w["phone_label"]),
+        mobile_no = escape(form.mobile_no),
         send = escape(&w["send"]),
         no_script = escape(&w["no_script"]),
     );
-    document(locale, &heading, &main)
+    document(form.locale, &heading, &main)
 }
 
 /// What the code form shows and carries.
@@ -318,7 +334,15 @@ pub(super) async fn authorize(app: &App, request: &Request) -> Response<Body> {
             } else {
                 &page.locale
             };
-            let body = phone_page(locale, &brand, &page.seal(&app.secret), &pow, None);
+            let body = phone_page(&PhoneForm {
+                locale,
+                brand: &brand,
+                page: &page.seal(&app.secret),
+                pow: &pow,
+                mobile_no: "",
+                error: None,
+                again: false,
+            });
             html(200, body, Some(&page.redirect_uri))
         }
         // Told in the user's words: the app that sent them here is at fault.
@@ -383,7 +407,19 @@ pub(super) async fn send_code(app: &App, request: &Request) -> Response<Body> {
         )
         .await;
     match sent {
-        Ok(sent) => {
+        Ok(PageSent::DearerProof(dearer)) => {
+            let body = phone_page(&PhoneForm {
+                locale: &locale,
+                brand: &app.page_brand(&page.client_id).await,
+                page: &sealed,
+                pow: &dearer,
+                mobile_no: &mobile_no,
+                error: None,
+                again: true,
+            });
+            html(200, body, Some(&page.redirect_uri))
+        }
+        Ok(PageSent::Sent(sent)) => {
             let form = CodeForm {
                 locale: &locale,
                 page: &sealed,
@@ -398,7 +434,15 @@ pub(super) async fn send_code(app: &App, request: &Request) -> Response<Body> {
         Err(e) => {
             let w = words(&locale);
             let brand = app.page_brand(&page.client_id).await;
-            let body = phone_page(&locale, &brand, &sealed, &pow, Some(&w[refusal_key(&e)]));
+            let body = phone_page(&PhoneForm {
+                locale: &locale,
+                brand: &brand,
+                page: &sealed,
+                pow: &pow,
+                mobile_no: &mobile_no,
+                error: Some(&w[refusal_key(&e)]),
+                again: false,
+            });
             let mut response = html(page_status(&e), body, Some(&page.redirect_uri));
             if let Some(secs) = e.retry_after() {
                 response

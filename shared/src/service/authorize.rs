@@ -15,8 +15,18 @@ use crate::domain::client::Overrides;
 use crate::domain::pow::{self, PowChallenge};
 use std::time::Instant;
 
-/// Clients whose page velocity an instance keeps at most.
+/// Clients and number ranges whose page velocity an instance keeps at most.
 const POW_RATES_MAX: usize = 10_000;
+
+/// What the page's first step came to.
+#[derive(Debug)]
+pub enum PageSent {
+    /// The code was texted.
+    Sent(OtpSent),
+    /// The number's range was asked for often this minute: nothing was
+    /// sent, and the number needs a proof of this dearer challenge.
+    DearerProof(PowChallenge),
+}
 
 /// The page's languages, the first the default.
 pub const PAGE_LOCALES: [&str; 3] = ["en", "th", "vi"];
@@ -165,36 +175,58 @@ impl App {
     /// was sent, never by page views, which cost nothing: else anyone could
     /// make the page dearer for everyone by reloading it.
     pub fn page_pow(&self, client_id: &str) -> PowChallenge {
-        let now = self.clock.now_ms();
-        let minute = now / 60_000;
-        let recent = self
-            .pow_rates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(client_id)
-            .filter(|(at, _)| *at == minute)
-            .map_or(0, |(_, count)| *count);
+        self.pow_costing(client_id, self.page_cost(client_id, None))
+    }
+
+    fn pow_costing(&self, client_id: &str, cost: u64) -> PowChallenge {
         pow::create(
             &self.secret,
             self.entropy.as_ref(),
             client_id,
-            now,
-            pow::max_number(self.config.pow_max_number.into(), recent),
+            self.clock.now_ms(),
+            cost,
         )
     }
 
-    /// Counts a solved proof of work of `client_id`'s page in this minute.
-    fn count_page_send(&self, client_id: &str) {
+    /// What a proof for `client_id`'s page must cost now, and for a number
+    /// of `range` (its number without the last four digits), when given:
+    /// the client's velocity's cost, or the range's (`pow::range_max_number`)
+    /// when dearer.
+    fn page_cost(&self, client_id: &str, range: Option<&str>) -> u64 {
+        let minute = self.clock.now_ms() / 60_000;
+        let rates = self.pow_rates.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = |key: &str| {
+            rates
+                .get(key)
+                .filter(|(at, _)| *at == minute)
+                .map_or(0, |(_, count)| *count)
+        };
+        let base = self.config.pow_max_number.into();
+        let client_cost = pow::max_number(base, recent(client_id));
+        range.map_or(client_cost, |range| {
+            client_cost.max(pow::range_max_number(
+                base,
+                recent(&range_rate_key(client_id, range)),
+            ))
+        })
+    }
+
+    /// Counts a solved proof of work of `client_id`'s page in this minute,
+    /// for the client and for the number's `range`.
+    fn count_page_send(&self, client_id: &str, range: Option<&str>) {
         let minute = self.clock.now_ms() / 60_000;
         let mut rates = self.pow_rates.lock().unwrap_or_else(|p| p.into_inner());
         if rates.len() >= POW_RATES_MAX {
             rates.retain(|_, (at, _)| *at == minute);
         }
-        let rate = rates.entry(client_id.to_string()).or_insert((minute, 0));
-        if rate.0 != minute {
-            *rate = (minute, 0);
+        let range_key = range.map(|range| range_rate_key(client_id, range));
+        for key in std::iter::once(client_id.to_string()).chain(range_key) {
+            let rate = rates.entry(key).or_insert((minute, 0));
+            if rate.0 != minute {
+                *rate = (minute, 0);
+            }
+            rate.1 += 1;
         }
-        rate.1 += 1;
     }
 
     /// The page's first step: with a solved proof of work, texts a code to
@@ -208,7 +240,7 @@ impl App {
         proof_of_work: &str,
         source_ip: Option<String>,
         public_url: Option<String>,
-    ) -> Result<OtpSent, Error> {
+    ) -> Result<PageSent, Error> {
         let began = Instant::now();
         let now = self.clock.now_ms();
         let solved = pow::verify(&self.secret, proof_of_work, &page.client_id, now)
@@ -232,8 +264,23 @@ impl App {
             if !self.store.spend_once(&key, solved.expires_at_ms).await? {
                 return Err(Error::InvalidRequest("this proof of work was used before"));
             }
-            self.count_page_send(&page.client_id);
-            self.send_code(&request, began).await
+            // The number's range, when it is a number the client texts
+            // (any other is refused by the send, whatever its proof).
+            let range = match self.client_record(&page.client_id).await {
+                Ok(client) => self
+                    .parse_phone(&client, mobile_no)
+                    .ok()
+                    .map(|(phone, _)| phone.prefix().to_string()),
+                Err(_) => None,
+            };
+            let cost = self.page_cost(&page.client_id, range.as_deref());
+            if solved.max_number < cost {
+                return Ok(PageSent::DearerProof(
+                    self.pow_costing(&page.client_id, cost),
+                ));
+            }
+            self.count_page_send(&page.client_id, range.as_deref());
+            self.send_code(&request, began).await.map(PageSent::Sent)
         })
         .await
     }
@@ -309,6 +356,12 @@ impl AuthorizeParams {
             .find_map(spoken)
             .or_else(|| browser.split(',').find_map(spoken))
     }
+}
+
+/// Where a number range's page velocity is kept: per client, as every
+/// limit is.
+fn range_rate_key(client_id: &str, range: &str) -> String {
+    format!("{client_id}#{range}")
 }
 
 /// `uri` with `answer` added to its query, each value percent-encoded.

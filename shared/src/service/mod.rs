@@ -9,7 +9,9 @@ mod request;
 mod status;
 mod tokens;
 
-pub use authorize::{AuthorizeParams, AuthorizeRefusal, Authorized, PAGE_LOCALES, with_query};
+pub use authorize::{
+    AuthorizeParams, AuthorizeRefusal, Authorized, PAGE_LOCALES, PageSent, with_query,
+};
 pub use reports::ReportsRecorded;
 pub use request::END_USER_IP_INVALID;
 pub use status::{NOT_SENT, OtpStatus};

@@ -1,9 +1,10 @@
 // The hosted page's script, served from the page's own origin (its CSP
 // allows no other, and no inline script). It solves the proof of work a
 // code request needs (ALTCHA's challenge: the SHA-256 of the salt and a
-// number), counts down to the next resend, and fills in the code where the
-// browser reads it from the SMS (WebOTP). Nothing here is needed to read
-// the page, only to ask for a text.
+// number), again when the service asks for a dearer one, counts down to
+// the next resend, and fills in the code where the browser reads it from
+// the SMS (WebOTP). Nothing here is needed to read the page, only to ask
+// for a text.
 "use strict";
 
 async function sha256Hex(text) {
@@ -45,6 +46,12 @@ for (const form of document.querySelectorAll("form[data-pow]")) {
     }));
     form.submit();
   });
+}
+
+// A number of a range asked for often this minute came back for a dearer
+// proof: solved and sent again without waiting for a click.
+for (const form of document.querySelectorAll("form[data-again]")) {
+  form.requestSubmit();
 }
 
 const countdown = document.getElementById("countdown");
