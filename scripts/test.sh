@@ -101,6 +101,9 @@ if .venv/bin/python tests/docs_examples.py target/debug/otp-local target/debug/o
   die "tests/docs_examples.py passed an example whose answer lacks fields the server sends: the check cannot fail"
 fi
 
+say "the deployers' IAM policy against what the SAM CLI calls in sam deploy and sam delete"
+.venv/bin/python tests/deployer_policy.py
+
 say "the send hook against Standard Webhooks' own library (standardwebhooks)"
 .venv/bin/python tests/webhook_receiver.py target/debug/otp-local
 

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v python3 >/dev/null || { echo "Python 3 is required for the project venv" >&2; exit 1; }
-stamp=.venv/.requirements-$(sha256sum tools/requirements.txt | cut -c1-16)
+# Hashed by Python: macOS has no sha256sum.
+stamp=.venv/.requirements-$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:16])' tools/requirements.txt)
 if [ ! -f "$stamp" ]; then
   rm -rf .venv
   python3 -m venv .venv

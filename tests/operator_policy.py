@@ -18,6 +18,7 @@ import json
 import pathlib
 import sys
 
+import iam_policy
 from template_checks import proven_failures
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -39,38 +40,14 @@ KEY_READS = {"kms:DescribeKey", "kms:GetPublicKey"}
 BEHIND_THE_ALIASES = {"ForAnyValue:StringLike": {"kms:ResourceAliases": "${SigningKeyAlias}*"}}
 
 
-def as_list(value):
-    return value if isinstance(value, list) else [value]
-
-
-def grants(policy):
-    """What the policy grants, as (action, kind) pairs, and what is wrong
-    with how it says so."""
-    granted, found = set(), []
-    for statement in policy["Statement"]:
-        sid = statement.get("Sid")
-        if statement.get("Effect") != "Allow":
-            found.append(f"statement {sid} is not an Allow")
-        for resource in as_list(statement["Resource"]):
-            kind = KINDS.get(resource)
-            if kind is None:
-                found.append(f"statement {sid} names {resource}, none of the stack's resources")
-                continue
-            for action in as_list(statement["Action"]):
-                if kind == "key" and action in KEY_READS and statement.get("Condition") != BEHIND_THE_ALIASES:
-                    found.append(f"{action} is granted on keys that are not behind the stack's aliases")
-                granted.add((action, kind))
-    return granted, found
-
-
 def problems(policy, calls):
-    granted, found = grants(policy)
-    for action, kind in sorted(calls):
-        if (action, kind) not in granted and (action, "*") not in granted:
-            found.append(f"{action} on the {kind} is called but not granted")
-    for action, kind in sorted(granted - calls):
-        where = "any resource" if kind == "*" else f"the {kind}"
-        found.append(f"{action} on {where} is granted but no documented command calls it")
+    found = iam_policy.problems(policy, calls, KINDS, "the documented otp-admin commands")
+    for statement in policy["Statement"]:
+        keys = ARN % "kms" + "key/*" in iam_policy.as_list(statement["Resource"])
+        reads = KEY_READS & set(iam_policy.as_list(statement["Action"]))
+        if keys and reads and statement.get("Condition") != BEHIND_THE_ALIASES:
+            found.extend(f"{action} is granted on keys that are not behind the stack's aliases"
+                         for action in sorted(reads))
     return found
 
 

@@ -1,0 +1,200 @@
+"""The deployers' IAM policy (docs/iam/deployer-policy.json) against what the
+SAM CLI itself calls: `sam deploy` of template.yaml, twice (the stack
+created, then updated), then `sam delete`, run as docs/deploying.md says
+(an artifacts bucket, a CloudFormation service role), with every AWS call
+the SAM CLI makes recorded (tests/sam_cli/sitecustomize.py). S3 is moto's;
+CloudFormation is a stand-in that answers as CloudFormation documents it and
+applies nothing, since no local engine runs the SAM transform. The
+functions' code is a placeholder: what the SAM CLI calls does not depend on
+it.
+
+IAM evaluates three things no recorded call names, which are added as
+AWS documents them: a change set of a template with a transform needs
+`cloudformation:CreateChangeSet` on the transform too, and a call that
+hands CloudFormation a role (`RoleARN`) needs `iam:PassRole` on that role;
+`HeadObject` is authorised as `s3:GetObject`.
+
+Before checking, it breaks copies of the policy in the ways it guards
+against and requires each to be caught.
+
+Needs moto at AWS_ENDPOINT_URL_SECRETS_MANAGER's address (scripts/test.sh
+starts it). Usage: python tests/deployer_policy.py [policy]
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import boto3
+import iam_policy
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+from template_checks import proven_failures
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+STACK = "otp"
+BUCKET = "otp-deploy-artifacts"
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/otp-cloudformation"
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+ARN = "arn:${Partition}:cloudformation:${Region}:"
+KINDS = {
+    ARN + "${Account}:stack/${StackName}/*": "stack",
+    ARN + "${Account}:stack/${StackName}-*-CompanionStack/*": "SAM CLI's companion stack",
+    ARN + "aws:transform/Serverless-2016-10-31": "SAM transform",
+    "arn:${Partition}:s3:::${ArtifactsBucket}/*": "artifacts",
+    "arn:${Partition}:iam::${Account}:role/${CloudFormationRoleName}": "CloudFormation role",
+}
+# The only condition the role's grant may (and must) carry.
+TO_CLOUDFORMATION = {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+# The S3 operations the SAM CLI calls, by the IAM action that authorises them.
+S3_ACTIONS = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject",
+              "PutObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject"}
+
+
+def template_with_placeholder_code(work):
+    """template.yaml, as `sam build` leaves it but for the code: each
+    function's a placeholder file."""
+    template, matches = decode(str(ROOT / "template.yaml"))
+    if matches or template is None:
+        raise SystemExit(f"template.yaml cannot be read: {matches}")
+    code = work / "code"
+    code.mkdir()
+    (code / "bootstrap").write_text("a placeholder: what the SAM CLI calls does not depend on the code\n")
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = str(code)
+            resource.pop("Metadata", None)
+    path = work / "template.json"
+    path.write_text(json.dumps(template))
+    return path, template.get("Transform") == SAM_TRANSFORM
+
+
+def sam_calls(work, template, transformed):
+    """Runs the SAM CLI as a deployer does; the calls it made, as recorded."""
+    record = work / "calls.jsonl"
+    moto = os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests/sam_cli"), "OTP_SAM_CALLS": str(record),
+           "AWS_ENDPOINT_URL_S3": moto, "SAM_CLI_TELEMETRY": "0", "SAM_CLI_POLL_DELAY": "0.1"}
+    boto3.client("s3", endpoint_url=moto).create_bucket(Bucket=BUCKET)
+    sam = str(ROOT / ".venv/bin/sam")
+    where = ["--stack-name", STACK, "--region", os.environ.get("AWS_REGION", "us-east-1")]
+    deploy = [sam, "deploy", "--template-file", str(template), *where, "--s3-bucket", BUCKET,
+              "--role-arn", ROLE, "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset",
+              "--no-progressbar"]
+    for command in [deploy, deploy, [sam, "delete", *where, "--s3-bucket", BUCKET, "--no-prompts"]]:
+        ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=work)
+        if ran.returncode != 0:
+            raise SystemExit(f"{' '.join(command[1:3])} failed:\n{ran.stdout}\n{ran.stderr}")
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+def as_iam(calls, transformed):
+    """The recorded calls as the (action, kind) pairs IAM evaluates."""
+    evaluated = set()
+    for call in calls:
+        service, operation, params = call["service"], call["operation"], call["params"]
+        if service == "cloudformation":
+            companion = params.get("StackName", "").endswith("-CompanionStack")
+            evaluated.add((f"cloudformation:{operation}",
+                           "SAM CLI's companion stack" if companion else "stack"))
+            if operation == "CreateChangeSet" and transformed:
+                evaluated.add(("cloudformation:CreateChangeSet", "SAM transform"))
+            if params.get("RoleARN"):
+                evaluated.add(("iam:PassRole", "CloudFormation role"))
+        elif service == "s3" and params.get("Bucket") == BUCKET and operation in S3_ACTIONS:
+            evaluated.add((S3_ACTIONS[operation], "artifacts"))
+        else:
+            raise SystemExit(f"a call this check does not know how IAM evaluates: {call}")
+    return evaluated
+
+
+def resource_types(template_path):
+    """The resource types CloudFormation manages for the stack: the
+    template's after the SAM transform (its code placed in S3, as `sam
+    deploy` uploads it)."""
+    template = json.loads(template_path.read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = f"s3://{BUCKET}/code"
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    # The translator finds its Region only as boto3 does by default.
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    expanded = transform(template, {}, NoManagedPolicies())
+    return sorted({r["Type"] for r in expanded["Resources"].values()})
+
+
+def documented_types():
+    text = (ROOT / "docs/deploying.md").read_text()
+    listed = text.split("checked by tests/deployer_policy.py -->\n", 1)[1].split("\n<!--", 1)[0]
+    return [t.strip() for t in listed.split(",")]
+
+
+def problems(policy, calls):
+    found = iam_policy.problems(policy, calls, KINDS, "`sam deploy` and `sam delete`")
+    for statement in policy["Statement"]:
+        passes_role = "iam:PassRole" in iam_policy.as_list(statement["Action"])
+        if passes_role and statement.get("Condition") != TO_CLOUDFORMATION:
+            found.append("iam:PassRole is granted for services other than CloudFormation")
+        elif not passes_role and "Condition" in statement:
+            found.append(f"statement {statement.get('Sid')} has a condition this check does not know")
+    return found
+
+
+def main(argv):
+    policy_path = pathlib.Path(argv[0]) if argv else ROOT / "docs/iam/deployer-policy.json"
+    with tempfile.TemporaryDirectory() as work:
+        template, transformed = template_with_placeholder_code(pathlib.Path(work))
+        types = resource_types(template)
+        recorded = sam_calls(pathlib.Path(work), template, transformed)
+    if documented_types() != types:
+        print(f"docs/deploying.md lists the stack's resource types as {documented_types()}; "
+              f"after the SAM transform they are {types}", file=sys.stderr)
+        return 1
+    calls = as_iam(recorded, transformed)
+    policy = json.loads(policy_path.read_text())
+
+    def remove_a_grant(broken):
+        broken["Statement"][0]["Action"].pop(0)
+
+    def add_a_grant(broken):
+        broken["Statement"][0]["Action"].append("cloudformation:UpdateTerminationProtection")
+
+    def every_stack_of_the_account(broken):
+        broken["Statement"][0]["Resource"] = ARN + "${Account}:stack/*"
+
+    def pass_the_role_to_any_service(broken):
+        for statement in broken["Statement"]:
+            statement.pop("Condition", None)
+
+    def forget_the_transform(broken):
+        broken["Statement"] = [s for s in broken["Statement"]
+                               if s["Resource"] != ARN + "aws:transform/Serverless-2016-10-31"]
+
+    breakages = [remove_a_grant, add_a_grant, every_stack_of_the_account,
+                 pass_the_role_to_any_service, forget_the_transform]
+    found = proven_failures(policy_path.name, policy, breakages, lambda p: problems(p, calls))
+    if found is None:
+        return 1
+    for problem in found:
+        print(f"{policy_path.name}: {problem}", file=sys.stderr)
+    if found:
+        return 1
+    operations = sorted({(c["service"], c["operation"]) for c in recorded})
+    print(f"{policy_path.name}: grants exactly the {len({a for a, _ in calls})} actions IAM evaluates for "
+          f"the SAM CLI's {len(recorded)} calls ({len(operations)} operations) in `sam deploy` twice and "
+          f"`sam delete`, on the resources they touched; {len(breakages)} deliberate breakages caught; "
+          f"docs/deploying.md lists the {len(types)} resource types the stack's service role manages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
