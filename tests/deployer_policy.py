@@ -1,18 +1,20 @@
 """The deployers' IAM policy (docs/iam/deployer-policy.json) against what the
-SAM CLI itself calls: `sam deploy` of template.yaml, twice (the stack
-created, then updated), then `sam delete`, run as docs/deploying.md says
-(an artifacts bucket, a CloudFormation service role), with every AWS call
-the SAM CLI makes recorded (tests/sam_cli/sitecustomize.py). S3 is moto's;
+SAM CLI itself calls: `sam deploy` of template.yaml with the command line
+docs/deploying.md gives (an artifacts bucket and prefix, a CloudFormation
+service role), twice (the stack created, then updated), then `sam delete`,
+with every AWS call the SAM CLI makes recorded
+(tests/sam_cli/sitecustomize.py). S3 is moto's;
 CloudFormation is a stand-in that answers as CloudFormation documents it and
 applies nothing, since no local engine runs the SAM transform. The
 functions' code is a placeholder: what the SAM CLI calls does not depend on
 it.
 
-IAM evaluates three things no recorded call names, which are added as
-AWS documents them: a change set of a template with a transform needs
-`cloudformation:CreateChangeSet` on the transform too, and a call that
-hands CloudFormation a role (`RoleARN`) needs `iam:PassRole` on that role;
-`HeadObject` is authorised as `s3:GetObject`.
+IAM evaluates what no recorded call names, added as AWS documents it: a
+change set of a template with a transform needs
+`cloudformation:CreateChangeSet` on the transform too; a call that hands
+CloudFormation a role (`RoleARN`) needs `iam:PassRole` on that role;
+CloudFormation reads the `TemplateURL` with the caller's credentials
+(`s3:GetObject`); `HeadObject` is authorised as `s3:GetObject`.
 
 Before checking, it breaks copies of the policy in the ways it guards
 against and requires each to be caught.
@@ -24,6 +26,7 @@ starts it). Usage: python tests/deployer_policy.py [policy]
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -35,10 +38,6 @@ from samtranslator.translator.transform import transform
 from template_checks import proven_failures
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-STACK = "otp"
-BUCKET = "otp-deploy-artifacts"
-ACCOUNT = "123456789012"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/otp-cloudformation"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 
 ARN = "arn:${Partition}:cloudformation:${Region}:"
@@ -46,11 +45,14 @@ KINDS = {
     ARN + "${Account}:stack/${StackName}/*": "stack",
     ARN + "${Account}:stack/${StackName}-*-CompanionStack/*": "SAM CLI's companion stack",
     ARN + "aws:transform/Serverless-2016-10-31": "SAM transform",
-    "arn:${Partition}:s3:::${ArtifactsBucket}/*": "artifacts",
+    "arn:${Partition}:s3:::${ArtifactsBucket}/${StackName}/*": "artifacts",
+    "arn:${Partition}:s3:::${ArtifactsBucket}": "artifacts bucket (its listing under the stack's prefix)",
     "arn:${Partition}:iam::${Account}:role/${CloudFormationRoleName}": "CloudFormation role",
 }
-# The only condition the role's grant may (and must) carry.
+# The only conditions the policy may (and must) carry: the role is passed to
+# CloudFormation only, and the bucket listed under the stack's prefix only.
 TO_CLOUDFORMATION = {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+UNDER_THE_PREFIX = {"StringLike": {"s3:prefix": "${StackName}/*"}}
 # The S3 operations the SAM CLI calls, by the IAM action that authorises them.
 S3_ACTIONS = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject",
               "PutObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject"}
@@ -74,27 +76,44 @@ def template_with_placeholder_code(work):
     return path, template.get("Transform") == SAM_TRANSFORM
 
 
-def sam_calls(work, template, transformed):
+def documented_deploy():
+    """The `sam deploy` command line docs/deploying.md gives for deploying
+    with this policy, as its flags."""
+    text = (ROOT / "docs/deploying.md").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("sam deploy ") and "--role-arn" in line]
+    if len(lines) != 1:
+        raise SystemExit(f"docs/deploying.md gives {len(lines)} `sam deploy … --role-arn` lines, not one")
+    words = shlex.split(lines[0])[2:]
+    flags = dict(zip(words[::2], words[1::2]))
+    for needed in ["--stack-name", "--s3-bucket", "--s3-prefix", "--role-arn", "--capabilities"]:
+        if needed not in flags:
+            raise SystemExit(f"docs/deploying.md's `sam deploy` line has no {needed}: {lines[0]}")
+    return words, flags
+
+
+def sam_calls(work, template, words, flags):
     """Runs the SAM CLI as a deployer does; the calls it made, as recorded."""
     record = work / "calls.jsonl"
     moto = os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests/sam_cli"), "OTP_SAM_CALLS": str(record),
            "AWS_ENDPOINT_URL_S3": moto, "SAM_CLI_TELEMETRY": "0", "SAM_CLI_POLL_DELAY": "0.1"}
-    boto3.client("s3", endpoint_url=moto).create_bucket(Bucket=BUCKET)
+    boto3.client("s3", endpoint_url=moto).create_bucket(Bucket=flags["--s3-bucket"])
     sam = str(ROOT / ".venv/bin/sam")
-    where = ["--stack-name", STACK, "--region", os.environ.get("AWS_REGION", "us-east-1")]
-    deploy = [sam, "deploy", "--template-file", str(template), *where, "--s3-bucket", BUCKET,
-              "--role-arn", ROLE, "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset",
-              "--no-progressbar"]
-    for command in [deploy, deploy, [sam, "delete", *where, "--s3-bucket", BUCKET, "--no-prompts"]]:
+    region = ["--region", os.environ.get("AWS_REGION", "us-east-1")]
+    deploy = [sam, "deploy", *words, "--template-file", str(template), *region,
+              "--no-confirm-changeset", "--no-progressbar"]
+    delete = [sam, "delete", "--stack-name", flags["--stack-name"], "--s3-bucket", flags["--s3-bucket"],
+              "--s3-prefix", flags["--s3-prefix"], *region, "--no-prompts"]
+    for command in [deploy, deploy, delete]:
         ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=work)
         if ran.returncode != 0:
             raise SystemExit(f"{' '.join(command[1:3])} failed:\n{ran.stdout}\n{ran.stderr}")
     return [json.loads(line) for line in record.read_text().splitlines()]
 
 
-def as_iam(calls, transformed):
+def as_iam(calls, transformed, flags):
     """The recorded calls as the (action, kind) pairs IAM evaluates."""
+    artifacts = (flags["--s3-bucket"], flags["--s3-prefix"] + "/")
     evaluated = set()
     for call in calls:
         service, operation, params = call["service"], call["operation"], call["params"]
@@ -106,8 +125,14 @@ def as_iam(calls, transformed):
                 evaluated.add(("cloudformation:CreateChangeSet", "SAM transform"))
             if params.get("RoleARN"):
                 evaluated.add(("iam:PassRole", "CloudFormation role"))
-        elif service == "s3" and params.get("Bucket") == BUCKET and operation in S3_ACTIONS:
+            if params.get("TemplateURL"):
+                evaluated.add(("s3:GetObject", "artifacts"))
+        elif (service == "s3" and operation in S3_ACTIONS and params.get("Bucket") == artifacts[0]
+              and params.get("Key", "").startswith(artifacts[1])):
             evaluated.add((S3_ACTIONS[operation], "artifacts"))
+        elif (service == "s3" and operation == "ListObjectsV2" and params.get("Bucket") == artifacts[0]
+              and params.get("Prefix", "").startswith(artifacts[1])):
+            evaluated.add(("s3:ListBucket", KINDS["arn:${Partition}:s3:::${ArtifactsBucket}"]))
         else:
             raise SystemExit(f"a call this check does not know how IAM evaluates: {call}")
     return evaluated
@@ -120,7 +145,7 @@ def resource_types(template_path):
     template = json.loads(template_path.read_text())
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = f"s3://{BUCKET}/code"
+            resource["Properties"]["CodeUri"] = "s3://artifacts/code"
 
     class NoManagedPolicies:
         def load(self):
@@ -141,10 +166,12 @@ def documented_types():
 def problems(policy, calls):
     found = iam_policy.problems(policy, calls, KINDS, "`sam deploy` and `sam delete`")
     for statement in policy["Statement"]:
-        passes_role = "iam:PassRole" in iam_policy.as_list(statement["Action"])
-        if passes_role and statement.get("Condition") != TO_CLOUDFORMATION:
+        actions = iam_policy.as_list(statement["Action"])
+        if "iam:PassRole" in actions and statement.get("Condition") != TO_CLOUDFORMATION:
             found.append("iam:PassRole is granted for services other than CloudFormation")
-        elif not passes_role and "Condition" in statement:
+        elif "s3:ListBucket" in actions and statement.get("Condition") != UNDER_THE_PREFIX:
+            found.append("s3:ListBucket is granted beyond the stack's prefix")
+        elif not {"iam:PassRole", "s3:ListBucket"} & set(actions) and "Condition" in statement:
             found.append(f"statement {statement.get('Sid')} has a condition this check does not know")
     return found
 
@@ -154,12 +181,13 @@ def main(argv):
     with tempfile.TemporaryDirectory() as work:
         template, transformed = template_with_placeholder_code(pathlib.Path(work))
         types = resource_types(template)
-        recorded = sam_calls(pathlib.Path(work), template, transformed)
+        words, flags = documented_deploy()
+        recorded = sam_calls(pathlib.Path(work), template, words, flags)
     if documented_types() != types:
         print(f"docs/deploying.md lists the stack's resource types as {documented_types()}; "
               f"after the SAM transform they are {types}", file=sys.stderr)
         return 1
-    calls = as_iam(recorded, transformed)
+    calls = as_iam(recorded, transformed, flags)
     policy = json.loads(policy_path.read_text())
 
     def remove_a_grant(broken):
@@ -171,6 +199,16 @@ def main(argv):
     def every_stack_of_the_account(broken):
         broken["Statement"][0]["Resource"] = ARN + "${Account}:stack/*"
 
+    def list_the_whole_bucket(broken):
+        for statement in broken["Statement"]:
+            if "s3:ListBucket" in statement["Action"]:
+                statement.pop("Condition")
+
+    def every_object_of_the_bucket(broken):
+        for statement in broken["Statement"]:
+            if statement["Resource"] == "arn:${Partition}:s3:::${ArtifactsBucket}/${StackName}/*":
+                statement["Resource"] = "arn:${Partition}:s3:::${ArtifactsBucket}/*"
+
     def pass_the_role_to_any_service(broken):
         for statement in broken["Statement"]:
             statement.pop("Condition", None)
@@ -179,8 +217,8 @@ def main(argv):
         broken["Statement"] = [s for s in broken["Statement"]
                                if s["Resource"] != ARN + "aws:transform/Serverless-2016-10-31"]
 
-    breakages = [remove_a_grant, add_a_grant, every_stack_of_the_account,
-                 pass_the_role_to_any_service, forget_the_transform]
+    breakages = [remove_a_grant, add_a_grant, every_stack_of_the_account, every_object_of_the_bucket,
+                 list_the_whole_bucket, pass_the_role_to_any_service, forget_the_transform]
     found = proven_failures(policy_path.name, policy, breakages, lambda p: problems(p, calls))
     if found is None:
         return 1

@@ -546,7 +546,7 @@ async fn rule_14_the_pages_sms_names_the_pages_host_for_webotp() {
     );
 }
 
-/// RFC 9700 §4.16: a single-page app reads the token endpoint's answers
+/// RFC 9700 §2.6: a single-page app reads the token endpoint's answers
 /// (and discovery's, the keys', the revocation's) from its own origin; the
 /// authorization endpoint and the page's forms answer no origin, so no
 /// other site's script reads a page meant for the user's eyes.
@@ -567,6 +567,21 @@ async fn rule_14_cors_a_browser_app_reads_the_token_endpoint_but_no_site_reads_t
         ),
         (400, Some("*")),
         "the app reads why it was refused"
+    );
+    let refresh = tokens.body["refresh_token"].as_str().unwrap();
+    let body = form(&[("token", refresh), ("client_id", SPA)]);
+    let revoked = call(
+        &t.app,
+        Function::IssueToken,
+        form_at("revoke", "/v1/oauth/revoke", &body),
+    )
+    .await;
+    assert_eq!(
+        (
+            revoked.status,
+            revoked.header("access-control-allow-origin")
+        ),
+        (200, Some("*"))
     );
     for (name, path) in [
         ("jwks", "/.well-known/jwks.json"),

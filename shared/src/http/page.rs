@@ -395,6 +395,9 @@ pub(super) async fn send_code(app: &App, request: &Request) -> Response<Body> {
         return message_page(403, "en", "page_expired");
     };
     let mobile_no = text(&f, "mobile_no");
+    // What the page shows back: only what a number can look like, so that
+    // no other site's post writes words on the service's page.
+    let shown_number = echoed(&f, "mobile_no");
     let locale = locale_for(&page, &mobile_no);
     let pow = app.page_pow(&page.client_id);
     let sent = app
@@ -413,9 +416,9 @@ pub(super) async fn send_code(app: &App, request: &Request) -> Response<Body> {
                 brand: &app.page_brand(&page.client_id).await,
                 page: &sealed,
                 pow: &dearer,
-                mobile_no: &mobile_no,
+                mobile_no: &shown_number,
                 error: None,
-                again: true,
+                again: !shown_number.is_empty(),
             });
             html(200, body, Some(&page.redirect_uri))
         }
@@ -439,7 +442,7 @@ pub(super) async fn send_code(app: &App, request: &Request) -> Response<Body> {
                 brand: &brand,
                 page: &sealed,
                 pow: &pow,
-                mobile_no: &mobile_no,
+                mobile_no: &shown_number,
                 error: Some(&w[refusal_key(&e)]),
                 again: false,
             });

@@ -285,7 +285,7 @@ pub async fn confirm_otp(app: &App, request: Request) -> Response<Body> {
 /// fetch them from the issuer.
 ///
 /// Every one of its answers may be read by a page of any origin (CORS,
-/// RFC 9700 §4.16): a single-page app exchanges its code and refreshes
+/// RFC 9700 §2.6): a single-page app exchanges its code and refreshes
 /// from the browser. None of these routes acts on a cookie or other
 /// ambient credential, so a page of another origin reads only what it
 /// could ask for itself. The authorization endpoint, which a browser is

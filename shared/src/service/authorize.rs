@@ -211,22 +211,34 @@ impl App {
         })
     }
 
-    /// Counts a solved proof of work of `client_id`'s page in this minute,
-    /// for the client and for the number's `range`.
-    fn count_page_send(&self, client_id: &str, range: Option<&str>) {
+    /// Counts a solved proof of work of `client_id`'s page in this minute.
+    fn count_page_send(&self, client_id: &str) {
+        self.count_rate(client_id.to_string());
+    }
+
+    /// Counts a code texted to a number of `range` through `client_id`'s
+    /// page in this minute.
+    fn count_page_send_to_range(&self, client_id: &str, range: &str) {
+        self.count_rate(range_rate_key(client_id, range));
+    }
+
+    /// Counts one more for `key` in this minute. At most [`POW_RATES_MAX`]
+    /// keys are kept: past minutes' go first, and a key that finds no room
+    /// is not counted (its cost stays the base).
+    fn count_rate(&self, key: String) {
         let minute = self.clock.now_ms() / 60_000;
         let mut rates = self.pow_rates.lock().unwrap_or_else(|p| p.into_inner());
-        if rates.len() >= POW_RATES_MAX {
+        if rates.len() >= POW_RATES_MAX && !rates.contains_key(&key) {
             rates.retain(|_, (at, _)| *at == minute);
-        }
-        let range_key = range.map(|range| range_rate_key(client_id, range));
-        for key in std::iter::once(client_id.to_string()).chain(range_key) {
-            let rate = rates.entry(key).or_insert((minute, 0));
-            if rate.0 != minute {
-                *rate = (minute, 0);
+            if rates.len() >= POW_RATES_MAX {
+                return;
             }
-            rate.1 += 1;
         }
+        let rate = rates.entry(key).or_insert((minute, 0));
+        if rate.0 != minute {
+            *rate = (minute, 0);
+        }
+        rate.1 += 1;
     }
 
     /// The page's first step: with a solved proof of work, texts a code to
@@ -265,22 +277,33 @@ impl App {
                 return Err(Error::InvalidRequest("this proof of work was used before"));
             }
             // The number's range, when it is a number the client texts
-            // (any other is refused by the send, whatever its proof).
-            let range = match self.client_record(&page.client_id).await {
-                Ok(client) => self
-                    .parse_phone(&client, mobile_no)
-                    .ok()
-                    .map(|(phone, _)| phone.prefix().to_string()),
-                Err(_) => None,
-            };
+            // (any other is refused by the send, whatever its proof); a
+            // client that may not use the page gets no dearer challenge.
+            let client = self.authenticate_caller(&request.client).await?;
+            let range = self
+                .parse_phone(&client, mobile_no)
+                .ok()
+                .map(|(phone, _)| phone.prefix().to_string());
             let cost = self.page_cost(&page.client_id, range.as_deref());
             if solved.max_number < cost {
+                tracing::info!(
+                    client_id = %page.client_id,
+                    cost,
+                    "number range busy: a dearer proof of work asked for"
+                );
                 return Ok(PageSent::DearerProof(
                     self.pow_costing(&page.client_id, cost),
                 ));
             }
-            self.count_page_send(&page.client_id, range.as_deref());
-            self.send_code(&request, began).await.map(PageSent::Sent)
+            // Every solved proof raises the client's cost; only a code
+            // texted raises its range's, so that refusals (a number's
+            // cooldown, say) make no range dearer for its other users.
+            self.count_page_send(&page.client_id);
+            let sent = self.send_code(&request, began).await?;
+            if let Some(range) = &range {
+                self.count_page_send_to_range(&page.client_id, range);
+            }
+            Ok(PageSent::Sent(sent))
         })
         .await
     }

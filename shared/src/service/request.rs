@@ -41,6 +41,10 @@ use std::time::{Duration, Instant};
 /// Shard sequences kept before old windows' are dropped.
 const SHARD_SEQUENCES_MAX: usize = 1024;
 
+/// The longest a request found a shared counter full waits before it looks
+/// again (`App::count_beside`).
+const FULL_COUNTER_RECHECK_MAX: Duration = Duration::from_millis(200);
+
 pub const END_USER_IP_INVALID: &str = "end_user_ip must be an IPv4 or IPv6 address";
 
 /// What the directory says of the phone, for a request that needs it.
@@ -517,7 +521,30 @@ impl App {
     /// unevenly when many instances count on them (each new instance starts
     /// at the first), so the others are tried in turn before the request is
     /// refused; the extra round trips are paid only near the limit.
+    ///
+    /// A counter found full may be full of requests that are being refused
+    /// at this moment by their own limits (a flood from one address, say):
+    /// each gives its count back once its refusal is known. So a full
+    /// counter is tried once more, after as long again as the first pass
+    /// took (at most [`FULL_COUNTER_RECHECK_MAX`]), before the request is
+    /// refused: a flood of refused requests does not refuse the user beside
+    /// it. Only refusals wait, and a limit really spent costs one more pass.
     async fn count_beside(
+        &self,
+        kind: Beside,
+        whole: &RateLimit,
+        now: Millis,
+    ) -> (Beside, RateLimit, Result<bool, Error>) {
+        let started = Instant::now();
+        let first_pass = self.count_on_shards(kind, whole, now).await;
+        if !matches!(first_pass.2, Ok(false)) {
+            return first_pass;
+        }
+        tokio::time::sleep(started.elapsed().min(FULL_COUNTER_RECHECK_MAX)).await;
+        self.count_on_shards(kind, whole, now).await
+    }
+
+    async fn count_on_shards(
         &self,
         kind: Beside,
         whole: &RateLimit,
@@ -675,12 +702,20 @@ impl SendTimes {
     }
 }
 
-/// The host of the page a code was asked for on: the service's own URL's,
-/// without scheme, port or path.
+/// The host of the page a code was asked for on: the service's own URL's.
 fn page_host(request: &OtpRequest) -> Option<&str> {
-    let url = request.public_url.as_deref()?;
+    host_of(request.public_url.as_deref()?)
+}
+
+/// `url`'s host, without scheme, port or path.
+fn host_of(url: &str) -> Option<&str> {
     let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = authority.split(['/', ':']).next()?;
+    let authority = authority.split('/').next()?;
+    // An IPv6 literal keeps its brackets; a port follows them.
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => &authority[..rest.find(']')? + 2],
+        None => authority.split(':').next()?,
+    };
     (!host.is_empty()).then_some(host)
 }
 
@@ -688,6 +723,18 @@ fn page_host(request: &OtpRequest) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::clock::OsEntropy;
+
+    #[test]
+    fn the_pages_host_is_its_urls_without_scheme_port_or_path() {
+        assert_eq!(
+            host_of("https://abc123.execute-api.ap-southeast-1.amazonaws.com"),
+            Some("abc123.execute-api.ap-southeast-1.amazonaws.com")
+        );
+        assert_eq!(host_of("http://127.0.0.1:3000/x"), Some("127.0.0.1"));
+        assert_eq!(host_of("http://[::1]:3000"), Some("[::1]"));
+        assert_eq!(host_of("http://[::1"), None);
+        assert_eq!(host_of("https://"), None);
+    }
 
     #[test]
     fn rule_5_9_a_decoy_waits_a_first_sends_time_before_any_send() {
