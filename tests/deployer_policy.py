@@ -35,7 +35,6 @@ import boto3
 import iam_policy
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
-from template_checks import proven_failures
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -190,12 +189,6 @@ def main(argv):
     calls = as_iam(recorded, transformed, flags)
     policy = json.loads(policy_path.read_text())
 
-    def remove_a_grant(broken):
-        broken["Statement"][0]["Action"].pop(0)
-
-    def add_a_grant(broken):
-        broken["Statement"][0]["Action"].append("cloudformation:UpdateTerminationProtection")
-
     def every_stack_of_the_account(broken):
         broken["Statement"][0]["Resource"] = ARN + "${Account}:stack/*"
 
@@ -217,14 +210,10 @@ def main(argv):
         broken["Statement"] = [s for s in broken["Statement"]
                                if s["Resource"] != ARN + "aws:transform/Serverless-2016-10-31"]
 
-    breakages = [remove_a_grant, add_a_grant, every_stack_of_the_account, every_object_of_the_bucket,
-                 list_the_whole_bucket, pass_the_role_to_any_service, forget_the_transform]
-    found = proven_failures(policy_path.name, policy, breakages, lambda p: problems(p, calls))
-    if found is None:
-        return 1
-    for problem in found:
-        print(f"{policy_path.name}: {problem}", file=sys.stderr)
-    if found:
+    breakages = [iam_policy.remove_a_grant, iam_policy.add_a_grant("cloudformation:UpdateTerminationProtection"),
+                 every_stack_of_the_account, every_object_of_the_bucket, list_the_whole_bucket,
+                 pass_the_role_to_any_service, forget_the_transform]
+    if not iam_policy.held(policy_path, policy, breakages, lambda p: problems(p, calls)):
         return 1
     operations = sorted({(c["service"], c["operation"]) for c in recorded})
     print(f"{policy_path.name}: grants exactly the {len({a for a, _ in calls})} actions IAM evaluates for "

@@ -4,6 +4,10 @@ name, against the calls a real client made, recorded as the same pairs.
 Every call must be granted on the kind of resource IAM evaluates it on, and
 nothing granted that no call needs."""
 
+import sys
+
+from template_checks import proven_failures
+
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
@@ -39,3 +43,27 @@ def problems(policy, calls, kinds, callers):
         where = "any resource" if kind == "*" else f"the {kind}"
         found.append(f"{action} on {where} is granted but {callers} never call it")
     return found
+
+
+def remove_a_grant(broken):
+    """A breakage: the first statement loses its first action."""
+    broken["Statement"][0]["Action"].pop(0)
+
+
+def add_a_grant(action):
+    """A breakage: the first statement gains `action`."""
+    def breakage(broken):
+        broken["Statement"][0]["Action"].append(action)
+    breakage.__name__ = f"add_{action}"
+    return breakage
+
+
+def held(policy_path, policy, breakages, check):
+    """Whether `policy` passes `check` (a list of problems), after proving
+    `check` catches each of `breakages`; the problems printed."""
+    found = proven_failures(policy_path.name, policy, breakages, check)
+    if found is None:
+        return False
+    for problem in found:
+        print(f"{policy_path.name}: {problem}", file=sys.stderr)
+    return not found
