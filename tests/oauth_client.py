@@ -111,7 +111,6 @@ def main():
     binary = sys.argv[1]
     clients = [{
         "client_id": CLIENT_ID,
-        "client_secret": "not-used-by-a-public-client",
         "default_calling_code": "66",
         "public": True,
         "hosted_page": True,

@@ -7,8 +7,11 @@
 //! Secrets Manager. A file that does not hold exactly that is refused,
 //! naming the client, the field and the reason.
 
+use otp_shared::clock::OsEntropy;
 use otp_shared::domain::client::{ClientRecord, ClientSettings};
+use otp_shared::domain::code::random_bytes;
 use otp_shared::domain::keys::ServerSecret;
+use otp_shared::domain::keys::b64;
 use otp_shared::domain::provider::take_inline_secrets;
 use otp_shared::domain::user::{DirectoryEntry, User};
 use serde::Deserialize;
@@ -57,10 +60,20 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
     if !well_formed {
         return Err("client_id must be 1 to 64 letters, digits, - or _".into());
     }
-    let client_secret = text_field(&mut object, "client_secret")?;
-    if client_secret.len() < 16 {
-        return Err("client_secret must be at least 16 characters".into());
-    }
+    // A public client (a single-page or mobile app, DESIGN §14) has no
+    // secret to give: its record's is random, and nobody is told it.
+    let client_secret = if object.get("public") == Some(&Value::Bool(true)) {
+        if object.contains_key("client_secret") {
+            return Err("a public client has no client_secret".into());
+        }
+        b64(&random_bytes::<32>(&OsEntropy))
+    } else {
+        let client_secret = text_field(&mut object, "client_secret")?;
+        if client_secret.len() < 16 {
+            return Err("client_secret must be at least 16 characters".into());
+        }
+        client_secret
+    };
     let users = match object.remove("users") {
         None => vec![],
         Some(users) => {
@@ -160,6 +173,10 @@ mod tests {
                 "client 0 (shop): unknown field `brnad`",
             ),
             (
+                &format!(r#"[{{{base}, "public": true}}]"#),
+                "client 0 (shop): a public client has no client_secret",
+            ),
+            (
                 &format!(r#"[{{{base}, "max_attempts": 9}}]"#),
                 "client 0 (shop): max_attempts must be 1 to 5",
             ),
@@ -186,6 +203,14 @@ mod tests {
             let reason = refused(text);
             assert!(reason.starts_with(expected), "{reason:?} for {text}");
         }
+    }
+
+    #[test]
+    fn a_public_client_is_defined_without_a_secret() {
+        let text = r#"[{"client_id": "spa", "public": true, "hosted_page": true,
+            "redirect_uris": ["http://127.0.0.1/"], "default_calling_code": "66"}]"#;
+        let clients = parse(text, &secret()).expect("valid");
+        assert!(clients[0].record.settings.public);
     }
 
     #[test]
