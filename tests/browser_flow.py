@@ -203,11 +203,12 @@ def sign_in(browser, issuer, app_url, locale, phone, artifacts):
     context.close()
 
 
-def page_url(issuer):
+def page_url(issuer, **changes):
+    """The demo app's authorization request, with `changes` to it."""
     query = urllib.parse.urlencode({
         "response_type": "code", "client_id": "demo-spa", "redirect_uri": "http://127.0.0.1/",
         "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256", "ui_locales": "en"})
+        "code_challenge_method": "S256", **changes})
     return f"{issuer}/oauth2/authorize?{query}"
 
 
@@ -226,7 +227,7 @@ def busy_range(browser, issuer):
         posted = []
         for n in range(RANGE_SENDS_AT_BASE_COST + 1):
             posts.clear()
-            page.goto(page_url(issuer))
+            page.goto(page_url(issuer, ui_locales="en"))
             page.fill("#mobile_no", f"{prefix}{n:02}")
             page.click("button[type=submit]")
             page.wait_for_selector("#otp")
@@ -247,11 +248,7 @@ def refused_page(browser, issuer, artifacts):
     context = browser.new_context(locale="vi-VN")
     watched = Watched(context, issuer, {issuer})
     page = context.new_page()
-    query = urllib.parse.urlencode({
-        "response_type": "code", "client_id": "demo-spa", "redirect_uri": "https://evil.example/",
-        "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256"})
-    answer = page.goto(f"{issuer}/oauth2/authorize?{query}")
+    answer = page.goto(page_url(issuer, redirect_uri="https://evil.example/"))
     check(answer.status == 403 and page.url.startswith(issuer)
           and page.get_attribute("html", "lang") == "vi",
           f"an unregistered redirect_uri is not followed; the page says so in the browser's language ({answer.status})")

@@ -66,7 +66,7 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
         if object.contains_key("client_secret") {
             return Err("a public client has no client_secret".into());
         }
-        b64(&random_bytes::<32>(&OsEntropy))
+        unknowable_secret()
     } else {
         let client_secret = text_field(&mut object, "client_secret")?;
         if client_secret.len() < 16 {
@@ -103,6 +103,13 @@ fn client(entry: Value, secret: &ServerSecret) -> Result<LocalClient, String> {
         users,
         secrets,
     })
+}
+
+/// The secret of a public client's record: random, and told to nobody, so
+/// that no secret authenticates as it (the service refuses it on the secret
+/// routes besides).
+pub fn unknowable_secret() -> String {
+    b64(&random_bytes::<32>(&OsEntropy))
 }
 
 /// Takes each provider's `secret` out of `providers`, naming it instead by

@@ -275,11 +275,10 @@ async fn serve_forever() -> Result<Infallible, Box<dyn std::error::Error>> {
             demo_settings(),
         ))
         .await?;
-    // A public client has no secret; its record's is random and never told.
     store
         .put_client(&ClientRecord::new(
             DEMO_SPA_CLIENT_ID,
-            &b64(&random_bytes::<32>(entropy.as_ref())),
+            &clients::unknowable_secret(),
             demo_spa_settings(),
         ))
         .await?;
