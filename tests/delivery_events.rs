@@ -2,7 +2,8 @@
 //! SMS delivery-status logs as a CloudWatch Logs subscription delivers them,
 //! End User Messaging's events as its configuration set's SNS topic does;
 //! the documented examples in `events/delivery/`; eSMS's documented
-//! callback and a webhook receiver's report to the URL each SMS was sent
+//! callback, ThaiBulkSMS's as its public receivers read it, and a webhook
+//! receiver's report to the URL each SMS was sent
 //! with) replayed through the function's handler, on both stores, then read
 //! back through `POST /v1/otp/status`.
 
@@ -10,7 +11,9 @@ use otp_integration_tests::calls::as_delivery_events;
 use otp_integration_tests::delivery::{
     self, fixture, sns_logs, subscription_event, subscription_payload,
 };
-use otp_integration_tests::{CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call, test_settings};
+use otp_integration_tests::{
+    CLIENT_ID, CLIENT_SECRET, TestApp, api_at, call, test_settings, thaibulksms_callback,
+};
 use otp_shared::clock::{Clock, Millis};
 use otp_shared::delivery::callback::Ticket;
 use otp_shared::domain::challenge::{Challenge, ChallengeToken};
@@ -341,6 +344,90 @@ async fn a_callback_with_a_forged_or_borrowed_ticket_is_not_found_and_changes_no
         "the forged reports moved nothing"
     );
     assert_eq!(status(&t, &other).await["delivery"], "failed");
+}
+
+/// ThaiBulkSMS publishes no format for its callback; the public receivers
+/// of it read `message_id`, `status` and `phone` from a `GET`'s query, and
+/// its dashboard offers `POST` too. The ticket names the code; only the
+/// status word is read, in any case, from either method.
+#[tokio::test]
+async fn a_thaibulksms_callback_to_its_ticket_folds_into_the_codes_state() {
+    for t in both_stores().await {
+        let (token, _, _) = t.code_for("0812345675").await;
+        let path = callback_path(&t, "thaibulksms", &token);
+        let send = |method: &'static str, fields: &'static str, content_type: &'static str| {
+            call(
+                &t.app,
+                Function::DeliveryEvents,
+                thaibulksms_callback(&path, method, fields, content_type),
+            )
+        };
+        let pending = send(
+            "GET",
+            "message_id=tbs-7&status=pending&phone=66812345675",
+            "",
+        )
+        .await;
+        assert_eq!(pending.status, 200, "{pending:?}");
+        assert_eq!(status(&t, &token).await["delivery"], "sent");
+        let form = "message_id=tbs-7&status=DELIVERED&phone=66812345675";
+        let delivered = send("POST", form, "application/x-www-form-urlencoded").await;
+        assert_eq!(delivered.status, 200, "{delivered:?}");
+        let data = status(&t, &token).await;
+        assert_eq!(
+            (data["delivery"].as_str(), data["provider"].as_str()),
+            (Some("delivered"), Some("thaibulksms"))
+        );
+        // A repeat is news of the same state: counted once.
+        let json = r#"{"message_id":"tbs-7","Status":"delivered"}"#;
+        assert_eq!(send("POST", json, "application/json").await.status, 200);
+        assert_eq!(
+            t.metrics.by_provider("SmsReportedDelivered", "thaibulksms"),
+            1
+        );
+        // The client's own ThaiBulkSMS account reports it: no score.
+        assert_eq!(scores(&t), 0);
+    }
+}
+
+/// A ThaiBulkSMS callback whose status names no fate of a message is
+/// refused and moves nothing; one to another provider's ticket, or to no
+/// ticket of this deployment, is a route that does not exist.
+#[tokio::test]
+async fn a_thaibulksms_callback_of_no_known_status_or_ticket_changes_nothing() {
+    let t = TestApp::memory().await;
+    let (token, _, _) = t.code_for("0812345676").await;
+    let path = callback_path(&t, "thaibulksms", &token);
+    for fields in [
+        "status=converted",
+        "status=",
+        "message_id=tbs-8",
+        "status=0",
+    ] {
+        let answer = call(
+            &t.app,
+            Function::DeliveryEvents,
+            thaibulksms_callback(&path, "GET", fields, ""),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{fields}"
+        );
+    }
+    let esms_ticket = callback_path(&t, "esms", &token).replace("/esms/", "/thaibulksms/");
+    let placeholder = "/v1/delivery/thaibulksms/ZGVtbwpjaF9FWEFNUExFCjY2.placeholder-ticket-tag";
+    for other in [esms_ticket.as_str(), placeholder] {
+        let answer = call(
+            &t.app,
+            Function::DeliveryEvents,
+            thaibulksms_callback(other, "GET", "status=failed", ""),
+        )
+        .await;
+        assert_eq!(answer.status, 404, "{other}: {answer:?}");
+    }
+    assert_eq!(status(&t, &token).await["delivery"], "sent");
 }
 
 #[tokio::test]

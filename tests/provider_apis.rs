@@ -9,7 +9,7 @@ use otp_integration_tests::dialects::{DIALECTS, Dialect};
 use otp_integration_tests::hook::{Hook, Received};
 use otp_integration_tests::{
     CLIENT_ID, CLIENT_SECRET, SENDER_ID, TestApp, api_at, call, code_in, memory_store, test_config,
-    test_settings,
+    test_settings, thaibulksms_callback,
 };
 use otp_shared::domain::client::ClientSettings;
 use otp_shared::domain::provider::{EsmsSettings, SmsProvider, ThaiBulkSmsSettings};
@@ -411,4 +411,60 @@ async fn esms_is_given_the_services_callback_url_and_its_callback_marks_the_code
         .await;
     assert_eq!(status.body["data"]["delivery"], "delivered", "{status:?}");
     assert_eq!(status.body["data"]["provider"], "esms");
+}
+
+/// DESIGN §13.3: a client without a receiver of its own gives ThaiBulkSMS
+/// the service's `callback_url` for each SMS; ThaiBulkSMS's callback to it,
+/// with either method its dashboard offers, marks the code delivered.
+#[tokio::test]
+async fn thaibulksms_is_given_the_services_callback_url_and_its_callback_marks_the_code_delivered()
+{
+    let stub = Hook::start().await;
+    for (method, fields, content_type) in [
+        (
+            "GET",
+            "message_id=tbs-1&status=delivered&phone=66812345678",
+            "",
+        ),
+        (
+            "POST",
+            r#"{"message_id":"tbs-1","status":"DELIVERED"}"#,
+            "application/json",
+        ),
+    ] {
+        let t = app_with(vec![SmsProvider::Thaibulksms(ThaiBulkSmsSettings {
+            secret_arn: TBS_ARN.into(),
+            callback_url: None,
+            url: Some(stub.url_of("/sms")),
+        })])
+        .await;
+        stub.clear();
+        stub.answer_with(&[(201, TBS_SENT)]);
+        let sent = t.request_otp(PHONE).await;
+        assert_eq!(sent.status, 200, "{sent:?}");
+        let token = sent.body["data"]["token"].as_str().unwrap().to_string();
+        let url = stub.received()[0].event()["callback_url"]
+            .as_str()
+            .expect("a callback_url")
+            .to_string();
+        let path = url
+            .strip_prefix("https://abc123defg.execute-api.us-east-1.amazonaws.com")
+            .expect("the API's own URL, as the request reached it");
+        assert!(path.starts_with("/v1/delivery/thaibulksms/"), "{path}");
+        let request = thaibulksms_callback(path, method, fields, content_type);
+        let answer = call(&t.app, Function::DeliveryEvents, request).await;
+        assert_eq!(answer.status, 200, "{method}: {answer:?}");
+        let status = t
+            .call(
+                Function::ConfirmOtp,
+                "otp-status",
+                &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token}),
+            )
+            .await;
+        assert_eq!(
+            status.body["data"]["delivery"], "delivered",
+            "{method}: {status:?}"
+        );
+        assert_eq!(status.body["data"]["provider"], "thaibulksms");
+    }
 }

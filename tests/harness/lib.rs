@@ -608,6 +608,24 @@ pub fn api_at(name: &str, path: &str, query: Option<&str>, body: Option<&str>) -
     request_of(event)
 }
 
+/// ThaiBulkSMS's callback to `path` as API Gateway sends it: `GET` with
+/// `fields` as its query, or `POST` with them as a body of `content_type`
+/// (its dashboard offers both methods).
+pub fn thaibulksms_callback(path: &str, method: &str, fields: &str, content_type: &str) -> Request {
+    if method == "GET" {
+        return api_at("delivery-thaibulksms-callback", path, Some(fields), None);
+    }
+    let mut event = api_event(
+        "delivery-thaibulksms-callback-post",
+        Some(fields),
+        Some(content_type),
+    );
+    event["rawPath"] = Value::String(path.to_string());
+    event["requestContext"]["http"]["path"] = Value::String(path.to_string());
+    event.as_object_mut().unwrap().remove("pathParameters");
+    request_of(event)
+}
+
 /// The event `events/<name>.json` at `path` with `body` as a form
 /// (`application/x-www-form-urlencoded`), as a browser posts one.
 pub fn form_at(name: &str, path: &str, body: &str) -> Request {

@@ -5,6 +5,11 @@
 //! reports are taken, sealed with a MAC under the server secret. A report
 //! needs no credential of its own, and no one can make one for a code
 //! whose ticket they were not given, or for another provider.
+//!
+//! ThaiBulkSMS publishes no format for the request it makes to an SMS's
+//! `callback_url` (its API reference names the parameter only); the public
+//! receivers of its callbacks read a `status` word (`status` or `Status`),
+//! which is all the service reads: the ticket names the code.
 
 use super::reason;
 use crate::clock::Millis;
@@ -18,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 pub const CALLBACK_PATH: &str = "/v1/delivery";
 
 /// The providers whose reports name their code by a ticket.
-pub const TICKETED: [&str; 3] = ["eum", "esms", "webhook"];
+pub const TICKETED: [&str; 4] = ["eum", "esms", "thaibulksms", "webhook"];
 
 /// What a report's ticket names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +127,26 @@ pub fn esms_state(
     })
 }
 
+/// The state (and reason) of a ThaiBulkSMS callback's `status` word, read
+/// without regard to case, in the words SMS gateways use for a message's
+/// fate (their SMPP receipt words among them); none for any other, which
+/// changes nothing.
+pub fn thaibulksms_state(status: &str) -> Option<(DeliveryState, Option<&'static str>)> {
+    let word = status.trim().to_ascii_lowercase();
+    Some(match word.as_str() {
+        "pending" | "queued" | "submitted" | "accepted" | "sent" | "enroute" => {
+            (DeliveryState::Sent, None)
+        }
+        "delivered" | "delivrd" | "success" => (DeliveryState::Delivered, None),
+        "failed" | "fail" | "undelivered" | "undeliv" | "rejected" | "rejectd" | "error" => {
+            (DeliveryState::Failed, Some(reason::PROVIDER_ERROR))
+        }
+        "expired" | "expird" => (DeliveryState::Expired, Some(reason::TTL_EXPIRED)),
+        "blocked" => (DeliveryState::Blocked, Some(reason::BLOCKED)),
+        _ => return None,
+    })
+}
+
 /// A webhook receiver's report: one of the states a provider may report
 /// (`sent` and the final ones but `converted`), and a reason of the bounded
 /// set (any other is read as `provider_error`, so it cannot grow a metric's
@@ -217,6 +242,33 @@ mod tests {
             Some((DeliveryState::Blocked, Some("blocked")))
         );
         assert_eq!(esms_state("9", "1", "0"), None);
+    }
+
+    #[test]
+    fn thaibulksms_status_words_read_in_any_case_and_others_read_as_nothing() {
+        assert_eq!(
+            thaibulksms_state("delivered"),
+            Some((DeliveryState::Delivered, None))
+        );
+        assert_eq!(
+            thaibulksms_state(" DELIVRD "),
+            Some((DeliveryState::Delivered, None))
+        );
+        assert_eq!(
+            thaibulksms_state("Failed"),
+            Some((DeliveryState::Failed, Some("provider_error")))
+        );
+        assert_eq!(
+            thaibulksms_state("EXPIRED"),
+            Some((DeliveryState::Expired, Some("ttl_expired")))
+        );
+        assert_eq!(
+            thaibulksms_state("pending"),
+            Some((DeliveryState::Sent, None))
+        );
+        for other in ["", "converted", "submitted!", "0", "<script>"] {
+            assert_eq!(thaibulksms_state(other), None, "{other}");
+        }
     }
 
     #[test]

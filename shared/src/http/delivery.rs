@@ -5,10 +5,11 @@
 
 use super::native::failure;
 use super::{fields, json_response, query_fields};
-use crate::delivery::callback::{Ticket, esms_state, webhook_state};
+use crate::delivery::callback::{Ticket, esms_state, thaibulksms_state, webhook_state};
 use crate::delivery::{Report, Subject};
 use crate::domain::delivery::{DeliveryEvent, DeliveryState};
 use crate::{App, Error};
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -68,6 +69,32 @@ pub(super) async fn esms(app: &App, request: &Request) -> Response<Body> {
     };
     match read.await {
         Ok((ticket, state)) => record(app, ticket, "esms", state).await,
+        Err(e) => failure(&e),
+    }
+}
+
+/// ThaiBulkSMS's callback, `GET` with its fields in the query, or `POST`
+/// with them in a form or JSON body (its dashboard offers both methods):
+/// only the `status` word is read (`delivery::callback`).
+pub(super) async fn thaibulksms(app: &App, request: &Request) -> Response<Body> {
+    let read = async {
+        let ticket = ticket(app, request, "thaibulksms")?;
+        let f = if request.method() == Method::GET {
+            query_fields(request)?
+        } else {
+            fields(request, true)?
+        }
+        .with_names_in_lower_case();
+        let status = f
+            .optional("status", "ThaiBulkSMS's callback status is text")?
+            .unwrap_or_default();
+        let state = thaibulksms_state(&status).ok_or(Error::InvalidRequest(
+            "status is not a word of a message's fate",
+        ))?;
+        Ok((ticket, state))
+    };
+    match read.await {
+        Ok((ticket, state)) => record(app, ticket, "thaibulksms", state).await,
         Err(e) => failure(&e),
     }
 }

@@ -65,6 +65,7 @@ enum TokenRoute {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Callback {
     Esms,
+    ThaiBulkSms,
     Webhook,
 }
 
@@ -144,6 +145,16 @@ const CONFIRM_OTP_ROUTES: Routes<CodeCheck> = &[
 
 const DELIVERY_EVENTS_ROUTES: Routes<Callback> = &[
     (Method::GET, "/v1/delivery/esms/{ticket}", Callback::Esms),
+    (
+        Method::GET,
+        "/v1/delivery/thaibulksms/{ticket}",
+        Callback::ThaiBulkSms,
+    ),
+    (
+        Method::POST,
+        "/v1/delivery/thaibulksms/{ticket}",
+        Callback::ThaiBulkSms,
+    ),
     (
         Method::POST,
         "/v1/delivery/webhook/{ticket}",
@@ -331,6 +342,7 @@ pub async fn delivery_events(app: &App, request: Request) -> Response<Body> {
     };
     match route(DELIVERY_EVENTS_ROUTES, &request) {
         Ok(Callback::Esms) => delivery::esms(app, &request).await,
+        Ok(Callback::ThaiBulkSms) => delivery::thaibulksms(app, &request).await,
         Ok(Callback::Webhook) => delivery::webhook(app, &request).await,
         Err(e) => unrouted(DELIVERY_EVENTS_ROUTES, &request, &e),
     }

@@ -46,7 +46,12 @@ pub fn fields(message: &SmsMessage, callback_url: Option<&str>) -> Value {
         "sender": message.sender_id,
         "force": "corporate",
     });
-    if let Some(url) = callback_url {
+    // The client's own receiver if it names one, else the service's,
+    // which folds the report into the code's delivery state.
+    if let Some(url) = callback_url
+        .map(str::to_string)
+        .or(message.callback_url("thaibulksms"))
+    {
         fields["callback_url"] = json!(url);
     }
     fields
