@@ -25,7 +25,7 @@ links() {
     RequestOtpFunction) echo "/v1/otp/request SendMessageAutoGenCode_V4_get aws-sdk-sns aws-sdk-dynamodb aws-sdk-secretsmanager" ;;
     ConfirmOtpFunction) echo "/v1/otp/confirm CheckCodeGen_V4_get aws-sdk-kms aws-sdk-dynamodb aws-sdk-secretsmanager aws-sdk-pinpointsmsvoicev2" ;;
     IssueTokenFunction) echo "/v1/oauth/token /.well-known/jwks.json aws-sdk-kms aws-sdk-dynamodb aws-sdk-secretsmanager" ;;
-    DeliveryEventsFunction) echo "/v1/delivery/esms/{ticket} /DirectPublishToPhoneNumber aws-sdk-dynamodb aws-sdk-secretsmanager aws-sdk-sns" ;;
+    DeliveryEventsFunction) echo "/v1/delivery/esms/{ticket} /DirectPublishToPhoneNumber aws-sdk-dynamodb aws-sdk-secretsmanager aws-sdk-sns aws-sdk-pinpointsmsvoicev2" ;;
   esac
 }
 lacks() {
@@ -33,7 +33,7 @@ lacks() {
     RequestOtpFunction) echo "/v1/otp/confirm /v1/oauth/token /.well-known/jwks.json CheckCodeGen_V4_get aws-sdk-kms" ;;
     ConfirmOtpFunction) echo "/v2/otp/request /v1/oauth/token /.well-known/jwks.json SendMessageAutoGenCode_V4_get aws-sdk-sns" ;;
     IssueTokenFunction) echo "/v1/otp/confirm /v2/otp/request SendMessageAutoGenCode_V4_get CheckCodeGen_V4_get aws-sdk-sns aws-sdk-pinpointsmsvoicev2 /v1/delivery/esms/{ticket}" ;;
-    DeliveryEventsFunction) echo "/v1/otp/request /v1/otp/confirm /v1/oauth/token CheckCodeGen_V4_get aws-sdk-kms aws-sdk-pinpointsmsvoicev2" ;;
+    DeliveryEventsFunction) echo "/v1/otp/request /v1/otp/confirm /v1/oauth/token CheckCodeGen_V4_get aws-sdk-kms" ;;
   esac
 }
 

@@ -121,8 +121,9 @@ const FEEDBACK_TAKEN: &str =
 /// DESIGN §13.3: only a confirmed code tells End User Messaging its SMS
 /// arrived, in one attempt; a wrong code tells it nothing, a refused
 /// feedback does not stop the login, and a code confirmed before any event
-/// named its message logs in without feedback (AWS then counts the message
-/// failed after an hour, as the service's own record does not).
+/// named its message logs in without feedback, which delivery-events gives
+/// when the message's first event arrives (else AWS would count the message
+/// failed after an hour).
 #[tokio::test]
 async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message_it_named() {
     let eum = Hook::start().await;
@@ -170,6 +171,19 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
         told[0].headers["x-amz-target"],
         "PinpointSMSVoiceV2.PutMessageFeedback"
     );
+    // A later event of the message the confirm named: delivery-events
+    // leaves it to the confirm.
+    eum.clear();
+    let later = eum_event(
+        "TEXT_SUCCESSFUL",
+        &body["Context"],
+        now_ms(),
+        Some(MESSAGE_ID),
+    );
+    as_delivery_events(app.record_delivery_event(&later))
+        .await
+        .expect("folded");
+    assert!(eum.received().is_empty(), "told twice");
 
     eum.clear();
     eum.answer_with(&[(200, SENT)]);
@@ -184,6 +198,29 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
         eum.received().len(),
         1,
         "no event named the message: nothing to tell, and the login goes on"
+    );
+    // Its first event, after the confirm: delivery-events tells End User
+    // Messaging, or AWS would count the message failed in an hour.
+    eum.clear();
+    eum.answer_with(&[(200, FEEDBACK_TAKEN)]);
+    let event = eum_event(
+        "TEXT_DELIVERED",
+        &body["Context"],
+        now_ms(),
+        Some("eum-message-2"),
+    );
+    as_delivery_events(app.record_delivery_event(&event))
+        .await
+        .expect("folded");
+    let told = eum.received();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        told[0].headers["x-amz-target"],
+        "PinpointSMSVoiceV2.PutMessageFeedback"
+    );
+    assert_eq!(
+        told[0].event(),
+        json!({"MessageId": "eum-message-2", "MessageFeedbackStatus": "RECEIVED"})
     );
 }
 

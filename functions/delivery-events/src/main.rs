@@ -10,6 +10,9 @@ use otp_shared::http::lambda;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     otp_shared::logging::init();
-    let deployment = Deployment::from_env()?.with_sent_index().with_sms_account();
+    let deployment = Deployment::from_env()?
+        .with_sent_index()
+        .with_sms_account()
+        .with_message_feedback();
     lambda::run_events(|| deployment.app(), lambda::delivery_events).await
 }

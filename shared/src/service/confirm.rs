@@ -326,13 +326,29 @@ impl App {
                 None => Ok(false),
             }
         };
+        if self.feedback_within_an_attempt(told).await == Some(false) {
+            tracing::info!("no End User Messaging event named the message yet: no feedback");
+        }
+    }
+
+    /// Runs `told` (true when End User Messaging was told, false when there
+    /// was nothing to tell) within one attempt's time; none when it failed.
+    /// A failure is logged, never raised: the feedback is AWS's metric, not
+    /// the login.
+    pub(super) async fn feedback_within_an_attempt(
+        &self,
+        told: impl Future<Output = Result<bool, Error>>,
+    ) -> Option<bool> {
         match tokio::time::timeout(self.config.timeouts.attempt(), told).await {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => {
-                tracing::info!("no End User Messaging event named the message yet: no feedback");
+            Ok(Ok(told)) => Some(told),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "message feedback not given");
+                None
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "message feedback not given"),
-            Err(_) => tracing::warn!("message feedback timed out"),
+            Err(_) => {
+                tracing::warn!("message feedback timed out");
+                None
+            }
         }
     }
 }

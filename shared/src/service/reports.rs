@@ -113,7 +113,11 @@ impl App {
             // once per code, at its first final state, from a source other
             // than the client itself.
             let state = record.event.state;
-            if let Folded::Changed { was } = self.store.record_delivery(&record, now).await?
+            let folded = self.store.record_delivery(&record, now).await?;
+            if folded == Folded::Unchanged {
+                self.tell_received_after_the_confirm(&record, now).await;
+            }
+            if let Folded::Changed { was } = folded
                 && was != Some(state)
                 && state != DeliveryState::Submitted
             {
@@ -147,6 +151,36 @@ impl App {
             });
         }
         Ok(recorded)
+    }
+
+    /// An End User Messaging event naming a message the confirm could not
+    /// tell End User Messaging of: the code was confirmed before any event
+    /// named it, or it is a second message of the code (a retry that had
+    /// sent). Its record says `converted` (which no report supersedes, so
+    /// the event folded nothing) under another message id or none: this
+    /// tells End User Messaging now, or AWS counts the message failed.
+    async fn tell_received_after_the_confirm(&self, report: &DeliveryRecord, now: Millis) {
+        let (Some(feedback), Some(message_id)) = (&self.feedback, &report.message_id) else {
+            return;
+        };
+        if report.event.provider != "eum" {
+            return;
+        }
+        let told = async {
+            let kept = self.store.delivery(&report.challenge_id, now).await?;
+            let untold = kept.is_some_and(|r| {
+                r.client_id == report.client_id
+                    && r.event.state == DeliveryState::Converted
+                    && r.message_id.as_ref() != Some(message_id)
+            });
+            if !untold {
+                return Ok(false);
+            }
+            feedback.received(message_id).await.map(|()| true)
+        };
+        if self.feedback_within_an_attempt(told).await == Some(true) {
+            tracing::info!("message feedback given after the confirm");
+        }
     }
 
     /// The challenge (and its client) `report` names, if exactly one.
