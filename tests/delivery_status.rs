@@ -41,6 +41,7 @@ fn report(t: &TestApp, token: &str, state: DeliveryState, reason: Option<&str>) 
             at_ms: t.clock.now_ms() + 1_000,
         },
         message_id: None,
+        delivery_reported: state == DeliveryState::Delivered,
     }
 }
 
@@ -73,21 +74,51 @@ async fn the_status_follows_a_code_from_sent_through_reports_to_converted() {
             .await
             .unwrap();
     }
+    let data = status(&t, by_token(&token)).await.1["data"].clone();
     assert_eq!(
-        status(&t, by_token(&token)).await.1["data"]["delivery"],
-        "delivered"
+        (data["delivery"].as_str(), data["delivered"].as_str()),
+        (Some("delivered"), Some("reported"))
     );
 
     let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let data = status(&t, by_token(&token)).await.1["data"].clone();
     assert_eq!(
-        status(&t, by_token(&token)).await.1["data"]["delivery"],
-        "converted"
+        (data["delivery"].as_str(), data["delivered"].as_str()),
+        (Some("converted"), Some("reported")),
+        "the provider's report of delivery stays known through the confirm"
     );
     assert_eq!(
         status(&t, by_reference).await.1["data"]["delivery"],
         "converted"
     );
+}
+
+/// Where carriers send no handset receipts (Vietnam's), no provider ever
+/// reports a delivery: the confirm is the only sign the SMS arrived, and the
+/// status says it is inferred from it. Before the confirm: not known.
+#[tokio::test]
+async fn a_code_confirmed_without_a_delivery_report_reads_delivered_inferred_from_the_confirm() {
+    for t in [TestApp::memory().await, TestApp::dynamodb().await] {
+        let (token, _, code) = t.code_for(PHONE).await;
+        let now = t.clock.now_ms();
+        t.store
+            .record_delivery(&report(&t, &token, DeliveryState::Sent, None), now)
+            .await
+            .unwrap();
+        let data = status(&t, by_token(&token)).await.1["data"].clone();
+        assert_eq!(
+            (data["delivery"].as_str(), &data["delivered"]),
+            (Some("sent"), &Value::Null)
+        );
+        let confirmed = t.confirm_by_token(CLIENT_ID, &token, &code).await;
+        assert_eq!(confirmed.status, 200, "{confirmed:?}");
+        let data = status(&t, by_token(&token)).await.1["data"].clone();
+        assert_eq!(
+            (data["delivery"].as_str(), data["delivered"].as_str()),
+            (Some("converted"), Some("inferred"))
+        );
+    }
 }
 
 /// A report alone, when the slot holds a newer challenge by now: still told.

@@ -38,7 +38,7 @@ against_both_stores!(
     marking_undeliverable_spares_a_newer_challenge,
     a_challenge_names_the_provider_that_sent_it_after_a_failover,
     rule_13_3_delivery_reports_fold_into_one_state_in_any_order,
-    rule_13_3_a_reported_message_id_stays_through_later_reports_and_the_confirm,
+    rule_13_3_a_reported_message_id_and_delivery_stay_through_later_reports_and_the_confirm,
     rule_13_3_concurrent_delivery_reports_keep_the_fold,
     a_slots_challenge_is_read_whatever_its_state,
     rule_6_refresh_rotates_once_and_detects_reuse,

@@ -73,6 +73,7 @@ impl SmsSender for ReportingOutbox {
                 at_ms: now,
             },
             message_id: None,
+            delivery_reported: state == DeliveryState::Delivered,
         };
         // A report that cannot be kept is lost, as a provider's can be.
         if let Err(e) = self.store.record_delivery(&report, now).await {

@@ -469,13 +469,16 @@ fn report(state: DeliveryState, reason: Option<&str>, at_ms: i64) -> DeliveryRec
             at_ms,
         },
         message_id: None,
+        delivery_reported: state == DeliveryState::Delivered,
     }
 }
 
 /// DESIGN §13.3: the message id a provider's report named (End User
 /// Messaging's, which the confirm's feedback names) stays through later
-/// reports that name none, and through the consume's write of converted.
-pub async fn rule_13_3_a_reported_message_id_stays_through_later_reports_and_the_confirm(
+/// reports that name none, and through the consume's write of converted;
+/// so does a report that the SMS was delivered (which tells a delivery
+/// reported from one only the confirm shows).
+pub async fn rule_13_3_a_reported_message_id_and_delivery_stay_through_later_reports_and_the_confirm(
     store: Arc<dyn Store>,
 ) {
     start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
@@ -489,16 +492,24 @@ pub async fn rule_13_3_a_reported_message_id_stays_through_later_reports_and_the
         let challenge_id = challenge_id.clone();
         async move {
             let record = store.delivery(&challenge_id, NOW).await.unwrap().unwrap();
-            (record.event.state, record.message_id)
+            (
+                record.event.state,
+                record.message_id,
+                record.delivery_reported,
+            )
         }
     };
     let named = of(DeliveryState::Submitted, NOW, Some("eum-1"));
     store.record_delivery(&named, NOW).await.unwrap();
+    assert_eq!(
+        message_id(store.clone()).await,
+        (DeliveryState::Submitted, Some("eum-1".into()), false)
+    );
     let delivered = of(DeliveryState::Delivered, NOW + 1, None);
     store.record_delivery(&delivered, NOW).await.unwrap();
     assert_eq!(
         message_id(store.clone()).await,
-        (DeliveryState::Delivered, Some("eum-1".into()))
+        (DeliveryState::Delivered, Some("eum-1".into()), true)
     );
     assert!(
         store
@@ -515,7 +526,7 @@ pub async fn rule_13_3_a_reported_message_id_stays_through_later_reports_and_the
     );
     assert_eq!(
         message_id(store.clone()).await,
-        (DeliveryState::Converted, Some("eum-1".into()))
+        (DeliveryState::Converted, Some("eum-1".into()), true)
     );
 }
 

@@ -124,6 +124,11 @@ pub struct DeliveryRecord {
     /// Messaging's, which the confirm's feedback names): kept by every
     /// later fold that names none.
     pub message_id: Option<String>,
+    /// Whether a provider reported the SMS `delivered`, in this fold or an
+    /// earlier one: kept by every later fold, the confirm's `converted`
+    /// among them, so a confirm tells a reported delivery from one only the
+    /// confirm shows (where carriers send no handset receipts).
+    pub delivery_reported: bool,
 }
 
 /// The fold of `events`: the greatest of them; none for no event.

@@ -7,8 +7,8 @@ use super::{
 use crate::clock::rfc3339_utc;
 use crate::domain::client::Overrides;
 use crate::service::{
-    Caller, ChallengeRef, ClientCredentials, Confirmed, OtpConfirm, OtpRequest, OtpStatus,
-    UnknownUsers,
+    Caller, ChallengeRef, ClientCredentials, Confirmed, DeliveredBy, DeliveryStatus, OtpConfirm,
+    OtpRequest, OtpStatus, UnknownUsers,
 };
 use crate::{App, Error};
 use lambda_http::{Body, Request, Response};
@@ -157,14 +157,16 @@ pub(super) async fn request_otp(app: &App, request: &Request) -> Response<Body> 
     }
 }
 
-/// `POST /v1/otp/status`: `{"delivery", "reason", "provider", "updated_at"}`.
+/// `POST /v1/otp/status`: `{"delivery", "reason", "provider", "updated_at",
+/// "delivered"}`.
 pub(super) async fn otp_status(app: &App, request: &Request) -> Response<Body> {
     match async { app.otp_status(&parse_status(request)?).await }.await {
-        Ok(event) => success(json!({
+        Ok(DeliveryStatus { event, delivered }) => success(json!({
             "delivery": event.state.as_str(),
             "reason": event.reason,
             "provider": event.provider,
             "updated_at": rfc3339_utc(event.at_ms),
+            "delivered": delivered.map(DeliveredBy::as_str),
         })),
         Err(e) => failure(&e),
     }

@@ -14,7 +14,7 @@ pub use authorize::{
 };
 pub use reports::ReportsRecorded;
 pub use request::END_USER_IP_INVALID;
-pub use status::{NOT_SENT, OtpStatus};
+pub use status::{DeliveredBy, DeliveryStatus, NOT_SENT, OtpStatus};
 
 use crate::Error;
 use crate::clock::{Clock, Entropy, Millis};

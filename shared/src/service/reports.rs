@@ -107,6 +107,7 @@ impl App {
                 client_id,
                 event: report.event.clone(),
                 message_id: report.message_id.clone(),
+                delivery_reported: report.event.state == DeliveryState::Delivered,
             };
             // A state is counted when a code enters it (a repeat, or news of
             // the same state, counts nothing), and the delivery alarm's score

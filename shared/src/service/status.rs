@@ -18,12 +18,39 @@ pub struct OtpStatus {
 /// Why no provider took a code, as the status says it.
 pub const NOT_SENT: &str = "no_provider_took_it";
 
+/// How the service knows an SMS arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveredBy {
+    /// A provider reported it delivered.
+    Reported,
+    /// Its code was confirmed, and no provider reported it delivered: where
+    /// carriers send no handset receipts (Vietnam's), the only sign.
+    Inferred,
+}
+
+impl DeliveredBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveredBy::Reported => "reported",
+            DeliveredBy::Inferred => "inferred",
+        }
+    }
+}
+
+/// What the status tells of a code's SMS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    pub event: DeliveryEvent,
+    /// Whether, and how, it is known to have arrived.
+    pub delivered: Option<DeliveredBy>,
+}
+
 impl App {
-    pub async fn otp_status(&self, status: &OtpStatus) -> Result<DeliveryEvent, Error> {
+    pub async fn otp_status(&self, status: &OtpStatus) -> Result<DeliveryStatus, Error> {
         self.in_time(self.delivery_of(status)).await
     }
 
-    async fn delivery_of(&self, status: &OtpStatus) -> Result<DeliveryEvent, Error> {
+    async fn delivery_of(&self, status: &OtpStatus) -> Result<DeliveryStatus, Error> {
         let client = self.authenticate(&status.client).await?;
         let now = self.clock.now_ms();
         let key = |phone_key: String| ChallengeKey {
@@ -77,9 +104,16 @@ impl App {
         // neither are its known numbers' SMS (DESIGN §5.9).
         let reports_told =
             !(client.settings.require_registered_users && client.settings.callers_are_end_users);
-        let reported = record
-            .filter(|r| r.client_id == client.client_id && reports_told)
-            .map(|r| r.event);
-        fold(said.iter().chain(reported.iter())).ok_or(Error::OtpExpired)
+        let record = record.filter(|r| r.client_id == client.client_id && reports_told);
+        let delivery_reported = record.as_ref().is_some_and(|r| r.delivery_reported);
+        let reported = record.map(|r| r.event);
+        let event = fold(said.iter().chain(reported.iter())).ok_or(Error::OtpExpired)?;
+        let delivered = match event.state {
+            DeliveryState::Delivered => Some(DeliveredBy::Reported),
+            DeliveryState::Converted if delivery_reported => Some(DeliveredBy::Reported),
+            DeliveryState::Converted => Some(DeliveredBy::Inferred),
+            _ => None,
+        };
+        Ok(DeliveryStatus { event, delivered })
     }
 }

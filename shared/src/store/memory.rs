@@ -80,11 +80,14 @@ impl Tables {
             .message_id
             .clone()
             .or_else(|| kept.and_then(|(current, _)| current.message_id.clone()));
+        let delivery_reported =
+            record.delivery_reported || kept.is_some_and(|(current, _)| current.delivery_reported);
         self.deliveries.insert(
             record.challenge_id.clone(),
             (
                 DeliveryRecord {
                     message_id,
+                    delivery_reported,
                     ..record.clone()
                 },
                 now + DELIVERY_KEPT_MS,
@@ -358,6 +361,7 @@ impl Store for MemoryStore {
             client_id: key.client_id.clone(),
             event: converted.clone(),
             message_id: None,
+            delivery_reported: false,
         };
         tables.fold_delivery(&record, now);
         Ok(true)

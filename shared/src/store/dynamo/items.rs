@@ -351,13 +351,17 @@ pub(super) fn delivery_attributes(r: &DeliveryRecord, now: i64) -> Item {
     if let Some(id) = &r.message_id {
         item.insert("message_id".into(), s(id));
     }
+    if r.delivery_reported {
+        item.insert("delivery_reported".into(), AttributeValue::Bool(true));
+    }
     item
 }
 
 /// A delivery record written at `now` as an update of its item: the update
 /// expression, its attribute names and values. It sets every attribute of
 /// [`delivery_attributes`] and removes a reason the record has none of; a
-/// message id an earlier report named stays.
+/// message id an earlier report named stays, and so does its word that the
+/// SMS was delivered.
 pub(super) fn delivery_update(
     r: &DeliveryRecord,
     now: i64,
@@ -405,5 +409,6 @@ pub(super) fn delivery_from(
             .get("message_id")
             .map(|_| get_s(item, "message_id"))
             .transpose()?,
+        delivery_reported: item.get("delivery_reported") == Some(&AttributeValue::Bool(true)),
     }))
 }

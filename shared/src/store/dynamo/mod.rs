@@ -642,6 +642,7 @@ impl Store for DynamoStore {
             client_id: key.client_id.clone(),
             event: converted.clone(),
             message_id: None,
+            delivery_reported: false,
         };
         let (update, names, values) = delivery_update(&record, now);
         let delivered = Update::builder()
