@@ -96,7 +96,8 @@ async fn the_status_follows_a_code_from_sent_through_reports_to_converted() {
 
 /// Where carriers send no handset receipts (Vietnam's), no provider ever
 /// reports a delivery: the confirm is the only sign the SMS arrived, and the
-/// status says it is inferred from it. Before the confirm: not known.
+/// status says it is inferred from it. Before the confirm: not known; a
+/// receipt after it: reported.
 #[tokio::test]
 async fn a_code_confirmed_without_a_delivery_report_reads_delivered_inferred_from_the_confirm() {
     for t in [TestApp::memory().await, TestApp::dynamodb().await] {
@@ -117,6 +118,17 @@ async fn a_code_confirmed_without_a_delivery_report_reads_delivered_inferred_fro
         assert_eq!(
             (data["delivery"].as_str(), data["delivered"].as_str()),
             (Some("converted"), Some("inferred"))
+        );
+        // The receipt, after the confirm: reported after all.
+        let now = t.clock.now_ms();
+        t.store
+            .record_delivery(&report(&t, &token, DeliveryState::Delivered, None), now)
+            .await
+            .unwrap();
+        let data = status(&t, by_token(&token)).await.1["data"].clone();
+        assert_eq!(
+            (data["delivery"].as_str(), data["delivered"].as_str()),
+            (Some("converted"), Some("reported"))
         );
     }
 }

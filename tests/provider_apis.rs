@@ -89,6 +89,10 @@ async fn thaibulksms_takes_the_code_in_every_dialect() {
         assert_eq!(body["msisdn"], "66812345678");
         assert_eq!(body["force"], "corporate");
         assert_eq!(body["sender"], SENDER_ID);
+        assert_eq!(
+            body["callback_url"], "https://shop.example/otp/delivery",
+            "the client's own receiver over the service's"
+        );
         assert!(t.outbox.entries().is_empty(), "{dialect:?}: sent twice");
         let code = code_in(body["message"].as_str().unwrap());
         let confirmed = dialect.confirm_code(&t, &sent.body, PHONE, &code).await;

@@ -201,17 +201,20 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
     );
     // Its first event, after the confirm: delivery-events tells End User
     // Messaging, or AWS would count the message failed in an hour.
+    // Each message tells once, however many of its events arrive; a
+    // message whose event says it failed tells nothing.
     eum.clear();
     eum.answer_with(&[(200, FEEDBACK_TAKEN)]);
-    let event = eum_event(
-        "TEXT_DELIVERED",
-        &body["Context"],
-        now_ms(),
-        Some("eum-message-2"),
-    );
-    as_delivery_events(app.record_delivery_event(&event))
-        .await
-        .expect("folded");
+    for (event_type, message_id) in [
+        ("TEXT_SUCCESSFUL", "eum-message-2"),
+        ("TEXT_DELIVERED", "eum-message-2"),
+        ("TEXT_BLOCKED", "eum-message-3"),
+    ] {
+        let event = eum_event(event_type, &body["Context"], now_ms(), Some(message_id));
+        as_delivery_events(app.record_delivery_event(&event))
+            .await
+            .expect("folded");
+    }
     let told = eum.received();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(

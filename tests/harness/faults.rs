@@ -172,6 +172,20 @@ impl Store for HarnessStore {
         self.run("record_delivery", self.inner.record_delivery(record, now))
             .await
     }
+    async fn claim_message_feedback(
+        &self,
+        challenge_id: &str,
+        client_id: &str,
+        message_id: &str,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        self.run(
+            "claim_message_feedback",
+            self.inner
+                .claim_message_feedback(challenge_id, client_id, message_id, now),
+        )
+        .await
+    }
     async fn delivery(
         &self,
         challenge_id: &str,

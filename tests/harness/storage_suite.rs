@@ -9,7 +9,8 @@ use otp_shared::domain::challenge::{
 };
 use otp_shared::domain::client::ClientRecord;
 use otp_shared::domain::delivery::{
-    DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState, fold,
+    DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState,
+    FEEDBACK_AFTER_THE_CONFIRM_MOST, fold,
 };
 use otp_shared::domain::limits::{FailureCap, RateLimit};
 use otp_shared::domain::refresh::{
@@ -527,6 +528,129 @@ pub async fn rule_13_3_a_reported_message_id_and_delivery_stay_through_later_rep
     assert_eq!(
         message_id(store.clone()).await,
         (DeliveryState::Converted, Some("eum-1".into()), true)
+    );
+}
+
+/// DESIGN §13.3: a report that the SMS was delivered, arriving after the
+/// confirm (people type a code before its receipt comes), changes no state
+/// (`converted` wins) but is kept: the delivery was reported, not only
+/// inferred from the confirm. Another client's report marks nothing.
+pub async fn rule_13_3_a_delivery_reported_after_the_confirm_is_kept(store: Arc<dyn Store>) {
+    start(store.as_ref(), &challenge("p", "t2"), NOW, &[]).await;
+    let challenge_id = Challenge::id_of("t2");
+    let reported = |store: Arc<dyn Store>| {
+        let challenge_id = challenge_id.clone();
+        async move {
+            let record = store.delivery(&challenge_id, NOW).await.unwrap().unwrap();
+            (record.event.state, record.delivery_reported)
+        }
+    };
+    let of = |client_id: &str| DeliveryRecord {
+        challenge_id: challenge_id.clone(),
+        client_id: client_id.into(),
+        ..report(DeliveryState::Delivered, None, NOW + 1)
+    };
+    let sent = DeliveryRecord {
+        challenge_id: challenge_id.clone(),
+        ..report(DeliveryState::Sent, None, NOW)
+    };
+    store.record_delivery(&sent, NOW).await.unwrap();
+    assert!(
+        store
+            .consume(
+                &key("p"),
+                "t2",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        reported(store.clone()).await,
+        (DeliveryState::Converted, false)
+    );
+    assert_eq!(
+        store
+            .record_delivery(&of("another-app"), NOW)
+            .await
+            .unwrap(),
+        Folded::Unchanged
+    );
+    assert_eq!(
+        reported(store.clone()).await,
+        (DeliveryState::Converted, false)
+    );
+    assert_eq!(
+        store.record_delivery(&of("app"), NOW).await.unwrap(),
+        Folded::Unchanged
+    );
+    assert_eq!(
+        reported(store.clone()).await,
+        (DeliveryState::Converted, true)
+    );
+}
+
+/// DESIGN §13.3: End User Messaging is told of a message its confirm could
+/// not name once, by whichever of its events claims it first: only for a
+/// converted record of the claiming client, never for the message the
+/// confirm named, and for a bounded number of messages.
+pub async fn rule_13_3_message_feedback_after_the_confirm_is_claimed_once_per_message(
+    store: Arc<dyn Store>,
+) {
+    start(store.as_ref(), &challenge("p", "t3"), NOW, &[]).await;
+    let challenge_id = Challenge::id_of("t3");
+    let claim = |store: Arc<dyn Store>, client_id: &'static str, message_id: String| {
+        let challenge_id = challenge_id.clone();
+        async move {
+            store
+                .claim_message_feedback(&challenge_id, client_id, &message_id, NOW)
+                .await
+                .unwrap()
+        }
+    };
+    let named = DeliveryRecord {
+        challenge_id: challenge_id.clone(),
+        message_id: Some("named".into()),
+        ..report(DeliveryState::Sent, None, NOW)
+    };
+    store.record_delivery(&named, NOW).await.unwrap();
+    assert!(
+        !claim(store.clone(), "app", "other".into()).await,
+        "not converted yet: the confirm will tell"
+    );
+    assert!(
+        store
+            .consume(
+                &key("p"),
+                "t3",
+                NOW,
+                NO_CAP.window,
+                Issued::Nothing,
+                &converted()
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !claim(store.clone(), "app", "named".into()).await,
+        "the confirm named it"
+    );
+    assert!(!claim(store.clone(), "another-app", "other".into()).await);
+    let claims = (0..3).map(|_| tokio::spawn(claim(store.clone(), "app", "other".into())));
+    let mut won = 0;
+    for c in claims.collect::<Vec<_>>() {
+        won += usize::from(c.await.unwrap());
+    }
+    assert_eq!(won, 1, "events arriving together claim it once");
+    for i in 1..FEEDBACK_AFTER_THE_CONFIRM_MOST {
+        assert!(claim(store.clone(), "app", format!("more-{i}")).await);
+    }
+    assert!(
+        !claim(store.clone(), "app", "one-too-many".into()).await,
+        "bounded"
     );
 }
 

@@ -113,6 +113,11 @@ impl DeliveryEvent {
 /// for the questions of the days after (DESIGN §13.3).
 pub const DELIVERY_KEPT_MS: Millis = 72 * 3_600_000;
 
+/// How many messages of one code `delivery-events` tells End User Messaging
+/// of after its confirm (a code's SMS is one message, rarely two): a bound
+/// on the record's size, whatever events arrive.
+pub const FEEDBACK_AFTER_THE_CONFIRM_MOST: usize = 4;
+
 /// One challenge's delivery record: the fold of its events so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRecord {

@@ -159,22 +159,24 @@ impl App {
     /// named it, or it is a second message of the code (a retry that had
     /// sent). Its record says `converted` (which no report supersedes, so
     /// the event folded nothing) under another message id or none: this
-    /// tells End User Messaging now, or AWS counts the message failed.
+    /// tells End User Messaging now, or AWS counts the message failed. Only
+    /// for an event that does not say the message failed, and once per
+    /// message however many of its events arrive (the store's claim).
     async fn tell_received_after_the_confirm(&self, report: &DeliveryRecord, now: Millis) {
         let (Some(feedback), Some(message_id)) = (&self.feedback, &report.message_id) else {
             return;
         };
-        if report.event.provider != "eum" {
+        let failed =
+            report.event.state.is_final() && report.event.state != DeliveryState::Delivered;
+        if report.event.provider != "eum" || failed {
             return;
         }
         let told = async {
-            let kept = self.store.delivery(&report.challenge_id, now).await?;
-            let untold = kept.is_some_and(|r| {
-                r.client_id == report.client_id
-                    && r.event.state == DeliveryState::Converted
-                    && r.message_id.as_ref() != Some(message_id)
-            });
-            if !untold {
+            let claimed = self
+                .store
+                .claim_message_feedback(&report.challenge_id, &report.client_id, message_id, now)
+                .await?;
+            if !claimed {
                 return Ok(false);
             }
             feedback.received(message_id).await.map(|()| true)

@@ -9,7 +9,9 @@ use crate::domain::challenge::{
     Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector, Slot,
 };
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::{DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord};
+use crate::domain::delivery::{
+    DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState, FEEDBACK_AFTER_THE_CONFIRM_MOST,
+};
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
 use crate::domain::user::User;
@@ -28,6 +30,9 @@ struct Tables {
     families: HashMap<String, RefreshFamily>,
     /// Delivery records by challenge id, with when they stop being kept.
     deliveries: HashMap<String, (DeliveryRecord, Millis)>,
+    /// The message ids whose feedback was claimed after the confirm, by
+    /// challenge id.
+    feedback_claimed: HashMap<String, Vec<String>>,
     /// Authorization codes by hash, with the family their redemption
     /// issued.
     codes: HashMap<String, (AuthorizationCode, Option<String>)>,
@@ -74,6 +79,13 @@ impl Tables {
             }
         };
         if !changes {
+            if record.delivery_reported
+                && let Some((current, until)) = self.deliveries.get_mut(&record.challenge_id)
+                && *until > now
+                && current.client_id == record.client_id
+            {
+                current.delivery_reported = true;
+            }
             return Folded::Unchanged;
         }
         let message_id = record
@@ -244,6 +256,37 @@ impl Store for MemoryStore {
 
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error> {
         Ok(self.tables().fold_delivery(record, now))
+    }
+
+    async fn claim_message_feedback(
+        &self,
+        challenge_id: &str,
+        client_id: &str,
+        message_id: &str,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let mut tables = self.tables();
+        let untold = tables
+            .deliveries
+            .get(challenge_id)
+            .is_some_and(|(record, until)| {
+                *until > now
+                    && record.client_id == client_id
+                    && record.event.state == DeliveryState::Converted
+                    && record.message_id.as_deref() != Some(message_id)
+            });
+        let claimed = tables
+            .feedback_claimed
+            .entry(challenge_id.to_string())
+            .or_default();
+        if !untold
+            || claimed.len() >= FEEDBACK_AFTER_THE_CONFIRM_MOST
+            || claimed.iter().any(|id| id == message_id)
+        {
+            return Ok(false);
+        }
+        claimed.push(message_id.to_string());
+        Ok(true)
     }
 
     async fn delivery(

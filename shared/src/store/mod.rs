@@ -134,8 +134,25 @@ pub trait Store: Send + Sync {
     /// a no-op when the record holds an event that supersedes it
     /// (`DeliveryEvent::supersedes`) or names another client. Kept
     /// `DELIVERY_KEPT_MS` from `now`. Whether it changed the record, and
-    /// from which state.
+    /// from which state. A report of delivery superseded (by the confirm's
+    /// `converted`, say) still marks the client's kept record
+    /// `delivery_reported`, with a second write.
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error>;
+
+    /// Claims the telling of End User Messaging that `message_id` arrived,
+    /// for a kept record of `client_id` that its confirm made `converted`
+    /// under another message id or none (so the confirm could not tell of
+    /// this one): true for the one call that claims it, false for every
+    /// other, for a record not converted, another client's, or one that
+    /// has claimed `FEEDBACK_AFTER_THE_CONFIRM_MOST` messages. One
+    /// conditional write, so events arriving together tell once.
+    async fn claim_message_feedback(
+        &self,
+        challenge_id: &str,
+        client_id: &str,
+        message_id: &str,
+        now: Millis,
+    ) -> Result<bool, Error>;
 
     /// The delivery record of `challenge_id`, while it is kept.
     async fn delivery(

@@ -13,7 +13,9 @@ use crate::config::Timeouts;
 use crate::domain::authorization::AuthorizationCode;
 use crate::domain::challenge::{Challenge, ChallengeKey, ChallengeState, Claim, Refusal, Selector};
 use crate::domain::client::ClientRecord;
-use crate::domain::delivery::{DeliveryEvent, DeliveryRecord, DeliveryState};
+use crate::domain::delivery::{
+    DeliveryEvent, DeliveryRecord, DeliveryState, FEEDBACK_AFTER_THE_CONFIRM_MOST,
+};
 use crate::domain::keys::b64;
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{
@@ -225,6 +227,27 @@ impl DynamoStore {
             .expression_attribute_names("#attribute", attribute)
             .expression_attribute_values(":value", s(value))
             .expression_attribute_values(":token_hash", s(token_hash));
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
+    }
+
+    /// Marks the client's kept delivery record of `record`'s challenge
+    /// `delivery_reported`: a no-op for another client's, one no longer
+    /// kept, or none.
+    async fn mark_delivery_reported(
+        &self,
+        record: &DeliveryRecord,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(delivery_pk(&record.challenge_id)))
+            .update_expression("SET delivery_reported = :reported")
+            .condition_expression("client_id = :client AND kept_until_ms > :now")
+            .expression_attribute_values(":reported", AttributeValue::Bool(true))
+            .expression_attribute_values(":client", s(&record.client_id))
+            .expression_attribute_values(":now", n(now));
         applied(self.update(request, Repeat::Safe).await?).map(drop)
     }
 }
@@ -486,9 +509,43 @@ impl Store for DynamoStore {
                     .and_then(|state| DeliveryState::parse(&state));
                 Ok(Folded::Changed { was })
             }
-            Err(e) if update_condition_failure(&e).is_some() => Ok(Folded::Unchanged),
+            Err(e) if update_condition_failure(&e).is_some() => {
+                if record.delivery_reported {
+                    self.mark_delivery_reported(record, now).await?;
+                }
+                Ok(Folded::Unchanged)
+            }
             Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
         }
+    }
+
+    async fn claim_message_feedback(
+        &self,
+        challenge_id: &str,
+        client_id: &str,
+        message_id: &str,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let most = FEEDBACK_AFTER_THE_CONFIRM_MOST as i64;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(delivery_pk(challenge_id)))
+            .update_expression("ADD feedback_claimed :ids")
+            .condition_expression(
+                "client_id = :client AND delivery_state = :converted AND kept_until_ms > :now \
+                 AND (attribute_not_exists(message_id) OR message_id <> :id) \
+                 AND (attribute_not_exists(feedback_claimed) \
+                      OR (NOT contains(feedback_claimed, :id) AND size(feedback_claimed) < :most))",
+            )
+            .expression_attribute_values(":ids", AttributeValue::Ss(vec![message_id.to_string()]))
+            .expression_attribute_values(":client", s(client_id))
+            .expression_attribute_values(":converted", s(DeliveryState::Converted.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":id", s(message_id))
+            .expression_attribute_values(":most", n(most));
+        applied(self.update(request, Repeat::Safe).await?)
     }
 
     async fn delivery(
