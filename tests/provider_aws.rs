@@ -201,12 +201,21 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
     );
     // Its first event, after the confirm: delivery-events tells End User
     // Messaging, or AWS would count the message failed in an hour.
-    // Each message tells once, however many of its events arrive; a
-    // message whose event says it failed tells nothing.
+    // A message is told until End User Messaging takes it (a refused
+    // feedback is given again by its next event), then never again,
+    // however many of its events arrive; a message whose event says it
+    // failed tells nothing.
     eum.clear();
-    eum.answer_with(&[(200, FEEDBACK_TAKEN)]);
+    eum.answer_with(&[
+        (
+            500,
+            r#"{"__type": "InternalServerException", "Message": "no"}"#,
+        ),
+        (200, FEEDBACK_TAKEN),
+    ]);
     for (event_type, message_id) in [
         ("TEXT_SUCCESSFUL", "eum-message-2"),
+        ("TEXT_DELIVERED", "eum-message-2"),
         ("TEXT_DELIVERED", "eum-message-2"),
         ("TEXT_BLOCKED", "eum-message-3"),
     ] {
@@ -216,15 +225,17 @@ async fn end_user_messaging_is_told_received_only_for_a_right_code_whose_message
             .expect("folded");
     }
     let told = eum.received();
-    assert_eq!(told.len(), 1, "{told:?}");
-    assert_eq!(
-        told[0].headers["x-amz-target"],
-        "PinpointSMSVoiceV2.PutMessageFeedback"
-    );
-    assert_eq!(
-        told[0].event(),
-        json!({"MessageId": "eum-message-2", "MessageFeedbackStatus": "RECEIVED"})
-    );
+    assert_eq!(told.len(), 2, "{told:?}");
+    for feedback in &told {
+        assert_eq!(
+            feedback.headers["x-amz-target"],
+            "PinpointSMSVoiceV2.PutMessageFeedback"
+        );
+        assert_eq!(
+            feedback.event(),
+            json!({"MessageId": "eum-message-2", "MessageFeedbackStatus": "RECEIVED"})
+        );
+    }
 }
 
 const HOOK_SECRET: &str = "whsec_YSBzZW5kIGhvb2sncyBrZXksIDMyIGJ5dGVzIGxvbmc=";

@@ -41,7 +41,7 @@ against_both_stores!(
     rule_13_3_a_reported_message_id_and_delivery_stay_through_later_reports_and_the_confirm,
     rule_13_3_concurrent_delivery_reports_keep_the_fold,
     rule_13_3_a_delivery_reported_after_the_confirm_is_kept,
-    rule_13_3_message_feedback_after_the_confirm_is_claimed_once_per_message,
+    rule_13_3_a_confirmed_record_says_which_messages_were_told_after_the_confirm,
     a_slots_challenge_is_read_whatever_its_state,
     rule_6_refresh_rotates_once_and_detects_reuse,
     rule_14_an_authorization_code_is_minted_with_its_login_and_redeemed_once,

@@ -172,17 +172,17 @@ impl Store for HarnessStore {
         self.run("record_delivery", self.inner.record_delivery(record, now))
             .await
     }
-    async fn claim_message_feedback(
+    async fn record_message_told(
         &self,
         challenge_id: &str,
         client_id: &str,
         message_id: &str,
         now: Millis,
-    ) -> Result<bool, Error> {
+    ) -> Result<(), Error> {
         self.run(
-            "claim_message_feedback",
+            "record_message_told",
             self.inner
-                .claim_message_feedback(challenge_id, client_id, message_id, now),
+                .record_message_told(challenge_id, client_id, message_id, now),
         )
         .await
     }

@@ -585,7 +585,10 @@ pub async fn rule_13_3_a_delivery_reported_after_the_confirm_is_kept(store: Arc<
     );
     assert_eq!(
         store.record_delivery(&of("app"), NOW).await.unwrap(),
-        Folded::Unchanged
+        Folded::Confirmed {
+            message_id: None,
+            told: vec![]
+        }
     );
     assert_eq!(
         reported(store.clone()).await,
@@ -593,20 +596,39 @@ pub async fn rule_13_3_a_delivery_reported_after_the_confirm_is_kept(store: Arc<
     );
 }
 
-/// DESIGN §13.3: End User Messaging is told of a message its confirm could
-/// not name once, by whichever of its events claims it first: only for a
-/// converted record of the claiming client, never for the message the
-/// confirm named, and for a bounded number of messages.
-pub async fn rule_13_3_message_feedback_after_the_confirm_is_claimed_once_per_message(
+/// DESIGN §13.3: a report folded into a confirmed record says which
+/// message the confirm could tell End User Messaging of, and which were told
+/// after it: a message told is recorded once, only on the client's kept
+/// record, at most `FEEDBACK_AFTER_THE_CONFIRM_MOST` of them, and telling of
+/// a challenge with no record makes none.
+pub async fn rule_13_3_a_confirmed_record_says_which_messages_were_told_after_the_confirm(
     store: Arc<dyn Store>,
 ) {
     start(store.as_ref(), &challenge("p", "t3"), NOW, &[]).await;
     let challenge_id = Challenge::id_of("t3");
-    let claim = |store: Arc<dyn Store>, client_id: &'static str, message_id: String| {
+    let of = |client_id: &str, message_id: &str| DeliveryRecord {
+        challenge_id: challenge_id.clone(),
+        client_id: client_id.into(),
+        message_id: Some(message_id.into()),
+        ..report(DeliveryState::Delivered, None, NOW + 1)
+    };
+    let fold = |store: Arc<dyn Store>, record: DeliveryRecord| async move {
+        match store.record_delivery(&record, NOW).await.unwrap() {
+            Folded::Confirmed {
+                message_id,
+                mut told,
+            } => {
+                told.sort();
+                Some((message_id, told))
+            }
+            _ => None,
+        }
+    };
+    let tell = |store: Arc<dyn Store>, client_id: &'static str, message_id: String, at| {
         let challenge_id = challenge_id.clone();
         async move {
             store
-                .claim_message_feedback(&challenge_id, client_id, &message_id, NOW)
+                .record_message_told(&challenge_id, client_id, &message_id, at)
                 .await
                 .unwrap()
         }
@@ -617,9 +639,15 @@ pub async fn rule_13_3_message_feedback_after_the_confirm_is_claimed_once_per_me
         ..report(DeliveryState::Sent, None, NOW)
     };
     store.record_delivery(&named, NOW).await.unwrap();
-    assert!(
-        !claim(store.clone(), "app", "other".into()).await,
-        "not converted yet: the confirm will tell"
+    assert_eq!(
+        store
+            .record_delivery(&of("app", "named"), NOW)
+            .await
+            .unwrap(),
+        Folded::Changed {
+            was: Some(DeliveryState::Sent)
+        },
+        "not confirmed yet: the confirm will tell"
     );
     assert!(
         store
@@ -634,24 +662,40 @@ pub async fn rule_13_3_message_feedback_after_the_confirm_is_claimed_once_per_me
             .await
             .unwrap()
     );
-    assert!(
-        !claim(store.clone(), "app", "named".into()).await,
-        "the confirm named it"
+    assert_eq!(
+        fold(store.clone(), of("app", "other")).await,
+        Some((Some("named".into()), vec![]))
     );
-    assert!(!claim(store.clone(), "another-app", "other".into()).await);
-    let claims = (0..3).map(|_| tokio::spawn(claim(store.clone(), "app", "other".into())));
-    let mut won = 0;
-    for c in claims.collect::<Vec<_>>() {
-        won += usize::from(c.await.unwrap());
-    }
-    assert_eq!(won, 1, "events arriving together claim it once");
-    for i in 1..FEEDBACK_AFTER_THE_CONFIRM_MOST {
-        assert!(claim(store.clone(), "app", format!("more-{i}")).await);
-    }
-    assert!(
-        !claim(store.clone(), "app", "one-too-many".into()).await,
-        "bounded"
+    assert_eq!(fold(store.clone(), of("another-app", "other")).await, None);
+    tell(store.clone(), "app", "other".into(), NOW).await;
+    tell(store.clone(), "app", "other".into(), NOW).await;
+    tell(store.clone(), "another-app", "theirs".into(), NOW).await;
+    tell(
+        store.clone(),
+        "app",
+        "lapsed".into(),
+        NOW + DELIVERY_KEPT_MS,
+    )
+    .await;
+    assert_eq!(
+        fold(store.clone(), of("app", "other")).await,
+        Some((Some("named".into()), vec!["other".to_string()]))
     );
+    for i in 1..=FEEDBACK_AFTER_THE_CONFIRM_MOST {
+        tell(store.clone(), "app", format!("more-{i}"), NOW).await;
+    }
+    let (_, told) = fold(store.clone(), of("app", "other")).await.unwrap();
+    assert_eq!(
+        told.len(),
+        FEEDBACK_AFTER_THE_CONFIRM_MOST,
+        "bounded: {told:?}"
+    );
+    let nowhere = "ch_no_such_challenge";
+    store
+        .record_message_told(nowhere, "app", "m", NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.delivery(nowhere, NOW).await.unwrap(), None);
 }
 
 /// DESIGN §13.3: the store folds each report in one conditional write:

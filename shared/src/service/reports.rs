@@ -6,7 +6,7 @@ use crate::Error;
 use crate::clock::Millis;
 use crate::delivery::callback::Ticket;
 use crate::delivery::{Report, Subject, reports_of};
-use crate::domain::delivery::{DeliveryRecord, DeliveryState};
+use crate::domain::delivery::{DeliveryRecord, DeliveryState, FEEDBACK_AFTER_THE_CONFIRM_MOST};
 use crate::domain::provider::reports_independently;
 use crate::metrics::{Dimensions, Metric, OTHER_CALLING_CODE};
 use crate::store::Folded;
@@ -115,8 +115,9 @@ impl App {
             // than the client itself.
             let state = record.event.state;
             let folded = self.store.record_delivery(&record, now).await?;
-            if folded == Folded::Unchanged {
-                self.tell_received_after_the_confirm(&record, now).await;
+            if let Folded::Confirmed { message_id, told } = &folded {
+                self.tell_received_after_the_confirm(&record, message_id.as_ref(), told)
+                    .await;
             }
             if let Folded::Changed { was } = folded
                 && was != Some(state)
@@ -156,32 +157,41 @@ impl App {
 
     /// An End User Messaging event naming a message the confirm could not
     /// tell End User Messaging of: the code was confirmed before any event
-    /// named it, or it is a second message of the code (a retry that had
-    /// sent). Its record says `converted` (which no report supersedes, so
-    /// the event folded nothing) under another message id or none: this
-    /// tells End User Messaging now, or AWS counts the message failed. Only
-    /// for an event that does not say the message failed, and once per
-    /// message however many of its events arrive (the store's claim).
-    async fn tell_received_after_the_confirm(&self, report: &DeliveryRecord, now: Millis) {
+    /// named it (the record says `converted` under no message id), or it is
+    /// a second message of the code (a retry that had sent; another id).
+    /// This tells End User Messaging now, or AWS counts the message failed;
+    /// not for an event that says the message failed, nor for a message
+    /// told already. Told first, recorded after, so a feedback that fails
+    /// is given by the message's next event (two events at once may both
+    /// tell: the feedback is a state, given twice alike).
+    async fn tell_received_after_the_confirm(
+        &self,
+        report: &DeliveryRecord,
+        named: Option<&String>,
+        told: &[String],
+    ) {
         let (Some(feedback), Some(message_id)) = (&self.feedback, &report.message_id) else {
             return;
         };
         let failed =
             report.event.state.is_final() && report.event.state != DeliveryState::Delivered;
-        if report.event.provider != "eum" || failed {
+        if report.event.provider != "eum"
+            || failed
+            || named == Some(message_id)
+            || told.contains(message_id)
+            || told.len() >= FEEDBACK_AFTER_THE_CONFIRM_MOST
+        {
             return;
         }
-        let told = async {
-            let claimed = self
-                .store
-                .claim_message_feedback(&report.challenge_id, &report.client_id, message_id, now)
+        let now = self.clock.now_ms();
+        let given = async {
+            feedback.received(message_id).await?;
+            self.store
+                .record_message_told(&report.challenge_id, &report.client_id, message_id, now)
                 .await?;
-            if !claimed {
-                return Ok(false);
-            }
-            feedback.received(message_id).await.map(|()| true)
+            Ok(true)
         };
-        if self.feedback_within_an_attempt(told).await == Some(true) {
+        if self.feedback_within_an_attempt(given).await == Some(true) {
             tracing::info!("message feedback given after the confirm");
         }
     }

@@ -30,9 +30,9 @@ struct Tables {
     families: HashMap<String, RefreshFamily>,
     /// Delivery records by challenge id, with when they stop being kept.
     deliveries: HashMap<String, (DeliveryRecord, Millis)>,
-    /// The message ids whose feedback was claimed after the confirm, by
+    /// The messages End User Messaging was told of after the confirm, by
     /// challenge id.
-    feedback_claimed: HashMap<String, Vec<String>>,
+    feedback_told: HashMap<String, Vec<String>>,
     /// Authorization codes by hash, with the family their redemption
     /// issued.
     codes: HashMap<String, (AuthorizationCode, Option<String>)>,
@@ -79,14 +79,24 @@ impl Tables {
             }
         };
         if !changes {
-            if record.delivery_reported
-                && let Some((current, until)) = self.deliveries.get_mut(&record.challenge_id)
-                && *until > now
-                && current.client_id == record.client_id
-            {
-                current.delivery_reported = true;
-            }
-            return Folded::Unchanged;
+            return match self.deliveries.get_mut(&record.challenge_id) {
+                Some((current, until))
+                    if *until > now
+                        && current.client_id == record.client_id
+                        && current.event.state == DeliveryState::Converted =>
+                {
+                    current.delivery_reported |= record.delivery_reported;
+                    Folded::Confirmed {
+                        message_id: current.message_id.clone(),
+                        told: self
+                            .feedback_told
+                            .get(&record.challenge_id)
+                            .cloned()
+                            .unwrap_or_default(),
+                    }
+                }
+                _ => Folded::Unchanged,
+            };
         }
         let message_id = record
             .message_id
@@ -258,35 +268,29 @@ impl Store for MemoryStore {
         Ok(self.tables().fold_delivery(record, now))
     }
 
-    async fn claim_message_feedback(
+    async fn record_message_told(
         &self,
         challenge_id: &str,
         client_id: &str,
         message_id: &str,
         now: Millis,
-    ) -> Result<bool, Error> {
+    ) -> Result<(), Error> {
         let mut tables = self.tables();
-        let untold = tables
+        let kept = tables
             .deliveries
             .get(challenge_id)
-            .is_some_and(|(record, until)| {
-                *until > now
-                    && record.client_id == client_id
-                    && record.event.state == DeliveryState::Converted
-                    && record.message_id.as_deref() != Some(message_id)
-            });
-        let claimed = tables
-            .feedback_claimed
-            .entry(challenge_id.to_string())
-            .or_default();
-        if !untold
-            || claimed.len() >= FEEDBACK_AFTER_THE_CONFIRM_MOST
-            || claimed.iter().any(|id| id == message_id)
-        {
-            return Ok(false);
+            .is_some_and(|(record, until)| *until > now && record.client_id == client_id);
+        let told = tables.feedback_told.get(challenge_id).map_or(0, Vec::len);
+        if kept && told < FEEDBACK_AFTER_THE_CONFIRM_MOST {
+            let told = tables
+                .feedback_told
+                .entry(challenge_id.to_string())
+                .or_default();
+            if !told.iter().any(|id| id == message_id) {
+                told.push(message_id.to_string());
+            }
         }
-        claimed.push(message_id.to_string());
-        Ok(true)
+        Ok(())
     }
 
     async fn delivery(

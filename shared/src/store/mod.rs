@@ -65,10 +65,17 @@ pub enum Issued<'a> {
 }
 
 /// What folding a report did to its delivery record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Folded {
     /// The record holds an event that supersedes it, or another client's.
     Unchanged,
+    /// The record is the client's and its code was confirmed (`converted`,
+    /// which no report supersedes): the message id the confirm could tell
+    /// End User Messaging of, and the messages told of since.
+    Confirmed {
+        message_id: Option<String>,
+        told: Vec<String>,
+    },
     /// Written; the state the record held before (none for a new record
     /// or one no longer kept).
     Changed { was: Option<DeliveryState> },
@@ -134,25 +141,22 @@ pub trait Store: Send + Sync {
     /// a no-op when the record holds an event that supersedes it
     /// (`DeliveryEvent::supersedes`) or names another client. Kept
     /// `DELIVERY_KEPT_MS` from `now`. Whether it changed the record, and
-    /// from which state. A report of delivery superseded (by the confirm's
-    /// `converted`, say) still marks the client's kept record
-    /// `delivery_reported`, with a second write.
+    /// from which state. A report of delivery that a confirmed record
+    /// supersedes still marks it `delivery_reported` (with a second write,
+    /// once).
     async fn record_delivery(&self, record: &DeliveryRecord, now: Millis) -> Result<Folded, Error>;
 
-    /// Claims the telling of End User Messaging that `message_id` arrived,
-    /// for a kept record of `client_id` that its confirm made `converted`
-    /// under another message id or none (so the confirm could not tell of
-    /// this one): true for the one call that claims it, false for every
-    /// other, for a record not converted, another client's, or one that
-    /// has claimed `FEEDBACK_AFTER_THE_CONFIRM_MOST` messages. One
-    /// conditional write, so events arriving together tell once.
-    async fn claim_message_feedback(
+    /// Records that End User Messaging was told `message_id` arrived after
+    /// the confirm, on the client's kept record (`Folded::Confirmed`'s
+    /// `told`): a no-op for none, another client's, or one that holds
+    /// `FEEDBACK_AFTER_THE_CONFIRM_MOST` already.
+    async fn record_message_told(
         &self,
         challenge_id: &str,
         client_id: &str,
         message_id: &str,
         now: Millis,
-    ) -> Result<bool, Error>;
+    ) -> Result<(), Error>;
 
     /// The delivery record of `challenge_id`, while it is kept.
     async fn delivery(

@@ -497,7 +497,8 @@ impl Store for DynamoStore {
             )
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::UpdatedOld);
+            .return_values(ReturnValue::UpdatedOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match self.update(request, Repeat::Safe).await? {
             Ok(out) => {
                 // The old values of what was set: none for a new record.
@@ -509,43 +510,58 @@ impl Store for DynamoStore {
                     .and_then(|state| DeliveryState::parse(&state));
                 Ok(Folded::Changed { was })
             }
-            Err(e) if update_condition_failure(&e).is_some() => {
-                if record.delivery_reported {
-                    self.mark_delivery_reported(record, now).await?;
+            Err(e) => match update_condition_failure(&e) {
+                // The record that kept this report out, as it was.
+                Some(Some(held)) => {
+                    let confirmed = get_s(held, "client_id").is_ok_and(|c| c == record.client_id)
+                        && get_n(held, "kept_until_ms").is_ok_and(|until| until > now)
+                        && get_s(held, "delivery_state")
+                            .is_ok_and(|state| state == DeliveryState::Converted.as_str());
+                    if !confirmed {
+                        return Ok(Folded::Unchanged);
+                    }
+                    let reported =
+                        held.get("delivery_reported") == Some(&AttributeValue::Bool(true));
+                    if record.delivery_reported && !reported {
+                        self.mark_delivery_reported(record, now).await?;
+                    }
+                    Ok(Folded::Confirmed {
+                        message_id: get_s(held, "message_id").ok(),
+                        told: match held.get("feedback_told") {
+                            Some(AttributeValue::Ss(told)) => told.clone(),
+                            _ => vec![],
+                        },
+                    })
                 }
-                Ok(Folded::Unchanged)
-            }
-            Err(e) => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+                Some(None) => Ok(Folded::Unchanged),
+                None => Err(sdk_failure("dynamodb.UpdateItem", &e)),
+            },
         }
     }
 
-    async fn claim_message_feedback(
+    async fn record_message_told(
         &self,
         challenge_id: &str,
         client_id: &str,
         message_id: &str,
         now: Millis,
-    ) -> Result<bool, Error> {
+    ) -> Result<(), Error> {
         let most = FEEDBACK_AFTER_THE_CONFIRM_MOST as i64;
         let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(delivery_pk(challenge_id)))
-            .update_expression("ADD feedback_claimed :ids")
+            .update_expression("ADD feedback_told :ids")
             .condition_expression(
-                "client_id = :client AND delivery_state = :converted AND kept_until_ms > :now \
-                 AND (attribute_not_exists(message_id) OR message_id <> :id) \
-                 AND (attribute_not_exists(feedback_claimed) \
-                      OR (NOT contains(feedback_claimed, :id) AND size(feedback_claimed) < :most))",
+                "client_id = :client AND kept_until_ms > :now \
+                 AND (attribute_not_exists(feedback_told) OR size(feedback_told) < :most)",
             )
             .expression_attribute_values(":ids", AttributeValue::Ss(vec![message_id.to_string()]))
             .expression_attribute_values(":client", s(client_id))
-            .expression_attribute_values(":converted", s(DeliveryState::Converted.as_str()))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":id", s(message_id))
             .expression_attribute_values(":most", n(most));
-        applied(self.update(request, Repeat::Safe).await?)
+        applied(self.update(request, Repeat::Safe).await?).map(drop)
     }
 
     async fn delivery(
