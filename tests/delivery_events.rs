@@ -34,13 +34,7 @@ async fn deliver(t: &TestApp, event: &Value) -> Result<ReportsRecorded, otp_shar
 }
 
 async fn status(t: &TestApp, token: &str) -> Value {
-    let answer = t
-        .call(
-            Function::ConfirmOtp,
-            "otp-status",
-            &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token}),
-        )
-        .await;
+    let answer = t.status_of(token).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     answer.body["data"].clone()
 }

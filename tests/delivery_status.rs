@@ -31,18 +31,13 @@ fn challenge_id(token: &str) -> String {
 }
 
 fn report(t: &TestApp, token: &str, state: DeliveryState, reason: Option<&str>) -> DeliveryRecord {
-    DeliveryRecord {
-        challenge_id: challenge_id(token),
-        client_id: CLIENT_ID.into(),
-        event: DeliveryEvent {
-            state,
-            reason: reason.map(str::to_string),
-            provider: "sns".into(),
-            at_ms: t.clock.now_ms() + 1_000,
-        },
-        message_id: None,
-        delivery_reported: state == DeliveryState::Delivered,
-    }
+    let event = DeliveryEvent {
+        state,
+        reason: reason.map(str::to_string),
+        provider: "sns".into(),
+        at_ms: t.clock.now_ms() + 1_000,
+    };
+    DeliveryRecord::new(challenge_id(token), CLIENT_ID.into(), event, None)
 }
 
 #[tokio::test]

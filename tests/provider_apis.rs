@@ -8,8 +8,8 @@
 use otp_integration_tests::dialects::{DIALECTS, Dialect};
 use otp_integration_tests::hook::{Hook, Received};
 use otp_integration_tests::{
-    CLIENT_ID, CLIENT_SECRET, SENDER_ID, TestApp, api_at, call, code_in, memory_store, test_config,
-    test_settings, thaibulksms_callback,
+    SENDER_ID, TestApp, api_at, call, code_in, memory_store, test_config, test_settings,
+    thaibulksms_callback,
 };
 use otp_shared::domain::client::ClientSettings;
 use otp_shared::domain::provider::{EsmsSettings, SmsProvider, ThaiBulkSmsSettings};
@@ -72,6 +72,16 @@ fn esms(url: String, sandbox: bool) -> SmsProvider {
         sandbox,
         url: Some(url),
     })
+}
+
+/// The path of a callback URL the service gave `kind`: on the API's own
+/// URL, as the request reached it.
+fn callback_path<'u>(url: &'u str, kind: &str) -> &'u str {
+    let path = url
+        .strip_prefix("https://abc123defg.execute-api.us-east-1.amazonaws.com")
+        .expect("the API's own URL, as the request reached it");
+    assert!(path.starts_with(&format!("/v1/delivery/{kind}/")), "{path}");
+    path
 }
 
 #[tokio::test]
@@ -398,21 +408,12 @@ async fn esms_is_given_the_services_callback_url_and_its_callback_marks_the_code
         .as_str()
         .expect("a CallbackUrl")
         .to_string();
-    let path = url
-        .strip_prefix("https://abc123defg.execute-api.us-east-1.amazonaws.com")
-        .expect("the API's own URL, as the request reached it");
-    assert!(path.starts_with("/v1/delivery/esms/"), "{path}");
+    let path = callback_path(&url, "esms");
     let query = "SMSID=e1&SendFailed=0&SendStatus=5&SendSuccess=1&TotalPrice=0.0000&TotalReceiver=1&TotalSent=1&RequestId=&TypeId=2&telcoid=1&phonenumber=0812345678&switchsmsid=";
     let request = api_at("delivery-esms-callback", path, Some(query), None);
     let answer = call(&t.app, Function::DeliveryEvents, request).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    let status = t
-        .call(
-            Function::ConfirmOtp,
-            "otp-status",
-            &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token}),
-        )
-        .await;
+    let status = t.status_of(&token).await;
     assert_eq!(status.body["data"]["delivery"], "delivered", "{status:?}");
     assert_eq!(status.body["data"]["provider"], "esms");
 }
@@ -451,20 +452,11 @@ async fn thaibulksms_is_given_the_services_callback_url_and_its_callback_marks_t
             .as_str()
             .expect("a callback_url")
             .to_string();
-        let path = url
-            .strip_prefix("https://abc123defg.execute-api.us-east-1.amazonaws.com")
-            .expect("the API's own URL, as the request reached it");
-        assert!(path.starts_with("/v1/delivery/thaibulksms/"), "{path}");
+        let path = callback_path(&url, "thaibulksms");
         let request = thaibulksms_callback(path, method, fields, content_type);
         let answer = call(&t.app, Function::DeliveryEvents, request).await;
         assert_eq!(answer.status, 200, "{method}: {answer:?}");
-        let status = t
-            .call(
-                Function::ConfirmOtp,
-                "otp-status",
-                &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token}),
-            )
-            .await;
+        let status = t.status_of(&token).await;
         assert_eq!(
             status.body["data"]["delivery"], "delivered",
             "{method}: {status:?}"

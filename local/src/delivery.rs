@@ -63,18 +63,17 @@ impl SmsSender for ReportingOutbox {
         self.outbox.send(message).await?;
         let (state, reason) = self.fates.take(&message.to);
         let now = self.clock.now_ms();
-        let report = DeliveryRecord {
-            challenge_id: message.challenge_id.clone(),
-            client_id: message.client_id.clone(),
-            event: DeliveryEvent {
+        let report = DeliveryRecord::new(
+            message.challenge_id.clone(),
+            message.client_id.clone(),
+            DeliveryEvent {
                 state,
                 reason,
                 provider: self.provider.to_string(),
                 at_ms: now,
             },
-            message_id: None,
-            delivery_reported: state == DeliveryState::Delivered,
-        };
+            None,
+        );
         // A report that cannot be kept is lost, as a provider's can be.
         if let Err(e) = self.store.record_delivery(&report, now).await {
             tracing::warn!(error = %e, "the local delivery report was not kept");

@@ -461,6 +461,14 @@ impl TestApp {
         self.call(Function::RequestOtp, "request-otp", &body).await
     }
 
+    /// The test client's `POST /v1/otp/status` of `token`'s code.
+    pub async fn status_of(&self, token: &str) -> Answer {
+        let body = serde_json::json!({
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token": token,
+        });
+        self.call(Function::ConfirmOtp, "otp-status", &body).await
+    }
+
     pub async fn confirm_by_token(&self, client_id: &str, token: &str, otp: &str) -> Answer {
         let body = serde_json::json!({
             "client_id": client_id, "client_secret": CLIENT_SECRET, "token": token, "otp": otp,

@@ -284,45 +284,9 @@ pub async fn rule_5_7_concurrent_attempts_never_exceed_the_limit(store: Arc<dyn 
 
 pub async fn rule_5_6_a_challenge_is_consumed_once(store: Arc<dyn Store>) {
     start(store.as_ref(), &challenge("p", "t1"), NOW, &[]).await;
-    assert!(
-        !store
-            .consume(
-                &key("p"),
-                "wrong",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .consume(
-                &key("p"),
-                "t1",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .consume(
-                &key("p"),
-                "t1",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
+    assert!(!consume_now(&*store, "p", "wrong").await);
+    assert!(consume_now(&*store, "p", "t1").await);
+    assert!(!consume_now(&*store, "p", "t1").await);
     assert_eq!(
         store
             .count_attempt(&key("p"), &by_token("t1"), &NO_CAP, NOW)
@@ -389,19 +353,7 @@ pub async fn rule_5_10_undeliverable_challenge_is_dead_and_keeps_cooldown(store:
             .unwrap(),
         Err(Refusal::NotFound)
     );
-    assert!(
-        !store
-            .consume(
-                &key("p"),
-                "t1",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
+    assert!(!consume_now(&*store, "p", "t1").await);
     assert!(matches!(
         start(store.as_ref(), &challenge("p", "t2"), NOW + 1, &[]).await,
         ClaimOutcome::CoolingDown { .. }
@@ -450,6 +402,22 @@ pub async fn a_challenge_names_the_provider_that_sent_it_after_a_failover(store:
 }
 
 /// What a right code tells of its SMS.
+/// Consumes the challenge `token_hash` of `phone`'s slot now, issuing
+/// nothing, as a right code's confirm does.
+async fn consume_now(store: &dyn Store, phone: &str, token_hash: &str) -> bool {
+    store
+        .consume(
+            &key(phone),
+            token_hash,
+            NOW,
+            NO_CAP.window,
+            Issued::Nothing,
+            &converted(),
+        )
+        .await
+        .unwrap()
+}
+
 fn converted() -> DeliveryEvent {
     DeliveryEvent {
         state: DeliveryState::Converted,
@@ -460,18 +428,13 @@ fn converted() -> DeliveryEvent {
 }
 
 fn report(state: DeliveryState, reason: Option<&str>, at_ms: i64) -> DeliveryRecord {
-    DeliveryRecord {
-        challenge_id: "ch_delivery".into(),
-        client_id: "app".into(),
-        event: DeliveryEvent {
-            state,
-            reason: reason.map(str::to_string),
-            provider: "sns".into(),
-            at_ms,
-        },
-        message_id: None,
-        delivery_reported: state == DeliveryState::Delivered,
-    }
+    let event = DeliveryEvent {
+        state,
+        reason: reason.map(str::to_string),
+        provider: "sns".into(),
+        at_ms,
+    };
+    DeliveryRecord::new("ch_delivery".into(), "app".into(), event, None)
 }
 
 /// DESIGN §13.3: the message id a provider's report named (End User
@@ -512,19 +475,7 @@ pub async fn rule_13_3_a_reported_message_id_and_delivery_stay_through_later_rep
         message_id(store.clone()).await,
         (DeliveryState::Delivered, Some("eum-1".into()), true)
     );
-    assert!(
-        store
-            .consume(
-                &key("p"),
-                "t1",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
+    assert!(consume_now(&*store, "p", "t1").await);
     assert_eq!(
         message_id(store.clone()).await,
         (DeliveryState::Converted, Some("eum-1".into()), true)
@@ -555,19 +506,7 @@ pub async fn rule_13_3_a_delivery_reported_after_the_confirm_is_kept(store: Arc<
         ..report(DeliveryState::Sent, None, NOW)
     };
     store.record_delivery(&sent, NOW).await.unwrap();
-    assert!(
-        store
-            .consume(
-                &key("p"),
-                "t2",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
+    assert!(consume_now(&*store, "p", "t2").await);
     assert_eq!(
         reported(store.clone()).await,
         (DeliveryState::Converted, false)
@@ -649,19 +588,7 @@ pub async fn rule_13_3_a_confirmed_record_says_which_messages_were_told_after_th
         },
         "not confirmed yet: the confirm will tell"
     );
-    assert!(
-        store
-            .consume(
-                &key("p"),
-                "t3",
-                NOW,
-                NO_CAP.window,
-                Issued::Nothing,
-                &converted()
-            )
-            .await
-            .unwrap()
-    );
+    assert!(consume_now(&*store, "p", "t3").await);
     assert_eq!(
         fold(store.clone(), of("app", "other")).await,
         Some((Some("named".into()), vec![]))

@@ -136,6 +136,31 @@ pub struct DeliveryRecord {
     pub delivery_reported: bool,
 }
 
+impl DeliveryRecord {
+    /// The record `event` makes for `client_id`'s challenge: a report of
+    /// delivery says so (`delivery_reported`).
+    pub fn new(
+        challenge_id: String,
+        client_id: String,
+        event: DeliveryEvent,
+        message_id: Option<String>,
+    ) -> Self {
+        Self {
+            delivery_reported: event.state == DeliveryState::Delivered,
+            challenge_id,
+            client_id,
+            event,
+            message_id,
+        }
+    }
+
+    /// Whether it is `client_id`'s and its code was confirmed (`converted`,
+    /// which no report supersedes).
+    pub fn confirmed_for(&self, client_id: &str) -> bool {
+        self.client_id == client_id && self.event.state == DeliveryState::Converted
+    }
+}
+
 /// The fold of `events`: the greatest of them; none for no event.
 pub fn fold<'a>(events: impl IntoIterator<Item = &'a DeliveryEvent>) -> Option<DeliveryEvent> {
     events

@@ -102,13 +102,12 @@ impl App {
                     continue;
                 }
             };
-            let record = DeliveryRecord {
+            let record = DeliveryRecord::new(
                 challenge_id,
                 client_id,
-                event: report.event.clone(),
-                message_id: report.message_id.clone(),
-                delivery_reported: report.event.state == DeliveryState::Delivered,
-            };
+                report.event.clone(),
+                report.message_id.clone(),
+            );
             // A state is counted when a code enters it (a repeat, or news of
             // the same state, counts nothing), and the delivery alarm's score
             // once per code, at its first final state, from a source other
@@ -116,7 +115,7 @@ impl App {
             let state = record.event.state;
             let folded = self.store.record_delivery(&record, now).await?;
             if let Folded::Confirmed { message_id, told } = &folded {
-                self.tell_received_after_the_confirm(&record, message_id.as_ref(), told)
+                self.tell_received_after_the_confirm(&record, message_id.as_ref(), told, now)
                     .await;
             }
             if let Folded::Changed { was } = folded
@@ -169,6 +168,7 @@ impl App {
         report: &DeliveryRecord,
         named: Option<&String>,
         told: &[String],
+        now: Millis,
     ) {
         let (Some(feedback), Some(message_id)) = (&self.feedback, &report.message_id) else {
             return;
@@ -183,7 +183,6 @@ impl App {
         {
             return;
         }
-        let now = self.clock.now_ms();
         let given = async {
             feedback.received(message_id).await?;
             self.store

@@ -10,7 +10,7 @@ use crate::domain::challenge::{
 };
 use crate::domain::client::ClientRecord;
 use crate::domain::delivery::{
-    DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, DeliveryState, FEEDBACK_AFTER_THE_CONFIRM_MOST,
+    DELIVERY_KEPT_MS, DeliveryEvent, DeliveryRecord, FEEDBACK_AFTER_THE_CONFIRM_MOST,
 };
 use crate::domain::limits::{FailureCap, RateLimit};
 use crate::domain::refresh::{IDLE_LIFETIME_MS, RefreshFamily, RotationRefusal};
@@ -81,9 +81,7 @@ impl Tables {
         if !changes {
             return match self.deliveries.get_mut(&record.challenge_id) {
                 Some((current, until))
-                    if *until > now
-                        && current.client_id == record.client_id
-                        && current.event.state == DeliveryState::Converted =>
+                    if *until > now && current.confirmed_for(&record.client_id) =>
                 {
                     current.delivery_reported |= record.delivery_reported;
                     Folded::Confirmed {
@@ -280,15 +278,15 @@ impl Store for MemoryStore {
             .deliveries
             .get(challenge_id)
             .is_some_and(|(record, until)| *until > now && record.client_id == client_id);
-        let told = tables.feedback_told.get(challenge_id).map_or(0, Vec::len);
-        if kept && told < FEEDBACK_AFTER_THE_CONFIRM_MOST {
-            let told = tables
-                .feedback_told
-                .entry(challenge_id.to_string())
-                .or_default();
-            if !told.iter().any(|id| id == message_id) {
-                told.push(message_id.to_string());
-            }
+        if !kept {
+            return Ok(());
+        }
+        let told = tables
+            .feedback_told
+            .entry(challenge_id.to_string())
+            .or_default();
+        if told.len() < FEEDBACK_AFTER_THE_CONFIRM_MOST && !told.iter().any(|id| id == message_id) {
+            told.push(message_id.to_string());
         }
         Ok(())
     }
@@ -403,13 +401,12 @@ impl Store for MemoryStore {
                     .insert(code.code_hash.clone(), (code.clone(), None));
             }
         }
-        let record = DeliveryRecord {
-            challenge_id: Challenge::id_of(token_hash),
-            client_id: key.client_id.clone(),
-            event: converted.clone(),
-            message_id: None,
-            delivery_reported: false,
-        };
+        let record = DeliveryRecord::new(
+            Challenge::id_of(token_hash),
+            key.client_id.clone(),
+            converted.clone(),
+            None,
+        );
         tables.fold_delivery(&record, now);
         Ok(true)
     }

@@ -513,20 +513,19 @@ impl Store for DynamoStore {
             Err(e) => match update_condition_failure(&e) {
                 // The record that kept this report out, as it was.
                 Some(Some(held)) => {
-                    let confirmed = get_s(held, "client_id").is_ok_and(|c| c == record.client_id)
-                        && get_n(held, "kept_until_ms").is_ok_and(|until| until > now)
-                        && get_s(held, "delivery_state")
-                            .is_ok_and(|state| state == DeliveryState::Converted.as_str());
-                    if !confirmed {
+                    // A record it cannot read is no confirmed one.
+                    let Some(confirmed) = delivery_from(&record.challenge_id, held, now)
+                        .ok()
+                        .flatten()
+                        .filter(|kept| kept.confirmed_for(&record.client_id))
+                    else {
                         return Ok(Folded::Unchanged);
-                    }
-                    let reported =
-                        held.get("delivery_reported") == Some(&AttributeValue::Bool(true));
-                    if record.delivery_reported && !reported {
+                    };
+                    if record.delivery_reported && !confirmed.delivery_reported {
                         self.mark_delivery_reported(record, now).await?;
                     }
                     Ok(Folded::Confirmed {
-                        message_id: get_s(held, "message_id").ok(),
+                        message_id: confirmed.message_id,
                         told: match held.get("feedback_told") {
                             Some(AttributeValue::Ss(told)) => told.clone(),
                             _ => vec![],
@@ -710,13 +709,12 @@ impl Store for DynamoStore {
         // consumed once: written without a condition, it is the fold, and
         // no condition of it can cancel the consume. An update, so that the
         // message id a report named stays for the confirm's feedback.
-        let record = DeliveryRecord {
-            challenge_id: Challenge::id_of(token_hash),
-            client_id: key.client_id.clone(),
-            event: converted.clone(),
-            message_id: None,
-            delivery_reported: false,
-        };
+        let record = DeliveryRecord::new(
+            Challenge::id_of(token_hash),
+            key.client_id.clone(),
+            converted.clone(),
+            None,
+        );
         let (update, names, values) = delivery_update(&record, now);
         let delivered = Update::builder()
             .table_name(&self.table)
